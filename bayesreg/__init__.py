@@ -1,0 +1,58 @@
+"""bayesreg — a regularizer is a prior.
+
+One prior drives MAP fitting, exact conjugate posteriors and the approximations; every
+method answers through the same :class:`Predictive`.
+
+Example
+-------
+>>> import numpy as np, bayesreg as br
+>>> X, y = br.datasets.book_example(seed=0)
+>>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(), prior=br.Gaussian(10.0))
+>>> lo, hi = post.predict(X).interval(0.95)
+"""
+
+from bayesreg import datasets
+from bayesreg.equivalence import (
+    l1_strength,
+    l2_strength,
+    prior_from_l1,
+    prior_from_l2,
+    weight_decay,
+)
+from bayesreg.fit import fit
+from bayesreg.inference import MAP, Exact
+from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
+from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
+from bayesreg.posterior import Posterior, load
+from bayesreg.predictive import Predictive
+from bayesreg.priors import Cauchy, Flat, Gaussian, Laplace, StudentT
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAP",
+    "MLP",
+    "Basis",
+    "Bernoulli",
+    "Categorical",
+    "Cauchy",
+    "Exact",
+    "Flat",
+    "Gaussian",
+    "GaussianLikelihood",
+    "Laplace",
+    "Linear",
+    "Polynomial",
+    "Posterior",
+    "Predictive",
+    "StudentT",
+    "datasets",
+    "fit",
+    "l1_strength",
+    "l2_strength",
+    "load",
+    "prior_from_l1",
+    "prior_from_l2",
+    "relu_basis",
+    "weight_decay",
+]

@@ -1,0 +1,274 @@
+"""Posterior: what every method returns — parameter draws, diagnostics, and ``predict``.
+
+Draws are a pytree like the model's parameters with a leading axis of S draws
+(S = 1 for MAP). Nothing downstream of a Posterior knows which method made it.
+
+Example
+-------
+>>> import numpy as np, bayesreg as br
+>>> X = np.linspace(0, 1, 15); y = np.sin(6 * X)
+>>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(), likelihood=br.GaussianLikelihood(0.3))
+>>> pred = post.predict(np.array([0.5]))
+>>> pred.mean.shape, pred.draws.shape
+((1,), (1000, 1))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesreg._pytree import leaf_names
+from bayesreg._validation import check_int, check_X
+from bayesreg.likelihoods import likelihood_from_dict
+from bayesreg.models import model_from_dict
+from bayesreg.predictive import Predictive
+from bayesreg.priors import PARAM_GROUPS, PRIOR_TYPES, Prior
+
+FORMAT_VERSION = 1
+# Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
+PREDICT_BUDGET = 1 << 24
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianCoefficients:
+    """Exact Gaussian posterior N(mean, L Lᵀ) over the flat coefficients [w, b] (float64)."""
+
+    mean: np.ndarray
+    chol_cov: np.ndarray
+
+    @property
+    def cov(self) -> np.ndarray:
+        return self.chol_cov @ self.chol_cov.T
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Posterior:
+    """Posterior draws of a fitted model and everything needed to predict with them.
+
+    Attributes
+    ----------
+    params : pytree
+        ``{"weights": [...], "biases": [...]}`` with a leading axis of S draws.
+    theta : dict
+        Likelihood parameters with a leading axis of S (``{"log_noise": (S,)}`` when the
+        noise is learned, ``{}`` otherwise).
+    diagnostics : dict
+        Method-specific: losses (MAP), noise iterations (Exact), divergences, R-hat, ESS ...
+    log_evidence : float
+        log p(y) for ``Exact``; ``nan`` where a method has none or the prior is improper.
+    gaussian : GaussianCoefficients or None
+        The exact posterior of ``Exact``; predictions are then analytic.
+    """
+
+    model: Any
+    likelihood: Any
+    prior: dict[str, Prior]
+    method: str
+    params: Any
+    theta: dict
+    X_train: np.ndarray
+    y_train: np.ndarray
+    diagnostics: dict = dataclasses.field(default_factory=dict)
+    log_evidence: float = math.nan
+    gaussian: GaussianCoefficients | None = None
+    num_chains: int = 1
+    config: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_draws(self) -> int:
+        return int(jax.tree_util.tree_leaves(self.params)[0].shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    def noise_std(self) -> np.ndarray:
+        """Likelihood noise σ of each draw, (S,) (regression likelihoods only)."""
+        if self.likelihood.learned_noise:
+            return np.exp(np.asarray(self.theta["log_noise"], np.float64))
+        return np.full(self.num_draws, float(self.likelihood.noise))
+
+    def predict(self, X, *, chunk_size: int | None = None) -> Predictive:
+        """Predictive distribution of y at the rows of X.
+
+        Draws are pushed through the model ``chunk_size`` at a time (``lax.map``), so at
+        most chunk_size × N × (widest layer) activations exist at once; by default the
+        chunk is chosen to keep that below 2²⁴ numbers (64 MiB in float32).
+        """
+        X = check_X(X, "X", self.n_features)
+        if self.likelihood.kind != "regression":
+            raise NotImplementedError("predict for classification likelihoods is not built yet")
+        noise = self.noise_std()[:, None]
+        if self.gaussian is not None:
+            from bayesreg.inference.exact import design_matrix
+
+            phi = design_matrix(self.model, X)
+            mean = phi @ self.gaussian.mean
+            var_f = np.sum((phi @ self.gaussian.chol_cov) ** 2, axis=1)
+            f_draws = predictive_draws(self.model, self.params, X, chunk_size)
+            return Predictive(f_draws, noise, analytic=(mean, var_f))
+        return Predictive(predictive_draws(self.model, self.params, X, chunk_size), noise)
+
+    def log_likelihood(self) -> np.ndarray:
+        """log p(yᵢ | draw s) on the training data, (S, N) — for LOO / WAIC."""
+        return np.asarray(_pointwise_loglik(self.model, self.likelihood, self.params,
+                                            self.theta, jnp.asarray(self.X_train),
+                                            jnp.asarray(self.y_train)))
+
+    def to_arviz(self):
+        """ArviZ InferenceData with ``posterior``, ``log_likelihood``, ``observed_data``
+        and, where the method has per-draw statistics, ``sample_stats``."""
+        import arviz as az
+
+        chains = self.num_chains
+        draws = self.num_draws // chains
+
+        def shaped(a):
+            a = np.asarray(a)
+            return a.reshape(chains, draws, *a.shape[1:])
+
+        names = leaf_names(self.params)
+        posterior = {n: shaped(a) for n, a in zip(names, jax.tree_util.tree_leaves(self.params),
+                                                  strict=True)}
+        if self.likelihood.kind == "regression":
+            posterior["noise"] = shaped(self.noise_std())
+        stats = {k: shaped(v) for k, v in self.diagnostics.items()
+                 if isinstance(v, np.ndarray) and v.shape[:1] == (self.num_draws,)
+                 and k != "losses"}
+        return az.from_dict(
+            posterior=posterior,
+            log_likelihood={"y": shaped(self.log_likelihood())},
+            observed_data={"y": np.asarray(self.y_train)},
+            sample_stats=stats or None,
+            attrs={"method": self.method, "inference_library": "bayesreg"},
+        )
+
+    # -- persistence (no pickle: arrays in .npz, configuration as JSON) ----------------------
+    def save(self, path) -> None:
+        """Write this posterior to ``path`` (exactly that name) as an ``.npz`` archive."""
+        arrays: dict[str, np.ndarray] = {"X_train": self.X_train, "y_train": self.y_train}
+        for name, leaf in zip(leaf_names(self.params), jax.tree_util.tree_leaves(self.params),
+                              strict=True):
+            arrays[f"params/{name}"] = np.asarray(leaf)
+        for name, leaf in self.theta.items():
+            arrays[f"theta/{name}"] = np.asarray(leaf)
+        if self.gaussian is not None:
+            arrays["gaussian/mean"] = self.gaussian.mean
+            arrays["gaussian/chol_cov"] = self.gaussian.chol_cov
+        diag_json = {}
+        for k, v in self.diagnostics.items():
+            if isinstance(v, np.ndarray):
+                arrays[f"diagnostics/{k}"] = v
+            else:
+                diag_json[k] = v.item() if isinstance(v, np.generic) else v
+        prior_json = {}
+        for group in PARAM_GROUPS:
+            prior = self.prior[group]
+            prior_json[group] = prior.to_dict()
+            loc = getattr(prior, "loc", None)
+            if isinstance(loc, list | tuple):
+                for i, a in enumerate(loc):
+                    arrays[f"prior_loc/{group}/{i}"] = np.asarray(a)
+        meta = {
+            "format": FORMAT_VERSION,
+            "model": self.model.to_dict(),
+            "likelihood": self.likelihood.to_dict(),
+            "prior": prior_json,
+            "method": self.method,
+            "n_layers": len(self.params["weights"]),
+            "diagnostics": diag_json,
+            "log_evidence": None if math.isnan(self.log_evidence) else self.log_evidence,
+            "num_chains": self.num_chains,
+            "config": self.config,
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def __repr__(self) -> str:
+        return (f"Posterior(method={self.method}, model={type(self.model).__name__}, "
+                f"draws={self.num_draws}, chains={self.num_chains})")
+
+
+def load(path, *, model=None) -> Posterior:
+    """Read a posterior written by :meth:`Posterior.save` to the same ``path``.
+
+    ``model`` is needed only for a ``Basis`` model (a function cannot be stored).
+
+    Example
+    -------
+    >>> import numpy as np, tempfile, os, bayesreg as br
+    >>> post = br.fit(br.Linear(), np.arange(5.0), np.arange(5.0), method=br.Exact())
+    >>> path = os.path.join(tempfile.mkdtemp(), "post.npz"); post.save(path)
+    >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
+    True
+    """
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unknown posterior format {meta.get('format')!r}")
+    n_layers = meta["n_layers"]
+    params = {g: [arrays[f"params/{g}_{i}"] for i in range(n_layers)] for g in PARAM_GROUPS}
+    theta = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("theta/")}
+    prior = {}
+    for group, d in meta["prior"].items():
+        d = dict(d)
+        cls = PRIOR_TYPES[d.pop("type")]
+        if d.get("loc") == "pytree":
+            d["loc"] = [arrays[f"prior_loc/{group}/{i}"]
+                        for i in range(sum(k.startswith(f"prior_loc/{group}/") for k in arrays))]
+        prior[group] = cls(**d)
+    gaussian = None
+    if "gaussian/mean" in arrays:
+        gaussian = GaussianCoefficients(arrays["gaussian/mean"], arrays["gaussian/chol_cov"])
+    diagnostics = dict(meta["diagnostics"])
+    diagnostics.update({k.split("/", 1)[1]: v for k, v in arrays.items()
+                        if k.startswith("diagnostics/")})
+    ev = meta["log_evidence"]
+    return Posterior(
+        model=model if model is not None else model_from_dict(meta["model"]),
+        likelihood=likelihood_from_dict(meta["likelihood"]), prior=prior,
+        method=meta["method"], params=params, theta=theta, X_train=arrays["X_train"],
+        y_train=arrays["y_train"], diagnostics=diagnostics,
+        log_evidence=math.nan if ev is None else ev, gaussian=gaussian,
+        num_chains=meta["num_chains"], config=meta["config"],
+    )
+
+
+def _chunk(params, n_points: int, chunk_size: int | None, model) -> int:
+    if chunk_size is not None:
+        return check_int("chunk_size", chunk_size)
+    widest = max(max(w.shape[-2:]) for w in params["weights"])
+    return max(1, PREDICT_BUDGET // max(1, n_points * widest))
+
+
+def predictive_draws(model, params, X, chunk_size: int | None = None) -> np.ndarray:
+    """f(X) under every draw: (S, N), computed ``chunk_size`` draws at a time."""
+    size = _chunk(params, X.shape[0], chunk_size, model)
+    return np.asarray(_apply_draws(model, min(size, _num(params)), params, jnp.asarray(X)))
+
+
+def _num(params) -> int:
+    return int(jax.tree_util.tree_leaves(params)[0].shape[0])
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _apply_draws(model, batch_size, params, X):
+    return jax.lax.map(lambda p: model.apply(p, X)[:, 0], params, batch_size=batch_size)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _pointwise_loglik(model, likelihood, params, theta, X, y):
+    def one(p, t):
+        return likelihood.log_prob(y, model.apply(p, X), t)
+
+    return jax.lax.map(lambda pt: one(*pt), (params, theta), batch_size=64)

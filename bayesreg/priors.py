@@ -1,0 +1,294 @@
+"""Priors over parameters: each one is also a regularizer.
+
+Every prior has three faces that agree with each other:
+
+* ``log_prob(params)`` — log p(φ), summed over every scalar of the pytree ``params``;
+* ``penalty(params)`` — the regularizer g with λ·g(φ) = −log p(φ) + const
+  (the constant drops out of every optimisation);
+* ``to_numpyro()`` — the same density as a NumPyro distribution (for samplers).
+
+A *prior spec* is one prior for every parameter, or a dict
+``{"weights": prior, "biases": prior}``; a model's parameters are the pytree
+``{"weights": [...], "biases": [...]}``, so each key takes its own prior.
+
+``loc`` shifts a prior. A scalar ``loc`` centres every parameter on it; a pytree
+``loc`` with the parameters' structure (e.g. pretrained weights) centres each
+parameter on its own value: ``Gaussian(s, loc=φ₀)`` penalises ‖φ − φ₀‖²/(2s²), the
+L2-SP regularizer of transfer learning.
+
+Example
+-------
+>>> import jax.numpy as jnp, bayesreg as br
+>>> prior = br.Gaussian(2.0)
+>>> params = {"weights": [jnp.array([1.0, -1.0])], "biases": [jnp.array([0.0])]}
+>>> float(prior.penalty(params))          # (1 + 1) / (2 * 2²)
+0.25
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from jax.scipy.special import gammaln
+
+from bayesreg._pytree import check_positive, pytree_dataclass
+
+PARAM_GROUPS = ("weights", "biases")
+
+
+def _is_tree(loc) -> bool:
+    return isinstance(loc, dict | list | tuple)
+
+
+def _check_loc(loc) -> None:
+    for leaf in jax.tree_util.tree_leaves(loc):
+        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError(f"loc must be finite; got {loc!r}")
+
+
+class Prior:
+    """Base class: subclasses define ``_logpdf(z)``, ``_penalty(z)`` on standardised z."""
+
+    proper = True
+
+    def _centred(self, params):
+        loc = getattr(self, "loc", 0.0)
+        if _is_tree(loc):
+            return jax.tree_util.tree_map(lambda p, m: p - m, params, loc)
+        return jax.tree_util.tree_map(lambda p: p - loc, params)
+
+    def _reduce(self, fn, params):
+        leaves = jax.tree_util.tree_leaves(self._centred(params))
+        return sum((jnp.sum(fn(leaf)) for leaf in leaves), jnp.zeros(()))
+
+    def log_prob(self, params) -> jax.Array:
+        """log p(φ) summed over every scalar in ``params`` (a pytree of arrays)."""
+        return self._reduce(self._logpdf, params)
+
+    def penalty(self, params) -> jax.Array:
+        """Regularizer −log p(φ) without its constant (0 at ``loc`` for every prior)."""
+        return self._reduce(self._penalty, params)
+
+    def to_numpyro(self):
+        """The same density as a NumPyro distribution (a pytree of them for a pytree loc)."""
+        loc = getattr(self, "loc", 0.0)
+        if _is_tree(loc):
+            return jax.tree_util.tree_map(self._numpyro, loc)
+        return self._numpyro(loc)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description (arrays in a pytree ``loc`` are reported by shape only)."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = "pytree" if _is_tree(v) else np.asarray(v).tolist()
+        return out
+
+
+@pytree_dataclass(("scale", "loc"))
+@dataclasses.dataclass(frozen=True)
+class Gaussian(Prior):
+    """Normal prior N(loc, scale²) on every parameter; its penalty is L2 (ridge, weight decay).
+
+    penalty(φ) = ‖φ − loc‖² / (2 scale²).  See :func:`bayesreg.l2_strength` for λ.
+
+    Example
+    -------
+    >>> import bayesreg as br
+    >>> br.Gaussian(1.0).to_numpyro()
+    <numpyro.distributions.continuous.Normal object at ...>
+    """
+
+    scale: Any = 1.0
+    loc: Any = 0.0
+
+    def __post_init__(self):
+        check_positive("Gaussian scale", self.scale)
+        _check_loc(self.loc)
+
+    def _logpdf(self, z):
+        s = self.scale
+        return -0.5 * (z / s) ** 2 - jnp.log(s) - 0.5 * math.log(2 * math.pi)
+
+    def _penalty(self, z):
+        return 0.5 * (z / self.scale) ** 2
+
+    def _numpyro(self, loc):
+        return dist.Normal(loc, self.scale)
+
+
+@pytree_dataclass(("scale", "loc"))
+@dataclasses.dataclass(frozen=True)
+class Laplace(Prior):
+    """Laplace prior with density exp(−|φ − loc|/scale)/(2 scale); its penalty is L1 (lasso).
+
+    penalty(φ) = ‖φ − loc‖₁ / scale.  See :func:`bayesreg.l1_strength` for λ.
+    (The Laplace *approximation* method is :class:`bayesreg.LaplaceApprox`.)
+
+    Example
+    -------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> float(br.Laplace(0.5).penalty(jnp.array([1.0, -2.0])))
+    6.0
+    """
+
+    scale: Any = 1.0
+    loc: Any = 0.0
+
+    def __post_init__(self):
+        check_positive("Laplace scale", self.scale)
+        _check_loc(self.loc)
+
+    def _logpdf(self, z):
+        return -jnp.abs(z) / self.scale - jnp.log(2 * self.scale)
+
+    def _penalty(self, z):
+        return jnp.abs(z) / self.scale
+
+    def _numpyro(self, loc):
+        return dist.Laplace(loc, self.scale)
+
+
+@pytree_dataclass(("df", "scale", "loc"))
+@dataclasses.dataclass(frozen=True)
+class StudentT(Prior):
+    """Student-t prior with ``df`` degrees of freedom: heavy tails, a non-convex penalty.
+
+    penalty(φ) = (df + 1)/2 · Σ log(1 + ((φ − loc)/scale)² / df).
+
+    Example
+    -------
+    >>> import bayesreg as br
+    >>> br.StudentT(3.0, 1.0).df
+    3.0
+    """
+
+    df: Any = 3.0
+    scale: Any = 1.0
+    loc: Any = 0.0
+
+    def __post_init__(self):
+        check_positive("StudentT df", self.df)
+        check_positive("StudentT scale", self.scale)
+        _check_loc(self.loc)
+
+    def _logpdf(self, z):
+        nu, s = self.df, self.scale
+        return (
+            gammaln((nu + 1) / 2)
+            - gammaln(nu / 2)
+            - 0.5 * jnp.log(nu * math.pi)
+            - jnp.log(s)
+            - (nu + 1) / 2 * jnp.log1p((z / s) ** 2 / nu)
+        )
+
+    def _penalty(self, z):
+        nu = self.df
+        return (nu + 1) / 2 * jnp.log1p((z / self.scale) ** 2 / nu)
+
+    def _numpyro(self, loc):
+        return dist.StudentT(self.df, loc, self.scale)
+
+
+@pytree_dataclass(("scale", "loc"))
+@dataclasses.dataclass(frozen=True)
+class Cauchy(Prior):
+    """Cauchy prior (Student-t with one degree of freedom).
+
+    penalty(φ) = Σ log(1 + ((φ − loc)/scale)²).
+
+    Example
+    -------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> round(float(br.Cauchy(1.0).penalty(jnp.array([1.0]))), 4)   # log 2
+    0.6931
+    """
+
+    scale: Any = 1.0
+    loc: Any = 0.0
+
+    def __post_init__(self):
+        check_positive("Cauchy scale", self.scale)
+        _check_loc(self.loc)
+
+    def _logpdf(self, z):
+        s = self.scale
+        return -jnp.log(math.pi * s) - jnp.log1p((z / s) ** 2)
+
+    def _penalty(self, z):
+        return jnp.log1p((z / self.scale) ** 2)
+
+    def _numpyro(self, loc):
+        return dist.Cauchy(loc, self.scale)
+
+
+@pytree_dataclass(())
+@dataclasses.dataclass(frozen=True)
+class Flat(Prior):
+    """Improper uniform prior: no regularization (maximum likelihood under MAP).
+
+    It has no normalising constant, so a model with a Flat prior on any coefficient has no
+    evidence: ``log_evidence`` is ``nan`` with a warning.
+
+    Example
+    -------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> float(br.Flat().log_prob(jnp.ones(3)))
+    0.0
+    """
+
+    proper = False
+
+    def _logpdf(self, z):
+        return jnp.zeros_like(z)
+
+    def _penalty(self, z):
+        return jnp.zeros_like(z)
+
+    def _numpyro(self, loc):
+        from numpyro.distributions import constraints
+
+        return dist.ImproperUniform(constraints.real, (), ())
+
+
+PRIOR_TYPES = {cls.__name__: cls for cls in (Gaussian, Laplace, StudentT, Cauchy, Flat)}
+
+
+def as_prior_spec(prior) -> dict[str, Prior]:
+    """Normalise a prior spec to ``{"weights": Prior, "biases": Prior}``.
+
+    A single prior applies to both groups; a pytree ``loc`` with ``weights``/``biases``
+    keys is split so that each group's prior is centred on its own part.
+    """
+    if isinstance(prior, Prior):
+        loc = getattr(prior, "loc", 0.0)
+        if isinstance(loc, dict) and set(loc) == set(PARAM_GROUPS):
+            return {g: dataclasses.replace(prior, loc=loc[g]) for g in PARAM_GROUPS}
+        return {g: prior for g in PARAM_GROUPS}
+    if isinstance(prior, dict):
+        if set(prior) != set(PARAM_GROUPS) or not all(isinstance(p, Prior) for p in prior.values()):
+            raise ValueError(
+                "prior must be one Prior or a dict {'weights': Prior, 'biases': Prior}; "
+                f"got a dict with keys {sorted(prior)}"
+            )
+        return dict(prior)
+    raise TypeError(
+        "prior must be a bayesreg prior (e.g. br.Gaussian(1.0)) or a dict "
+        f"{{'weights': Prior, 'biases': Prior}}; got {type(prior).__name__}"
+    )
+
+
+def log_prior(spec: dict[str, Prior], params) -> jax.Array:
+    """log p(φ) of a model's parameters ``{"weights": ..., "biases": ...}`` under a spec."""
+    return sum((spec[g].log_prob(params[g]) for g in PARAM_GROUPS), jnp.zeros(()))
+
+
+def is_proper(spec: dict[str, Prior]) -> bool:
+    """True when every group's prior is a normalised density (no Flat)."""
+    return all(p.proper for p in spec.values())
