@@ -27,6 +27,7 @@ import math
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import linalg
 
@@ -106,7 +107,7 @@ class Exact:
         k = phi.shape[1] - 1
         params = {"weights": [flat_draws[:, :k, None].astype(np.float32)],
                   "biases": [flat_draws[:, k:].astype(np.float32)]}
-        theta = ({"log_noise": np.full(self.num_draws, math.log(sigma), np.float32)}
+        theta = ({"log_noise": np.full(self.num_draws, math.log(sigma))}
                  if lik.learned_noise else {})
         return Posterior(
             model=model, likelihood=lik, prior=problem.prior, method="Exact", params=params,
@@ -118,8 +119,9 @@ class Exact:
 
 
 def design_matrix(model, X) -> np.ndarray:
-    """Φ = [features(X), 1] in float64, (N, K + 1)."""
-    feats = np.asarray(model.features(np.asarray(X, np.float32)), np.float64)
+    """Φ = [features(X), 1] in float64, (N, K + 1) (features evaluated with x64 enabled)."""
+    with jax.enable_x64(True):
+        feats = np.asarray(model.features(jnp.asarray(X, jnp.float64)), np.float64)
     return np.concatenate([feats, np.ones((feats.shape[0], 1))], axis=1)
 
 
