@@ -1,4 +1,7 @@
-"""Input checks shared by every entry point. Errors name the argument, what came, what is expected."""
+"""Input checks shared by every entry point.
+
+Errors name the argument, what came and what is expected.
+"""
 
 from __future__ import annotations
 

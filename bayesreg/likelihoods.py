@@ -163,7 +163,8 @@ class Categorical:
 
     def check_targets(self, y: np.ndarray) -> np.ndarray:
         if not np.all(np.equal(np.mod(y, 1), 0)) or np.min(y) < 0:
-            raise ValueError(f"y must hold integer class labels >= 0; got values {np.unique(y)[:5]}")
+            raise ValueError(
+                f"y must hold integer class labels >= 0; got values {np.unique(y)[:5]}")
         if self.num_classes is not None and np.max(y) >= self.num_classes:
             raise ValueError(f"y has label {int(np.max(y))} >= num_classes={self.num_classes}")
         return y.astype(np.int32)

@@ -153,8 +153,8 @@ def relu_basis(num: int, low: float = 0.0, high: float = 1.0) -> Basis:
     Example
     -------
     >>> import jax.numpy as jnp, bayesreg as br
-    >>> br.relu_basis(4).features(jnp.array([[0.6]]))
-    Array([[0.6       , 0.35      , 0.10000001, 0.        ]], dtype=float32)
+    >>> br.relu_basis(4).features(jnp.array([[0.6]])).round(2).tolist()
+    [[0.6, 0.35, 0.1, 0.0]]
     """
     if not isinstance(num, int | np.integer) or num < 1:
         raise ValueError(f"num must be an integer >= 1; got {num!r}")

@@ -206,7 +206,7 @@ def load(path, *, model=None) -> Posterior:
     Example
     -------
     >>> import numpy as np, tempfile, os, bayesreg as br
-    >>> post = br.fit(br.Linear(), np.arange(5.0), np.arange(5.0), method=br.Exact())
+    >>> post = br.fit(br.Linear(), np.arange(5.0), [0.1, 0.9, 2.2, 2.9, 4.1], method=br.Exact())
     >>> path = os.path.join(tempfile.mkdtemp(), "post.npz"); post.save(path)
     >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
     True

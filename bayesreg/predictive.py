@@ -191,7 +191,8 @@ class Predictive:
         if self.is_gaussian:
             sd = self.std
             z = (y - self.mean) / sd
-            return sd * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / math.sqrt(math.pi))
+            phi, cdf = stats.norm.pdf(z), stats.norm.cdf(z)
+            return sd * (z * (2 * cdf - 1) + 2 * phi - 1 / math.sqrt(math.pi))
         idx = np.linspace(0, self.num_draws - 1, min(self.num_draws, CRPS_PAIR_DRAWS)).astype(int)
         f, s = self.draws, self._noise
 

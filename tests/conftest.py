@@ -5,10 +5,9 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import pytest
 
-import bayesreg as br  # noqa: E402
+import bayesreg as br
 
 
 @pytest.fixture(scope="session")

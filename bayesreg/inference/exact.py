@@ -100,9 +100,8 @@ class Exact:
         else:
             log_ev_public = log_ev
         coeffs = GaussianCoefficients(mean=mean, chol_cov=_chol_cov(chol_prec))
-        z = np.random.default_rng(np.asarray(jax.random.key_data(problem.key)).ravel()).standard_normal(
-            (self.num_draws, mean.size)
-        )
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(problem.key)).ravel())
+        z = rng.standard_normal((self.num_draws, mean.size))
         flat_draws = mean + z @ coeffs.chol_cov.T
         k = phi.shape[1] - 1
         params = {"weights": [flat_draws[:, :k, None].astype(np.float32)],
@@ -172,7 +171,7 @@ def log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec) -> float:
     ll = -0.5 * resid @ resid / sigma**2 - n * math.log(sigma) - 0.5 * n * math.log(2 * math.pi)
     g = prec0 > 0
     d = mean[g] - m0[g]
-    lp = float(np.sum(-0.5 * d**2 * prec0[g] + 0.5 * np.log(prec0[g]) - 0.5 * math.log(2 * math.pi)))
+    lp = float(np.sum(-0.5 * d**2 * prec0[g] + 0.5 * np.log(prec0[g] / (2 * math.pi))))
     return float(ll + lp + 0.5 * p * math.log(2 * math.pi) - np.sum(np.log(np.diag(chol_prec))))
 
 

@@ -41,7 +41,7 @@ from bayesreg._validation import check_int
 from bayesreg.inference._problem import Problem, log_likelihood
 from bayesreg.priors import log_prior
 
-OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw")
+OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 
 
@@ -51,11 +51,15 @@ class MAP:
 
     Parameters
     ----------
-    optimizer : {"gd", "sgd", "momentum", "nesterov", "adam", "adamw"} or optax transform
+    optimizer : {"gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs"} or optax transform
         "gd" and "sgd" are the same update (``optax.sgd``); what makes SGD stochastic is
         ``batch_size``. "momentum"/"nesterov" use optax's m ← βm + g, which is the lecture's
         m ← βm + (1−β)g with the learning rate scaled by 1/(1−β). "adamw" adds decoupled
-        weight decay ``weight_decay`` on top of the prior. An optax ``GradientTransformation``
+        weight decay ``weight_decay`` on top of the prior. "lbfgs" is ``optax.lbfgs`` with
+        its zoom line search (full batch only; ``lr`` and ``schedule`` unused): on small
+        ill-conditioned convex problems — raw polynomials, overlapping ReLU bases under a weak
+        prior — it reaches the mode to float32 precision where first-order methods crawl.
+        An optax ``GradientTransformation``
         is used as given (``lr`` and ``schedule`` are then ignored).
     lr : float, optional
         Learning rate (peak rate of a schedule) for the per-point objective. ``None``
@@ -64,7 +68,8 @@ class MAP:
         on raw polynomial features), 0.01 otherwise.
     steps : int, optional
         Number of parameter updates (rounded up to whole epochs with mini-batches).
-        ``None`` (default): 10000 for a linear-in-parameters model, 3000 for a network.
+        ``None`` (default): 10000 for a linear-in-parameters model, 3000 for a network,
+        500 for "lbfgs".
     batch_size : int, optional
         Mini-batch size B; rows are reshuffled each epoch, and the N mod B rows left over
         sit out that epoch. ``None``: full-batch gradient descent.
@@ -119,6 +124,9 @@ class MAP:
         if not 0.0 <= float(self.momentum) < 1.0:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if self.optimizer == "lbfgs" and self.batch_size is not None:
+            raise ValueError("optimizer='lbfgs' needs the full batch (its line search compares "
+                             f"losses); got batch_size={self.batch_size}. Use 'adam' or 'sgd'.")
 
     # -- pieces --------------------------------------------------------------------------
     def resolved(self, model) -> MAP:
@@ -126,7 +134,8 @@ class MAP:
         convex = getattr(model, "linear_in_params", False)
         adaptive = self.optimizer in ("adam", "adamw")
         lr = self.lr if self.lr is not None else (0.1 if convex and adaptive else 0.01)
-        steps = self.steps if self.steps is not None else (10_000 if convex else 3000)
+        steps = self.steps if self.steps is not None else (
+            500 if self.optimizer == "lbfgs" else 10_000 if convex else 3000)
         return dataclasses.replace(self, lr=lr, steps=steps)
 
     def plan(self, n: int) -> tuple[int, int, int]:
@@ -162,6 +171,7 @@ class MAP:
             "nesterov": lambda: optax.sgd(lr, momentum=self.momentum, nesterov=True),
             "adam": lambda: optax.adam(lr),
             "adamw": lambda: optax.adamw(lr, weight_decay=self.weight_decay),
+            "lbfgs": lambda: optax.lbfgs(),
         }[self.optimizer]()
 
     def to_dict(self) -> dict:
@@ -216,8 +226,17 @@ def _train(model, method, epochs, per_epoch, batch, likelihood, prior, state0, X
     def update(carry, xs):
         state, opt_state = carry
         Xb, yb, k = xs
-        loss, grads = jax.value_and_grad(objective)(state, Xb, yb, k)
-        updates, opt_state = tx.update(grads, opt_state, state)
+        if method.optimizer == "lbfgs":  # the line search needs the objective itself
+
+            def value_fn(s):
+                return objective(s, Xb, yb, k)
+
+            loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
+            updates, opt_state = tx.update(grads, opt_state, state, value=loss, grad=grads,
+                                           value_fn=value_fn)
+        else:
+            loss, grads = jax.value_and_grad(objective)(state, Xb, yb, k)
+            updates, opt_state = tx.update(grads, opt_state, state)
         return (optax.apply_updates(state, updates), opt_state), loss
 
     carry0 = (state0, tx.init(state0))

@@ -32,6 +32,7 @@ def exact_mean(linear_data):
         (br.MAP(optimizer="adam", lr=0.05, batch_size=32, epochs=300,
                 schedule="warmup_cosine"), 5e-3),
         (br.MAP(lr=0.05, steps=3000, schedule="exponential"), 1e-4),
+        (br.MAP(optimizer="lbfgs", steps=100), 1e-5),
     ],
 )
 def test_every_optimizer_reaches_the_posterior_mode(linear_data, exact_mean, method, atol):
@@ -129,7 +130,8 @@ def test_classification_map_separates_classes():
     ("kwargs", "match"),
     [({"optimizer": "rmsprop"}, "optimizer"), ({"lr": 0.0}, "lr"), ({"steps": 0}, "steps"),
      ({"batch_size": -1}, "batch_size"), ({"schedule": "step"}, "schedule"),
-     ({"momentum": 1.0}, "momentum"), ({"epochs": 0}, "epochs")],
+     ({"momentum": 1.0}, "momentum"), ({"epochs": 0}, "epochs"),
+     ({"optimizer": "lbfgs", "batch_size": 10}, "full batch")],
 )
 def test_bad_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -144,3 +146,14 @@ def test_custom_optax_transformation_is_used_as_given(linear_data, exact_mean):
                   prior=PRIOR, likelihood=br.GaussianLikelihood(SIGMA))
     np.testing.assert_allclose(_coefs(post), exact_mean, atol=1e-3)
     assert post.config["optimizer"] == "custom"
+
+
+def test_lbfgs_reaches_the_mode_of_an_ill_conditioned_polynomial(book_data):
+    X, y = book_data
+    kw = {"prior": br.Gaussian(30.0), "likelihood": br.GaussianLikelihood(0.3)}
+    exact = br.fit(br.Polynomial(5), X, y, method=br.Exact(), **kw).gaussian.mean
+    lbfgs = _coefs(br.fit(br.Polynomial(5), X, y, method=br.MAP(optimizer="lbfgs"), **kw))
+    adam = _coefs(br.fit(br.Polynomial(5), X, y, method=br.MAP(steps=2000), **kw))
+    scale = np.abs(exact).max()
+    assert np.abs(lbfgs - exact).max() < 1e-4 * scale
+    assert np.abs(adam - exact).max() > 10 * np.abs(lbfgs - exact).max()
