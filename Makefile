@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	$(BIN)/bayesreg demo --out bayesreg-demo
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check bayesreg tests examples benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 test-slow: $(VENV)/.installed-test
