@@ -20,18 +20,21 @@ from bayesreg.equivalence import (
     weight_decay,
 )
 from bayesreg.fit import fit
-from bayesreg.inference import MAP, Exact
+from bayesreg.inference import MAP, NUTS, VI, Exact, LaplaceApprox
 from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.posterior import Posterior, load
 from bayesreg.predictive import Predictive
-from bayesreg.priors import Cauchy, Flat, Gaussian, Laplace, StudentT
+from bayesreg.priors import Cauchy, Flat, Gaussian, HalfCauchy, HalfNormal, Laplace, StudentT
+from bayesreg.selection import PriorScaleSelection, select_prior_scale
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAP",
     "MLP",
+    "NUTS",
+    "VI",
     "Basis",
     "Bernoulli",
     "Categorical",
@@ -40,11 +43,15 @@ __all__ = [
     "Flat",
     "Gaussian",
     "GaussianLikelihood",
+    "HalfCauchy",
+    "HalfNormal",
     "Laplace",
+    "LaplaceApprox",
     "Linear",
     "Polynomial",
     "Posterior",
     "Predictive",
+    "PriorScaleSelection",
     "StudentT",
     "datasets",
     "fit",
@@ -54,5 +61,6 @@ __all__ = [
     "prior_from_l1",
     "prior_from_l2",
     "relu_basis",
+    "select_prior_scale",
     "weight_decay",
 ]

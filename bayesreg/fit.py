@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.map import MAP
-from bayesreg.likelihoods import Categorical, GaussianLikelihood
+from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Gaussian, as_prior_spec
 
 
@@ -52,7 +50,6 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0):
     likelihood = GaussianLikelihood() if likelihood is None else likelihood
     X = check_X(X, "X")
     y = likelihood.check_targets(check_y(y, X.shape[0]))
-    if isinstance(likelihood, Categorical) and likelihood.num_classes is None:
-        likelihood = dataclasses.replace(likelihood, num_classes=likelihood.n_outputs(y))
+    likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
     return method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key))

@@ -24,14 +24,18 @@ import numpy as np
 from bayesreg._pytree import check_positive, pytree_dataclass
 
 
-@pytree_dataclass(("noise",))
+@pytree_dataclass(("noise", "noise_prior"))
 @dataclasses.dataclass(frozen=True)
 class GaussianLikelihood:
     """y ~ N(f(x), σ²).  ``noise=σ`` fixes σ; ``noise=None`` learns it.
 
     A learned σ is a point estimate under MAP (and per ensemble member), and is chosen by
     maximising the evidence under :class:`bayesreg.Exact` (type-II maximum likelihood).
-    It is parametrised as log σ so that the optimiser works on an unconstrained number.
+    NUTS, VI and the Laplace approximation treat it as unknown with the weakly informative
+    prior σ ~ HalfNormal(``noise_prior``); ``noise_prior=None`` takes the standard
+    deviation of the training targets (the noise of a model that explains nothing) as
+    that scale. σ is parametrised as log σ so that optimisers and samplers work on an
+    unconstrained number (the log-Jacobian is part of the density they see).
 
     Example
     -------
@@ -41,10 +45,13 @@ class GaussianLikelihood:
     """
 
     noise: Any = None
+    noise_prior: Any = None
 
     def __post_init__(self):
         if self.noise is not None:
             check_positive("noise", self.noise)
+        if self.noise_prior is not None:
+            check_positive("noise_prior", self.noise_prior)
 
     kind = "regression"
 
@@ -63,6 +70,20 @@ class GaussianLikelihood:
         sd = float(np.std(np.asarray(y))) or 1.0
         return {"log_noise": jnp.asarray(math.log(sd), jnp.float32)}
 
+    def resolved(self, y) -> GaussianLikelihood:
+        """With ``noise_prior`` set from the targets when it was left at None."""
+        if not self.learned_noise or self.noise_prior is not None:
+            return self
+        return dataclasses.replace(self, noise_prior=float(np.std(np.asarray(y))) or 1.0)
+
+    def log_noise_prior(self, theta) -> jax.Array:
+        """log p(log σ) = log HalfNormal(σ; noise_prior) + log σ (0 for a fixed noise)."""
+        if not self.learned_noise:
+            return jnp.zeros(())
+        log_s, scale = theta["log_noise"], self.noise_prior
+        return (-0.5 * (jnp.exp(log_s) / scale) ** 2 - jnp.log(scale)
+                + 0.5 * math.log(2 / math.pi) + log_s)
+
     def noise_std(self, theta) -> jax.Array:
         """σ under likelihood parameters θ (a scalar)."""
         return jnp.exp(theta["log_noise"]) if self.learned_noise else jnp.asarray(self.noise)
@@ -78,7 +99,8 @@ class GaussianLikelihood:
 
     def to_dict(self):
         return {"type": "GaussianLikelihood",
-                "noise": None if self.noise is None else float(self.noise)}
+                "noise": None if self.noise is None else float(self.noise),
+                "noise_prior": None if self.noise_prior is None else float(self.noise_prior)}
 
 
 @pytree_dataclass(())
@@ -103,6 +125,14 @@ class Bernoulli:
     def init_params(self, y) -> dict:
         del y
         return {}
+
+    def resolved(self, y):
+        del y
+        return self
+
+    def log_noise_prior(self, theta) -> jax.Array:
+        del theta
+        return jnp.zeros(())
 
     def log_prob(self, y, out, theta) -> jax.Array:
         del theta
@@ -153,6 +183,14 @@ class Categorical:
         del y
         return {}
 
+    def resolved(self, y):
+        return self if self.num_classes else dataclasses.replace(
+            self, num_classes=self.n_outputs(y))
+
+    def log_noise_prior(self, theta) -> jax.Array:
+        del theta
+        return jnp.zeros(())
+
     def log_prob(self, y, out, theta) -> jax.Array:
         del theta
         logp = jax.nn.log_softmax(out, axis=-1)
@@ -181,7 +219,7 @@ jax.tree_util.register_pytree_node(
 def likelihood_from_dict(d: dict):
     kind = d["type"]
     if kind == "GaussianLikelihood":
-        return GaussianLikelihood(d["noise"])
+        return GaussianLikelihood(d["noise"], d.get("noise_prior"))
     if kind == "Bernoulli":
         return Bernoulli()
     if kind == "Categorical":

@@ -24,15 +24,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
 from bayesreg.likelihoods import likelihood_from_dict
 from bayesreg.models import model_from_dict
 from bayesreg.predictive import Predictive
-from bayesreg.priors import PARAM_GROUPS, PRIOR_TYPES, Prior
+from bayesreg.priors import PARAM_GROUPS, Prior, prior_from_dict
 
 FORMAT_VERSION = 1
+# Per-draw sampler statistics (ArviZ's names) that go to the ``sample_stats`` group.
+SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step_size")
 # Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
 PREDICT_BUDGET = 1 << 24
 
@@ -47,6 +50,21 @@ class GaussianCoefficients:
     @property
     def cov(self) -> np.ndarray:
         return self.chol_cov @ self.chol_cov.T
+
+
+@dataclasses.dataclass(frozen=True)
+class Linearization:
+    """A Gaussian posterior over a network's weights, used through the linearised network
+
+        f(x; φ) ≈ f(x; φ*) + J(x)(φ − φ*),   J(x) = ∂f(x; φ)/∂φ at the mode φ*,
+
+    so that f(x) ~ N(f(x; φ*), J Σ Jᵀ) with Σ = L Lᵀ over ``ravel_pytree(mode)``. This is
+    the predictive that matches the GGN Laplace approximation (sampling weights and pushing
+    them through the nonlinear network overstates the spread along flat directions).
+    """
+
+    mode: Any
+    chol_cov: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -66,6 +84,11 @@ class Posterior:
         log p(y) for ``Exact``; ``nan`` where a method has none or the prior is improper.
     gaussian : GaussianCoefficients or None
         The exact posterior of ``Exact``; predictions are then analytic.
+    hyper : dict
+        Draws (S,) of sampled prior scales, e.g. ``{"weights_scale": ...}``.
+    linearization : Linearization or None
+        Set by the Laplace approximation of a network: predictions go through the
+        network linearised at the mode (mean, std analytic; draws f* + J(φₛ − φ*)).
     """
 
     model: Any
@@ -81,6 +104,8 @@ class Posterior:
     gaussian: GaussianCoefficients | None = None
     num_chains: int = 1
     config: dict = dataclasses.field(default_factory=dict)
+    hyper: dict = dataclasses.field(default_factory=dict)
+    linearization: Linearization | None = None
 
     @property
     def num_draws(self) -> int:
@@ -115,6 +140,10 @@ class Posterior:
             var_f = np.sum((phi @ self.gaussian.chol_cov) ** 2, axis=1)
             f_draws = predictive_draws(self.model, self.params, X, chunk_size)
             return Predictive(f_draws, noise, analytic=(mean, var_f))
+        if self.linearization is not None:
+            mean, var_f, f_draws = linearized_predictive(
+                self.model, self.linearization, self.params, X)
+            return Predictive(f_draws, noise, analytic=(mean, var_f))
         return Predictive(predictive_draws(self.model, self.params, X, chunk_size), noise)
 
     def log_likelihood(self) -> np.ndarray:
@@ -140,9 +169,8 @@ class Posterior:
                                                   strict=True)}
         if self.likelihood.kind == "regression":
             posterior["noise"] = shaped(self.noise_std())
-        stats = {k: shaped(v) for k, v in self.diagnostics.items()
-                 if isinstance(v, np.ndarray) and v.shape[:1] == (self.num_draws,)
-                 and k != "losses"}
+        posterior.update({k: shaped(v) for k, v in self.hyper.items()})
+        stats = {k: shaped(self.diagnostics[k]) for k in SAMPLE_STATS if k in self.diagnostics}
         return az.from_dict(
             posterior=posterior,
             log_likelihood={"y": shaped(self.log_likelihood())},
@@ -160,9 +188,17 @@ class Posterior:
             arrays[f"params/{name}"] = np.asarray(leaf)
         for name, leaf in self.theta.items():
             arrays[f"theta/{name}"] = np.asarray(leaf)
+        for name, leaf in self.hyper.items():
+            arrays[f"hyper/{name}"] = np.asarray(leaf)
         if self.gaussian is not None:
             arrays["gaussian/mean"] = self.gaussian.mean
             arrays["gaussian/chol_cov"] = self.gaussian.chol_cov
+        if self.linearization is not None:
+            lin = self.linearization
+            for name, leaf in zip(leaf_names(lin.mode), jax.tree_util.tree_leaves(lin.mode),
+                                  strict=True):
+                arrays[f"linearization/mode/{name}"] = np.asarray(leaf)
+            arrays["linearization/chol_cov"] = lin.chol_cov
         diag_json = {}
         for k, v in self.diagnostics.items():
             if isinstance(v, np.ndarray):
@@ -219,17 +255,22 @@ def load(path, *, model=None) -> Posterior:
     n_layers = meta["n_layers"]
     params = {g: [arrays[f"params/{g}_{i}"] for i in range(n_layers)] for g in PARAM_GROUPS}
     theta = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("theta/")}
+    hyper = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("hyper/")}
     prior = {}
     for group, d in meta["prior"].items():
         d = dict(d)
-        cls = PRIOR_TYPES[d.pop("type")]
         if d.get("loc") == "pytree":
             d["loc"] = [arrays[f"prior_loc/{group}/{i}"]
                         for i in range(sum(k.startswith(f"prior_loc/{group}/") for k in arrays))]
-        prior[group] = cls(**d)
+        prior[group] = prior_from_dict(d)
     gaussian = None
     if "gaussian/mean" in arrays:
         gaussian = GaussianCoefficients(arrays["gaussian/mean"], arrays["gaussian/chol_cov"])
+    linearization = None
+    if "linearization/chol_cov" in arrays:
+        mode = {g: [arrays[f"linearization/mode/{g}_{i}"] for i in range(n_layers)]
+                for g in PARAM_GROUPS}
+        linearization = Linearization(mode, arrays["linearization/chol_cov"])
     diagnostics = dict(meta["diagnostics"])
     diagnostics.update({k.split("/", 1)[1]: v for k, v in arrays.items()
                         if k.startswith("diagnostics/")})
@@ -240,7 +281,8 @@ def load(path, *, model=None) -> Posterior:
         method=meta["method"], params=params, theta=theta, X_train=arrays["X_train"],
         y_train=arrays["y_train"], diagnostics=diagnostics,
         log_evidence=math.nan if ev is None else ev, gaussian=gaussian,
-        num_chains=meta["num_chains"], config=meta["config"],
+        num_chains=meta["num_chains"], config=meta["config"], hyper=hyper,
+        linearization=linearization,
     )
 
 
@@ -264,6 +306,44 @@ def _num(params) -> int:
 @partial(jax.jit, static_argnums=(0, 1))
 def _apply_draws(model, batch_size, params, X):
     return jax.lax.map(lambda p: model.apply(p, X)[:, 0], params, batch_size=batch_size)
+
+
+def linearized_predictive(model, lin: Linearization, params, X, rows: int = 2048):
+    """(mean (N,), var_f (N,), draws (S, N)) of the network linearised at ``lin.mode``.
+
+    Rows are processed ``rows`` at a time, so the Jacobian held at once is rows × P.
+    """
+    mode = jax.tree_util.tree_map(jnp.asarray, lin.mode)
+    deltas = _deltas(mode, params)  # (S, P)
+    chol = jnp.asarray(lin.chol_cov, deltas.dtype)
+    size = min(rows, X.shape[0])
+    out = []
+    for start in range(0, X.shape[0], size):
+        chunk = X[start:start + size]
+        pad = size - chunk.shape[0]
+        padded = np.pad(chunk, ((0, pad), (0, 0)), mode="edge")
+        res = _linearized_chunk(model, mode, chol, deltas, jnp.asarray(padded))
+        out.append([np.asarray(r)[..., : size - pad] for r in res])
+    mean, var_f, draws = (np.concatenate(parts, axis=-1) for parts in zip(*out, strict=True))
+    return mean, var_f, draws
+
+
+@jax.jit
+def _deltas(mode, params):
+    mode_flat = ravel_pytree(mode)[0]
+    return jax.vmap(lambda p: ravel_pytree(p)[0])(params) - mode_flat
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _linearized_chunk(model, mode, chol, deltas, X):
+    mode_flat, unravel = ravel_pytree(mode)
+
+    def f(v):
+        return model.apply(unravel(v), X)[:, 0]
+
+    mean, jvp_rows = f(mode_flat), jax.jacfwd(f)(mode_flat)  # (N,), (N, P)
+    JL = jvp_rows @ chol
+    return mean, jnp.sum(JL**2, axis=1), mean + deltas @ jvp_rows.T
 
 
 @partial(jax.jit, static_argnums=(0,))

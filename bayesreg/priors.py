@@ -46,6 +46,16 @@ def _is_tree(loc) -> bool:
     return isinstance(loc, dict | list | tuple)
 
 
+def _check_scale(name: str, scale) -> None:
+    """A scale is a positive number, or a hyperprior (``HalfNormal``, ``HalfCauchy``)."""
+    if isinstance(scale, Prior):
+        if not isinstance(scale, HalfNormal | HalfCauchy):
+            raise ValueError(f"{name} as a prior must be br.HalfNormal or br.HalfCauchy "
+                             f"(a distribution on positive numbers); got {type(scale).__name__}")
+        return
+    check_positive(name, scale)
+
+
 def _check_loc(loc) -> None:
     for leaf in jax.tree_util.tree_leaves(loc):
         if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
@@ -82,12 +92,28 @@ class Prior:
             return jax.tree_util.tree_map(self._numpyro, loc)
         return self._numpyro(loc)
 
+    @property
+    def hierarchical(self) -> bool:
+        """True when the scale is itself a prior (sampled by NUTS and VI)."""
+        return isinstance(getattr(self, "scale", None), Prior)
+
+    def with_scale(self, scale) -> Prior:
+        """This prior with a numeric scale (may be a tracer: no validation)."""
+        new = object.__new__(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(new, f.name, getattr(self, f.name))
+        object.__setattr__(new, "scale", scale)
+        return new
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (arrays in a pytree ``loc`` are reported by shape only)."""
         out: dict[str, Any] = {"type": type(self).__name__}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            out[f.name] = "pytree" if _is_tree(v) else np.asarray(v).tolist()
+            if isinstance(v, Prior):
+                out[f.name] = v.to_dict()
+            else:
+                out[f.name] = "pytree" if _is_tree(v) else np.asarray(v).tolist()
         return out
 
 
@@ -109,7 +135,7 @@ class Gaussian(Prior):
     loc: Any = 0.0
 
     def __post_init__(self):
-        check_positive("Gaussian scale", self.scale)
+        _check_scale("Gaussian scale", self.scale)
         _check_loc(self.loc)
 
     def _logpdf(self, z):
@@ -142,7 +168,7 @@ class Laplace(Prior):
     loc: Any = 0.0
 
     def __post_init__(self):
-        check_positive("Laplace scale", self.scale)
+        _check_scale("Laplace scale", self.scale)
         _check_loc(self.loc)
 
     def _logpdf(self, z):
@@ -175,7 +201,7 @@ class StudentT(Prior):
 
     def __post_init__(self):
         check_positive("StudentT df", self.df)
-        check_positive("StudentT scale", self.scale)
+        _check_scale("StudentT scale", self.scale)
         _check_loc(self.loc)
 
     def _logpdf(self, z):
@@ -214,7 +240,7 @@ class Cauchy(Prior):
     loc: Any = 0.0
 
     def __post_init__(self):
-        check_positive("Cauchy scale", self.scale)
+        _check_scale("Cauchy scale", self.scale)
         _check_loc(self.loc)
 
     def _logpdf(self, z):
@@ -257,7 +283,76 @@ class Flat(Prior):
         return dist.ImproperUniform(constraints.real, (), ())
 
 
-PRIOR_TYPES = {cls.__name__: cls for cls in (Gaussian, Laplace, StudentT, Cauchy, Flat)}
+@pytree_dataclass(("scale",))
+@dataclasses.dataclass(frozen=True)
+class HalfNormal(Prior):
+    """Half-normal distribution on positive numbers: a hyperprior for a prior's scale.
+
+    ``br.Gaussian(scale=br.HalfNormal(1.0))`` makes the weight scale unknown with
+    s ~ HalfNormal(1); NUTS and VI sample it with the weights (on log s).
+
+    Example
+    -------
+    >>> import bayesreg as br
+    >>> br.Gaussian(scale=br.HalfNormal(1.0)).hierarchical
+    True
+    """
+
+    scale: Any = 1.0
+
+    def __post_init__(self):
+        check_positive("HalfNormal scale", self.scale)
+
+    def _logpdf(self, z):
+        s = self.scale
+        return -0.5 * (z / s) ** 2 - jnp.log(s) + 0.5 * math.log(2 / math.pi)
+
+    def _penalty(self, z):
+        return 0.5 * (z / self.scale) ** 2
+
+    def _numpyro(self, loc):
+        return dist.HalfNormal(self.scale)
+
+
+@pytree_dataclass(("scale",))
+@dataclasses.dataclass(frozen=True)
+class HalfCauchy(Prior):
+    """Half-Cauchy distribution on positive numbers: a heavy-tailed hyperprior for a scale.
+
+    Example
+    -------
+    >>> import bayesreg as br
+    >>> br.Laplace(scale=br.HalfCauchy(0.5)).hierarchical
+    True
+    """
+
+    scale: Any = 1.0
+
+    def __post_init__(self):
+        check_positive("HalfCauchy scale", self.scale)
+
+    def _logpdf(self, z):
+        s = self.scale
+        return math.log(2 / math.pi) - jnp.log(s) - jnp.log1p((z / s) ** 2)
+
+    def _penalty(self, z):
+        return jnp.log1p((z / self.scale) ** 2)
+
+    def _numpyro(self, loc):
+        return dist.HalfCauchy(self.scale)
+
+
+PRIOR_TYPES = {cls.__name__: cls for cls in
+               (Gaussian, Laplace, StudentT, Cauchy, Flat, HalfNormal, HalfCauchy)}
+
+
+def prior_from_dict(d: dict) -> Prior:
+    """Rebuild a prior from :meth:`Prior.to_dict` (a pytree ``loc`` must be put back)."""
+    d = dict(d)
+    cls = PRIOR_TYPES[d.pop("type")]
+    if isinstance(d.get("scale"), dict):
+        d["scale"] = prior_from_dict(d["scale"])
+    return cls(**d)
 
 
 def as_prior_spec(prior) -> dict[str, Prior]:
@@ -287,6 +382,11 @@ def as_prior_spec(prior) -> dict[str, Prior]:
 def log_prior(spec: dict[str, Prior], params) -> jax.Array:
     """log p(φ) of a model's parameters ``{"weights": ..., "biases": ...}`` under a spec."""
     return sum((spec[g].log_prob(params[g]) for g in PARAM_GROUPS), jnp.zeros(()))
+
+
+def is_hierarchical(spec: dict[str, Prior]) -> bool:
+    """True when any group's prior has a sampled scale."""
+    return any(p.hierarchical for p in spec.values())
 
 
 def is_proper(spec: dict[str, Prior]) -> bool:

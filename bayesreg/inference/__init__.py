@@ -2,6 +2,9 @@
 :class:`bayesreg.Posterior`. Call them through :func:`bayesreg.fit`."""
 
 from bayesreg.inference.exact import Exact
+from bayesreg.inference.laplace import LaplaceApprox
 from bayesreg.inference.map import MAP
+from bayesreg.inference.nuts import NUTS
+from bayesreg.inference.vi import VI
 
-__all__ = ["MAP", "Exact"]
+__all__ = ["MAP", "NUTS", "VI", "Exact", "LaplaceApprox"]

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import linalg
 
 from bayesreg._validation import check_int
+from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Flat, Gaussian, is_proper
@@ -81,6 +82,7 @@ class Exact:
             )
         if not isinstance(lik, GaussianLikelihood):
             raise ValueError(f"Exact needs a GaussianLikelihood; got {type(lik).__name__}")
+        check_hierarchical(problem.prior, "Exact")
         phi = design_matrix(model, problem.X)
         m0, prec0 = prior_moments(problem.prior, phi.shape[1] - 1)
         y = problem.y.astype(np.float64)

@@ -38,6 +38,7 @@ import optax
 from bayesreg import _progress
 from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
+from bayesreg.inference._latent import check_hierarchical, latent_log_prior
 from bayesreg.inference._problem import Problem, log_likelihood
 from bayesreg.priors import log_prior
 
@@ -182,18 +183,24 @@ class MAP:
         return out
 
     # -- running -------------------------------------------------------------------------
-    def optimize(self, problem: Problem, state0, key):
-        """Run the compiled loop from ``state0``; returns (final state, losses per update)."""
+    def optimize(self, problem: Problem, state0, key, *, latent: bool = False):
+        """Run the compiled loop from ``state0``; returns (final state, losses per update).
+
+        ``latent=True`` minimises the negative log density of the latent state used by the
+        Bayesian methods (weight prior plus the noise prior on log σ) instead of the MAP
+        objective, whose learned noise has no prior.
+        """
         method = self.resolved(problem.model)
         epochs, per_epoch, batch = method.plan(problem.n)
         return _train(
-            problem.model, method, epochs, per_epoch, batch, problem.likelihood, problem.prior,
-            state0, jnp.asarray(problem.X), jnp.asarray(problem.y), key,
+            problem.model, method, epochs, per_epoch, batch, latent, problem.likelihood,
+            problem.prior, state0, jnp.asarray(problem.X), jnp.asarray(problem.y), key,
         )
 
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
+        check_hierarchical(problem.prior, "MAP")
         init_key, train_key = jax.random.split(problem.key)
         state, losses = self.optimize(problem, problem.init_state(init_key), train_key)
         losses = np.asarray(losses)
@@ -214,14 +221,17 @@ class MAP:
         )
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _train(model, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y, key):
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _train(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X, y,
+           key):
     n = X.shape[0]
     tx = method.transform(epochs * per_epoch)
 
     def objective(state, Xb, yb, k):
         ll = log_likelihood(model, likelihood, state, Xb, yb, key=k)
-        return -(jnp.mean(ll) + log_prior(prior, state["params"]) / n)
+        lp = (latent_log_prior(likelihood, prior, state) if latent
+              else log_prior(prior, state["params"]))
+        return -(jnp.mean(ll) + lp / n)
 
     def update(carry, xs):
         state, opt_state = carry

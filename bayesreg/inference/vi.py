@@ -1,0 +1,127 @@
+r"""Mean-field Gaussian variational inference through NumPyro's SVI with ``AutoNormal``.
+
+The variational family is q(z) = Πⱼ N(zⱼ | μⱼ, ρⱼ²) over the unconstrained latent state z
+(weights, log σ when the noise is learned, log s for sampled prior scales), fitted by
+maximising the ELBO
+
+    ELBO(μ, ρ) = E_q[log p(z, y)] − E_q[log q(z)]
+
+with the reparameterisation gradient (``Trace_ELBO``) and an optax optimiser, in a loop
+that NumPyro compiles into one program. For a Gaussian target N(m, A⁻¹) the optimum is
+known in closed form — μ = m, ρⱼ² = 1/Aⱼⱼ (mean field under-states the marginal variances
+of correlated coordinates) — and the tests check exactly that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+from jax.flatten_util import ravel_pytree
+from numpyro.distributions import constraints
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoNormal
+from numpyro.infer.initialization import init_to_value
+from numpyro.optim import optax_to_numpyro
+
+from bayesreg._pytree import check_positive
+from bayesreg._validation import check_int
+from bayesreg.inference._latent import init_latent, latent_log_joint, split_draws
+from bayesreg.inference._problem import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class VI:
+    """Mean-field Gaussian VI (NumPyro ``SVI`` + ``AutoNormal``) on the log joint.
+
+    Parameters
+    ----------
+    steps : int
+        Optimisation steps on the ELBO.
+    lr : float
+        Peak learning rate of Adam; it decays to lr/100 along a cosine, which lets the
+        noisy ELBO gradients settle.
+    optimizer : optax.GradientTransformation, optional
+        Replaces Adam and its schedule.
+    num_particles : int
+        Monte Carlo samples per ELBO gradient.
+    init_scale : float
+        Initial standard deviation of every factor of q.
+    num_draws : int
+        Draws from q kept for the predictive and ArviZ export.
+    progress_bar : bool, optional
+        NumPyro's progress bar; ``None`` shows it when stderr is a terminal.
+
+    Example
+    -------
+    >>> import numpy as np, bayesreg as br
+    >>> X = np.linspace(0, 1, 20); y = 2 * X + 0.1
+    >>> post = br.fit(br.Linear(), X, y, method=br.VI(steps=2000, progress_bar=False),
+    ...               likelihood=br.GaussianLikelihood(0.1))
+    >>> len(post.diagnostics["elbo"])
+    2000
+    """
+
+    steps: int = 5000
+    lr: float = 0.01
+    optimizer: optax.GradientTransformation | None = None
+    num_particles: int = 1
+    init_scale: float = 0.1
+    num_draws: int = 1000
+    progress_bar: bool | None = None
+
+    def __post_init__(self):
+        check_int("steps", self.steps)
+        check_positive("lr", self.lr)
+        check_int("num_particles", self.num_particles)
+        check_positive("init_scale", self.init_scale)
+        check_int("num_draws", self.num_draws)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["optimizer"] = "adam+cosine" if self.optimizer is None else "custom"
+        return out
+
+    def transform(self) -> optax.GradientTransformation:
+        if self.optimizer is not None:
+            return self.optimizer
+        return optax.adam(optax.cosine_decay_schedule(self.lr, self.steps, alpha=0.01))
+
+    def _run(self, problem: Problem):
+        from bayesreg.posterior import Posterior
+
+        model, lik, prior = problem.model, problem.likelihood, problem.prior
+        X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
+        init_key, run_key, draw_key = jax.random.split(problem.key, 3)
+        flat0, unravel = ravel_pytree(init_latent(problem, init_key))
+
+        def numpyro_model():
+            z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat0.shape))
+            numpyro.factor("log_joint", latent_log_joint(model, lik, prior, unravel(z), X, y))
+
+        guide = AutoNormal(numpyro_model, init_loc_fn=init_to_value(values={"z": flat0}),
+                           init_scale=self.init_scale)
+        svi = SVI(numpyro_model, guide, optax_to_numpyro(self.transform()),
+                  Trace_ELBO(num_particles=self.num_particles))
+        show = sys.stderr.isatty() if self.progress_bar is None else bool(self.progress_bar)
+        result = svi.run(run_key, self.steps, progress_bar=show)
+        loc = result.params["z_auto_loc"]
+        scale = result.params["z_auto_scale"]
+        eps = jax.random.normal(draw_key, (self.num_draws, loc.size))
+        draws = jax.vmap(unravel)(loc + scale * eps)
+        params, theta, hyper = split_draws(draws)
+        losses = np.asarray(result.losses)
+        return Posterior(
+            model=model, likelihood=lik, prior=prior, method="VI", params=params, theta=theta,
+            X_train=problem.X, y_train=problem.y,
+            diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
+                         "variational_loc": np.asarray(loc),
+                         "variational_scale": np.asarray(scale)},
+            config=self.to_dict(), hyper=hyper,
+        )
