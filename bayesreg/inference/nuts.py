@@ -12,7 +12,8 @@ Example
 -------
 >>> import numpy as np, bayesreg as br
 >>> X = np.linspace(0, 1, 20); y = 2 * X + 0.1 * np.random.default_rng(0).standard_normal(20)
->>> post = br.fit(br.Linear(), X, y, method=br.NUTS(num_warmup=200, num_samples=200,
+>>> post = br.fit(br.Linear(), X, y, method=br.NUTS(num_warmup=300, num_samples=200,
+...               dense_mass=True,
 ...               progress_bar=False), likelihood=br.GaussianLikelihood(0.1))
 >>> post.num_draws, post.num_chains
 (400, 2)
@@ -154,9 +155,12 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     names = leaf_names(z)
     dataset = az.convert_to_dataset(
         {n: np.asarray(a) for n, a in zip(names, jax.tree_util.tree_leaves(z), strict=True)})
-    rhat = az.rhat(dataset)
-    ess_bulk = az.ess(dataset, method="bulk")
-    ess_tail = az.ess(dataset, method="tail")
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        # a stuck chain has zero variance: ArviZ then divides by zero and reports inf/nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(dataset)
+        ess_bulk = az.ess(dataset, method="bulk")
+        ess_tail = az.ess(dataset, method="tail")
 
     def extreme(ds, fn):
         values = [float(fn(ds[v].values)) for v in ds.data_vars if ds[v].size]
