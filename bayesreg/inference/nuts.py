@@ -1,9 +1,14 @@
 """NUTS: NumPyro's No-U-Turn sampler on the model's log joint.
 
 The sampler sees the unconstrained latent state of :mod:`bayesreg.inference._latent`
-(weights, log σ when the noise is learned, log s for sampled prior scales) through
-NumPyro's ``potential_fn`` interface, so the cost per gradient is that of the log joint
-itself: there is no model tracing or site bookkeeping on top of NumPyro's kernel.
+(weights, log σ when the noise is learned, log s for sampled prior scales) as one vector
+site of a NumPyro model whose only other statement is ``numpyro.factor(log joint)``, so the
+cost per gradient is that of the log joint itself. Data, prior and likelihood are model
+arguments under ``jit_model_args=True`` and the ``MCMC`` object is cached on the shapes and
+settings: a second fit with the same shapes reuses the compiled log joint and sampler
+initialisation. (NumPyro's ``fori_collect`` still compiles the sampling loop on every run,
+about 0.9 s per sequential chain for a small model on 2 CPU cores, exactly as a
+hand-written ``MCMC.run`` does.)
 
 Diagnostics use ArviZ (rank-normalised split R-hat, bulk and tail ESS). Divergent
 transitions and R-hat > 1.01 raise a ``UserWarning`` that names the fix.
@@ -13,7 +18,6 @@ Example
 >>> import numpy as np, bayesreg as br
 >>> X = np.linspace(0, 1, 20); y = 2 * X + 0.1 * np.random.default_rng(0).standard_normal(20)
 >>> post = br.fit(br.Linear(), X, y, method=br.NUTS(num_warmup=300, num_samples=200,
-...               dense_mass=True,
 ...               progress_bar=False), likelihood=br.GaussianLikelihood(0.1))
 >>> post.num_draws, post.num_chains
 (400, 2)
@@ -22,6 +26,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 import warnings
@@ -29,6 +34,10 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.flatten_util import ravel_pytree
+from numpyro.distributions import constraints
 from numpyro.infer import MCMC
 from numpyro.infer import NUTS as NumPyroNUTS
 
@@ -40,6 +49,7 @@ CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "potential_energy",
                 "adapt_state.step_size")
 RHAT_LIMIT = 1.01
+DENSE_MASS_MAX = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +69,12 @@ class NUTS:
     target_accept : float
         Target acceptance probability of step-size adaptation; raise it (0.9, 0.95)
         when divergences appear.
-    dense_mass : bool
-        Adapt a dense mass matrix instead of a diagonal one (correlated posteriors).
+    dense_mass : bool, optional
+        Adapt a dense mass matrix instead of a diagonal one. ``None`` (default): dense when
+        the latent vector has at most ``DENSE_MASS_MAX`` (100) coordinates. On the book's
+        cubic polynomial (4 coefficients, x ∈ [0, 1]) dense adaptation raised the bulk ESS of
+        2 × 1000 draws from 390–470 to about 2000 and cut leapfrog steps per draw from ~55
+        to 5.
     max_tree_depth : int
         Cap on trajectory doubling (at most 2^depth leapfrog steps per draw).
     init_jitter : float
@@ -84,7 +98,7 @@ class NUTS:
     num_chains: int = 2
     chain_method: str = "sequential"
     target_accept: float = 0.8
-    dense_mass: bool = False
+    dense_mass: bool | None = None
     max_tree_depth: int = 10
     init_jitter: float = 0.5
     progress_bar: bool | None = None
@@ -105,34 +119,35 @@ class NUTS:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def kernel(self, potential_fn) -> NumPyroNUTS:
+    def kernel(self, numpyro_model) -> NumPyroNUTS:
         """The NumPyro NUTS kernel with these settings (the low-level piece stays public)."""
-        return NumPyroNUTS(potential_fn=potential_fn, target_accept_prob=self.target_accept,
+        return NumPyroNUTS(numpyro_model, target_accept_prob=self.target_accept,
                            dense_mass=self.dense_mass, max_tree_depth=self.max_tree_depth)
 
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
         model, lik, prior = problem.model, problem.likelihood, problem.prior
-        X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
-
-        def potential(z):
-            return -latent_log_joint(model, lik, prior, z, X, y)
-
         init_key, run_key = jax.random.split(problem.key)
-        inits = [init_latent(problem, k, self.init_jitter)
+        inits = [ravel_pytree(init_latent(problem, k, self.init_jitter))[0]
                  for k in jax.random.split(init_key, self.num_chains)]
-        init = (inits[0] if self.num_chains == 1 else
-                jax.tree_util.tree_map(lambda *a: jnp.stack(a), *inits))
+        template = init_latent(problem, init_key)
+        leaves, treedef = jax.tree_util.tree_flatten(template)
         show = sys.stderr.isatty() if self.progress_bar is None else bool(self.progress_bar)
-        mcmc = MCMC(self.kernel(potential), num_warmup=self.num_warmup,
-                    num_samples=self.num_samples, num_chains=self.num_chains,
-                    chain_method=self.chain_method, progress_bar=show)
+        size = sum(int(np.prod(jnp.shape(a))) for a in leaves)
+        method = (self if self.dense_mass is not None
+                  else dataclasses.replace(self, dense_mass=size <= DENSE_MASS_MAX))
+        mcmc, unravel = _sampler(method, show, model, treedef,
+                                 tuple(jnp.shape(a) for a in leaves),
+                                 jax.tree_util.tree_structure((lik, prior)))
+        init = {"z": inits[0] if self.num_chains == 1 else jnp.stack(inits)}
         start = time.perf_counter()
-        mcmc.run(run_key, init_params=init, extra_fields=EXTRA_FIELDS)
-        z = mcmc.get_samples(group_by_chain=True)
-        jax.block_until_ready(z)
+        mcmc.run(run_key, jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior,
+                 init_params=init, extra_fields=EXTRA_FIELDS)
+        flat_z = mcmc.get_samples(group_by_chain=True)["z"]
+        jax.block_until_ready(flat_z)
         seconds = time.perf_counter() - start
+        z = jax.vmap(jax.vmap(unravel))(flat_z)
         extra = mcmc.get_extra_fields(group_by_chain=True)
         flat = jax.tree_util.tree_map(
             lambda a: np.asarray(a).reshape(-1, *np.shape(a)[2:]), z)
@@ -142,8 +157,25 @@ class NUTS:
         return Posterior(
             model=model, likelihood=lik, prior=prior, method="NUTS", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
-            num_chains=self.num_chains, config=self.to_dict(), hyper=hyper,
+            num_chains=self.num_chains, config=method.to_dict(), hyper=hyper,
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _sampler(method: NUTS, show: bool, model, treedef, shapes, data_structure):
+    """A cached ``MCMC`` (and the latent vector's unravel) for these settings and shapes."""
+    del data_structure  # part of the cache key: the likelihood and prior tree structure
+    template = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s) for s in shapes])
+    flat, unravel = ravel_pytree(template)
+
+    def numpyro_model(X, y, likelihood, prior):
+        z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat.shape))
+        numpyro.factor("log_joint", latent_log_joint(model, likelihood, prior, unravel(z), X, y))
+
+    mcmc = MCMC(method.kernel(numpyro_model), num_warmup=method.num_warmup,
+                num_samples=method.num_samples, num_chains=method.num_chains,
+                chain_method=method.chain_method, progress_bar=show, jit_model_args=True)
+    return mcmc, unravel
 
 
 def _diagnostics(z, extra, seconds: float) -> dict:
@@ -155,16 +187,17 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     names = leaf_names(z)
     dataset = az.convert_to_dataset(
         {n: np.asarray(a) for n, a in zip(names, jax.tree_util.tree_leaves(z), strict=True)})
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        # a stuck chain has zero variance: ArviZ then divides by zero and reports inf/nan
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(dataset)
-        ess_bulk = az.ess(dataset, method="bulk")
-        ess_tail = az.ess(dataset, method="tail")
 
     def extreme(ds, fn):
         values = [float(fn(ds[v].values)) for v in ds.data_vars if ds[v].size]
         return fn(np.array(values)) if values else float("nan")
+
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        # a stuck chain has zero variance: ArviZ then divides by zero and reports inf/nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r_hat = extreme(az.rhat(dataset), np.nanmax)
+        ess_bulk = extreme(az.ess(dataset, method="bulk"), np.nanmin)
+        ess_tail = extreme(az.ess(dataset, method="tail"), np.nanmin)
 
     per_draw = {
         "diverging": np.asarray(extra["diverging"]).reshape(-1).astype(bool),
@@ -177,9 +210,9 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     num_grad = float(np.sum(per_draw["n_steps"]))
     return {
         "divergences": int(per_draw["diverging"].sum()),
-        "r_hat": float(extreme(rhat, np.nanmax)),
-        "ess_bulk": float(extreme(ess_bulk, np.nanmin)),
-        "ess_tail": float(extreme(ess_tail, np.nanmin)),
+        "r_hat": float(r_hat),
+        "ess_bulk": float(ess_bulk),
+        "ess_tail": float(ess_tail),
         "step_size_mean": float(np.mean(per_draw["step_size"])),
         "sampling_seconds": seconds,
         "gradient_evaluations_sampling": num_grad,

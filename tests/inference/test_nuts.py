@@ -129,3 +129,30 @@ def test_mlp_posterior_agrees_with_numpyro_written_directly():
     # std of the predictive mean: relative standard error about 1/√(2 ESS)
     rel = np.hypot(1 / np.sqrt(2 * e1), 1 / np.sqrt(2 * e2))
     assert np.all(np.abs(s1 / s2 - 1) < 4 * rel)
+
+
+def test_second_fit_with_same_shapes_reuses_the_compiled_model():
+    """Count XLA compilations during a second fit with new data values and prior scale.
+
+    The log joint, its gradient and the sampler's initialisation are reused; NumPyro's
+    ``fori_collect`` compiles its sampling loop again on every run (once per sequential
+    chain), as it does for a hand-written ``MCMC.run``: that is all that may compile."""
+    from jax import monitoring
+
+    X, y = br.datasets.book_example()
+    method = br.NUTS(num_warmup=50, num_samples=50, **QUIET)
+    lik = br.GaussianLikelihood(0.3)
+    br.fit(br.Polynomial(2), X, y, method=method, prior=br.Gaussian(1.0), likelihood=lik)
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        br.fit(br.Polynomial(2), X, y * 2 + 1, method=method, prior=br.Gaussian(5.0),
+               likelihood=br.GaussianLikelihood(0.5), seed=7)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    assert len(compiles) <= method.num_chains
