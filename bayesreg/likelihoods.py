@@ -24,10 +24,18 @@ import numpy as np
 from bayesreg._pytree import check_positive, pytree_dataclass
 
 
-@pytree_dataclass(("noise", "noise_prior"))
+HETEROSCEDASTIC = "heteroscedastic"
+
+
 @dataclasses.dataclass(frozen=True)
 class GaussianLikelihood:
-    """y ~ N(f(x), σ²).  ``noise=σ`` fixes σ; ``noise=None`` learns it.
+    """y ~ N(f(x), σ²).  ``noise=σ`` fixes σ; ``noise=None`` learns it;
+    ``noise="heteroscedastic"`` lets it depend on x.
+
+    Heteroscedastic: the model has two outputs, the mean f(x) and log σ(x), so the noise is
+    part of the network and is handled by every method that handles the network (MAP,
+    ensembles, MC dropout, NUTS, VI, Laplace); the predictive's aleatoric part is then the
+    mean over draws of σₛ(x)² and the epistemic part the variance of fₛ(x).
 
     A learned σ is a point estimate under MAP (and per ensemble member), and is chosen by
     maximising the evidence under :class:`bayesreg.Exact` (type-II maximum likelihood).
@@ -48,7 +56,11 @@ class GaussianLikelihood:
     noise_prior: Any = None
 
     def __post_init__(self):
-        if self.noise is not None:
+        if isinstance(self.noise, str):
+            if self.noise != HETEROSCEDASTIC:
+                raise ValueError(f"noise must be None, a positive number or "
+                                 f"'{HETEROSCEDASTIC}'; got {self.noise!r}")
+        elif self.noise is not None:
             check_positive("noise", self.noise)
         if self.noise_prior is not None:
             check_positive("noise_prior", self.noise_prior)
@@ -57,11 +69,16 @@ class GaussianLikelihood:
 
     @property
     def learned_noise(self) -> bool:
+        """One σ for all points, estimated from the data."""
         return self.noise is None
+
+    @property
+    def heteroscedastic(self) -> bool:
+        return isinstance(self.noise, str)
 
     def n_outputs(self, y) -> int:
         del y
-        return 1
+        return 2 if self.heteroscedastic else 1
 
     def init_params(self, y) -> dict:
         """θ₀: log σ starts at log std(y), the noise of a model that explains nothing."""
@@ -84,13 +101,15 @@ class GaussianLikelihood:
         return (-0.5 * (jnp.exp(log_s) / scale) ** 2 - jnp.log(scale)
                 + 0.5 * math.log(2 / math.pi) + log_s)
 
-    def noise_std(self, theta) -> jax.Array:
-        """σ under likelihood parameters θ (a scalar)."""
+    def noise_std(self, theta, out=None) -> jax.Array:
+        """σ under likelihood parameters θ: a scalar, or σ(x) = exp(out[..., 1])."""
+        if self.heteroscedastic:
+            return jnp.exp(out[..., 1])
         return jnp.exp(theta["log_noise"]) if self.learned_noise else jnp.asarray(self.noise)
 
     def log_prob(self, y, out, theta) -> jax.Array:
-        """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1)."""
-        sigma = self.noise_std(theta)
+        """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1) or (N, 2)."""
+        sigma = self.noise_std(theta, out)
         z = (y - out[:, 0]) / sigma
         return -0.5 * z**2 - jnp.log(sigma) - 0.5 * math.log(2 * math.pi)
 
@@ -98,9 +117,25 @@ class GaussianLikelihood:
         return y.astype(np.float32) if y.dtype != np.float64 else y
 
     def to_dict(self):
-        return {"type": "GaussianLikelihood",
-                "noise": None if self.noise is None else float(self.noise),
+        noise = self.noise if self.noise is None or self.heteroscedastic else float(self.noise)
+        return {"type": "GaussianLikelihood", "noise": noise,
                 "noise_prior": None if self.noise_prior is None else float(self.noise_prior)}
+
+
+def _flatten_gaussian(lik):
+    if lik.heteroscedastic:
+        return (None, lik.noise_prior), lik.noise
+    return (lik.noise, lik.noise_prior), None
+
+
+def _unflatten_gaussian(meta, children):
+    obj = object.__new__(GaussianLikelihood)
+    object.__setattr__(obj, "noise", meta if meta is not None else children[0])
+    object.__setattr__(obj, "noise_prior", children[1])
+    return obj
+
+
+jax.tree_util.register_pytree_node(GaussianLikelihood, _flatten_gaussian, _unflatten_gaussian)
 
 
 @pytree_dataclass(())

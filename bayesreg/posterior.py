@@ -116,7 +116,9 @@ class Posterior:
         return int(self.X_train.shape[1])
 
     def noise_std(self) -> np.ndarray:
-        """Likelihood noise σ of each draw, (S,) (regression likelihoods only)."""
+        """Likelihood noise σ of each draw, (S,) (homoscedastic regression only)."""
+        if self.likelihood.heteroscedastic:
+            raise ValueError("a heteroscedastic noise depends on x: use predict(X).aleatoric_std")
         if self.likelihood.learned_noise:
             return np.exp(np.asarray(self.theta["log_noise"], np.float64))
         return np.full(self.num_draws, float(self.likelihood.noise))
@@ -131,6 +133,10 @@ class Posterior:
         X = check_X(X, "X", self.n_features)
         if self.likelihood.kind != "regression":
             raise NotImplementedError("predict for classification likelihoods is not built yet")
+        point = self.config.get("reduce", "mean")
+        if self.likelihood.heteroscedastic:
+            out = predictive_outputs(self.model, self.params, X, chunk_size)
+            return Predictive(out[..., 0], np.exp(out[..., 1]), point=point)
         noise = self.noise_std()[:, None]
         if self.gaussian is not None:
             from bayesreg.inference.exact import design_matrix
@@ -144,7 +150,8 @@ class Posterior:
             mean, var_f, f_draws = linearized_predictive(
                 self.model, self.linearization, self.params, X)
             return Predictive(f_draws, noise, analytic=(mean, var_f))
-        return Predictive(predictive_draws(self.model, self.params, X, chunk_size), noise)
+        return Predictive(predictive_draws(self.model, self.params, X, chunk_size), noise,
+                          point=point)
 
     def log_likelihood(self) -> np.ndarray:
         """log p(yᵢ | draw s) on the training data, (S, N) — for LOO / WAIC."""
@@ -167,7 +174,7 @@ class Posterior:
         names = leaf_names(self.params)
         posterior = {n: shaped(a) for n, a in zip(names, jax.tree_util.tree_leaves(self.params),
                                                   strict=True)}
-        if self.likelihood.kind == "regression":
+        if self.likelihood.kind == "regression" and not self.likelihood.heteroscedastic:
             posterior["noise"] = shaped(self.noise_std())
         posterior.update({k: shaped(v) for k, v in self.hyper.items()})
         stats = {k: shaped(self.diagnostics[k]) for k in SAMPLE_STATS if k in self.diagnostics}
@@ -295,6 +302,11 @@ def _chunk(params, n_points: int, chunk_size: int | None, model) -> int:
 
 def predictive_draws(model, params, X, chunk_size: int | None = None) -> np.ndarray:
     """f(X) under every draw: (S, N), computed ``chunk_size`` draws at a time."""
+    return predictive_outputs(model, params, X, chunk_size)[..., 0]
+
+
+def predictive_outputs(model, params, X, chunk_size: int | None = None) -> np.ndarray:
+    """All model outputs under every draw: (S, N, K), ``chunk_size`` draws at a time."""
     size = _chunk(params, X.shape[0], chunk_size, model)
     return np.asarray(_apply_draws(model, min(size, _num(params)), params, jnp.asarray(X)))
 
@@ -305,7 +317,7 @@ def _num(params) -> int:
 
 @partial(jax.jit, static_argnums=(0, 1))
 def _apply_draws(model, batch_size, params, X):
-    return jax.lax.map(lambda p: model.apply(p, X)[:, 0], params, batch_size=batch_size)
+    return jax.lax.map(lambda p: model.apply(p, X), params, batch_size=batch_size)
 
 
 def linearized_predictive(model, lin: Linearization, params, X, rows: int = 2048):

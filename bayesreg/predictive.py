@@ -115,7 +115,10 @@ class Predictive:
     (1.0, 1.0, 1.4142)
     """
 
-    def __init__(self, draws, noise_std, analytic=None):
+    def __init__(self, draws, noise_std, analytic=None, point: str = "mean"):
+        if point not in ("mean", "median"):
+            raise ValueError(f"point must be 'mean' or 'median'; got {point!r}")
+        self._point = point
         self.draws = np.asarray(draws)
         if self.draws.ndim != 2:
             raise ValueError(f"draws must have shape (S, N); got {self.draws.shape}")
@@ -137,6 +140,12 @@ class Predictive:
     def mean(self) -> np.ndarray:
         """Predictive mean of y, (N,)."""
         return self._analytic[0] if self._analytic is not None else self.draws.mean(axis=0)
+
+    @property
+    def point(self) -> np.ndarray:
+        """The point prediction, (N,): the mean, or the median over draws of f for a
+        median ensemble (``reduce="median"``); ``rmse`` and ``mae`` score it."""
+        return np.median(self.draws, axis=0) if self._point == "median" else self.mean
 
     @property
     def epistemic_std(self) -> np.ndarray:
@@ -212,7 +221,7 @@ class Predictive:
         y = check_y(y, self.draws.shape[1])
         lo, hi = self.interval(level)
         tag = f"{round(100 * level):d}"
-        err = y - self.mean
+        err = y - self.point
         return {
             "rmse": float(np.sqrt(np.mean(err**2))),
             "mae": float(np.mean(np.abs(err))),

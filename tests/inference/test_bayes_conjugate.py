@@ -42,12 +42,19 @@ def test_nuts_matches_the_closed_form_within_monte_carlo_error(problem):
                                                           progress_bar=False), seed=1, **kw)
     assert post.diagnostics["divergences"] == 0
     assert post.diagnostics["r_hat"] < 1.01
-    draws = _flat(post)
-    ess = np.array([az.ess(draws[:, j].reshape(post.num_chains, -1)) for j in range(3)])
+    draws = _flat(post).astype(np.float64)
     sd = np.sqrt(np.diag(exact.gaussian.cov))
-    # mean: standard error sd/√ESS; std: about sd/√(2 ESS); 4 standard errors each
-    assert np.all(np.abs(draws.mean(0) - exact.gaussian.mean) < 4 * sd / np.sqrt(ess))
-    assert np.all(np.abs(draws.std(0) - sd) < 4 * sd / np.sqrt(2 * ess))
+
+    def ess(x):
+        return az.ess(x.reshape(post.num_chains, -1))
+
+    # mean: standard error sd/√ESS(x); variance: sd((x−m)²)/√ESS((x−m)²) — NUTS can be far
+    # more efficient for means than for second moments, so each uses its own ESS
+    for j in range(3):
+        x = draws[:, j]
+        assert abs(x.mean() - exact.gaussian.mean[j]) < 4 * sd[j] / np.sqrt(ess(x))
+        sq = (x - exact.gaussian.mean[j]) ** 2
+        assert abs(sq.mean() - sd[j] ** 2) < 4 * sq.std() / np.sqrt(ess(sq))
 
 
 def test_vi_reaches_the_mean_field_optimum(problem):
