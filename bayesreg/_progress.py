@@ -7,13 +7,14 @@ independent of the number of steps; with ``enabled=False`` it is a plain ``lax.s
 from __future__ import annotations
 
 import jax
+import numpy as np
 from tqdm.auto import tqdm
 
 _BARS: dict[str, tqdm] = {}
 
 
 def _report(desc: str, total: int, done) -> None:
-    done = int(done)
+    done = int(np.max(done))  # vmapped loops (ensembles) report every member at once
     bar = _BARS.get(desc)
     if bar is None or done == 0:
         if bar is not None:

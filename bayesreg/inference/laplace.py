@@ -112,8 +112,9 @@ class LaplaceApprox:
         check_hierarchical(problem.prior, "LaplaceApprox")
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         init_key, train_key, draw_key = jax.random.split(problem.key, 3)
-        state, losses = self.training.optimize(problem, init_latent(problem, init_key),
-                                               train_key, latent=True)
+        state, trace = self.training.optimize(problem, init_latent(problem, init_key),
+                                              train_key, latent=True)
+        losses = trace["losses"]
         flat32, unravel32 = ravel_pytree(state)
         if flat32.size > MAX_PARAMS:
             raise ValueError(f"LaplaceApprox builds a dense P × P Hessian; P = {flat32.size} "

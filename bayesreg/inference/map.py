@@ -44,6 +44,7 @@ from bayesreg.priors import log_prior
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
+NOISE_KEYS = {"inputs", "weights", "labels"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,20 @@ class MAP:
         β of "momentum" and "nesterov".
     weight_decay : float
         Decoupled weight decay of "adamw" (0 elsewhere; express L2 as a prior instead).
+    noise : dict, optional
+        The lecture's noise regularizers, Gaussian noise of the given std drawn afresh at
+        every update: ``{"inputs": σₓ}`` jitters the inputs, ``{"labels": σ_y}`` the targets
+        (regression), ``{"weights": σ_w}`` the weights at which the loss is evaluated (the
+        gradient is applied to the clean weights). Any subset of the three keys.
+    validation : float, optional
+        Fraction of the rows held out as a validation set (seeded); its mean negative log
+        likelihood after every update is kept in ``diagnostics["val_losses"]``.
+    early_stopping : int, optional
+        Patience: stop updating once the validation loss has not improved for this many
+        updates (the loop runs on with frozen parameters, so it stays one compiled scan).
+        Holds out ``validation`` (default 0.2) of the rows.
+    restore_best : bool
+        With a validation set: return the parameters of the best validation loss.
     progress_bar : bool
         Show a tqdm bar while the compiled loop runs.
 
@@ -102,7 +117,16 @@ class MAP:
     schedule: str | Callable = "cosine"
     momentum: float = 0.9
     weight_decay: float = 0.0
+    noise: dict | None = None
+    validation: float | None = None
+    early_stopping: int | None = None
+    restore_best: bool = True
     progress_bar: bool = False
+
+    def __hash__(self):  # ``noise`` is a dict: hash its items
+        items = tuple(sorted((self.noise or {}).items()))
+        fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "noise")
+        return hash((fields, items))
 
     def __post_init__(self):
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
@@ -125,6 +149,16 @@ class MAP:
         if not 0.0 <= float(self.momentum) < 1.0:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if self.noise is not None:
+            if not isinstance(self.noise, dict) or not set(self.noise) <= NOISE_KEYS:
+                raise ValueError(f"noise must be a dict with keys among {sorted(NOISE_KEYS)}, "
+                                 f"e.g. {{'inputs': 0.1}}; got {self.noise!r}")
+            for k, v in self.noise.items():
+                check_positive(f"noise[{k!r}]", v, allow_zero=True)
+        if self.validation is not None and not 0.0 < float(self.validation) < 1.0:
+            raise ValueError(f"validation must be a fraction in (0, 1); got {self.validation!r}")
+        if self.early_stopping is not None:
+            check_int("early_stopping", self.early_stopping)
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError("optimizer='lbfgs' needs the full batch (its line search compares "
                              f"losses); got batch_size={self.batch_size}. Use 'adam' or 'sgd'.")
@@ -180,11 +214,34 @@ class MAP:
         for k in ("optimizer", "schedule"):
             if not isinstance(out[k], str):
                 out[k] = "custom"
+        out["noise"] = dict(self.noise) if self.noise else None
         return out
 
     # -- running -------------------------------------------------------------------------
-    def optimize(self, problem: Problem, state0, key, *, latent: bool = False):
-        """Run the compiled loop from ``state0``; returns (final state, losses per update).
+    def split(self, problem: Problem) -> tuple[Problem, np.ndarray, np.ndarray]:
+        """(training problem, X_val, y_val): the validation rows held out when asked for."""
+        fraction = self.validation
+        if fraction is None:
+            if self.early_stopping is None:
+                empty = problem.X[:0]
+                return problem, empty, problem.y[:0]
+            fraction = 0.2
+        n_val = max(1, round(fraction * problem.n))
+        if n_val >= problem.n:
+            raise ValueError(f"validation={fraction} leaves no training rows of {problem.n}")
+        seed = np.asarray(jax.random.key_data(jax.random.fold_in(problem.key, 17))).ravel()
+        perm = np.random.default_rng(seed).permutation(problem.n)
+        val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        return (dataclasses.replace(problem, X=problem.X[train], y=problem.y[train]),
+                problem.X[val], problem.y[val])
+
+    def optimize(self, problem: Problem, state0, key, *, latent: bool = False,
+                 X_val=None, y_val=None):
+        """Run the compiled loop from ``state0``; returns (final state, trace).
+
+        ``trace`` holds ``losses`` (objective per update) and, with validation rows,
+        ``val_losses`` (mean negative log likelihood of the validation rows after each
+        update), ``best_update`` and ``stopped_update``.
 
         ``latent=True`` minimises the negative log density of the latent state used by the
         Bayesian methods (weight prior plus the noise prior on log σ) instead of the MAP
@@ -192,49 +249,92 @@ class MAP:
         """
         method = self.resolved(problem.model)
         epochs, per_epoch, batch = method.plan(problem.n)
+        X_val = problem.X[:0] if X_val is None else X_val
+        y_val = problem.y[:0] if y_val is None else y_val
         return _train(
             problem.model, method, epochs, per_epoch, batch, latent, problem.likelihood,
             problem.prior, state0, jnp.asarray(problem.X), jnp.asarray(problem.y), key,
+            jnp.asarray(X_val), jnp.asarray(y_val),
         )
 
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
         check_hierarchical(problem.prior, "MAP")
+        train, X_val, y_val = self.split(problem)
         init_key, train_key = jax.random.split(problem.key)
-        state, losses = self.optimize(problem, problem.init_state(init_key), train_key)
-        losses = np.asarray(losses)
-        if not np.all(np.isfinite(losses)):
-            raise FloatingPointError(
-                f"MAP diverged: the loss became {losses[~np.isfinite(losses)][0]} after "
-                f"{int(np.argmax(~np.isfinite(losses)))} updates; lower lr "
-                f"(now {self.resolved(problem.model).lr})"
-            )
+        state, trace = self.optimize(train, train.init_state(init_key), train_key,
+                                     X_val=X_val, y_val=y_val)
+        trace = check_trace(trace, self.resolved(problem.model).lr)
         draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
         return Posterior(
             model=problem.model, likelihood=problem.likelihood, prior=problem.prior,
             method="MAP", params=draws["params"], theta=draws["theta"],
-            X_train=problem.X, y_train=problem.y,
-            diagnostics={"losses": losses, "final_loss": float(losses[-1]),
-                         "num_updates": int(losses.size)},
+            X_train=train.X, y_train=train.y, diagnostics=trace,
             config=self.resolved(problem.model).to_dict(),
         )
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _train(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X, y,
-           key):
+def check_trace(trace, lr) -> dict:
+    """NumPy diagnostics from a training trace; a non-finite loss is an error, not a NaN fit."""
+    out = {k: np.asarray(v) for k, v in trace.items()}
+    losses = out["losses"]
+    bad = ~np.isfinite(losses)
+    if np.any(bad):
+        first = np.argmax(bad.reshape(-1, losses.shape[-1]).any(0))
+        raise FloatingPointError(
+            f"MAP diverged: the loss became {losses[bad][0]} after {int(first)} updates; "
+            f"lower lr (now {lr})")
+    out["final_loss"] = float(np.mean(losses[..., -1]))
+    out["num_updates"] = int(losses.shape[-1])
+    for k in ("best_update", "stopped_update"):
+        if k in out and out[k].ndim == 0:
+            out[k] = int(out[k])
+    if "val_losses" not in out or out["val_losses"].shape[-1] == 0:
+        out.pop("val_losses", None)
+        out.pop("best_update", None)
+        out.pop("stopped_update", None)
+    return out
+
+
+def _perturb(tree, key, scale):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    keys = jax.random.split(key, max(1, len(leaves)))
+    return jax.tree_util.tree_unflatten(treedef, [
+        x + scale * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys,
+                                                                          strict=False)])
+
+
+def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X,
+                y, key, X_val, y_val):
+    """The whole training loop; pure, so that ensembles can ``vmap`` it over members."""
     n = X.shape[0]
-    tx = method.transform(epochs * per_epoch)
+    total = epochs * per_epoch
+    tx = method.transform(total)
+    noise = dict(method.noise or {})
+    watch = X_val.shape[0] > 0
+    patience = method.early_stopping
 
     def objective(state, Xb, yb, k):
-        ll = log_likelihood(model, likelihood, state, Xb, yb, key=k)
+        k_drop, k_in, k_w, k_lab = jax.random.split(k, 4)
+        if noise.get("inputs"):
+            Xb = Xb + noise["inputs"] * jax.random.normal(k_in, Xb.shape, Xb.dtype)
+        if noise.get("labels"):
+            yb = yb + noise["labels"] * jax.random.normal(k_lab, yb.shape, yb.dtype)
+        used = state
+        if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
+            used = dict(state, params=dict(state["params"], weights=_perturb(
+                state["params"]["weights"], k_w, noise["weights"])))
+        ll = log_likelihood(model, likelihood, used, Xb, yb, key=k_drop)
         lp = (latent_log_prior(likelihood, prior, state) if latent
               else log_prior(prior, state["params"]))
         return -(jnp.mean(ll) + lp / n)
 
+    def val_loss(state):
+        return -jnp.mean(log_likelihood(model, likelihood, state, X_val, y_val))
+
     def update(carry, xs):
-        state, opt_state = carry
+        state, opt_state, track = carry
         Xb, yb, k = xs
         if method.optimizer == "lbfgs":  # the line search needs the objective itself
 
@@ -242,32 +342,73 @@ def _train(model, method, epochs, per_epoch, batch, latent, likelihood, prior, s
                 return objective(s, Xb, yb, k)
 
             loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
-            updates, opt_state = tx.update(grads, opt_state, state, value=loss, grad=grads,
-                                           value_fn=value_fn)
+            updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
+                                         value_fn=value_fn)
         else:
             loss, grads = jax.value_and_grad(objective)(state, Xb, yb, k)
-            updates, opt_state = tx.update(grads, opt_state, state)
-        return (optax.apply_updates(state, updates), opt_state), loss
+            updates, new_opt = tx.update(grads, opt_state, state)
+        new_state = optax.apply_updates(state, updates)
+        if not watch:
+            return (new_state, new_opt, track), (loss, jnp.zeros(()))
+        best_state, best, since, step, stopped_at = track
+        frozen = since >= patience if patience is not None else jnp.array(False)
+        # once stopped, keep the parameters where they were: the loop runs on, unchanged
+        new_state = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b), state,
+                                           new_state)
+        new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b), opt_state,
+                                         new_opt)
+        v = val_loss(new_state)
+        better = (v < best) & ~frozen
+        best_state = jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a), best_state,
+                                            new_state)
+        track = (best_state, jnp.where(better, v, best),
+                 jnp.where(better, 0, jnp.where(frozen, since, since + 1)), step + 1,
+                 jnp.where(frozen & (stopped_at < 0), step, stopped_at))
+        return (new_state, new_opt, track), (loss, v)
 
-    carry0 = (state0, tx.init(state0))
+    track0 = (state0, jnp.asarray(jnp.inf, X.dtype), jnp.asarray(0), jnp.asarray(0),
+              jnp.asarray(-1)) if watch else ()
+    carry0 = (state0, tx.init(state0), track0)
     desc = f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
     if per_epoch == 1 and batch == n:  # full batch: one scan over the updates
         keys = jax.random.split(key, epochs)
+        (state, _, track), (losses, vals) = _progress.scan(
+            lambda c, k: update(c, (X, y, k)), carry0, keys, length=epochs,
+            enabled=method.progress_bar, desc=desc)
+    else:
 
-        def full(carry, k):
-            return update(carry, (X, y, k))
+        def epoch(carry, k):
+            perm_key, step_key = jax.random.split(k)
+            idx = jax.random.permutation(perm_key, n)[: per_epoch * batch]
+            idx = idx.reshape(per_epoch, batch)
+            step_keys = jax.random.split(step_key, per_epoch)
+            return jax.lax.scan(lambda c, xs: update(c, (X[xs[0]], y[xs[0]], xs[1])), carry,
+                                (idx, step_keys))
 
-        (state, _), losses = _progress.scan(full, carry0, keys, length=epochs,
-                                            enabled=method.progress_bar, desc=desc)
-        return state, losses
+        (state, _, track), (losses, vals) = _progress.scan(
+            epoch, carry0, jax.random.split(key, epochs), length=epochs,
+            enabled=method.progress_bar, desc=desc)
+        losses, vals = losses.reshape(-1), vals.reshape(-1)
+    trace = {"losses": losses}
+    if watch:
+        best_state, _, _, _, stopped_at = track
+        trace.update(val_losses=vals, best_update=jnp.argmin(vals) + 1,
+                     stopped_update=stopped_at)
+        if method.restore_best:
+            state = best_state
+    return state, trace
 
-    def epoch(carry, k):
-        perm_key, drop_key = jax.random.split(k)
-        idx = jax.random.permutation(perm_key, n)[: per_epoch * batch].reshape(per_epoch, batch)
-        drop_keys = jax.random.split(drop_key, per_epoch)
-        return jax.lax.scan(lambda c, xs: update(c, (X[xs[0]], y[xs[0]], xs[1])), carry,
-                            (idx, drop_keys))
 
-    (state, _), losses = _progress.scan(epoch, carry0, jax.random.split(key, epochs),
-                                        length=epochs, enabled=method.progress_bar, desc=desc)
-    return state, losses.reshape(-1)
+_STATIC = (0, 1, 2, 3, 4, 5)
+_train = jax.jit(_train_impl, static_argnums=_STATIC)
+
+
+@partial(jax.jit, static_argnums=(*_STATIC, 6))
+def _train_members(model, method, epochs, per_epoch, batch, latent, axes, likelihood, prior,
+                   state0, X, y, key, X_val, y_val):
+    """M members in one program: ``vmap`` of the training loop over initial states and keys,
+    and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
+    data_axis, prior_axis = axes
+    fn = partial(_train_impl, model, method, epochs, per_epoch, batch, latent)
+    return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
+        likelihood, prior, state0, X, y, key, X_val, y_val)
