@@ -20,7 +20,7 @@ from bayesreg.equivalence import (
     weight_decay,
 )
 from bayesreg.fit import fit
-from bayesreg.inference import MAP, NUTS, VI, Exact, LaplaceApprox
+from bayesreg.inference import MAP, NUTS, VI, Ensemble, Exact, LaplaceApprox, MCDropout
 from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.posterior import Posterior, load
@@ -39,6 +39,7 @@ __all__ = [
     "Bernoulli",
     "Categorical",
     "Cauchy",
+    "Ensemble",
     "Exact",
     "Flat",
     "Gaussian",
@@ -48,6 +49,7 @@ __all__ = [
     "Laplace",
     "LaplaceApprox",
     "Linear",
+    "MCDropout",
     "Polynomial",
     "Posterior",
     "Predictive",

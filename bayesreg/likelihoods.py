@@ -23,7 +23,6 @@ import numpy as np
 
 from bayesreg._pytree import check_positive, pytree_dataclass
 
-
 HETEROSCEDASTIC = "heteroscedastic"
 
 

@@ -99,10 +99,14 @@ class Prior:
 
     def with_scale(self, scale) -> Prior:
         """This prior with a numeric scale (may be a tracer: no validation)."""
+        return self.replace_unchecked(scale=scale)
+
+    def replace_unchecked(self, **changes) -> Prior:
+        """A copy with fields replaced, skipping validation (values may be tracers or
+        stacked per ensemble member)."""
         new = object.__new__(type(self))
         for f in dataclasses.fields(self):
-            object.__setattr__(new, f.name, getattr(self, f.name))
-        object.__setattr__(new, "scale", scale)
+            object.__setattr__(new, f.name, changes.get(f.name, getattr(self, f.name)))
         return new
 
     def to_dict(self) -> dict[str, Any]:
@@ -340,6 +344,29 @@ class HalfCauchy(Prior):
 
     def _numpyro(self, loc):
         return dist.HalfCauchy(self.scale)
+
+
+@pytree_dataclass(("prior", "power"))
+@dataclasses.dataclass(frozen=True)
+class Tempered(Prior):
+    """p(φ)^power: the prior's log density and penalty multiplied by ``power``.
+
+    MC dropout's objective weights the weight prior by the keep probability (1 − rate);
+    for a Gaussian N(0, s²) that is N(0, s²/(1 − rate)), for any prior it is this.
+    """
+
+    prior: Any = None
+    power: Any = 1.0
+
+    def log_prob(self, params):
+        return self.power * self.prior.log_prob(params)
+
+    def penalty(self, params):
+        return self.power * self.prior.penalty(params)
+
+    @property
+    def proper(self):  # type: ignore[override]
+        return self.prior.proper
 
 
 PRIOR_TYPES = {cls.__name__: cls for cls in

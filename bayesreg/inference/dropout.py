@@ -1,0 +1,226 @@
+r"""MC dropout: train with dropout, predict with dropout on (Gal & Ghahramani 2016).
+
+Training minimises the dropout objective per data point (their appendix), for a prior
+N(0, s²) (length-scale l = 1/s) and noise precision τ = 1/σ²:
+
+    (τ/2)·MSE − ½ log τ + ((1 − rate)/(2 N s²)) ‖W‖²
+
+i.e. the MAP objective of :class:`bayesreg.MAP` with every forward pass masked and the
+weight prior raised to the power (1 − rate) (``Tempered``; biases keep their prior). With a
+fixed noise that is ½·MSE + λ‖W‖², λ = (1 − rate)/(2 N τ s²): a Gaussian prior means the
+same thing here as under NUTS.
+
+Masks multiply the input of every dense layer (the input features too, unless
+``drop_input=False``), drawn independently per example during training:
+
+* ``"bernoulli"`` — keep with probability 1 − rate, scaled by 1/(1 − rate) (inverted
+  dropout: the expected activation is unchanged);
+* ``"gaussian"`` — multiplicative N(1, rate/(1 − rate)) (Srivastava et al.'s Gaussian
+  dropout, the same mean and variance as the Bernoulli mask). The lecture's N(0.5, σ²) mask
+  rescaled by 1/0.5 to keep the expected activation is the same family: N(1, 4σ²);
+* ``"uniform"`` — continuous dropout with U(0, 1) masks rescaled by 2 (mean 1, variance
+  1/3); ``rate`` then only weights the prior.
+
+Prediction: S forward passes, each with one mask per layer shared by all points, folded into
+the weights (W'ₗ = diag(zₗ) Wₗ). Each draw is therefore a whole function and the posterior is
+S parameter sets like any other method's (``vmap`` over masks, no Python loop).
+
+A learned noise is not put in the objective, where the masks' noise would inflate it: as in
+their experiments, τ is chosen to maximise the Monte Carlo predictive log likelihood of a
+validation split of the training rows (``validation``), then the network is refitted on all
+rows with that τ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import optimize
+
+from bayesreg._validation import check_int
+from bayesreg.inference._problem import Problem
+from bayesreg.inference.map import MAP, check_trace
+from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.models import MLP
+from bayesreg.predictive import Predictive
+from bayesreg.priors import Tempered
+
+MASKS = ("bernoulli", "gaussian", "uniform")
+
+
+def sample_mask(key, shape, rate: float, kind: str, dtype=jnp.float32) -> jax.Array:
+    """Multiplicative dropout mask with mean 1 (see the module docstring)."""
+    if kind == "bernoulli":
+        return jax.random.bernoulli(key, 1.0 - rate, shape).astype(dtype) / (1.0 - rate)
+    if kind == "gaussian":
+        return 1.0 + math.sqrt(rate / (1.0 - rate)) * jax.random.normal(key, shape, dtype)
+    return 2.0 * jax.random.uniform(key, shape, dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class DropoutNetwork:
+    """An :class:`bayesreg.MLP` whose dense layers see masked inputs whenever a key is given."""
+
+    base: MLP
+    rate: float
+    mask: str = "bernoulli"
+    drop_input: bool = True
+
+    linear_in_params = False
+
+    def init(self, key, n_features, n_outputs=1, dtype=jnp.float32):
+        return self.base.init(key, n_features, n_outputs, dtype)
+
+    def apply(self, params, X, *, key=None):
+        if key is None:
+            return self.base.apply(params, X)
+        h = X
+        n_layers = len(params["weights"])
+        keys = jax.random.split(key, n_layers)
+        for i, (w, b) in enumerate(zip(params["weights"], params["biases"], strict=True)):
+            if i > 0 or self.drop_input:
+                h = h * sample_mask(keys[i], h.shape, self.rate, self.mask, h.dtype)
+            h = h @ w + b
+            if i < n_layers - 1:
+                h = self.base.act(h)
+        return h
+
+    def masked_params(self, params, key, num: int):
+        """``num`` draws of the weights with one mask per layer folded in: (num, ...)."""
+
+        def one(k):
+            keys = jax.random.split(k, len(params["weights"]))
+            weights = [w if (i == 0 and not self.drop_input) else
+                       sample_mask(keys[i], (w.shape[0], 1), self.rate, self.mask, w.dtype) * w
+                       for i, w in enumerate(params["weights"])]
+            return {"weights": weights, "biases": list(params["biases"])}
+
+        return jax.vmap(one)(jax.random.split(key, num))
+
+
+@dataclasses.dataclass(frozen=True)
+class MCDropout:
+    """Monte Carlo dropout as approximate Bayesian inference for an :class:`bayesreg.MLP`.
+
+    Parameters
+    ----------
+    rate : float
+        Dropout rate, in [0, 1); applies to the input of every dense layer.
+    num_samples : int
+        Stochastic forward passes (posterior draws) kept for prediction.
+    mask : {"bernoulli", "gaussian", "uniform"}
+        Mask distribution (module docstring).
+    drop_input : bool
+        Also drop the input features (Gal & Ghahramani's construction).
+    training : MAP
+        Optimiser settings of the dropout objective.
+    validation : float
+        Fraction of rows used to choose a learned noise (module docstring).
+
+    Example
+    -------
+    >>> import numpy as np, bayesreg as br
+    >>> X, y = br.datasets.gap_example(n=40)
+    >>> post = br.fit(br.MLP((32,)), X, y, method=br.MCDropout(rate=0.1, num_samples=50,
+    ...               training=br.MAP(steps=500)), likelihood=br.GaussianLikelihood(0.1))
+    >>> post.predict(X).draws.shape
+    (50, 40)
+    """
+
+    rate: float = 0.1
+    num_samples: int = 100
+    mask: str = "bernoulli"
+    drop_input: bool = True
+    training: MAP = dataclasses.field(default_factory=MAP)
+    validation: float = 0.2
+
+    def __post_init__(self):
+        if not 0.0 <= float(self.rate) < 1.0:
+            raise ValueError(f"rate must be in [0, 1); got {self.rate!r}")
+        check_int("num_samples", self.num_samples)
+        if self.mask not in MASKS:
+            raise ValueError(f"mask must be one of {MASKS}; got {self.mask!r}")
+        if not isinstance(self.training, MAP):
+            raise TypeError(f"training must be a br.MAP(...); got {type(self.training).__name__}")
+        if not 0.0 < float(self.validation) < 1.0:
+            raise ValueError(f"validation must be in (0, 1); got {self.validation!r}")
+
+    def to_dict(self) -> dict:
+        return {"rate": self.rate, "num_samples": self.num_samples, "mask": self.mask,
+                "drop_input": self.drop_input, "validation": self.validation,
+                "training": self.training.to_dict()}
+
+    def network(self, model: MLP) -> DropoutNetwork:
+        if not isinstance(model, MLP):
+            raise ValueError(f"MCDropout needs a br.MLP; got {type(model).__name__}")
+        if model.dropout not in (0.0, self.rate):
+            raise ValueError(
+                f"the MLP's own dropout={model.dropout} differs from MCDropout(rate={self.rate});"
+                " the method's rate is the one used: set MLP(dropout=0) or the same rate")
+        base = dataclasses.replace(model, dropout=0.0)
+        return DropoutNetwork(base, float(self.rate), self.mask, self.drop_input)
+
+    def _fit_network(self, problem: Problem, net: DropoutNetwork, likelihood, key):
+        spec = {"weights": Tempered(problem.prior["weights"], 1.0 - self.rate),
+                "biases": problem.prior["biases"]}
+        train = dataclasses.replace(problem, model=net, prior=spec, likelihood=likelihood)
+        train, X_val, y_val = self.training.split(train)
+        init_key, train_key = jax.random.split(key)
+        state, trace = self.training.optimize(train, train.init_state(init_key), train_key,
+                                              X_val=X_val, y_val=y_val)
+        return state, check_trace(trace, self.training.resolved(net).lr)
+
+    def _run(self, problem: Problem):
+        from bayesreg.posterior import Posterior
+
+        net = self.network(problem.model)
+        lik = problem.likelihood
+        # the fit uses the problem's key as MAP does: at rate 0 the two are the same fit
+        fit_key = problem.key
+        noise_key, draw_key = jax.random.split(jax.random.fold_in(problem.key, 1))
+        diagnostics = {}
+        if isinstance(lik, GaussianLikelihood) and lik.learned_noise:
+            sigma, diagnostics = self._choose_noise(problem, net, noise_key)
+            state, trace = self._fit_network(problem, net, GaussianLikelihood(sigma), fit_key)
+            theta = {"log_noise": np.full(self.num_samples, math.log(sigma))}
+        else:
+            state, trace = self._fit_network(problem, net, lik, fit_key)
+            theta = jax.tree_util.tree_map(
+                lambda a: np.repeat(np.asarray(a)[None], self.num_samples, 0), state["theta"])
+        params = net.masked_params(state["params"], draw_key, self.num_samples)
+        return Posterior(
+            model=net.base, likelihood=lik, prior=problem.prior, method="MCDropout",
+            params=jax.tree_util.tree_map(np.asarray, params), theta=theta,
+            X_train=problem.X, y_train=problem.y, diagnostics={**trace, **diagnostics},
+            config=self.to_dict(),
+        )
+
+    def _choose_noise(self, problem: Problem, net: DropoutNetwork, key):
+        """σ maximising the MC predictive log likelihood of held-out rows."""
+        n_val = max(1, round(self.validation * problem.n))
+        perm = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()).permutation(
+            problem.n)
+        val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train])
+        fit_key, draw_key = jax.random.split(key)
+        state, _ = self._fit_network(part, net, problem.likelihood, fit_key)
+        params = net.masked_params(state["params"], draw_key, self.num_samples)
+        from bayesreg.posterior import predictive_draws
+
+        f = predictive_draws(net.base, params, problem.X[val])
+        y_val = problem.y[val]
+        spread = float(np.std(problem.y)) or 1.0
+
+        def neg_val_loglik(log_sigma):
+            pred = Predictive(f, np.full((1, 1), math.exp(log_sigma)))
+            return -float(np.mean(pred.log_prob(y_val)))
+
+        res = optimize.minimize_scalar(neg_val_loglik, method="bounded",
+                                       bounds=(math.log(1e-4 * spread), math.log(2 * spread)),
+                                       options={"xatol": 1e-4})
+        sigma = math.exp(res.x)
+        return sigma, {"noise_std": sigma, "validation_loglik": -float(res.fun)}

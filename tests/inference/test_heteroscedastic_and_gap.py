@@ -1,0 +1,65 @@
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesreg as br
+
+FAR = np.array([-2.5, 2.5])
+
+
+@pytest.fixture(scope="module")
+def hetero():
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(-1, 1, 300))
+    y = np.sin(3 * x) + (0.05 + 0.25 * (x + 1) / 2) * rng.standard_normal(300)
+    return x[:, None], y
+
+
+@pytest.mark.parametrize(
+    "method",
+    [br.MAP(steps=2000), br.Ensemble(members=5, training=br.MAP(steps=2000)),
+     br.MCDropout(rate=0.05, num_samples=50, training=br.MAP(steps=2000))],
+    ids=["map", "ensemble", "dropout"],
+)
+def test_heteroscedastic_noise_follows_the_data(hetero, method):
+    X, y = hetero
+    post = br.fit(br.MLP((32,)), X, y, method=method, prior=br.Gaussian(3.0),
+                  likelihood=br.GaussianLikelihood("heteroscedastic"))
+    pred = post.predict(np.array([-0.9, 0.9]))
+    lo, hi = pred.aleatoric_std
+    assert 0.03 < lo < 0.12 and 0.2 < hi < 0.4  # true σ: 0.0625 and 0.2875
+    # aleatoric = sqrt(mean σ²), epistemic = std of the means
+    assert pred.std == pytest.approx(np.sqrt(pred.epistemic_std**2 + pred.aleatoric_std**2))
+
+
+def test_heteroscedastic_nuts_runs(hetero):
+    X, y = hetero
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        post = br.fit(br.MLP((4,), activation="tanh"), X[::6], y[::6], prior=br.Gaussian(1.0),
+                      likelihood=br.GaussianLikelihood("heteroscedastic"),
+                      method=br.NUTS(num_warmup=200, num_samples=200, progress_bar=False))
+    pred = post.predict(np.array([-0.9, 0.9]))
+    assert pred.aleatoric_std[1] > pred.aleatoric_std[0]
+
+
+@pytest.mark.parametrize(
+    "method",
+    [br.Ensemble(members=10, training=br.MAP(steps=1500)),
+     br.Ensemble(members=10, bagging=True, training=br.MAP(steps=1500)),
+     br.Ensemble(members=10, anchored=True, training=br.MAP(steps=1500)),
+     br.MCDropout(rate=0.1, num_samples=100, training=br.MAP(steps=1500)),
+     br.LaplaceApprox(), br.VI(steps=3000, progress_bar=False),
+     br.NUTS(num_warmup=300, num_samples=300, progress_bar=False)],
+    ids=["ensemble", "bagging", "anchored", "dropout", "laplace", "vi", "nuts"],
+)
+def test_epistemic_std_grows_away_from_the_data(method):
+    X, y = br.datasets.gap_example(n=40, noise=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        post = br.fit(br.MLP((16,)), X, y, method=method,
+                      prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.1), seed=0)
+    inside = post.predict(X).epistemic_std.mean()
+    far = post.predict(FAR).epistemic_std
+    assert far.min() > 1.5 * inside
