@@ -11,7 +11,7 @@ Example
 >>> lo, hi = post.predict(X).interval(0.95)
 """
 
-from bayesreg import datasets
+from bayesreg import datasets, metrics
 from bayesreg.equivalence import (
     l1_strength,
     l2_strength,
@@ -24,7 +24,7 @@ from bayesreg.inference import MAP, NUTS, VI, Ensemble, Exact, LaplaceApprox, MC
 from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.posterior import Posterior, load
-from bayesreg.predictive import Predictive
+from bayesreg.predictive import ClassPredictive, Predictive
 from bayesreg.priors import Cauchy, Flat, Gaussian, HalfCauchy, HalfNormal, Laplace, StudentT
 from bayesreg.selection import PriorScaleSelection, select_prior_scale
 
@@ -39,6 +39,7 @@ __all__ = [
     "Bernoulli",
     "Categorical",
     "Cauchy",
+    "ClassPredictive",
     "Ensemble",
     "Exact",
     "Flat",
@@ -60,6 +61,7 @@ __all__ = [
     "l1_strength",
     "l2_strength",
     "load",
+    "metrics",
     "prior_from_l1",
     "prior_from_l2",
     "relu_basis",

@@ -30,7 +30,7 @@ from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
 from bayesreg.likelihoods import likelihood_from_dict
 from bayesreg.models import model_from_dict
-from bayesreg.predictive import Predictive
+from bayesreg.predictive import ClassPredictive, Predictive
 from bayesreg.priors import PARAM_GROUPS, Prior, prior_from_dict
 
 FORMAT_VERSION = 1
@@ -123,8 +123,9 @@ class Posterior:
             return np.exp(np.asarray(self.theta["log_noise"], np.float64))
         return np.full(self.num_draws, float(self.likelihood.noise))
 
-    def predict(self, X, *, chunk_size: int | None = None) -> Predictive:
-        """Predictive distribution of y at the rows of X.
+    def predict(self, X, *, chunk_size: int | None = None) -> Predictive | ClassPredictive:
+        """Predictive distribution of y at the rows of X (a :class:`ClassPredictive` for
+        Bernoulli and Categorical likelihoods).
 
         Draws are pushed through the model ``chunk_size`` at a time (``lax.map``), so at
         most chunk_size × N × (widest layer) activations exist at once; by default the
@@ -132,7 +133,8 @@ class Posterior:
         """
         X = check_X(X, "X", self.n_features)
         if self.likelihood.kind != "regression":
-            raise NotImplementedError("predict for classification likelihoods is not built yet")
+            out = predictive_outputs(self.model, self.params, X, chunk_size)
+            return ClassPredictive(np.asarray(self.likelihood.probs(jnp.asarray(out))))
         point = self.config.get("reduce", "mean")
         if self.likelihood.heteroscedastic:
             out = predictive_outputs(self.model, self.params, X, chunk_size)

@@ -216,21 +216,72 @@ class Predictive:
         return self.draws + self._noise * eps
 
     def metrics(self, y, level: float = 0.95) -> dict[str, float]:
-        """Test metrics of observed y: rmse, mae, nll (mean −log p), coverage and width of the
-        central ``level`` interval (keys ``coverage_95``, ``width_95`` at 0.95), crps (mean)."""
-        y = check_y(y, self.draws.shape[1])
-        lo, hi = self.interval(level)
-        tag = f"{round(100 * level):d}"
-        err = y - self.point
-        return {
-            "rmse": float(np.sqrt(np.mean(err**2))),
-            "mae": float(np.mean(np.abs(err))),
-            "nll": float(-np.mean(self.log_prob(y))),
-            f"coverage_{tag}": float(np.mean((y >= lo) & (y <= hi))),
-            f"width_{tag}": float(np.mean(hi - lo)),
-            "crps": float(np.mean(self.crps(y))),
-        }
+        """Test metrics of observed y: rmse, mae (of ``point``), nll (mean −log p), coverage
+        and mean width of the central ``level`` interval (keys ``coverage_95``, ``width_95``
+        at 0.95), crps (mean), miscalibration_area and sharpness (:mod:`bayesreg.metrics`)."""
+        from bayesreg.metrics import regression_metrics
+
+        return regression_metrics(self, check_y(y, self.draws.shape[1]), level)
 
     def __repr__(self) -> str:
         kind = "Gaussian" if self.is_gaussian else "mixture"
         return f"Predictive({kind}, draws={self.num_draws}, points={self.draws.shape[1]})"
+
+
+class ClassPredictive:
+    """Predictive class probabilities at N points from S posterior draws.
+
+    ``probs`` is the posterior mean of the class probabilities, p̄ = (1/S) Σₛ softmax(fₛ(x)),
+    which is the predictive distribution of y; ``draws`` keeps every draw's probabilities.
+
+    Example
+    -------
+    >>> import numpy as np, bayesreg as br
+    >>> pred = br.ClassPredictive(np.array([[[0.9, 0.1]], [[0.5, 0.5]]]))
+    >>> pred.probs.tolist(), pred.predict_class().tolist()
+    ([[0.7, 0.3]], [0])
+    """
+
+    def __init__(self, draws):
+        self.draws = np.asarray(draws)
+        if self.draws.ndim != 3:
+            raise ValueError(f"draws must have shape (S, N, C); got {self.draws.shape}")
+
+    @property
+    def probs(self) -> np.ndarray:
+        """Predictive class probabilities, (N, C)."""
+        return self.draws.mean(axis=0)
+
+    def predict_class(self) -> np.ndarray:
+        """Most probable class of each point, (N,)."""
+        return np.argmax(self.probs, axis=-1)
+
+    def log_prob(self, y) -> np.ndarray:
+        """log p̄(y) of each observed label, (N,)."""
+        y = np.asarray(check_y(y, self.draws.shape[1]), dtype=int)
+        return np.log(np.clip(self.probs[np.arange(len(y)), y], 1e-12, 1.0))
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """Predictive entropy H[p̄] (total uncertainty), (N,)."""
+        from bayesreg.metrics import predictive_entropy
+
+        return predictive_entropy(self.draws)
+
+    @property
+    def mutual_information(self) -> np.ndarray:
+        """Epistemic part of the entropy: H[p̄] − mean_s H[pₛ], (N,)."""
+        from bayesreg.metrics import mutual_information
+
+        return mutual_information(self.draws)
+
+    def metrics(self, y, bins: int = 15) -> dict[str, float]:
+        """accuracy, nll, brier, ece, entropy, mutual_information (:mod:`bayesreg.metrics`)."""
+        from bayesreg.metrics import classification_metrics
+
+        y = np.asarray(check_y(y, self.draws.shape[1]), dtype=int)
+        return classification_metrics(self.draws, y, bins)
+
+    def __repr__(self) -> str:
+        s, n, c = self.draws.shape
+        return f"ClassPredictive(draws={s}, points={n}, classes={c})"
