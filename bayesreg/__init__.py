@@ -12,6 +12,7 @@ Example
 """
 
 from bayesreg import datasets, metrics
+from bayesreg.compare import Comparison, compare
 from bayesreg.equivalence import (
     l1_strength,
     l2_strength,
@@ -40,6 +41,7 @@ __all__ = [
     "Categorical",
     "Cauchy",
     "ClassPredictive",
+    "Comparison",
     "Ensemble",
     "Exact",
     "Flat",
@@ -56,6 +58,7 @@ __all__ = [
     "Predictive",
     "PriorScaleSelection",
     "StudentT",
+    "compare",
     "datasets",
     "fit",
     "l1_strength",

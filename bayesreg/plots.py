@@ -1,4 +1,6 @@
-"""Matplotlib views of a :class:`bayesreg.Predictive`. Each returns its Axes; none calls ``show``.
+"""Matplotlib views of predictions and priors. Each returns its Axes (or Figure) and never
+calls ``show``: bands, draws, a method-comparison grid, calibration, prior vs penalty, and the
+regularization path.
 
 Example
 -------
@@ -48,4 +50,123 @@ def bands(pred, x, *, X=None, y=None, levels=(0.68, 0.95), truth=None, ax=None,
     if X is not None and y is not None:
         ax.scatter(np.asarray(X).reshape(-1), np.asarray(y), s=14, color="k", zorder=3,
                    label="data")
+    return ax
+
+
+def draws(pred, x, n: int = 20, *, ax=None, color="C0", seed: int = 0):
+    """``n`` posterior draws of f (thin lines) over a 1-D grid, with the mean."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    x = np.asarray(x, dtype=float).reshape(-1)
+    pick = np.random.default_rng(seed).choice(pred.draws.shape[0],
+                                             size=min(n, pred.draws.shape[0]), replace=False)
+    for s in pick:
+        ax.plot(x, pred.draws[s], color=color, alpha=0.3, linewidth=0.8)
+    ax.plot(x, pred.mean, color="k", linewidth=1.5, label="mean")
+    return ax
+
+
+def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int = 3):
+    """A grid of bands, one panel per method of a :func:`bayesreg.compare` result, with
+    shared axes. Needs one input feature; ``x`` defaults to a grid over the data."""
+    import matplotlib.pyplot as plt
+
+    if result.X_train.shape[1] != 1:
+        raise ValueError("plots.compare draws bands over one input feature; the data has "
+                         f"{result.X_train.shape[1]}")
+    if x is None:
+        allx = np.concatenate([result.X_train[:, 0], result.X_test[:, 0]])
+        pad = 0.1 * (allx.max() - allx.min())
+        x = np.linspace(allx.min() - pad, allx.max() + pad, 200)
+    names = list(result.posteriors)
+    ncols = min(ncols, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), sharex=True,
+                             sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        bands(result.posteriors[name].predict(x), x, X=result.X_train, y=result.y_train,
+              truth=truth, levels=levels, ax=ax)
+        ax.scatter(result.X_test[:, 0], result.y_test, s=10, marker="x", color="C3",
+                   label="test")
+        ax.set_title(name)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def calibration(pred, y, *, ax=None, label=None):
+    """Observed against nominal coverage of central intervals (the diagonal is perfect)."""
+    import matplotlib.pyplot as plt
+
+    from bayesreg.metrics import calibration_curve, miscalibration_area
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.8, 3.8))
+    nominal, observed = calibration_curve(pred, y)
+    area = miscalibration_area(pred, y)
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+    ax.plot(nominal, observed, "o-", label=f"{label or 'model'} (area {area:.3f})")
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def prior_vs_penalty(prior, *, lim: float = 3.0, axes=None):
+    """The prior density p(φ) of one parameter and the penalty −log p(φ) it implies."""
+    import jax.numpy as jnp
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 3))
+    loc = float(np.asarray(getattr(prior, "loc", 0.0)))
+    phi = np.linspace(loc - lim, loc + lim, 401)
+    logp = np.array([float(prior.log_prob(jnp.asarray([v], jnp.float32))) for v in phi])
+    pen = np.array([float(prior.penalty(jnp.asarray([v], jnp.float32))) for v in phi])
+    name = type(prior).__name__
+    axes[0].plot(phi, np.exp(logp), label=name)
+    axes[0].set_title("prior density p(φ)")
+    axes[1].plot(phi, pen, color="C1", label=name)
+    axes[1].set_title("penalty λ·g(φ) = −log p(φ) + const")
+    for ax in axes:
+        ax.set_xlabel("φ")
+        ax.legend(fontsize=8)
+    return axes
+
+
+def regularization_path(model, X, y, scales, *, likelihood=None, method=None, ax=None):
+    """Coefficients of a linear-in-parameters model against the prior scale: the MAP /
+    posterior mean with ±2 posterior sd bands (``Exact``) as the prior widens."""
+    import matplotlib.pyplot as plt
+
+    import bayesreg as br
+
+    method = br.Exact() if method is None else method
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    scales = np.asarray(scales, dtype=float)
+    means, sds = [], []
+    for s in scales:
+        post = br.fit(model, X, y, method=method, prior=br.Gaussian(float(s)),
+                      likelihood=likelihood)
+        if post.gaussian is not None:
+            means.append(post.gaussian.mean[:-1])
+            sds.append(np.sqrt(np.diag(post.gaussian.cov))[:-1])
+        else:
+            w = np.asarray(post.params["weights"][0])[:, :, 0]
+            means.append(w.mean(0))
+            sds.append(w.std(0))
+    means, sds = np.array(means), np.array(sds)
+    for j in range(means.shape[1]):
+        ax.plot(scales, means[:, j], label=f"w{j + 1}")
+        ax.fill_between(scales, means[:, j] - 2 * sds[:, j], means[:, j] + 2 * sds[:, j],
+                        alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("prior scale s  (λ = σ²/s²)")
+    ax.set_ylabel("coefficient")
+    ax.legend(fontsize=7, ncol=2)
     return ax

@@ -215,6 +215,17 @@ class Predictive:
         eps = np.random.default_rng(seed).standard_normal(self.draws.shape)
         return self.draws + self._noise * eps
 
+    def sample_y(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` draws of y from the predictive at each point, (n, N): a draw s chosen
+        uniformly (or the exact Gaussian when the predictive is Gaussian), plus its noise."""
+        rng = np.random.default_rng(seed)
+        cols = np.arange(self.draws.shape[1])
+        if self.is_gaussian:
+            return self.mean + self.std * rng.standard_normal((n, cols.size))
+        pick = rng.integers(0, self.num_draws, (n, cols.size))
+        return self.draws[pick, cols] + self._noise[pick, cols] * rng.standard_normal(
+            (n, cols.size))
+
     def metrics(self, y, level: float = 0.95) -> dict[str, float]:
         """Test metrics of observed y: rmse, mae (of ``point``), nll (mean −log p), coverage
         and mean width of the central ``level`` interval (keys ``coverage_95``, ``width_95``
