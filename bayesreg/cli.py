@@ -1,13 +1,15 @@
-"""Command line: ``bayesreg demo``.
+"""Command line: ``bayesreg demo`` and ``bayesreg compare``.
 
 Example
 -------
 $ bayesreg demo --out bayesreg-demo
+$ bayesreg compare data.csv --target y --methods map,laplace,ensemble --model mlp:50
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -17,25 +19,241 @@ import warnings
 
 import numpy as np
 
-# The demo's prior variances σ_φ² = 1000, 100, 10, as in the book's Bayesian figure.
+# The book's Bayesian figure: prior variances σ_φ² = 1000, 100, 10.
 DEMO_PRIOR_VARIANCES = (1000.0, 100.0, 10.0)
 DEMO_NOISE = 0.3
+METHOD_NAMES = ("map", "exact", "laplace", "vi", "nuts", "dropout", "ensemble")
+
+
+class UsageError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
     def fmt(v):
+        if v is None:
+            return "—"
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10) -> dict:
-    """Fit the book's 15-point example with MAP and Exact under three prior scales.
+def _json_rows(rows):
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in r.items()} for r in rows]
 
-    Writes ``bands.png`` (uncertainty bands, one panel per method and scale),
-    ``metrics.md`` and ``metrics.json`` (test metrics on 500 fresh points) to ``out``.
+
+def make_method(name: str, quick: bool = False):
+    import bayesreg as br
+
+    q = quick
+    return {
+        "map": lambda: br.MAP(),
+        "exact": lambda: br.Exact(),
+        "laplace": lambda: br.LaplaceApprox(),
+        "vi": lambda: br.VI(steps=1500 if q else 5000),
+        "nuts": lambda: br.NUTS(num_warmup=200 if q else 500, num_samples=200 if q else 1000),
+        "dropout": lambda: br.MCDropout(rate=0.05, training=br.MAP(steps=1000 if q else 3000)),
+        "ensemble": lambda: br.Ensemble(members=10, training=br.MAP(steps=1000 if q else 3000)),
+    }[name]()
+
+
+def parse_model(text: str):
+    import bayesreg as br
+
+    kind, _, arg = text.partition(":")
+    try:
+        if kind == "linear" and not arg:
+            return br.Linear()
+        if kind == "poly":
+            return br.Polynomial(int(arg))
+        if kind == "mlp":
+            return br.MLP(tuple(int(h) for h in arg.split(",")) if arg else (50,))
+    except ValueError as err:
+        raise UsageError(f"--model {text!r}: {err}") from None
+    raise UsageError(f"--model must be linear, poly:DEGREE or mlp:WIDTH[,WIDTH...]; got {text!r}")
+
+
+def parse_prior(text: str):
+    import bayesreg as br
+
+    kind, *args = text.split(":")
+    try:
+        values = [float(a) for a in args]
+        if kind == "flat" and not values:
+            return br.Flat()
+        if kind in ("gaussian", "laplace", "cauchy") and len(values) == 1:
+            return {"gaussian": br.Gaussian, "laplace": br.Laplace, "cauchy": br.Cauchy}[kind](
+                values[0])
+        if kind == "studentt" and len(values) == 2:
+            return br.StudentT(values[0], values[1])
+    except ValueError as err:
+        raise UsageError(f"--prior {text!r}: {err}") from None
+    raise UsageError("--prior must be gaussian:SCALE, laplace:SCALE, cauchy:SCALE, "
+                     f"studentt:DF:SCALE or flat; got {text!r}")
+
+
+def read_csv(path: str, target: str, features: list[str] | None):
+    """(X, y, feature names) from a CSV with a header row; every used cell must be a number."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file")
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise UsageError(f"{path}: cannot read as CSV ({err})") from None
+    if len(rows) < 2:
+        raise UsageError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise UsageError(f"{path}: no column {target!r}; columns are {header}")
+    features = features or [h for h in header if h != target]
+    missing = [f for f in features if f not in header]
+    if missing:
+        raise UsageError(f"{path}: no column(s) {missing}; columns are {header}")
+    if not features:
+        raise UsageError(f"{path}: no feature columns besides the target")
+    cols = [header.index(c) for c in [*features, target]]
+    data = np.empty((len(rows) - 1, len(cols)))
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise UsageError(f"{path}, line {i}: {len(row)} fields, the header has "
+                             f"{len(header)}")
+        for j, c in enumerate(cols):
+            try:
+                data[i - 2, j] = float(row[c])
+            except ValueError:
+                raise UsageError(f"{path}, line {i}, column {header[c]!r}: {row[c]!r} is not "
+                                 "a number") from None
+    if not np.all(np.isfinite(data)):
+        raise UsageError(f"{path}: NaN or infinite values in the used columns")
+    return data[:, :-1], data[:, -1], features
+
+
+def compare_csv(path, target, features=None, methods="map,laplace,ensemble", model="mlp:50",
+                prior="gaussian:1.0", test_size=0.2, seed=0, out="bayesreg-compare",
+                quick=False) -> dict:
+    """Standardise, fit every method, report test metrics in the data's original units."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import bayesreg as br
+    from bayesreg.compare import wasserstein1
+
+    X, y, names = read_csv(path, target, features)
+    model_obj, prior_obj = parse_model(model), parse_prior(prior)
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    bad = [m for m in wanted if m not in METHOD_NAMES]
+    if bad or not wanted:
+        raise UsageError(f"--methods takes a comma list of {', '.join(METHOD_NAMES)}; got {bad}")
+    if not 0 < test_size < 1:
+        raise UsageError(f"--test-size must be in (0, 1); got {test_size}")
+    if len(y) < 5:
+        raise UsageError(f"{path}: {len(y)} rows is too few to split into train and test")
+    perm = np.random.default_rng(seed).permutation(len(y))
+    n_test = max(1, round(test_size * len(y)))
+    test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    mx, sx = X[train].mean(0), X[train].std(0)
+    sx[sx == 0] = 1.0
+    my, sy = y[train].mean(), y[train].std() or 1.0
+
+    def zx(a):
+        return (a - mx) / sx
+
+    methods_run, skipped = [], []
+    for m in wanted:
+        if m == "exact" and not getattr(model_obj, "linear_in_params", False):
+            skipped.append("exact: needs a linear or polynomial model")
+        elif m == "dropout" and not isinstance(model_obj, br.MLP):
+            skipped.append("dropout: needs an mlp model")
+        else:
+            methods_run.append((m, make_method(m, quick)))
+    os.makedirs(out, exist_ok=True)
+    rows, preds = [], {}
+    for name, method in methods_run:
+        print(f"fitting {name} on {len(train)} rows ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            post = br.fit(model_obj, zx(X[train]), (y[train] - my) / sy, method=method,
+                          prior=prior_obj, seed=seed)
+        seconds = time.perf_counter() - start
+        pred = post.predict(zx(X[test])).affine(sy, my)  # back to the original units
+        preds[name] = (post, pred)
+        row = {"method": name, **pred.metrics(y[test]), "fit_seconds": seconds,
+               "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
+               "warnings": "; ".join(sorted({str(w.message).split(":")[0] for w in caught}))}
+        rows.append(row)
+    if "nuts" in preds:
+        ref = preds["nuts"][1].sample_y(2000, seed)
+        for row in rows:
+            row["w1_to_nuts"] = wasserstein1(preds[row["method"]][1].sample_y(2000, seed + 1),
+                                             ref)
+    cols = ["method", "rmse", "nll", "coverage_95", "crps", "fit_seconds"]
+    cols += ["w1_to_nuts"] if "nuts" in preds else []
+    table = _table(rows, cols)
+    _compare_figure(preds, X, y, train, test, zx, sy, my, names, os.path.join(out,
+                                                                              "compare.png"))
+    report = [f"# bayesreg compare: {os.path.basename(path)}", "",
+              f"Target `{target}`, features {', '.join(f'`{n}`' for n in names)}; "
+              f"{len(train)} training rows, {len(test)} test rows (seed {seed}).",
+              f"Model `{model}`, prior `{prior}` on standardised features and target; "
+              "metrics in the target's original units.", "", table, ""]
+    if skipped:
+        report += ["Skipped: " + "; ".join(skipped), ""]
+    notes = [f"{r['method']}: {r['warnings']}" for r in rows if r["warnings"]]
+    if notes:
+        report += ["Warnings: " + " | ".join(notes), ""]
+    with open(os.path.join(out, "report.md"), "w") as fh:
+        fh.write("\n".join(report))
+    with open(os.path.join(out, "metrics.json"), "w") as fh:
+        json.dump({"rows": _json_rows(rows), "skipped": skipped, "target": target,
+                   "features": names, "model": model, "prior": prior, "seed": seed}, fh,
+                  indent=2)
+    print(table)
+    if skipped:
+        print("skipped: " + "; ".join(skipped))
+    print(f"\nwrote {out}/report.md, {out}/metrics.json, {out}/compare.png")
+    return {"rows": rows, "skipped": skipped}
+
+
+def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path):
+    import matplotlib.pyplot as plt
+
+    from bayesreg import plots
+
+    n = len(preds)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), squeeze=False, sharey=True)
+    for ax, (name, (post, pred)) in zip(axes[0], preds.items(), strict=True):
+        if X.shape[1] == 1:
+            grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 200)
+            gp = post.predict(zx(grid[:, None])).affine(sy, my)
+            plots.bands(gp, grid, X=X[train], y=y[train], ax=ax)
+            ax.scatter(X[test, 0], y[test], marker="x", color="C3", s=12, label="test")
+            ax.set_xlabel(names[0])
+        else:
+            lo, hi = pred.interval(0.95)
+            ax.errorbar(y[test], pred.point, yerr=[pred.point - lo, hi - pred.point], fmt="o",
+                        ms=3, alpha=0.6, elinewidth=0.8)
+            span = [min(y[test].min(), lo.min()), max(y[test].max(), hi.max())]
+            ax.plot(span, span, "k--", linewidth=1)
+            ax.set_xlabel("observed (test)")
+        ax.set_title(name)
+    axes[0, 0].set_ylabel("prediction, 95% interval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool = False):
+    """The book's 15-point example under every method: one PNG of bands, one table.
+
+    Row 1: the exact posterior under prior variances 1000, 100, 10 (the book's figure).
+    Rows 2–3: MAP, Laplace, VI, NUTS on the same fixed ReLU features (prior variance 100),
+    and MC dropout and a deep ensemble on a 1-50-1 ReLU network with a N(0, 3²) prior.
+    Test metrics are on 500 fresh points.
     """
     import matplotlib
 
@@ -49,40 +267,55 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10) -> dict:
     X, y = br.datasets.book_example(n=15, noise=DEMO_NOISE, seed=seed)
     X_test, y_test = br.datasets.book_example(n=500, noise=DEMO_NOISE, seed=seed + 1)
     grid = np.linspace(0, 1, 200)
-    model = br.relu_basis(knots)
-    lik = br.GaussianLikelihood(DEMO_NOISE)
+    basis, lik = br.relu_basis(knots), br.GaussianLikelihood(DEMO_NOISE)
+    runs = [(f"Exact, σ_φ² = {v:g}", basis, br.Exact(), br.Gaussian(math.sqrt(v)), v)
+            for v in DEMO_PRIOR_VARIANCES]
     # L-BFGS: overlapping ReLU features under a weak prior are ill-conditioned, and the
     # demo should show MAP landing on the posterior mode, as the theory says it does.
-    methods = {"MAP": br.MAP(optimizer="lbfgs"), "Exact": br.Exact()}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True, sharey=True)
+    runs += [(f"{name}, σ_φ² = 100", basis, method, br.Gaussian(10.0), 100.0)
+             for name, method in (("MAP", br.MAP(optimizer="lbfgs")),
+                                  ("Laplace", br.LaplaceApprox()),
+                                  ("VI", make_method("vi", quick)),
+                                  ("NUTS", make_method("nuts", quick)))]
+    # a 1-50-1 ReLU net needs slopes of ~15 on x ∈ [0, 1]: a N(0, 3²) prior allows them
+    net, train = br.MLP((50,)), br.MAP(lr=0.03, steps=1000 if quick else 3000)
+    # with one input feature, input dropout zeroes the whole input: keep it (drop_input=False)
+    # the masks make the gradient noisy: dropout gets more updates (test RMSE 0.51 → 0.38)
+    long = br.MAP(lr=0.03, steps=2000 if quick else 10_000)
+    runs += [("MC dropout, MLP(50)", net, br.MCDropout(rate=0.05, drop_input=False,
+                                                      training=long), br.Gaussian(3.0), 9.0),
+             ("Ensemble(10), MLP(50)", net, br.Ensemble(members=10, training=train),
+              br.Gaussian(3.0), 9.0)]
+    fig, axes = plt.subplots(3, 3, figsize=(13, 10), sharex=True, sharey=True)
     rows = []
-    for j, var in enumerate(DEMO_PRIOR_VARIANCES):
-        prior = br.Gaussian(math.sqrt(var))
-        for i, (name, method) in enumerate(methods.items()):
-            start = time.perf_counter()
+    for ax, (title, model, method, prior, var) in zip(axes.flat, runs, strict=False):
+        print(f"fitting {title} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             post = br.fit(model, X, y, method=method, prior=prior, likelihood=lik, seed=seed)
-            seconds = time.perf_counter() - start
-            metrics = post.predict(X_test).metrics(y_test)
-            rows.append({"method": name, "prior_variance": var, **metrics,
-                         "log_evidence": post.log_evidence, "fit_seconds": seconds})
-            ax = axes[i, j]
-            plots.bands(post.predict(grid), grid, X=X, y=y, truth=br.datasets.book_function,
-                        ax=ax)
-            ax.set_title(f"{name}, prior variance σ_φ² = {var:g}")
-            ax.set_ylim(-1, 4)
+        seconds = time.perf_counter() - start
+        metrics = post.predict(X_test).metrics(y_test)
+        rows.append({"method": title.split(",")[0], "model": type(model).__name__,
+                     "prior_variance": var, **metrics,
+                     "log_evidence": None if math.isnan(post.log_evidence) else
+                     post.log_evidence, "fit_seconds": seconds})
+        plots.bands(post.predict(grid), grid, X=X, y=y, truth=br.datasets.book_function, ax=ax)
+        ax.set_title(title)
+        ax.set_ylim(-1, 4)
     axes[0, 0].legend(loc="upper right", fontsize=7)
-    fig.suptitle(f"bayesreg demo: {knots} fixed ReLU features max(0, x − k/{knots}), "
-                 f"noise σ = {DEMO_NOISE}, {len(y)} points (seed {seed})")
+    fig.suptitle(f"bayesreg demo: y = exp(sin 2πx) + N(0, {DEMO_NOISE}²), {len(y)} points; "
+                 f"{knots} fixed ReLU features max(0, x − k/{knots}) or a 1-50-1 network")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "bands.png"), dpi=110)
+    fig.savefig(os.path.join(out, "bands.png"), dpi=100)
     plt.close(fig)
-    cols = ["method", "prior_variance", "rmse", "nll", "coverage_95", "crps", "log_evidence"]
+    cols = ["method", "model", "prior_variance", "rmse", "nll", "coverage_95", "crps",
+            "log_evidence", "fit_seconds"]
     table = _table(rows, cols)
     with open(os.path.join(out, "metrics.md"), "w") as fh:
         fh.write(f"Test metrics on 500 fresh points (seed {seed + 1}).\n\n{table}\n")
     with open(os.path.join(out, "metrics.json"), "w") as fh:
-        json.dump([{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in r.items()} for r in rows], fh, indent=2)
+        json.dump(_json_rows(rows), fh, indent=2)
     print(table)
     print(f"\nwrote {out}/bands.png, {out}/metrics.md, {out}/metrics.json")
     return {"rows": rows, "out": out}
@@ -92,17 +325,42 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bayesreg", description="bayesreg command line")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser(
-        "demo", help="fit the book's 15-point example with MAP and Exact under three priors",
-        description="Fit the book's 15-point example (exp(sin 2πx) + N(0, 0.3²)) with MAP and "
-                    "Exact under prior variances 1000, 100, 10; write bands.png and a table.")
+        "demo", help="fit the book's 15-point example with every method",
+        description="Fit the book's 15-point example (exp(sin 2πx) + N(0, 0.3²)) with the "
+                    "exact posterior under prior variances 1000, 100, 10 and with MAP, Laplace, "
+                    "VI, NUTS, MC dropout and an ensemble; write bands.png and a metrics table.")
     p_demo.add_argument("--out", default="bayesreg-demo", help="output folder")
     p_demo.add_argument("--seed", type=int, default=0, help="data and fit seed")
     p_demo.add_argument("--knots", type=int, default=10, help="number of ReLU features")
+    p_demo.add_argument("--quick", action="store_true", help="fewer draws and steps")
+    p_cmp = sub.add_parser(
+        "compare", help="compare methods on a CSV file",
+        description="Fit several methods to a CSV file's columns with the same prior and "
+                    "report test metrics (original units), report.md, metrics.json and "
+                    "compare.png.")
+    p_cmp.add_argument("csv", help="CSV file with a header row")
+    p_cmp.add_argument("--target", required=True, help="name of the target column")
+    p_cmp.add_argument("--features", help="comma list of feature columns (default: all others)")
+    p_cmp.add_argument("--methods", default="map,laplace,ensemble",
+                       help=f"comma list of {','.join(METHOD_NAMES)}")
+    p_cmp.add_argument("--model", default="mlp:50", help="linear | poly:DEGREE | mlp:WIDTH")
+    p_cmp.add_argument("--prior", default="gaussian:1.0",
+                       help="gaussian:S | laplace:S | cauchy:S | studentt:DF:S | flat")
+    p_cmp.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
+    p_cmp.add_argument("--seed", type=int, default=0)
+    p_cmp.add_argument("--out", default="bayesreg-compare", help="output folder")
+    p_cmp.add_argument("--quick", action="store_true", help="fewer draws and steps")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            demo(args.out, args.seed, args.knots)
+    try:
+        if args.command == "demo":
+            demo(args.out, args.seed, args.knots, args.quick)
+        else:
+            compare_csv(args.csv, args.target,
+                        args.features.split(",") if args.features else None, args.methods,
+                        args.model, args.prior, args.test_size, args.seed, args.out, args.quick)
+    except UsageError as err:
+        print(f"bayesreg {args.command}: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

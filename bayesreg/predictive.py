@@ -234,6 +234,17 @@ class Predictive:
 
         return regression_metrics(self, check_y(y, self.draws.shape[1]), level)
 
+    def affine(self, scale: float, shift: float) -> Predictive:
+        """The predictive of scale·y + shift (e.g. back to original units after
+        standardising the target)."""
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0; got {scale!r}")
+        analytic = None
+        if self._analytic is not None:
+            analytic = (self._analytic[0] * scale + shift, self._analytic[1] * scale**2)
+        return Predictive(self.draws * scale + shift, self._noise * scale, analytic,
+                          point=self._point)
+
     def __repr__(self) -> str:
         kind = "Gaussian" if self.is_gaussian else "mixture"
         return f"Predictive({kind}, draws={self.num_draws}, points={self.draws.shape[1]})"
