@@ -11,7 +11,7 @@ Example
 >>> lo, hi = post.predict(X).interval(0.95)
 """
 
-from bayesreg import datasets, metrics
+from bayesreg import datasets, implicit, metrics, optim
 from bayesreg.compare import Comparison, compare
 from bayesreg.equivalence import (
     l1_strength,
@@ -61,10 +61,12 @@ __all__ = [
     "compare",
     "datasets",
     "fit",
+    "implicit",
     "l1_strength",
     "l2_strength",
     "load",
     "metrics",
+    "optim",
     "prior_from_l1",
     "prior_from_l2",
     "relu_basis",
