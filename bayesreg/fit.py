@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 
 from bayesreg._validation import check_int, check_X, check_y
@@ -11,7 +13,8 @@ from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Gaussian, as_prior_spec
 
 
-def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0):
+def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
+        dtype: str = "float32"):
     """Fit ``model`` to (X, y) with ``method`` under ``prior`` and ``likelihood``.
 
     Parameters
@@ -26,6 +29,10 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0):
     likelihood : default ``br.GaussianLikelihood()`` (noise learned)
     seed : int
         Seeds every random choice (initialisation, batches, draws): same seed, same numbers.
+    dtype : {"float32", "float64"}
+        Working precision. "float64" runs the fit (and later predictions of the posterior)
+        with JAX's 64-bit mode enabled for those calls only; the numbers change by rounding,
+        nothing else.
 
     Returns
     -------
@@ -39,6 +46,15 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0):
     >>> post.predict(X).mean.shape
     (15,)
     """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    if dtype == "float64":
+        with jax.enable_x64(True):
+            return _fit(model, X, y, method, prior, likelihood, seed, dtype)
+    return _fit(model, X, y, method, prior, likelihood, seed, dtype)
+
+
+def _fit(model, X, y, method, prior, likelihood, seed, dtype):
     method = MAP() if method is None else method
     if not hasattr(method, "_run"):
         raise TypeError(f"method must be a bayesreg method such as br.MAP() or br.Exact(); "
@@ -48,8 +64,12 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0):
                         f"got {type(model).__name__}")
     spec = as_prior_spec(Gaussian(1.0) if prior is None else prior)
     likelihood = GaussianLikelihood() if likelihood is None else likelihood
-    X = check_X(X, "X")
+    X = check_X(X, "X").astype(dtype)
     y = likelihood.check_targets(check_y(y, X.shape[0]))
+    if y.dtype.kind == "f":
+        y = y.astype(dtype)
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
-    return method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key))
+    post = method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
+                               dtype=dtype))
+    return dataclasses.replace(post, dtype=dtype)

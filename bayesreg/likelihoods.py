@@ -84,7 +84,7 @@ class GaussianLikelihood:
         if not self.learned_noise:
             return {}
         sd = float(np.std(np.asarray(y))) or 1.0
-        return {"log_noise": jnp.asarray(math.log(sd), jnp.float32)}
+        return {"log_noise": jnp.asarray(math.log(sd), jnp.asarray(0.0).dtype)}
 
     def resolved(self, y) -> GaussianLikelihood:
         """With ``noise_prior`` set from the targets when it was left at None."""

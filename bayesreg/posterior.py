@@ -106,6 +106,7 @@ class Posterior:
     config: dict = dataclasses.field(default_factory=dict)
     hyper: dict = dataclasses.field(default_factory=dict)
     linearization: Linearization | None = None
+    dtype: str = "float32"
 
     @property
     def num_draws(self) -> int:
@@ -131,7 +132,10 @@ class Posterior:
         most chunk_size × N × (widest layer) activations exist at once; by default the
         chunk is chosen to keep that below 2²⁴ numbers (64 MiB in float32).
         """
-        X = check_X(X, "X", self.n_features)
+        if self.dtype == "float64" and not jax.config.jax_enable_x64:
+            with jax.enable_x64(True):
+                return self.predict(X, chunk_size=chunk_size)
+        X = check_X(X, "X", self.n_features).astype(self.dtype)
         if self.likelihood.kind != "regression":
             out = predictive_outputs(self.model, self.params, X, chunk_size)
             return ClassPredictive(np.asarray(self.likelihood.probs(jnp.asarray(out))))
@@ -233,6 +237,7 @@ class Posterior:
             "log_evidence": None if math.isnan(self.log_evidence) else self.log_evidence,
             "num_chains": self.num_chains,
             "config": self.config,
+            "dtype": self.dtype,
         }
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with open(path, "wb") as fh:
@@ -291,7 +296,7 @@ def load(path, *, model=None) -> Posterior:
         y_train=arrays["y_train"], diagnostics=diagnostics,
         log_evidence=math.nan if ev is None else ev, gaussian=gaussian,
         num_chains=meta["num_chains"], config=meta["config"], hyper=hyper,
-        linearization=linearization,
+        linearization=linearization, dtype=meta.get("dtype", "float32"),
     )
 
 

@@ -28,6 +28,7 @@ class Problem:
     X: np.ndarray
     y: np.ndarray
     key: jax.Array
+    dtype: str = "float32"
 
     @property
     def n(self) -> int:
@@ -43,7 +44,7 @@ class Problem:
 
     def init_state(self, key) -> dict:
         """Starting point {"params": model parameters, "theta": likelihood parameters}."""
-        params = self.model.init(key, self.n_features, self.n_outputs, dtype=jnp.float32)
+        params = self.model.init(key, self.n_features, self.n_outputs, dtype=self.dtype)
         return {"params": params, "theta": self.likelihood.init_params(self.y)}
 
 

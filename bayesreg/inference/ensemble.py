@@ -36,9 +36,36 @@ from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 REDUCE = ("mean", "median")
 
 
+def shard_members(members: int, inputs, axes):
+    """Spread the member axis over all JAX devices (when they divide the members evenly).
+
+    The inputs with a member axis (initial states, keys, and data or prior when bagged or
+    anchored) are placed with a ``NamedSharding`` over a 1-D mesh named "members"; the
+    compiled ``vmap`` is then partitioned by XLA so each device trains its share. With one
+    device, or a member count the devices do not divide, the inputs are returned as they are.
+    """
+    devices = jax.devices()
+    if len(devices) < 2 or members % len(devices):
+        return inputs
+    mesh = jax.sharding.Mesh(np.array(devices), ("members",))
+    spread = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+    state0, keys, X, y, prior = inputs
+    data_axis, prior_axis = axes
+    state0, keys = jax.device_put((state0, keys), spread)
+    if data_axis == 0:
+        X, y = jax.device_put((X, y), spread)
+    if prior_axis == 0:
+        prior = jax.device_put(prior, spread)
+    return state0, keys, X, y, prior
+
+
 @dataclasses.dataclass(frozen=True)
 class Ensemble:
     """M independently initialised MAP fits, vmapped, as posterior draws.
+
+    With several JAX devices (GPUs, or CPU devices from
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the members are sharded across
+    them when N divides M (:func:`shard_members`).
 
     Parameters
     ----------
@@ -132,6 +159,8 @@ class Ensemble:
         check_hierarchical(problem.prior, "Ensemble")
         train, X_val, y_val = self.training.split(problem)
         state0, keys, X, y, prior, axes = self.member_inputs(train)
+        state0, keys, X, y, prior = shard_members(self.members, (state0, keys, X, y, prior),
+                                                  axes)
         method = self.training.resolved(problem.model)
         epochs, per_epoch, batch = method.plan(train.n)
         state, trace = _train_members(

@@ -106,8 +106,8 @@ class Exact:
         z = rng.standard_normal((self.num_draws, mean.size))
         flat_draws = mean + z @ coeffs.chol_cov.T
         k = phi.shape[1] - 1
-        params = {"weights": [flat_draws[:, :k, None].astype(np.float32)],
-                  "biases": [flat_draws[:, k:].astype(np.float32)]}
+        params = {"weights": [flat_draws[:, :k, None].astype(problem.dtype)],
+                  "biases": [flat_draws[:, k:].astype(problem.dtype)]}
         theta = ({"log_noise": np.full(self.num_draws, math.log(sigma))}
                  if lik.learned_noise else {})
         return Posterior(

@@ -143,7 +143,7 @@ class LaplaceApprox:
             log_ev_public = log_ev
         eps = np.asarray(jax.random.normal(draw_key, (self.num_draws, p)), np.float64)
         flat_draws = mode + linalg.solve_triangular(chol.T, eps.T, lower=False).T
-        draws = jax.vmap(unravel32)(jnp.asarray(flat_draws, jnp.float32))
+        draws = jax.vmap(unravel32)(jnp.asarray(flat_draws, flat32.dtype))
         params, theta, _ = split_draws(draws)
         if theta:  # keep log σ in float64
             theta = {"log_noise": flat_draws[:, _index_of(state, "theta")].reshape(-1)}
@@ -158,7 +158,7 @@ class LaplaceApprox:
         elif not linear and self.predictive in ("auto", "linearized") \
                 and lik.kind == "regression":
             mode_params = jax.tree_util.tree_map(
-                np.asarray, unravel32(jnp.asarray(mode, jnp.float32))["params"])
+                np.asarray, unravel32(jnp.asarray(mode, flat32.dtype))["params"])
             linearization = Linearization(mode=mode_params, chol_cov=linalg.cholesky(
                 cov[np.ix_(pidx, pidx)], lower=True))
         return Posterior(
