@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow lint clean
+.PHONY: demo test test-slow bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(VENV)/.installed-test
 
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) bayesreg-demo build *.egg-info

@@ -350,9 +350,19 @@ def main(argv=None) -> int:
     p_cmp.add_argument("--seed", type=int, default=0)
     p_cmp.add_argument("--out", default="bayesreg-compare", help="output folder")
     p_cmp.add_argument("--quick", action="store_true", help="fewer draws and steps")
+    p_bench = sub.add_parser(
+        "bench", help="time bayesreg against hand-written JAX and scikit-learn (quick subset)",
+        description="Time MAP, Ensemble, Exact and the MC dropout predictive against the code "
+                    "a user would otherwise write, in this process; print ratios.")
+    p_bench.add_argument("--full", action="store_true", help="full sizes and the scaling runs")
+    p_bench.add_argument("--out", default=None, help="folder for bench_*.json and bench_*.md")
     args = parser.parse_args(argv)
     try:
-        if args.command == "demo":
+        if args.command == "bench":
+            from bayesreg import bench
+
+            bench.run(quick=not args.full, out=args.out)
+        elif args.command == "demo":
             demo(args.out, args.seed, args.knots, args.quick)
         else:
             compare_csv(args.csv, args.target,

@@ -89,3 +89,15 @@ def test_help_on_every_command(capsys, command):
         cli.main([*command, "--help"])
     assert err.value.code == 0
     assert "usage: bayesreg" in capsys.readouterr().out
+
+
+def test_bench_comparisons_report_ratios():
+    from bayesreg import bench
+
+    small = {"map": lambda: bench.bench_map(n=50, steps=20, repeats=1),
+             "exact": lambda: bench.bench_exact(n=200, d=3, repeats=1)}
+    results = {"device": "cpu", "machine": "test", **{k: f() for k, f in small.items()}}
+    text = bench.to_markdown(results)
+    assert "| MAP, 1-50-1 MLP" in text and "BayesianRidge" in text
+    for r in (results["map"], results["exact"]):
+        assert r["ratio"] > 0 and r["bayesreg"]["median_seconds"] > 0
