@@ -22,7 +22,7 @@ Example
 -------
 >>> import numpy as np
 >>> from bayesreg import metrics
->>> round(metrics.crps_sample(np.array([[0.0], [1.0]]), np.array([0.0]))[0], 3)
+>>> round(float(metrics.crps_sample(np.array([[0.0], [1.0]]), np.array([0.0]))[0]), 3)
 0.25
 """
 
