@@ -55,3 +55,28 @@ def linear_example(n: int = 100, d: int = 5, noise: float = 0.5, seed: int = 0):
     w = rng.standard_normal(d)
     y = X @ w + 0.5 + noise * rng.standard_normal(n)
     return X, y, (w, 0.5)
+
+
+def mnist1d(n: int = 8000, test_fraction: float = 0.5, seed: int = 42):
+    """MNIST-1D (Greydanus 2020), generated offline by the ``mnist1d`` package.
+
+    40-point 1-D signals of the ten digit templates, shifted, scaled, sheared and noised;
+    10 classes. ``n`` signals are made and split into train and test (the lecture's
+    figure uses 4000 + 4000). Needs the optional dependency: ``pip install
+    'bayesreg[examples]'``. Nothing is downloaded: the generator builds the data from the
+    templates that ship in the package.
+
+    Returns
+    -------
+    X (n_train, 40), y (n_train,), X_test (n_test, 40), y_test (n_test,)
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise ImportError("MNIST-1D needs the mnist1d package: pip install 'bayesreg[examples]'"
+                          ) from None
+    args = get_dataset_args()
+    args.num_samples, args.seed, args.train_split = int(n), int(seed), 1.0 - test_fraction
+    data = make_dataset(args)
+    return (np.asarray(data["x"], np.float32), np.asarray(data["y"]),
+            np.asarray(data["x_test"], np.float32), np.asarray(data["y_test"]))

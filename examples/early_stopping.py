@@ -1,0 +1,47 @@
+"""Early stopping: stop when the validation loss stops improving, keep the best weights.
+
+A wide network on 40 noisy points overfits with a weak prior; MAP with
+``validation=0.25, early_stopping=200`` holds out a quarter of the rows, stops 200 updates
+after the best validation loss and restores those weights. Curves and both fits are drawn.
+"""
+
+import numpy as np
+from _common import cli, save
+
+import bayesreg as br
+
+
+def main(quick=False, out="figures"):
+    import matplotlib.pyplot as plt
+
+    X, y = br.datasets.gap_example(n=40, noise=0.2, seed=1)
+    steps = 2000 if quick else 8000
+    common = {"optimizer": "adam", "lr": 0.01, "steps": steps, "schedule": "constant",
+              "validation": 0.25}
+    prior = br.Gaussian(30.0)
+    full = br.fit(br.MLP((200, 200)), X, y, method=br.MAP(**common), prior=prior, seed=0)
+    stopped = br.fit(br.MLP((200, 200)), X, y, method=br.MAP(**common, early_stopping=200),
+                     prior=prior, seed=0)
+    grid = np.linspace(-1.2, 1.2, 300)
+    x_test = np.linspace(-1, 1, 400)
+    truth = np.sin(3 * x_test)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    d = full.diagnostics
+    axes[0].plot(d["losses"], label="training objective")
+    axes[0].plot(d["val_losses"], label="validation NLL")
+    axes[0].axvline(stopped.diagnostics["best_update"], color="k", linestyle=":",
+                    label="best (restored)")
+    axes[0].set_yscale("symlog")
+    axes[0].set_xlabel("update")
+    axes[0].legend(fontsize=8)
+    for post, name in ((full, "all updates"), (stopped, "early stopped")):
+        rmse = np.sqrt(np.mean((post.predict(x_test).mean - truth) ** 2))
+        axes[1].plot(grid, post.predict(grid).mean, label=f"{name} (test RMSE {rmse:.3f})")
+        print(f"{name}: RMSE to the true function {rmse:.3f}")
+    axes[1].scatter(X[:, 0], y, s=10, color="k")
+    axes[1].legend(fontsize=8)
+    return save(fig, out, "early_stopping.png")
+
+
+if __name__ == "__main__":
+    cli(__doc__, main)

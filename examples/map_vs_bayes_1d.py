@@ -1,0 +1,39 @@
+"""MAP vs NUTS vs MC dropout vs ensembles (and Laplace, VI) on one 1-D problem with a gap.
+
+Same 1-16-1 tanh network, same N(0, 1) prior, same noise; one panel per method, with its
+test metrics and its distance (W₁) from the NUTS predictive (``br.compare``).
+"""
+
+import warnings
+
+import numpy as np
+from _common import cli, save
+
+import bayesreg as br
+
+
+def main(quick=False, out="figures"):
+    from bayesreg import plots
+
+    X, y = br.datasets.gap_example(n=40, noise=0.1, seed=0)
+    X_test, y_test = br.datasets.gap_example(n=200, noise=0.1, seed=1)
+    q = quick
+    methods = [br.MAP(steps=1000 if q else 3000),
+               br.LaplaceApprox(),
+               br.VI(steps=1000 if q else 5000, progress_bar=False),
+               br.MCDropout(rate=0.05, training=br.MAP(steps=1000 if q else 5000)),
+               br.Ensemble(members=10, training=br.MAP(steps=1000 if q else 3000)),
+               br.NUTS(num_warmup=200 if q else 1000, num_samples=200 if q else 1000,
+                       progress_bar=False)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = br.compare(br.MLP((16,), activation="tanh"), X, y, methods=methods,
+                         X_test=X_test, y_test=y_test, prior=br.Gaussian(1.0),
+                         likelihood=br.GaussianLikelihood(0.1))
+    print(res.to_markdown())
+    fig = plots.compare(res, np.linspace(-1.8, 1.8, 300), truth=lambda x: np.sin(3 * x))
+    return save(fig, out, "map_vs_bayes_1d.png")
+
+
+if __name__ == "__main__":
+    cli(__doc__, main)
