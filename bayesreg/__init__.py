@@ -3,8 +3,8 @@
 One prior drives MAP fitting, exact conjugate posteriors and the approximations; every
 method answers through the same :class:`Predictive`.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> X, y = br.datasets.book_example(seed=0)
 >>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(), prior=br.Gaussian(10.0))

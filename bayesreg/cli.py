@@ -1,7 +1,7 @@
 """Command line: ``bayesreg demo`` and ``bayesreg compare``.
 
-Example
--------
+Examples
+--------
 $ bayesreg demo --out bayesreg-demo
 $ bayesreg compare data.csv --target y --methods map,laplace,ensemble --model mlp:50
 """

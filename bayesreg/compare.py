@@ -6,8 +6,8 @@ distributions of y at each test point, estimated from 2000 draws of y from each 
 equal-size samples in 1-D, W₁ is the mean absolute difference of the sorted draws), and
 averaged over the test points. It is in the units of y; 0 means the same predictive.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> X, y = br.datasets.book_example(n=30)
 >>> res = br.compare(br.Polynomial(3), X, y, methods=[br.MAP(), br.Exact()],

@@ -1,7 +1,7 @@
 """Small offline data sets, generated from a seed (nothing is downloaded).
 
-Example
--------
+Examples
+--------
 >>> import bayesreg as br
 >>> X, y = br.datasets.book_example(seed=0)
 >>> X.shape, y.shape

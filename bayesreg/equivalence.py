@@ -19,8 +19,8 @@ with g(φ) = ‖φ‖² for L2 and ‖φ‖₁ for L1. ``"sse"`` L2 is scikit-le
 Plain SGD weight decay on the mean squared error, φ ← φ − α(∇MSE + wd·φ), is
 wd = 2λ of the ``"mse"`` form: see :func:`weight_decay`.
 
-Example
--------
+Examples
+--------
 >>> import bayesreg as br
 >>> br.l2_strength(br.Gaussian(2.0), noise_scale=1.0)          # σ²/s²
 0.25
@@ -74,8 +74,8 @@ def l2_strength(prior: Gaussian, noise_scale: float, n: int | None = None, loss:
     -------
     float
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.l2_strength(br.Gaussian(1.0), noise_scale=0.5, n=10, loss="mse")
     0.025
@@ -87,8 +87,8 @@ def l2_strength(prior: Gaussian, noise_scale: float, n: int | None = None, loss:
 def prior_from_l2(lam: float, noise_scale: float, n: int | None = None, loss: str = "sse"):
     """Gaussian prior N(0, s²) equivalent to L2 strength λ: the inverse of :func:`l2_strength`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.prior_from_l2(4.0, noise_scale=1.0).scale        # s = σ/√λ
     0.5
@@ -103,8 +103,8 @@ def l1_strength(prior: Laplace, noise_scale: float, n: int | None = None, loss: 
 
     ``"sse"``: λ = 2σ²/b;  ``"half_mse"``: λ = σ²/(n b), scikit-learn ``Lasso``'s alpha.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.l1_strength(br.Laplace(0.5), noise_scale=1.0, n=4, loss="half_mse")
     0.5
@@ -116,8 +116,8 @@ def l1_strength(prior: Laplace, noise_scale: float, n: int | None = None, loss: 
 def prior_from_l1(lam: float, noise_scale: float, n: int | None = None, loss: str = "sse"):
     """Laplace prior equivalent to L1 strength λ: the inverse of :func:`l1_strength`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.prior_from_l1(2.0, noise_scale=1.0).scale        # b = 2σ²/λ
     1.0
@@ -133,8 +133,8 @@ def weight_decay(prior: Gaussian, noise_scale: float, n: int) -> float:
     The update φ ← φ − α(∇MSE(φ) + wd·φ) has the fixed points of MSE + (wd/2)‖φ‖², so
     wd = 2λ_mse = 2σ²/(n s²).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.weight_decay(br.Gaussian(1.0), noise_scale=1.0, n=100)
     0.02

@@ -5,8 +5,8 @@ build the posterior in ``fit`` (``posterior_``), so they work in ``Pipeline`` an
 ``GridSearchCV`` — e.g. to tune the prior scale by cross-validation next to
 :func:`bayesreg.select_prior_scale`'s evidence.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> from bayesreg.estimators import BayesianRegressor
 >>> X, y = br.datasets.book_example(n=30)

@@ -38,8 +38,8 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
     -------
     Posterior
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> X = np.linspace(0, 1, 15); y = np.exp(np.sin(2 * np.pi * X))
     >>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(), prior=br.Gaussian(10.0))

@@ -13,8 +13,8 @@ Finite steps therefore penalise steep regions, and SGD also penalises disagreeme
 batch gradients — one account of why larger learning rates and smaller batches generalise
 better (the lecture's figure; see ``examples/``).
 
-Example
--------
+Examples
+--------
 >>> import jax.numpy as jnp, bayesreg as br
 >>> loss = lambda p: jnp.sum(p**2)                    # ∇L = 2p, ‖∇L‖² = 4‖p‖²
 >>> float(br.implicit.gd_modified_loss(loss, 0.1)(jnp.array([1.0])))   # 1 + 0.1/4 · 4

@@ -3,8 +3,8 @@
 A likelihood has its own (possibly empty) parameters θ, kept apart from the model's so that
 the prior never touches them: ``GaussianLikelihood(noise=None)`` learns ``log_noise``.
 
-Example
--------
+Examples
+--------
 >>> import jax.numpy as jnp, bayesreg as br
 >>> lik = br.GaussianLikelihood(noise=1.0)
 >>> float(lik.log_prob(jnp.array([0.0]), jnp.array([[0.0]]), {})[0])   # −½ log 2π
@@ -44,8 +44,8 @@ class GaussianLikelihood:
     that scale. σ is parametrised as log σ so that optimisers and samplers work on an
     unconstrained number (the log-Jacobian is part of the density they see).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.GaussianLikelihood().learned_noise, br.GaussianLikelihood(0.3).learned_noise
     (True, False)
@@ -142,8 +142,8 @@ jax.tree_util.register_pytree_node(GaussianLikelihood, _flatten_gaussian, _unfla
 class Bernoulli:
     """y ∈ {0, 1} with P(y = 1) = sigmoid(f(x)); the model outputs one logit.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> round(float(br.Bernoulli().log_prob(jnp.array([1.0]), jnp.array([[0.0]]), {})[0]), 4)
     -0.6931
@@ -193,8 +193,8 @@ class Categorical:
 
     ``num_classes=None`` takes C = max(y) + 1 from the training labels.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> lik = br.Categorical(3)
     >>> round(float(lik.log_prob(jnp.array([2]), jnp.zeros((1, 3)), {})[0]), 4)   # log 1/3

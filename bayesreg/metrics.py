@@ -18,8 +18,8 @@ Classification (probabilities from S draws, ``probs`` of shape (S, N, C)):
   confidence bins), ``predictive_entropy`` H[p̄], ``mutual_information``
   H[p̄] − mean_s H[pₛ] (the epistemic part).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from bayesreg import metrics
 >>> round(float(metrics.crps_sample(np.array([[0.0], [1.0]]), np.array([0.0]))[0]), 3)

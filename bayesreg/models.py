@@ -8,8 +8,8 @@ Linear-in-parameters models (:class:`Linear`, :class:`Polynomial`, :class:`Basis
 expose ``features(X)`` of shape (N, K): f(x) = features(x) · w + b, which is what the
 closed-form :class:`bayesreg.Exact` posterior needs.
 
-Example
--------
+Examples
+--------
 >>> import jax, jax.numpy as jnp, bayesreg as br
 >>> model = br.Polynomial(3)
 >>> params = model.init(jax.random.key(0), n_features=1)
@@ -72,8 +72,8 @@ class LinearInParams:
 class Linear(LinearInParams):
     """f(x) = x · w + b.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> br.Linear().features(jnp.ones((4, 3))).shape
     (4, 3)
@@ -93,8 +93,8 @@ class Polynomial(LinearInParams):
     For D features the K = D·degree columns are ordered feature-major:
     [x₁, x₁², …, x₁^d, x₂, …].
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> br.Polynomial(3).features(jnp.array([[2.0]]))
     Array([[2., 4., 8.]], dtype=float32)
@@ -121,8 +121,8 @@ class Basis(LinearInParams):
     This is a network whose first layer is fixed, as in the book's Bayesian example with
     ReLU features max(0, x − k/K); :func:`relu_basis` builds that one.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> model = br.Basis(lambda X: jnp.concatenate([jnp.sin(X), jnp.cos(X)], axis=1))
     >>> model.num_features(1)
@@ -150,8 +150,8 @@ def relu_basis(num: int, low: float = 0.0, high: float = 1.0) -> Basis:
 
     Knots are spread evenly on [low, high). Needs one input feature.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> br.relu_basis(4).features(jnp.array([[0.6]])).round(2).tolist()
     [[0.6, 0.35, 0.1, 0.0]]
@@ -174,8 +174,8 @@ class MLP:
     biases at zero. ``dropout`` > 0 drops hidden units during MAP training (inverted
     scaling, so no rescale is needed at prediction); it then needs a ``key``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax, jax.numpy as jnp, bayesreg as br
     >>> net = br.MLP(hidden=(8, 8))
     >>> params = net.init(jax.random.key(0), n_features=2)

@@ -27,8 +27,8 @@ parameters optax holds are the look-ahead point ψ = φ − αβm itself; then
 ψ ← ψ + αβ m_old − α(1 + β) m_new reproduces the lecture's sequence exactly, shifted by
 αβm (which vanishes as m → 0 at a minimum). ``nesterov_params(ψ, state)`` returns φ.
 
-Example
--------
+Examples
+--------
 >>> import jax.numpy as jnp, optax, bayesreg as br
 >>> tx = br.optim.momentum(0.1, beta=0.9)
 >>> state = tx.init(jnp.zeros(2))

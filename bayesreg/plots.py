@@ -2,8 +2,8 @@
 calls ``show``: bands, draws, a method-comparison grid, calibration, prior vs penalty, and the
 regularization path.
 
-Example
--------
+Examples
+--------
 >>> import matplotlib; matplotlib.use("Agg")
 >>> import numpy as np, bayesreg as br
 >>> from bayesreg import plots

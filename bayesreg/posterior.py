@@ -3,8 +3,8 @@
 Draws are a pytree like the model's parameters with a leading axis of S draws
 (S = 1 for MAP). Nothing downstream of a Posterior knows which method made it.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> X = np.linspace(0, 1, 15); y = np.sin(6 * X)
 >>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(), likelihood=br.GaussianLikelihood(0.3))
@@ -253,8 +253,8 @@ def load(path, *, model=None) -> Posterior:
 
     ``model`` is needed only for a ``Basis`` model (a function cannot be stored).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, tempfile, os, bayesreg as br
     >>> post = br.fit(br.Linear(), np.arange(5.0), [0.1, 0.9, 2.2, 2.9, 4.1], method=br.Exact())
     >>> path = os.path.join(tempfile.mkdtemp(), "post.npz"); post.save(path)

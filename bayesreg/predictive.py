@@ -16,8 +16,8 @@ equally weighted mixture
 When the predictive is exactly Gaussian — the closed-form posterior of :class:`bayesreg.Exact`,
 or a single draw (MAP) — every number is analytic.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> pred = br.Predictive(draws=np.zeros((1, 3)), noise_std=np.ones((1, 1)))
 >>> lo, hi = pred.interval(0.95)
@@ -107,8 +107,8 @@ class Predictive:
         Exact Gaussian moments of f when the posterior is Gaussian (``Exact``): the
         predictive is then N(mean, var_f + σ²) and every number below is analytic.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> pred = br.Predictive(draws=np.array([[0.0], [2.0]]), noise_std=np.ones((2, 1)))
     >>> float(pred.mean[0]), float(pred.epistemic_std[0]), round(float(pred.std[0]), 4)
@@ -256,8 +256,8 @@ class ClassPredictive:
     ``probs`` is the posterior mean of the class probabilities, p̄ = (1/S) Σₛ softmax(fₛ(x)),
     which is the predictive distribution of y; ``draws`` keeps every draw's probabilities.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> pred = br.ClassPredictive(np.array([[[0.9, 0.1]], [[0.5, 0.5]]]))
     >>> pred.probs.tolist(), pred.predict_class().tolist()

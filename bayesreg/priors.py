@@ -16,8 +16,8 @@ A *prior spec* is one prior for every parameter, or a dict
 parameter on its own value: ``Gaussian(s, loc=φ₀)`` penalises ‖φ − φ₀‖²/(2s²), the
 L2-SP regularizer of transfer learning.
 
-Example
--------
+Examples
+--------
 >>> import jax.numpy as jnp, bayesreg as br
 >>> prior = br.Gaussian(2.0)
 >>> params = {"weights": [jnp.array([1.0, -1.0])], "biases": [jnp.array([0.0])]}
@@ -128,8 +128,8 @@ class Gaussian(Prior):
 
     penalty(φ) = ‖φ − loc‖² / (2 scale²).  See :func:`bayesreg.l2_strength` for λ.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.Gaussian(1.0).to_numpyro()
     <numpyro.distributions.continuous.Normal object at ...>
@@ -161,8 +161,8 @@ class Laplace(Prior):
     penalty(φ) = ‖φ − loc‖₁ / scale.  See :func:`bayesreg.l1_strength` for λ.
     (The Laplace *approximation* method is :class:`bayesreg.LaplaceApprox`.)
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> float(br.Laplace(0.5).penalty(jnp.array([1.0, -2.0])))
     6.0
@@ -192,8 +192,8 @@ class StudentT(Prior):
 
     penalty(φ) = (df + 1)/2 · Σ log(1 + ((φ − loc)/scale)² / df).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.StudentT(3.0, 1.0).df
     3.0
@@ -233,8 +233,8 @@ class Cauchy(Prior):
 
     penalty(φ) = Σ log(1 + ((φ − loc)/scale)²).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> round(float(br.Cauchy(1.0).penalty(jnp.array([1.0]))), 4)   # log 2
     0.6931
@@ -266,8 +266,8 @@ class Flat(Prior):
     It has no normalising constant, so a model with a Flat prior on any coefficient has no
     evidence: ``log_evidence`` is ``nan`` with a warning.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import jax.numpy as jnp, bayesreg as br
     >>> float(br.Flat().log_prob(jnp.ones(3)))
     0.0
@@ -295,8 +295,8 @@ class HalfNormal(Prior):
     ``br.Gaussian(scale=br.HalfNormal(1.0))`` makes the weight scale unknown with
     s ~ HalfNormal(1); NUTS and VI sample it with the weights (on log s).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.Gaussian(scale=br.HalfNormal(1.0)).hierarchical
     True
@@ -323,8 +323,8 @@ class HalfNormal(Prior):
 class HalfCauchy(Prior):
     """Half-Cauchy distribution on positive numbers: a heavy-tailed hyperprior for a scale.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.Laplace(scale=br.HalfCauchy(0.5)).hierarchical
     True

@@ -8,8 +8,8 @@
 
 Higher scores are better for all three.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> X, y = br.datasets.book_example()
 >>> sel = br.select_prior_scale(br.relu_basis(10), X, y, scales=[1.0, 10.0, 100.0],

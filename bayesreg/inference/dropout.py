@@ -121,8 +121,8 @@ class MCDropout:
     validation : float
         Fraction of rows used to choose a learned noise (module docstring).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> X, y = br.datasets.gap_example(n=40)
     >>> post = br.fit(br.MLP((32,)), X, y, method=br.MCDropout(rate=0.1, num_samples=50,

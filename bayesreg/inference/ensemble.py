@@ -81,8 +81,8 @@ class Ensemble:
     training : MAP
         Optimiser settings shared by all members.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> X, y = br.datasets.gap_example(n=40)
     >>> post = br.fit(br.MLP((16,)), X, y, method=br.Ensemble(members=4,

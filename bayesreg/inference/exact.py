@@ -50,8 +50,8 @@ class Exact:
     max_iter, tol : int, float
         Fixed-point iterations and relative tolerance on σ² when the noise is learned.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> X = np.linspace(0, 1, 15); y = np.sin(6 * X)
     >>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(), prior=br.Gaussian(10.0),

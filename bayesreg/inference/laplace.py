@@ -72,8 +72,8 @@ class LaplaceApprox:
         through the nonlinear network. "auto": linearised for networks. Linear models are
         linear already: their predictive is analytic either way.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> X = np.linspace(0, 1, 15); y = np.sin(6 * X)
     >>> lik = br.GaussianLikelihood(0.3)

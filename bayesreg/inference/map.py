@@ -13,8 +13,8 @@ The whole loop — every epoch, every batch — is one ``lax.scan`` inside one `
 compiled program is cached on the shapes and on this configuration, so a second fit with the
 same shapes and settings (any prior scale, any data values) does not recompile.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> X = np.linspace(-1, 1, 20); y = 2 * X + 0.1
 >>> post = br.fit(br.Linear(), X, y, method=br.MAP(steps=500), prior=br.Gaussian(10.0),
@@ -102,8 +102,8 @@ class MAP:
     progress_bar : bool
         Show a tqdm bar while the compiled loop runs.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.MAP(optimizer="sgd", lr=0.1, batch_size=32, epochs=20).optimizer
     'sgd'

@@ -13,8 +13,8 @@ hand-written ``MCMC.run`` does.)
 Diagnostics use ArviZ (rank-normalised split R-hat, bulk and tail ESS). Divergent
 transitions and R-hat > 1.01 raise a ``UserWarning`` that names the fix.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, bayesreg as br
 >>> X = np.linspace(0, 1, 20); y = 2 * X + 0.1 * np.random.default_rng(0).standard_normal(20)
 >>> post = br.fit(br.Linear(), X, y, method=br.NUTS(num_warmup=300, num_samples=200,
@@ -56,6 +56,10 @@ DENSE_MASS_MAX = 100
 class NUTS:
     """Full Bayes by Hamiltonian Monte Carlo (NumPyro's NUTS), for every model and prior.
 
+    A learned noise is sampled with σ ~ HalfNormal(noise_prior) (see
+    ``bayesreg.GaussianLikelihood``); a prior scale that is itself a prior
+    (``br.Gaussian(scale=br.HalfNormal(1.0))``) is sampled on the log scale.
+
     Parameters
     ----------
     num_warmup, num_samples : int
@@ -82,12 +86,8 @@ class NUTS:
     progress_bar : bool, optional
         NumPyro's progress bar; ``None`` shows it when stderr is a terminal.
 
-    A learned noise is sampled with σ ~ HalfNormal(noise_prior) (see
-    :class:`bayesreg.GaussianLikelihood`); a prior scale that is itself a prior
-    (``br.Gaussian(scale=br.HalfNormal(1.0))``) is sampled on the log scale.
-
-    Example
-    -------
+    Examples
+    --------
     >>> import bayesreg as br
     >>> br.NUTS(num_chains=4, chain_method="vectorized").num_chains
     4

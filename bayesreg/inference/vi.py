@@ -65,8 +65,8 @@ class VI:
     progress_bar : bool, optional
         NumPyro's progress bar; ``None`` shows it when stderr is a terminal.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, bayesreg as br
     >>> X = np.linspace(0, 1, 20); y = 2 * X + 0.1
     >>> post = br.fit(br.Linear(), X, y, method=br.VI(steps=2000, progress_bar=False),
