@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import numpy as np
 
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.inference._problem import Problem
@@ -64,10 +65,13 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
                         f"got {type(model).__name__}")
     spec = as_prior_spec(Gaussian(1.0) if prior is None else prior)
     likelihood = GaussianLikelihood() if likelihood is None else likelihood
-    X = check_X(X, "X").astype(dtype)
+    # float64 inputs stay float64 on the host (Exact's algebra uses them); JAX computations
+    # take them in the working dtype
+    X = check_X(X, "X")
     y = likelihood.check_targets(check_y(y, X.shape[0]))
-    if y.dtype.kind == "f":
-        y = y.astype(dtype)
+    if dtype == "float64":
+        X = X.astype(np.float64)
+        y = y.astype(np.float64) if y.dtype.kind == "f" else y
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
     post = method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,

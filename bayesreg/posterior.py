@@ -135,7 +135,9 @@ class Posterior:
         if self.dtype == "float64" and not jax.config.jax_enable_x64:
             with jax.enable_x64(True):
                 return self.predict(X, chunk_size=chunk_size)
-        X = check_X(X, "X", self.n_features).astype(self.dtype)
+        X = check_X(X, "X", self.n_features)
+        if self.dtype == "float64":
+            X = X.astype(np.float64)
         if self.likelihood.kind != "regression":
             out = predictive_outputs(self.model, self.params, X, chunk_size)
             return ClassPredictive(np.asarray(self.likelihood.probs(jnp.asarray(out))))
