@@ -25,7 +25,7 @@ from bayesreg.inference import MAP, NUTS, VI, Ensemble, Exact, LaplaceApprox, MC
 from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.posterior import Posterior, load
-from bayesreg.predictive import ClassPredictive, Predictive
+from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
 from bayesreg.priors import Cauchy, Flat, Gaussian, HalfCauchy, HalfNormal, Laplace, StudentT
 from bayesreg.selection import PriorScaleSelection, select_prior_scale
 
@@ -57,6 +57,7 @@ __all__ = [
     "Posterior",
     "Predictive",
     "PriorScaleSelection",
+    "StreamingPredictive",
     "StudentT",
     "compare",
     "datasets",

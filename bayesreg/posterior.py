@@ -30,7 +30,7 @@ from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
 from bayesreg.likelihoods import likelihood_from_dict
 from bayesreg.models import model_from_dict
-from bayesreg.predictive import ClassPredictive, Predictive
+from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
 from bayesreg.priors import PARAM_GROUPS, Prior, prior_from_dict
 
 FORMAT_VERSION = 1
@@ -38,6 +38,8 @@ FORMAT_VERSION = 1
 SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step_size")
 # Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
 PREDICT_BUDGET = 1 << 24
+# Draws (S × N) above which predict streams over chunks of points.
+STREAM_ELEMENTS = 1 << 26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,13 +126,20 @@ class Posterior:
             return np.exp(np.asarray(self.theta["log_noise"], np.float64))
         return np.full(self.num_draws, float(self.likelihood.noise))
 
-    def predict(self, X, *, chunk_size: int | None = None) -> Predictive | ClassPredictive:
+    def predict(self, X, *, chunk_size: int | None = None,
+                stream: bool | int | None = None) -> Predictive | ClassPredictive:
         """Predictive distribution of y at the rows of X (a :class:`ClassPredictive` for
         Bernoulli and Categorical likelihoods).
 
         Draws are pushed through the model ``chunk_size`` at a time (``lax.map``), so at
         most chunk_size × N × (widest layer) activations exist at once; by default the
         chunk is chosen to keep that below 2²⁴ numbers (64 MiB in float32).
+
+        When the draws themselves would be large — S × N above ``STREAM_ELEMENTS`` (2²⁶,
+        256 MiB in float32) — or with ``stream=True``, a :class:`StreamingPredictive` is
+        returned instead: the same summaries, computed over chunks of 2²⁶/S points, so about
+        2²⁶ draws exist at a time whatever N is. An integer ``stream`` sets the points per
+        chunk.
         """
         if self.dtype == "float64" and not jax.config.jax_enable_x64:
             with jax.enable_x64(True):
@@ -142,6 +151,16 @@ class Posterior:
             out = predictive_outputs(self.model, self.params, X, chunk_size)
             return ClassPredictive(np.asarray(self.likelihood.probs(jnp.asarray(out))))
         point = self.config.get("reduce", "mean")
+        if stream is None:
+            stream = self.num_draws * X.shape[0] > STREAM_ELEMENTS
+        if stream and self.likelihood.kind == "regression":
+            rows = (check_int("stream", stream) if not isinstance(stream, bool)
+                    else max(1, STREAM_ELEMENTS // self.num_draws))
+
+            def source(sl):
+                return self.predict(X[sl], chunk_size=chunk_size, stream=False)
+
+            return StreamingPredictive(source, X.shape[0], self.num_draws, min(rows, len(X)))
         if self.likelihood.heteroscedastic:
             out = predictive_outputs(self.model, self.params, X, chunk_size)
             return Predictive(out[..., 0], np.exp(out[..., 1]), point=point)

@@ -307,3 +307,122 @@ class ClassPredictive:
     def __repr__(self) -> str:
         s, n, c = self.draws.shape
         return f"ClassPredictive(draws={s}, points={n}, classes={c})"
+
+
+class StreamingPredictive:
+    """A :class:`Predictive` over many points whose draws are never all in memory at once.
+
+    ``source(slice) -> Predictive`` produces the predictive of a slice of the points; every
+    summary is computed ``chunk_points`` points at a time, so peak memory is about
+    S × chunk_points numbers (plus the (N,) results) instead of S × N.
+    ``Posterior.predict`` returns one when S × N exceeds its budget, or when asked
+    (``stream=True``). Accessing ``draws`` materialises them all.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesreg as br
+    >>> f = np.random.default_rng(0).normal(size=(100, 1000))
+    >>> source = lambda sl: br.Predictive(f[:, sl], np.ones((100, 1)))
+    >>> lazy = br.StreamingPredictive(source, 1000, 100, 64)
+    >>> bool(np.allclose(lazy.std, br.Predictive(f, np.ones((100, 1))).std))
+    True
+    """
+
+    def __init__(self, source, num_points: int, num_draws: int, chunk_points: int):
+        self._source = source
+        self._n = int(num_points)
+        self._s = int(num_draws)
+        self._chunk = max(1, int(chunk_points))
+        self._basic = None
+
+    @property
+    def num_draws(self) -> int:
+        return self._s
+
+    def _slices(self):
+        return [slice(a, min(a + self._chunk, self._n)) for a in range(0, self._n, self._chunk)]
+
+    def _part(self, sl) -> Predictive:
+        return self._source(sl)
+
+    def _summaries(self):
+        if self._basic is None:
+            keys = ("mean", "point", "epistemic_std", "aleatoric_std")
+            parts = {k: [] for k in keys}
+            for sl in self._slices():
+                part = self._part(sl)
+                for k in keys:
+                    parts[k].append(getattr(part, k))
+            self._basic = {k: np.concatenate(v) for k, v in parts.items()}
+        return self._basic
+
+    mean = property(lambda self: self._summaries()["mean"], doc="Predictive mean, (N,).")
+    point = property(lambda self: self._summaries()["point"], doc="Point prediction, (N,).")
+    epistemic_std = property(lambda self: self._summaries()["epistemic_std"])
+    aleatoric_std = property(lambda self: self._summaries()["aleatoric_std"])
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.epistemic_std**2 + self.aleatoric_std**2)
+
+    @property
+    def draws(self) -> np.ndarray:
+        """All draws (S, N): this materialises S × N numbers."""
+        return np.concatenate([self._part(sl).draws for sl in self._slices()], axis=1)
+
+    def _map(self, fn, *point_args):
+        out = [fn(self._part(sl), *(a[sl] for a in point_args)) for sl in self._slices()]
+        if isinstance(out[0], tuple):
+            return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
+        return np.concatenate(out)
+
+    def interval(self, level: float = 0.95):
+        level = check_level(level)
+        return self._map(lambda p: p.interval(level))
+
+    def quantile(self, q: float) -> np.ndarray:
+        return self._map(lambda p: p.quantile(q))
+
+    def log_prob(self, y) -> np.ndarray:
+        return self._map(lambda p, yy: p.log_prob(yy), check_y(y, self._n))
+
+    def crps(self, y) -> np.ndarray:
+        return self._map(lambda p, yy: p.crps(yy), check_y(y, self._n))
+
+    def sample_y(self, n: int, seed: int = 0) -> np.ndarray:
+        return np.concatenate([self._part(sl).sample_y(n, seed + i)
+                               for i, sl in enumerate(self._slices())], axis=1)
+
+    def metrics(self, y, level: float = 0.95) -> dict[str, float]:
+        """The same keys as :meth:`Predictive.metrics`, one pass over the point chunks."""
+        from bayesreg.metrics import LEVELS
+
+        y = check_y(y, self._n)
+        tag = f"{round(100 * level):d}"
+        sums = {"se": 0.0, "ae": 0.0, "nll": 0.0, "cover": 0.0, "width": 0.0, "crps": 0.0,
+                "var": 0.0}
+        observed = np.zeros(len(LEVELS))
+        for sl in self._slices():
+            part, yy = self._part(sl), y[sl]
+            err = yy - part.point
+            lo, hi = part.interval(level)
+            sums["se"] += float(np.sum(err**2))
+            sums["ae"] += float(np.sum(np.abs(err)))
+            sums["nll"] -= float(np.sum(part.log_prob(yy)))
+            sums["cover"] += float(np.sum((yy >= lo) & (yy <= hi)))
+            sums["width"] += float(np.sum(hi - lo))
+            sums["crps"] += float(np.sum(part.crps(yy)))
+            sums["var"] += float(np.sum(part.std**2))
+            for i, v in enumerate(LEVELS):
+                a, b = part.interval(v)
+                observed[i] += float(np.sum((yy >= a) & (yy <= b)))
+        n = self._n
+        return {"rmse": float(np.sqrt(sums["se"] / n)), "mae": sums["ae"] / n,
+                "nll": sums["nll"] / n, f"coverage_{tag}": sums["cover"] / n,
+                f"width_{tag}": sums["width"] / n, "crps": sums["crps"] / n,
+                "miscalibration_area": float(np.mean(np.abs(observed / n - np.array(LEVELS)))),
+                "sharpness": float(np.sqrt(sums["var"] / n))}
+
+    def __repr__(self) -> str:
+        return (f"StreamingPredictive(draws={self._s}, points={self._n}, "
+                f"chunk={self._chunk})")
