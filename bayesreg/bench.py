@@ -54,8 +54,10 @@ def _mlp_loss(p, X, y):
     return 0.5 * jnp.mean((y - f) ** 2) / 0.01 + 0.5 * l2 / X.shape[0]
 
 
-def _hand_train(steps, hidden=50, lr=0.01):
-    tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
+def _hand_train(steps, hidden=50, lr=0.01, schedule="cosine"):
+    """A hand-written training loop (the baseline): init, loss, optax Adam, ``lax.scan``."""
+    rate = optax.cosine_decay_schedule(lr, steps) if schedule == "cosine" else lr
+    tx = optax.adam(rate)
 
     def train(key, X, y):
         k1, k2 = jax.random.split(key)

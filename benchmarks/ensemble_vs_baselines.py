@@ -23,9 +23,9 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import bayesreg as br
+from bayesreg import bench
 
 MEMBERS, HIDDEN, N, LR = 10, 50, 1000, 0.01
 
@@ -37,35 +37,10 @@ def data(seed):
 
 
 def hand_written(steps):
-    """The loop a JAX user writes: init, MSE + L2 loss, optax Adam, lax.scan, vmap."""
-
-    def init(key):
-        k1, k2 = jax.random.split(key)
-        return {"w1": jax.random.normal(k1, (1, HIDDEN)) * np.sqrt(2.0),
-                "b1": jnp.zeros(HIDDEN),
-                "w2": jax.random.normal(k2, (HIDDEN, 1)) * np.sqrt(2.0 / HIDDEN),
-                "b2": jnp.zeros(1)}
-
-    def loss(p, X, y):
-        f = (jax.nn.relu(X @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"])[:, 0]
-        l2 = sum(jnp.sum(v**2) for v in jax.tree_util.tree_leaves(p))
-        return 0.5 * jnp.mean((y - f) ** 2) / 0.01 + 0.5 * l2 / X.shape[0]
-
-    tx = optax.adam(LR)
-
-    def train(key, X, y):
-        p = init(key)
-
-        def step(carry, _):
-            p, s = carry
-            val, g = jax.value_and_grad(loss)(p, X, y)
-            u, s = tx.update(g, s, p)
-            return (optax.apply_updates(p, u), s), val
-
-        (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, length=steps)
-        return p, losses
-
-    run = jax.jit(jax.vmap(train, in_axes=(0, None, None)))
+    """The loop a JAX user writes (init, MSE + L2 loss, optax Adam, lax.scan), vmapped over
+    members: the same one ``bayesreg bench`` times, with a constant learning rate."""
+    run = jax.jit(jax.vmap(bench._hand_train(steps, HIDDEN, LR, schedule="constant"),
+                           in_axes=(0, None, None)))
 
     def fit(X, y, seed):
         out = run(jax.random.split(jax.random.key(seed), MEMBERS), jnp.asarray(X, jnp.float32),
