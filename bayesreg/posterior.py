@@ -39,7 +39,7 @@ SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step
 # Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
 PREDICT_BUDGET = 1 << 24
 # Draws (S × N) above which predict streams over chunks of points.
-STREAM_ELEMENTS = 1 << 26
+STREAM_ELEMENTS = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,10 +135,10 @@ class Posterior:
         most chunk_size × N × (widest layer) activations exist at once; by default the
         chunk is chosen to keep that below 2²⁴ numbers (64 MiB in float32).
 
-        When the draws themselves would be large — S × N above ``STREAM_ELEMENTS`` (2²⁶,
-        256 MiB in float32) — or with ``stream=True``, a :class:`StreamingPredictive` is
-        returned instead: the same summaries, computed over chunks of 2²⁶/S points, so about
-        2²⁶ draws exist at a time whatever N is. An integer ``stream`` sets the points per
+        When the draws themselves would be large — S × N above ``STREAM_ELEMENTS`` (2²⁴,
+        64 MiB in float32) — or with ``stream=True``, a :class:`StreamingPredictive` is
+        returned instead: the same summaries, computed over chunks of 2²⁴/S points, so about
+        2²⁴ draws exist at a time whatever N is. An integer ``stream`` sets the points per
         chunk.
         """
         if self.dtype == "float64" and not jax.config.jax_enable_x64:

@@ -389,6 +389,16 @@ class StreamingPredictive:
     def crps(self, y) -> np.ndarray:
         return self._map(lambda p, yy: p.crps(yy), check_y(y, self._n))
 
+    @property
+    def is_gaussian(self) -> bool:
+        return self._part(slice(0, min(self._chunk, self._n))).is_gaussian
+
+    def affine(self, scale: float, shift: float) -> StreamingPredictive:
+        """The streaming predictive of scale·y + shift."""
+        source = self._source
+        return StreamingPredictive(lambda sl: source(sl).affine(scale, shift), self._n,
+                                   self._s, self._chunk)
+
     def sample_y(self, n: int, seed: int = 0) -> np.ndarray:
         return np.concatenate([self._part(sl).sample_y(n, seed + i)
                                for i, sl in enumerate(self._slices())], axis=1)
