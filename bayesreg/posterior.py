@@ -213,7 +213,7 @@ class Posterior:
             attrs={"method": self.method, "inference_library": "bayesreg"},
         )
 
-    # -- persistence (no pickle: arrays in .npz, configuration as JSON) ----------------------
+    # -- persistence (plain arrays in .npz, configuration as JSON; no Python objects) --------
     def save(self, path) -> None:
         """Write this posterior to ``path`` (exactly that name) as an ``.npz`` archive."""
         arrays: dict[str, np.ndarray] = {"X_train": self.X_train, "y_train": self.y_train}
@@ -282,7 +282,7 @@ def load(path, *, model=None) -> Posterior:
     >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
     True
     """
-    with np.load(path, allow_pickle=False) as data:
+    with np.load(path) as data:  # numpy refuses object arrays by default
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(arrays.pop("meta").tobytes().decode())
     if meta.get("format") != FORMAT_VERSION:
