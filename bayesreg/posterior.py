@@ -321,7 +321,7 @@ def load(path, *, model=None) -> Posterior:
     )
 
 
-def _chunk(params, n_points: int, chunk_size: int | None, model) -> int:
+def _chunk(params, n_points: int, chunk_size: int | None) -> int:
     if chunk_size is not None:
         return check_int("chunk_size", chunk_size)
     widest = max(max(w.shape[-2:]) for w in params["weights"])
@@ -335,7 +335,7 @@ def predictive_draws(model, params, X, chunk_size: int | None = None) -> np.ndar
 
 def predictive_outputs(model, params, X, chunk_size: int | None = None) -> np.ndarray:
     """All model outputs under every draw: (S, N, K), ``chunk_size`` draws at a time."""
-    size = _chunk(params, X.shape[0], chunk_size, model)
+    size = _chunk(params, X.shape[0], chunk_size)
     return np.asarray(_apply_draws(model, min(size, _num(params)), params, jnp.asarray(X)))
 
 

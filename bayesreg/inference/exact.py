@@ -135,10 +135,12 @@ def prior_moments(spec, k: int) -> tuple[np.ndarray, np.ndarray]:
             means.append(np.zeros(size))
             precs.append(np.zeros(size))
         elif isinstance(prior, Gaussian):
-            loc = prior.loc
-            loc = loc[0] if isinstance(loc, list | tuple) else loc
-            means.append(np.broadcast_to(np.asarray(loc, np.float64).ravel(), (size,)).copy()
-                         if np.size(loc) in (1, size) else _bad_loc(group, loc, size))
+            loc = prior.loc[0] if isinstance(prior.loc, list | tuple) else prior.loc
+            loc = np.asarray(loc, np.float64).ravel()
+            if loc.size not in (1, size):
+                raise ValueError(f"the {group} prior's loc has {loc.size} values; "
+                                 f"expected 1 or {size}")
+            means.append(np.broadcast_to(loc, (size,)).copy())
             precs.append(np.full(size, 1.0 / float(prior.scale) ** 2))
         else:
             raise ValueError(
@@ -146,10 +148,6 @@ def prior_moments(spec, k: int) -> tuple[np.ndarray, np.ndarray]:
                 f"{type(prior).__name__}. Use br.NUTS or br.LaplaceApprox for other priors."
             )
     return np.concatenate(means), np.concatenate(precs)
-
-
-def _bad_loc(group, loc, size):
-    raise ValueError(f"the {group} prior's loc has {np.size(loc)} values; expected 1 or {size}")
 
 
 def conjugate_update(phi, y, sigma, m0, prec0):
