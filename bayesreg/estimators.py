@@ -5,6 +5,12 @@ build the posterior in ``fit`` (``posterior_``), so they work in ``Pipeline`` an
 ``GridSearchCV`` — e.g. to tune the prior scale by cross-validation next to
 :func:`bayesreg.select_prior_scale`'s evidence.
 
+:class:`BayesianRegressor` standardises the target by default, as scikit-learn's
+``BayesianRidge`` centres it: a prior N(0, s²) on a raw target (diabetes: mean 152) pulls the
+intercept to 0 and the fit with it. The model is fitted to z = (y − ȳ)/s_y, so the prior is
+on the parameters of the model of z (a unit-free scale, the same for any units of y), and
+predictions, stds, intervals and densities are mapped back to the units of y.
+
 Examples
 --------
 >>> import numpy as np, bayesreg as br
@@ -18,13 +24,15 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesreg.fit import fit
-from bayesreg.likelihoods import Bernoulli, Categorical
+from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
 from bayesreg.models import Linear
 
 
@@ -55,19 +63,61 @@ class BayesianRegressor(RegressorMixin, _Base):
     ----------
     model : default ``br.Linear()``
     method : default ``br.MAP()``
-    prior : default ``br.Gaussian(1.0)``
+    prior : default None
+        None leaves the prior to :func:`bayesreg.fit`'s default (passed on as None). With
+        ``standardize_y`` the prior is on the parameters of the model of the standardised
+        target (module docstring).
     likelihood : default ``br.GaussianLikelihood()`` (learned noise)
+        A fixed noise σ (and a ``noise_prior``) is in the units of y; it is divided by s_y
+        for the standardised fit.
     seed : int
+    standardize_y : bool, default True
+        Fit z = (y − ȳ)/s_y and map the predictive back to y = ȳ + s_y·z. False: fit y as
+        given, exactly as ``br.fit`` would.
 
     Attributes
     ----------
     posterior_ : Posterior
+        The posterior of the model of the standardised target when ``standardize_y``.
+    y_mean_, y_scale_ : float
+        ȳ and s_y (the population std, 1 for a constant target); 0 and 1 without
+        ``standardize_y``.
     n_features_in_ : int
     """
 
+    def __init__(self, model=None, method=None, prior=None, likelihood=None, seed=0,
+                 standardize_y=True):
+        super().__init__(model=model, method=method, prior=prior, likelihood=likelihood,
+                         seed=seed)
+        self.standardize_y = standardize_y
+
     def fit(self, X, y):
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
-        return self._fit(X, y, self.likelihood)
+        lik = self.likelihood
+        if not self.standardize_y:
+            self.y_mean_, self.y_scale_ = 0.0, 1.0
+            return self._fit(X, y, lik)
+        self.y_mean_ = float(np.mean(y))
+        self.y_scale_ = float(np.std(y)) or 1.0
+        if isinstance(lik, GaussianLikelihood):  # σ in the units of y → units of z
+            lik = dataclasses.replace(
+                lik, noise=(lik.noise if lik.noise is None or isinstance(lik.noise, str)
+                            else lik.noise / self.y_scale_),
+                noise_prior=(None if lik.noise_prior is None
+                             else lik.noise_prior / self.y_scale_))
+        z = (y - self.y_mean_) / self.y_scale_  # float64 for an integer y
+        z = z.astype(y.dtype) if y.dtype.kind == "f" else z
+        return self._fit(X, z, lik)
+
+    def _predictive(self, X):
+        pred = super()._predictive(X)
+        if not self.standardize_y:
+            return pred
+        return pred.affine(self.y_scale_, self.y_mean_)
+
+    def predict_distribution(self, X):
+        """The predictive of y (a :class:`bayesreg.Predictive`, in the units of y)."""
+        return self._predictive(X)
 
     def predict(self, X, return_std: bool = False):
         """Predictive mean (point) of y; with ``return_std`` also its std (noise included)."""
