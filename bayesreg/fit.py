@@ -75,5 +75,5 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
     post = method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
-                               dtype=dtype))
+                               dtype=dtype, learn_prior=prior is None))
     return dataclasses.replace(post, dtype=dtype)

@@ -47,7 +47,12 @@ def _is_tree(loc) -> bool:
 
 
 def _check_scale(name: str, scale) -> None:
-    """A scale is a positive number, or a hyperprior (``HalfNormal``, ``HalfCauchy``)."""
+    """A scale is a positive number, a list of them (one per parameter array: a layer-wise
+    prior), or a hyperprior (``HalfNormal``, ``HalfCauchy``)."""
+    if isinstance(scale, list | tuple):
+        for i, s in enumerate(scale):
+            check_positive(f"{name}[{i}]", s)
+        return
     if isinstance(scale, Prior):
         if not isinstance(scale, HalfNormal | HalfCauchy):
             raise ValueError(f"{name} as a prior must be br.HalfNormal or br.HalfCauchy "
@@ -75,6 +80,15 @@ class Prior:
 
     def _reduce(self, fn, params):
         leaves = jax.tree_util.tree_leaves(self._centred(params))
+        scale = getattr(self, "scale", None)
+        if isinstance(scale, list | tuple):
+            # a layer-wise prior: one scale per parameter array, in the arrays' order
+            if len(scale) != len(leaves):
+                raise ValueError(f"a list of scales needs one scale per parameter array: got "
+                                 f"{len(scale)} scales for {len(leaves)} arrays")
+            name = fn.__name__
+            return sum((jnp.sum(getattr(self.with_scale(s), name)(leaf))
+                        for leaf, s in zip(leaves, scale, strict=True)), jnp.zeros(()))
         return sum((jnp.sum(fn(leaf)) for leaf in leaves), jnp.zeros(()))
 
     def log_prob(self, params) -> jax.Array:
@@ -116,6 +130,8 @@ class Prior:
             v = getattr(self, f.name)
             if isinstance(v, Prior):
                 out[f.name] = v.to_dict()
+            elif f.name == "scale" and isinstance(v, list | tuple):
+                out[f.name] = [float(s) for s in v]  # a layer-wise prior's scales
             else:
                 out[f.name] = "pytree" if _is_tree(v) else np.asarray(v).tolist()
         return out

@@ -29,6 +29,7 @@ class Problem:
     y: np.ndarray
     key: jax.Array
     dtype: str = "float32"
+    learn_prior: bool = False  # no prior was given: methods that can may learn its scale(s)
 
     @property
     def n(self) -> int:

@@ -25,10 +25,16 @@ Prediction: S forward passes, each with one mask per layer shared by all points,
 the weights (W'ₗ = diag(zₗ) Wₗ). Each draw is therefore a whole function and the posterior is
 S parameter sets like any other method's (``vmap`` over masks, no Python loop).
 
-A learned noise is not put in the objective, where the masks' noise would inflate it: as in
-their experiments, τ is chosen to maximise the Monte Carlo predictive log likelihood of a
-validation split of the training rows (``validation``), then the network is refitted on all
-rows with that τ.
+Hyperparameters (``training.hyperparameters``). "evidence" (default): σ (when learned) and
+the layer-wise prior scales (when ``prior`` is omitted) come from the Laplace–GGN evidence
+of the network without masks, updated during the masked training
+(:mod:`bayesreg.inference.evidence`); a learned prior scale absorbs the tempering. "joint":
+as their experiments do, τ is chosen to maximise the Monte Carlo predictive log likelihood
+of a validation split (``validation``) over a grid of ``NOISE_GRID`` values; each candidate
+τ trains its own network on the remaining rows (one vmapped program: with a fixed noise
+only λ = σ²/s² moves the mode, so the grid is a grid of prior scales), and the network
+returned is the one that was selected — the selection and the result share one
+regularization.
 """
 
 from __future__ import annotations
@@ -39,17 +45,17 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import optimize
 
 from bayesreg._validation import check_int
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP, check_trace
+from bayesreg.inference.map import MAP, _train_members, check_trace, learned_hyperparameters
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.models import MLP
 from bayesreg.predictive import Predictive
-from bayesreg.priors import Tempered
+from bayesreg.priors import Flat, Gaussian, Laplace, Tempered
 
 MASKS = ("bernoulli", "gaussian", "uniform")
+NOISE_GRID = (0.02, 1.0, 16)  # candidate σ / std(y) for the validation choice (geomspace)
 
 
 def sample_mask(key, shape, rate: float, kind: str, dtype=jnp.float32) -> jax.Array:
@@ -164,14 +170,16 @@ class MCDropout:
         base = dataclasses.replace(model, dropout=0.0)
         return DropoutNetwork(base, float(self.rate), self.mask, self.drop_input)
 
-    def _fit_network(self, problem: Problem, net: DropoutNetwork, likelihood, key):
-        spec = {"weights": Tempered(problem.prior["weights"], 1.0 - self.rate),
-                "biases": problem.prior["biases"]}
+    def _fit_network(self, problem: Problem, net: DropoutNetwork, likelihood, key, hook=None):
+        # a learned prior scale absorbs the tempering; a given prior is tempered
+        spec = problem.prior if hook is not None and hook.learn_prior else {
+            "weights": Tempered(problem.prior["weights"], 1.0 - self.rate),
+            "biases": problem.prior["biases"]}
         train = dataclasses.replace(problem, model=net, prior=spec, likelihood=likelihood)
         train, X_val, y_val = self.training.split(train)
         init_key, train_key = jax.random.split(key)
         state, trace = self.training.optimize(train, train.init_state(init_key), train_key,
-                                              X_val=X_val, y_val=y_val)
+                                              X_val=X_val, y_val=y_val, hook=hook)
         return state, check_trace(trace, self.training.resolved(net).lr)
 
     def _run(self, problem: Problem):
@@ -182,45 +190,83 @@ class MCDropout:
         # the fit uses the problem's key as MAP does: at rate 0 the two are the same fit
         fit_key = problem.key
         noise_key, draw_key = jax.random.split(jax.random.fold_in(problem.key, 1))
-        diagnostics = {}
-        if isinstance(lik, GaussianLikelihood) and lik.learned_noise:
-            sigma, diagnostics = self._choose_noise(problem, net, noise_key)
-            state, trace = self._fit_network(problem, net, GaussianLikelihood(sigma), fit_key)
-            theta = {"log_noise": np.full(self.num_samples, math.log(sigma))}
+        hook = self.training.evidence_hook(problem)
+        prior, diagnostics, X_train, y_train = problem.prior, {}, problem.X, problem.y
+        if hook is not None:
+            state, trace = self._fit_network(problem, net, lik, fit_key, hook=hook)
+            prior, trace = learned_hyperparameters(problem, trace, state)
+        elif isinstance(lik, GaussianLikelihood) and lik.learned_noise and not lik.heteroscedastic:
+            state, trace, diagnostics, (X_train, y_train) = self._choose_noise(
+                problem, net, noise_key)
         else:
             state, trace = self._fit_network(problem, net, lik, fit_key)
-            theta = jax.tree_util.tree_map(
-                lambda a: np.repeat(np.asarray(a)[None], self.num_samples, 0), state["theta"])
+        theta = jax.tree_util.tree_map(
+            lambda a: np.repeat(np.asarray(a)[None], self.num_samples, 0), state["theta"])
         params = net.masked_params(state["params"], draw_key, self.num_samples)
         return Posterior(
-            model=net.base, likelihood=lik, prior=problem.prior, method="MCDropout",
+            model=net.base, likelihood=lik, prior=prior, method="MCDropout",
             params=jax.tree_util.tree_map(np.asarray, params), theta=theta,
-            X_train=problem.X, y_train=problem.y, diagnostics={**trace, **diagnostics},
+            X_train=X_train, y_train=y_train, diagnostics={**trace, **diagnostics},
             config=self.to_dict(),
         )
 
     def _choose_noise(self, problem: Problem, net: DropoutNetwork, key):
-        """σ maximising the MC predictive log likelihood of held-out rows."""
+        """σ maximising the MC predictive log likelihood of held-out rows, each candidate
+        with its own network (module docstring); returns that network's state."""
         n_val = max(1, round(self.validation * problem.n))
         perm = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()).permutation(
             problem.n)
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train])
         fit_key, draw_key = jax.random.split(key)
-        state, _ = self._fit_network(part, net, problem.likelihood, fit_key)
-        params = net.masked_params(state["params"], draw_key, self.num_samples)
+        spread = float(np.std(problem.y)) or 1.0
+        sigmas = spread * np.geomspace(*NOISE_GRID)
+        # training at noise 1 with the prior rescaled has the mode of noise σₖ (_at_noise)
+        specs = [{"weights": Tempered(_at_noise(problem.prior["weights"], sg), 1.0 - self.rate),
+                  "biases": _at_noise(problem.prior["biases"], sg)} for sg in sigmas]
+        spec = jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(x, jnp.float32)
+                                                            for x in a]), *specs)
+        k = len(sigmas)
+        method = self.training.resolved(net)
+        epochs, per_epoch, batch = method.plan(part.n)
+        unit = dataclasses.replace(part, model=net, likelihood=GaussianLikelihood(1.0))
+        state0 = jax.vmap(lambda kk: unit.init_state(kk))(
+            jnp.stack([jax.random.split(fit_key)[0]] * k))
+        X_empty, y_empty = jnp.asarray(part.X[:0]), jnp.asarray(part.y[:0])
+        states, trace = _train_members(
+            net, method, epochs, per_epoch, batch, False, (None, 0), unit.likelihood, spec,
+            state0, jnp.asarray(part.X), jnp.asarray(part.y),
+            jnp.stack([jax.random.split(fit_key)[1]] * k), X_empty, y_empty)
         from bayesreg.posterior import predictive_draws
 
-        f = predictive_draws(net.base, params, problem.X[val])
-        y_val = problem.y[val]
-        spread = float(np.std(problem.y)) or 1.0
+        scores = []
+        for i, sigma in enumerate(sigmas):
+            params = net.masked_params(jax.tree_util.tree_map(lambda a, i=i: a[i],
+                                                              states["params"]),
+                                       draw_key, self.num_samples)
+            f = predictive_draws(net.base, params, problem.X[val])
+            pred = Predictive(f, np.full((1, 1), sigma))
+            scores.append(float(np.mean(pred.log_prob(problem.y[val]))))
+        best = int(np.argmax(scores))
+        state = {"params": jax.tree_util.tree_map(lambda a: a[best], states["params"]),
+                 "theta": {"log_noise": jnp.asarray(math.log(sigmas[best]))}}
+        trace = check_trace(jax.tree_util.tree_map(lambda a: a[best], trace), method.lr)
+        sigma = float(sigmas[best])
+        diagnostics = {"noise_std": sigma, "validation_loglik": scores[best],
+                       "noise_grid": sigmas, "validation_logliks": np.asarray(scores),
+                       "hyperparameters": "validation"}
+        return state, trace, diagnostics, (part.X, part.y)
 
-        def neg_val_loglik(log_sigma):
-            pred = Predictive(f, np.full((1, 1), math.exp(log_sigma)))
-            return -float(np.mean(pred.log_prob(y_val)))
 
-        res = optimize.minimize_scalar(neg_val_loglik, method="bounded",
-                                       bounds=(math.log(1e-4 * spread), math.log(2 * spread)),
-                                       options={"xatol": 1e-4})
-        sigma = math.exp(res.x)
-        return sigma, {"noise_std": sigma, "validation_loglik": -float(res.fun)}
+def _at_noise(prior, sigma: float):
+    """The prior that, with noise 1, gives the MAP objective of noise σ (up to a factor σ²):
+    N(0, s²) → N(0, (s/σ)²); Laplace(b) → Laplace(b/σ²); Flat stays Flat."""
+    if isinstance(prior, Flat):
+        return prior
+    if isinstance(prior, Gaussian) and np.ndim(prior.scale) == 0:
+        return prior.replace_unchecked(scale=float(prior.scale) / sigma)
+    if isinstance(prior, Laplace) and np.ndim(prior.scale) == 0:
+        return prior.replace_unchecked(scale=float(prior.scale) / sigma**2)
+    raise ValueError(f"choosing the noise on validation rows needs a Gaussian, Laplace or Flat "
+                     f"prior with one scale; got {prior!r}. Use the default "
+                     "training=br.MAP(hyperparameters='evidence') or fix the noise.")

@@ -30,7 +30,7 @@ import numpy as np
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP, _train_members, check_trace
+from bayesreg.inference.map import MAP, _train_members, check_trace, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
 REDUCE = ("mean", "median")
@@ -163,12 +163,16 @@ class Ensemble:
                                                   axes)
         method = self.training.resolved(problem.model)
         epochs, per_epoch, batch = method.plan(train.n)
+        # anchors are draws from the given prior: an anchored ensemble keeps it
+        hook = self.training.evidence_hook(
+            dataclasses.replace(train, learn_prior=train.learn_prior and not self.anchored))
         state, trace = _train_members(
             problem.model, method, epochs, per_epoch, batch, False, axes, train.likelihood,
-            prior, state0, X, y, keys, jnp.asarray(X_val), jnp.asarray(y_val))
+            prior, state0, X, y, keys, jnp.asarray(X_val), jnp.asarray(y_val), hook=hook)
         trace = check_trace(trace, method.lr)
+        used_prior, trace = learned_hyperparameters(problem, trace, state)
         return Posterior(
-            model=problem.model, likelihood=problem.likelihood, prior=problem.prior,
+            model=problem.model, likelihood=problem.likelihood, prior=used_prior,
             method="Ensemble", params=jax.tree_util.tree_map(np.asarray, state["params"]),
             theta=jax.tree_util.tree_map(np.asarray, state["theta"]), X_train=train.X,
             y_train=train.y, diagnostics=trace, config=self.to_dict(),

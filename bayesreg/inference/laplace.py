@@ -40,7 +40,8 @@ from bayesreg.inference._latent import (
     split_draws,
 )
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP
+from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
+from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import is_proper
 
 HESSIANS = ("auto", "full", "ggn")
@@ -111,9 +112,24 @@ class LaplaceApprox:
 
         check_hierarchical(problem.prior, "LaplaceApprox")
         model, lik, prior = problem.model, problem.likelihood, problem.prior
+        problem_likelihood = lik
         init_key, train_key, draw_key = jax.random.split(problem.key, 3)
-        state, trace = self.training.optimize(problem, init_latent(problem, init_key),
-                                              train_key, latent=True)
+        hook = self.training.evidence_hook(problem)
+        learned = {}
+        if hook is not None:
+            # type-II maximum likelihood: σ and the prior scales from the Laplace–GGN
+            # evidence during training; the Gaussian is then over the weights at those values
+            state, trace = self.training.optimize(problem, problem.init_state(init_key),
+                                                  train_key, hook=hook)
+            prior, learned = learned_hyperparameters(problem, check_trace(
+                trace, self.training.resolved(model).lr), state)
+            sigma = float(np.asarray(learned["noise_std"]))
+            lik = GaussianLikelihood(sigma)
+            problem = dataclasses.replace(problem, likelihood=lik, prior=prior)
+            state = {"params": state["params"], "theta": {}, "hyper": {}}
+        else:
+            state, trace = self.training.optimize(problem, init_latent(problem, init_key),
+                                                  train_key, latent=True)
         losses = trace["losses"]
         flat32, unravel32 = ravel_pytree(state)
         if flat32.size > MAX_PARAMS:
@@ -161,10 +177,13 @@ class LaplaceApprox:
                 np.asarray, unravel32(jnp.asarray(mode, flat32.dtype))["params"])
             linearization = Linearization(mode=mode_params, chol_cov=linalg.cholesky(
                 cov[np.ix_(pidx, pidx)], lower=True))
+        if hook is not None and hook.learn_noise:  # the user's likelihood, σ as learned
+            lik = problem_likelihood
+            theta = {"log_noise": np.full(self.num_draws, math.log(sigma))}
         return Posterior(
             model=model, likelihood=lik, prior=prior, method="LaplaceApprox", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y,
-            diagnostics={"hessian": kind, "losses": np.asarray(losses),
+            diagnostics={**learned, "hessian": kind, "losses": np.asarray(losses),
                          "mode_loss": float(loss), "newton_steps": steps,
                          "grad_norm": grad_norm, "log_evidence_improper": log_ev,
                          "min_eigenvalue": float(np.linalg.eigvalsh(H).min())},

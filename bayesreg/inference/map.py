@@ -40,11 +40,14 @@ from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical, latent_log_prior
 from bayesreg.inference._problem import Problem, log_likelihood
-from bayesreg.priors import log_prior
+from bayesreg.inference.evidence import EvidenceHook, concrete_prior
+from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.priors import PARAM_GROUPS, Gaussian, log_prior
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 NOISE_KEYS = {"inputs", "weights", "labels"}
+HYPERPARAMETERS = ("evidence", "joint")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +104,20 @@ class MAP:
         With a validation set: return the parameters of the best validation loss.
     progress_bar : bool
         Show a tqdm bar while the compiled loop runs.
+    hyperparameters : {"evidence", "joint"}
+        How what the user left out is learned — the noise σ of a
+        ``GaussianLikelihood(noise=None)``, and the prior scales when ``br.fit`` got no
+        ``prior``. "evidence" (default): by the Laplace–GGN marginal likelihood, updated
+        during training (:mod:`bayesreg.inference.evidence`); one Gaussian prior scale per
+        parameter array. "joint": σ at the joint mode of weights and σ, the prior fixed at
+        ``br.Gaussian(1.0)`` — the joint mode sends σ → 0 and λ = σ²/s² with it as a network
+        interpolates, so use it only to reproduce that. A fixed noise and an explicit prior
+        are always used as given. Classification and heteroscedastic likelihoods learn
+        nothing (the prior defaults to ``br.Gaussian(1.0)``).
+    evidence_updates : int
+        Number of evidence updates; the training is split into this many rounds plus a
+        first (burn-in) round, and the hyperparameters are updated before each round but
+        the first.
 
     Examples
     --------
@@ -122,6 +139,8 @@ class MAP:
     early_stopping: int | None = None
     restore_best: bool = True
     progress_bar: bool = False
+    hyperparameters: str = "evidence"
+    evidence_updates: int = 10
 
     def __hash__(self):  # ``noise`` is a dict: hash its items
         items = tuple(sorted((self.noise or {}).items()))
@@ -159,6 +178,10 @@ class MAP:
             raise ValueError(f"validation must be a fraction in (0, 1); got {self.validation!r}")
         if self.early_stopping is not None:
             check_int("early_stopping", self.early_stopping)
+        if self.hyperparameters not in HYPERPARAMETERS:
+            raise ValueError(f"hyperparameters must be one of {HYPERPARAMETERS}; "
+                             f"got {self.hyperparameters!r}")
+        check_int("evidence_updates", self.evidence_updates)
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError("optimizer='lbfgs' needs the full batch (its line search compares "
                              f"losses); got batch_size={self.batch_size}. Use 'adam' or 'sgd'.")
@@ -236,12 +259,13 @@ class MAP:
                 problem.X[val], problem.y[val])
 
     def optimize(self, problem: Problem, state0, key, *, latent: bool = False,
-                 X_val=None, y_val=None):
+                 X_val=None, y_val=None, hook: EvidenceHook | None = None):
         """Run the compiled loop from ``state0``; returns (final state, trace).
 
         ``trace`` holds ``losses`` (objective per update) and, with validation rows,
         ``val_losses`` (mean negative log likelihood of the validation rows after each
-        update), ``best_update`` and ``stopped_update``.
+        update), ``best_update`` and ``stopped_update``; with a ``hook``, the final
+        hyperparameters ``hyper`` and their ``hyper_history`` per evidence update.
 
         ``latent=True`` minimises the negative log density of the latent state used by the
         Bayesian methods (weight prior plus the noise prior on log σ) instead of the MAP
@@ -254,8 +278,24 @@ class MAP:
         return _train(
             problem.model, method, epochs, per_epoch, batch, latent, problem.likelihood,
             problem.prior, state0, jnp.asarray(problem.X), jnp.asarray(problem.y), key,
-            jnp.asarray(X_val), jnp.asarray(y_val),
+            jnp.asarray(X_val), jnp.asarray(y_val), hook=hook,
         )
+
+    def evidence_hook(self, problem: Problem) -> EvidenceHook | None:
+        """The evidence update for ``problem``, or None when there is nothing to learn
+        (fixed noise and explicit prior, ``hyperparameters="joint"``, or a likelihood the
+        Gauss–Newton evidence does not cover)."""
+        lik = problem.likelihood
+        if self.hyperparameters != "evidence" or not isinstance(lik, GaussianLikelihood) \
+                or lik.heteroscedastic:
+            return None
+        learn_noise, learn_prior = lik.learned_noise, problem.learn_prior
+        if not (learn_noise or learn_prior):
+            return None
+        epochs, _, _ = self.resolved(problem.model).plan(problem.n)
+        # one burn-in round, then one round after each update
+        rounds = max(1, min(self.evidence_updates + 1, epochs))
+        return EvidenceHook(learn_noise=learn_noise, learn_prior=learn_prior, rounds=rounds)
 
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
@@ -263,21 +303,60 @@ class MAP:
         check_hierarchical(problem.prior, "MAP")
         train, X_val, y_val = self.split(problem)
         init_key, train_key = jax.random.split(problem.key)
+        hook = self.evidence_hook(train)
         state, trace = self.optimize(train, train.init_state(init_key), train_key,
-                                     X_val=X_val, y_val=y_val)
+                                     X_val=X_val, y_val=y_val, hook=hook)
         trace = check_trace(trace, self.resolved(problem.model).lr)
+        prior, trace = learned_hyperparameters(problem, trace, state)
         draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
         return Posterior(
-            model=problem.model, likelihood=problem.likelihood, prior=problem.prior,
+            model=problem.model, likelihood=problem.likelihood, prior=prior,
             method="MAP", params=draws["params"], theta=draws["theta"],
             X_train=train.X, y_train=train.y, diagnostics=trace,
             config=self.resolved(problem.model).to_dict(),
         )
 
 
+def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict, dict]:
+    """(the prior the fit used, diagnostics with σ, the prior scales and λ = σ²/s²).
+
+    ``trace`` may hold a leading member axis (ensembles): the prior is then the one of the
+    first member and the diagnostics keep every member's values."""
+    trace = dict(trace)
+    hyper = trace.pop("hyper", None)
+    history = trace.pop("hyper_history", None)
+    prior = problem.prior
+    lik = problem.likelihood
+    if isinstance(lik, GaussianLikelihood) and not lik.heteroscedastic:
+        noise = (np.exp(np.asarray(state["theta"]["log_noise"])) if lik.learned_noise
+                 else np.asarray(lik.noise, float))
+        trace["noise_std"] = noise
+    if hyper is None:
+        return prior, trace
+    trace["hyperparameters"] = "evidence"
+    if history is not None and "log_noise" in history:
+        trace["noise_std_history"] = np.exp(np.asarray(history["log_noise"]))
+    if "log_scale" in hyper:
+        scales = {g: np.stack([np.exp(np.asarray(v)) for v in hyper["log_scale"][g]], -1)
+                  for g in PARAM_GROUPS}
+        trace["prior_scales"] = scales
+        first = {g: [v[0] if v.ndim else v for v in (
+            np.asarray(x) for x in hyper["log_scale"][g])] for g in PARAM_GROUPS}
+        prior = concrete_prior(first)
+        if "noise_std" in trace:
+            noise = np.asarray(trace["noise_std"])
+            trace["l2_strength"] = {g: (noise[..., None] ** 2) / scales[g] ** 2
+                                    for g in PARAM_GROUPS}
+    elif "noise_std" in trace and all(isinstance(p, Gaussian) and np.ndim(p.scale) == 0
+                                      for p in prior.values()):
+        trace["l2_strength"] = {g: np.asarray(trace["noise_std"]) ** 2 / float(p.scale) ** 2
+                                for g, p in prior.items()}
+    return prior, trace
+
+
 def check_trace(trace, lr) -> dict:
     """NumPy diagnostics from a training trace; a non-finite loss is an error, not a NaN fit."""
-    out = {k: np.asarray(v) for k, v in trace.items()}
+    out = {k: jax.tree_util.tree_map(np.asarray, v) for k, v in trace.items()}
     losses = out["losses"]
     bad = ~np.isfinite(losses)
     if np.any(bad):
@@ -306,16 +385,29 @@ def _perturb(tree, key, scale):
 
 
 def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X,
-                y, key, X_val, y_val):
-    """The whole training loop; pure, so that ensembles can ``vmap`` it over members."""
+                y, key, X_val, y_val, *, hook=None):
+    """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
+
+    The loop runs ``epochs`` units (one update each with the full batch, one pass over the
+    shuffled mini-batches otherwise). With a ``hook`` (:class:`EvidenceHook`) the units are
+    split into a burn-in and rounds: before each round the hook updates the hyperparameters
+    h (σ, prior scales), which the objective then holds fixed, so the loop is a scan over
+    rounds of a scan over units — no ``cond``, so it stays cheap under ``vmap``.
+    """
     n = X.shape[0]
     total = epochs * per_epoch
     tx = method.transform(total)
     noise = dict(method.noise or {})
     watch = X_val.shape[0] > 0
     patience = method.early_stopping
+    lbfgs = method.optimizer == "lbfgs"
+    y_std = jnp.maximum(jnp.std(y), jnp.finfo(X.dtype).tiny) if hook is not None else None
 
-    def objective(state, Xb, yb, k):
+    def bound(h):
+        return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
+
+    def objective(state, h, Xb, yb, k):
+        lik, pri = bound(h)
         k_drop, k_in, k_w, k_lab = jax.random.split(k, 4)
         if noise.get("inputs"):
             Xb = Xb + noise["inputs"] * jax.random.normal(k_in, Xb.shape, Xb.dtype)
@@ -325,31 +417,32 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
         if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
             used = dict(state, params=dict(state["params"], weights=_perturb(
                 state["params"]["weights"], k_w, noise["weights"])))
-        ll = log_likelihood(model, likelihood, used, Xb, yb, key=k_drop)
-        lp = (latent_log_prior(likelihood, prior, state) if latent
-              else log_prior(prior, state["params"]))
+        ll = log_likelihood(model, lik, used, Xb, yb, key=k_drop)
+        lp = (latent_log_prior(lik, pri, state) if latent
+              else log_prior(pri, state["params"]))
         return -(jnp.mean(ll) + lp / n)
 
-    def val_loss(state):
-        return -jnp.mean(log_likelihood(model, likelihood, state, X_val, y_val))
+    def val_loss(state, h):
+        lik, _ = bound(h)
+        return -jnp.mean(log_likelihood(model, lik, state, X_val, y_val))
 
     def update(carry, xs):
-        state, opt_state, track = carry
+        state, opt_state, track, h = carry
         Xb, yb, k = xs
-        if method.optimizer == "lbfgs":  # the line search needs the objective itself
+        if lbfgs:  # the line search needs the objective itself
 
             def value_fn(s):
-                return objective(s, Xb, yb, k)
+                return objective(s, h, Xb, yb, k)
 
             loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
             updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
                                          value_fn=value_fn)
         else:
-            loss, grads = jax.value_and_grad(objective)(state, Xb, yb, k)
+            loss, grads = jax.value_and_grad(objective)(state, h, Xb, yb, k)
             updates, new_opt = tx.update(grads, opt_state, state)
         new_state = optax.apply_updates(state, updates)
         if not watch:
-            return (new_state, new_opt, track), (loss, jnp.zeros(()))
+            return (new_state, new_opt, track, h), (loss, jnp.zeros((), loss.dtype))
         best_state, best, since, step, stopped_at = track
         frozen = since >= patience if patience is not None else jnp.array(False)
         # once stopped, keep the parameters where they were: the loop runs on, unchanged
@@ -357,27 +450,22 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
                                            new_state)
         new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b), opt_state,
                                          new_opt)
-        v = val_loss(new_state)
+        v = val_loss(new_state, h)
         better = (v < best) & ~frozen
         best_state = jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a), best_state,
                                             new_state)
         track = (best_state, jnp.where(better, v, best),
                  jnp.where(better, 0, jnp.where(frozen, since, since + 1)), step + 1,
                  jnp.where(frozen & (stopped_at < 0), step, stopped_at))
-        return (new_state, new_opt, track), (loss, v)
+        return (new_state, new_opt, track, h), (loss, v)
 
-    track0 = (state0, jnp.asarray(jnp.inf, X.dtype), jnp.asarray(0), jnp.asarray(0),
-              jnp.asarray(-1)) if watch else ()
-    carry0 = (state0, tx.init(state0), track0)
-    desc = f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
-    if per_epoch == 1 and batch == n:  # full batch: one scan over the updates
-        keys = jax.random.split(key, epochs)
-        (state, _, track), (losses, vals) = _progress.scan(
-            lambda c, k: update(c, (X, y, k)), carry0, keys, length=epochs,
-            enabled=method.progress_bar, desc=desc)
-    else:
+    if per_epoch == 1 and batch == n:  # full batch: a unit is one update
 
-        def epoch(carry, k):
+        def unit(carry, k):
+            return update(carry, (X, y, k))
+    else:  # a unit is one epoch of shuffled mini-batches
+
+        def unit(carry, k):
             perm_key, step_key = jax.random.split(k)
             idx = jax.random.permutation(perm_key, n)[: per_epoch * batch]
             idx = idx.reshape(per_epoch, batch)
@@ -385,30 +473,77 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
             return jax.lax.scan(lambda c, xs: update(c, (X[xs[0]], y[xs[0]], xs[1])), carry,
                                 (idx, step_keys))
 
-        (state, _, track), (losses, vals) = _progress.scan(
-            epoch, carry0, jax.random.split(key, epochs), length=epochs,
-            enabled=method.progress_bar, desc=desc)
-        losses, vals = losses.reshape(-1), vals.reshape(-1)
-    trace = {"losses": losses}
+    track0 = (state0, jnp.asarray(jnp.inf, X.dtype), jnp.asarray(0), jnp.asarray(0),
+              jnp.asarray(-1)) if watch else ()
+    h0 = hook.init(state0["params"], y_std, X.dtype) if hook is not None else {}
+    carry0 = (state0, tx.init(state0), track0, h0)
+    desc = f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
+    keys = jax.random.split(key, epochs)
+    if hook is None:
+        (state, _, track, h), (losses, vals) = _progress.scan(
+            unit, carry0, keys, length=epochs, enabled=method.progress_bar, desc=desc)
+        extra = {}
+    else:
+        # rounds of ``every`` units; before each round but the first (the burn-in) the hook
+        # updates h. The last round is padded to full length with masked units, so the unit
+        # body is compiled once.
+        rounds, every = hook.rounds, -(-epochs // hook.rounds)
+        valid = jnp.arange(rounds * every) < epochs
+        pad = rounds * every - epochs
+        keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(key, 1), pad)])[
+            : rounds * every] if pad else keys
+        hyper_keys = jax.random.split(jax.random.fold_in(key, epochs), rounds)
+
+        def masked(carry, xs):
+            k, ok = xs
+            new, out = unit(carry, k)
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, carry)
+            return new, out
+
+        def round_(carry, xs):
+            r, k_h, ks, oks = xs
+            state, opt_state, track, h = carry
+            h_new, gamma = hook.update(h, model, likelihood, prior, state["params"], X, y,
+                                       k_h, y_std)
+            first = r == 0
+            h = jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), h, h_new)
+            if lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
+                opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b),
+                                                   opt_state, tx.init(state))
+            carry, outs = jax.lax.scan(masked, (state, opt_state, track, h), (ks, oks))
+            return carry, (outs, gamma, h)
+
+        xs = (jnp.arange(rounds), hyper_keys, keys.reshape(rounds, every, *keys.shape[1:]),
+              valid.reshape(rounds, every))
+        (state, _, track, h), ((losses, vals), gammas, history) = _progress.scan(
+            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc)
+        per = losses.shape[2:] if losses.ndim > 2 else ()
+        losses = losses.reshape(-1, *per)[:epochs]
+        vals = vals.reshape(-1, *per)[:epochs]
+        extra = {"hyper": h, "effective_parameters": gammas[-1], "hyper_history": history}
+        if hook.learn_noise:  # the noise the evidence chose is the posterior's noise
+            state = dict(state, theta={"log_noise": h["log_noise"]})
+    losses, vals = losses.reshape(-1), vals.reshape(-1)
+    trace = {"losses": losses, **extra}
     if watch:
         best_state, _, _, _, stopped_at = track
         trace.update(val_losses=vals, best_update=jnp.argmin(vals) + 1,
                      stopped_update=stopped_at)
         if method.restore_best:
-            state = best_state
+            state = dict(best_state, theta=state["theta"])
     return state, trace
 
 
 _STATIC = (0, 1, 2, 3, 4, 5)
-_train = jax.jit(_train_impl, static_argnums=_STATIC)
+_train = jax.jit(_train_impl, static_argnums=_STATIC, static_argnames=("hook",))
 
 
-@partial(jax.jit, static_argnums=(*_STATIC, 6))
+@partial(jax.jit, static_argnums=(*_STATIC, 6), static_argnames=("hook",))
 def _train_members(model, method, epochs, per_epoch, batch, latent, axes, likelihood, prior,
-                   state0, X, y, key, X_val, y_val):
+                   state0, X, y, key, X_val, y_val, *, hook=None):
     """M members in one program: ``vmap`` of the training loop over initial states and keys,
     and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
     data_axis, prior_axis = axes
-    fn = partial(_train_impl, model, method, epochs, per_epoch, batch, latent)
+    fn = partial(_train_impl, model, method, epochs, per_epoch, batch, latent, hook=hook)
     return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
         likelihood, prior, state0, X, y, key, X_val, y_val)
