@@ -77,8 +77,12 @@ def parse_model(text: str):
 
 
 def parse_prior(text: str):
+    """A prior from the command line; "learned" (the default) is None: br.fit then learns
+    layer-wise Gaussian scales by the evidence where the method can."""
     import bayesreg as br
 
+    if text == "learned":
+        return None
     kind, *args = text.split(":")
     try:
         values = [float(a) for a in args]
@@ -91,7 +95,7 @@ def parse_prior(text: str):
             return br.StudentT(values[0], values[1])
     except ValueError as err:
         raise UsageError(f"--prior {text!r}: {err}") from None
-    raise UsageError("--prior must be gaussian:SCALE, laplace:SCALE, cauchy:SCALE, "
+    raise UsageError("--prior must be learned, gaussian:SCALE, laplace:SCALE, cauchy:SCALE, "
                      f"studentt:DF:SCALE or flat; got {text!r}")
 
 
@@ -133,7 +137,7 @@ def read_csv(path: str, target: str, features: list[str] | None):
 
 
 def compare_csv(path, target, features=None, methods="map,laplace,ensemble", model="mlp:50",
-                prior="gaussian:1.0", test_size=0.2, seed=0, out="bayesreg-compare",
+                prior="learned", test_size=0.2, seed=0, out="bayesreg-compare",
                 quick=False) -> dict:
     """Standardise, fit every method, report test metrics in the data's original units."""
     import matplotlib
@@ -344,8 +348,10 @@ def main(argv=None) -> int:
     p_cmp.add_argument("--methods", default="map,laplace,ensemble",
                        help=f"comma list of {','.join(METHOD_NAMES)}")
     p_cmp.add_argument("--model", default="mlp:50", help="linear | poly:DEGREE | mlp:WIDTH")
-    p_cmp.add_argument("--prior", default="gaussian:1.0",
-                       help="gaussian:S | laplace:S | cauchy:S | studentt:DF:S | flat")
+    p_cmp.add_argument("--prior", default="learned",
+                       help="learned (layer-wise Gaussian scales by the evidence; NUTS and VI "
+                            "use gaussian:1) | gaussian:S | laplace:S | cauchy:S | "
+                            "studentt:DF:S | flat")
     p_cmp.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
     p_cmp.add_argument("--seed", type=int, default=0)
     p_cmp.add_argument("--out", default="bayesreg-compare", help="output folder")

@@ -28,13 +28,11 @@ S parameter sets like any other method's (``vmap`` over masks, no Python loop).
 Hyperparameters (``training.hyperparameters``). "evidence" (default): σ (when learned) and
 the layer-wise prior scales (when ``prior`` is omitted) come from the Laplace–GGN evidence
 of the network without masks, updated during the masked training
-(:mod:`bayesreg.inference.evidence`); a learned prior scale absorbs the tempering. "joint":
-as their experiments do, τ is chosen to maximise the Monte Carlo predictive log likelihood
-of a validation split (``validation``) over a grid of ``NOISE_GRID`` values; each candidate
-τ trains its own network on the remaining rows (one vmapped program: with a fixed noise
-only λ = σ²/s² moves the mode, so the grid is a grid of prior scales), and the network
-returned is the one that was selected — the selection and the result share one
-regularization.
+(:mod:`bayesreg.inference.evidence`); a learned prior scale absorbs the tempering.
+"validation": as their experiments do, τ = 1/σ² is chosen to maximise the Monte Carlo
+predictive log likelihood of a validation split (``validation``) over a grid, each
+candidate with its own network, and the network returned is the selected one
+(:mod:`bayesreg.inference.noise_grid`). "joint": σ at the joint mode of the masked objective.
 """
 
 from __future__ import annotations
@@ -48,14 +46,14 @@ import numpy as np
 
 from bayesreg._validation import check_int
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP, _train_members, check_trace, learned_hyperparameters
+from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
+from bayesreg.inference.noise_grid import fit_noise_grid
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.models import MLP
 from bayesreg.predictive import Predictive
-from bayesreg.priors import Flat, Gaussian, Laplace, Tempered
+from bayesreg.priors import Tempered
 
 MASKS = ("bernoulli", "gaussian", "uniform")
-NOISE_GRID = (0.02, 1.0, 16)  # candidate σ / std(y) for the validation choice (geomspace)
 
 
 def sample_mask(key, shape, rate: float, kind: str, dtype=jnp.float32) -> jax.Array:
@@ -195,7 +193,8 @@ class MCDropout:
         if hook is not None:
             state, trace = self._fit_network(problem, net, lik, fit_key, hook=hook)
             prior, trace = learned_hyperparameters(problem, trace, state)
-        elif isinstance(lik, GaussianLikelihood) and lik.learned_noise and not lik.heteroscedastic:
+        elif isinstance(lik, GaussianLikelihood) and lik.learned_noise and not lik.heteroscedastic \
+                and self.training.hyperparameters == "validation":
             state, trace, diagnostics, (X_train, y_train) = self._choose_noise(
                 problem, net, noise_key)
         else:
@@ -212,61 +211,18 @@ class MCDropout:
 
     def _choose_noise(self, problem: Problem, net: DropoutNetwork, key):
         """σ maximising the MC predictive log likelihood of held-out rows, each candidate
-        with its own network (module docstring); returns that network's state."""
-        n_val = max(1, round(self.validation * problem.n))
-        perm = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()).permutation(
-            problem.n)
-        val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train])
-        fit_key, draw_key = jax.random.split(key)
-        spread = float(np.std(problem.y)) or 1.0
-        sigmas = spread * np.geomspace(*NOISE_GRID)
-        # training at noise 1 with the prior rescaled has the mode of noise σₖ (_at_noise)
-        specs = [{"weights": Tempered(_at_noise(problem.prior["weights"], sg), 1.0 - self.rate),
-                  "biases": _at_noise(problem.prior["biases"], sg)} for sg in sigmas]
-        spec = jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(x, jnp.float32)
-                                                            for x in a]), *specs)
-        k = len(sigmas)
-        method = self.training.resolved(net)
-        epochs, per_epoch, batch = method.plan(part.n)
-        unit = dataclasses.replace(part, model=net, likelihood=GaussianLikelihood(1.0))
-        state0 = jax.vmap(lambda kk: unit.init_state(kk))(
-            jnp.stack([jax.random.split(fit_key)[0]] * k))
-        X_empty, y_empty = jnp.asarray(part.X[:0]), jnp.asarray(part.y[:0])
-        states, trace = _train_members(
-            net, method, epochs, per_epoch, batch, False, (None, 0), unit.likelihood, spec,
-            state0, jnp.asarray(part.X), jnp.asarray(part.y),
-            jnp.stack([jax.random.split(fit_key)[1]] * k), X_empty, y_empty)
+        with its own network (:mod:`bayesreg.inference.noise_grid`)."""
         from bayesreg.posterior import predictive_draws
 
-        scores = []
-        for i, sigma in enumerate(sigmas):
-            params = net.masked_params(jax.tree_util.tree_map(lambda a, i=i: a[i],
-                                                              states["params"]),
-                                       draw_key, self.num_samples)
-            f = predictive_draws(net.base, params, problem.X[val])
-            pred = Predictive(f, np.full((1, 1), sigma))
-            scores.append(float(np.mean(pred.log_prob(problem.y[val]))))
-        best = int(np.argmax(scores))
-        state = {"params": jax.tree_util.tree_map(lambda a: a[best], states["params"]),
-                 "theta": {"log_noise": jnp.asarray(math.log(sigmas[best]))}}
-        trace = check_trace(jax.tree_util.tree_map(lambda a: a[best], trace), method.lr)
-        sigma = float(sigmas[best])
-        diagnostics = {"noise_std": sigma, "validation_loglik": scores[best],
-                       "noise_grid": sigmas, "validation_logliks": np.asarray(scores),
-                       "hyperparameters": "validation"}
-        return state, trace, diagnostics, (part.X, part.y)
+        draw_key = jax.random.fold_in(key, 2)
+
+        def score(params, sigma, X_val, y_val):
+            f = predictive_draws(net.base, net.masked_params(params, draw_key,
+                                                             self.num_samples), X_val)
+            return float(np.mean(Predictive(f, np.full((1, 1), sigma)).log_prob(y_val)))
+
+        spec = {"weights": Tempered(problem.prior["weights"], 1.0 - self.rate),
+                "biases": problem.prior["biases"]}
+        return fit_noise_grid(problem, self.training, net, spec, key, score, self.validation)
 
 
-def _at_noise(prior, sigma: float):
-    """The prior that, with noise 1, gives the MAP objective of noise σ (up to a factor σ²):
-    N(0, s²) → N(0, (s/σ)²); Laplace(b) → Laplace(b/σ²); Flat stays Flat."""
-    if isinstance(prior, Flat):
-        return prior
-    if isinstance(prior, Gaussian) and np.ndim(prior.scale) == 0:
-        return prior.replace_unchecked(scale=float(prior.scale) / sigma)
-    if isinstance(prior, Laplace) and np.ndim(prior.scale) == 0:
-        return prior.replace_unchecked(scale=float(prior.scale) / sigma**2)
-    raise ValueError(f"choosing the noise on validation rows needs a Gaussian, Laplace or Flat "
-                     f"prior with one scale; got {prior!r}. Use the default "
-                     "training=br.MAP(hyperparameters='evidence') or fix the noise.")

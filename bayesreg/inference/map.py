@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 from functools import partial
 
@@ -40,14 +41,14 @@ from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical, latent_log_prior
 from bayesreg.inference._problem import Problem, log_likelihood
-from bayesreg.inference.evidence import EvidenceHook, concrete_prior
+from bayesreg.inference.evidence import NOISE_FLOOR, EvidenceHook, concrete_prior
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian, log_prior
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 NOISE_KEYS = {"inputs", "weights", "labels"}
-HYPERPARAMETERS = ("evidence", "joint")
+HYPERPARAMETERS = ("evidence", "validation", "joint")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,14 +105,17 @@ class MAP:
         With a validation set: return the parameters of the best validation loss.
     progress_bar : bool
         Show a tqdm bar while the compiled loop runs.
-    hyperparameters : {"evidence", "joint"}
+    hyperparameters : {"evidence", "validation", "joint"}
         How what the user left out is learned — the noise σ of a
         ``GaussianLikelihood(noise=None)``, and the prior scales when ``br.fit`` got no
         ``prior``. "evidence" (default): by the Laplace–GGN marginal likelihood, updated
         during training (:mod:`bayesreg.inference.evidence`); one Gaussian prior scale per
         parameter array. "joint": σ at the joint mode of weights and σ, the prior fixed at
         ``br.Gaussian(1.0)`` — the joint mode sends σ → 0 and λ = σ²/s² with it as a network
-        interpolates, so use it only to reproduce that. A fixed noise and an explicit prior
+        interpolates, so use it only to reproduce that. "validation": σ chosen on the held
+        out ``validation`` fraction (default 0.2) over a grid, one network per candidate,
+        the selected network returned (:mod:`bayesreg.inference.noise_grid`); the prior
+        is as given (``br.Gaussian(1.0)`` when omitted). A fixed noise and an explicit prior
         are always used as given. Classification and heteroscedastic likelihoods learn
         nothing (the prior defaults to ``br.Gaussian(1.0)``).
     evidence_updates : int
@@ -281,6 +285,21 @@ class MAP:
             jnp.asarray(X_val), jnp.asarray(y_val), hook=hook,
         )
 
+    def _run_validation(self, problem: Problem):
+        from bayesreg.inference.noise_grid import fit_noise_grid
+        from bayesreg.posterior import Posterior
+
+        key = jax.random.fold_in(problem.key, 17)
+        state, trace, diagnostics, (X, y) = fit_noise_grid(
+            problem, self, problem.model, problem.prior, key, _score_gaussian(problem.model),
+            self.validation or 0.2)
+        draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
+        return Posterior(
+            model=problem.model, likelihood=problem.likelihood, prior=problem.prior,
+            method="MAP", params=draws["params"], theta=draws["theta"], X_train=X,
+            y_train=y, diagnostics={**trace, **diagnostics},
+            config=self.resolved(problem.model).to_dict())
+
     def evidence_hook(self, problem: Problem) -> EvidenceHook | None:
         """The evidence update for ``problem``, or None when there is nothing to learn
         (fixed noise and explicit prior, ``hyperparameters="joint"``, or a likelihood the
@@ -301,6 +320,10 @@ class MAP:
         from bayesreg.posterior import Posterior
 
         check_hierarchical(problem.prior, "MAP")
+        lik = problem.likelihood
+        if self.hyperparameters == "validation" and isinstance(lik, GaussianLikelihood) \
+                and lik.learned_noise:
+            return self._run_validation(problem)
         train, X_val, y_val = self.split(problem)
         init_key, train_key = jax.random.split(problem.key)
         hook = self.evidence_hook(train)
@@ -315,6 +338,15 @@ class MAP:
             X_train=train.X, y_train=train.y, diagnostics=trace,
             config=self.resolved(problem.model).to_dict(),
         )
+
+
+def _score_gaussian(model):
+    def score(params, sigma, X_val, y_val):
+        f = np.asarray(model.apply(params, jnp.asarray(X_val)))[:, 0]
+        return float(np.mean(-0.5 * ((y_val - f) / sigma) ** 2 - math.log(sigma)
+                             - 0.5 * math.log(2 * math.pi)))
+
+    return score
 
 
 def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict, dict]:
@@ -334,6 +366,14 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
     if hyper is None:
         return prior, trace
     trace["hyperparameters"] = "evidence"
+    if "log_noise" in hyper:
+        floor = NOISE_FLOOR * (float(np.std(problem.y)) or 1.0)
+        if np.any(np.asarray(trace["noise_std"]) <= 1.01 * floor):
+            warnings.warn(
+                f"the evidence put the noise at its floor σ = {floor:.3g} ({NOISE_FLOOR:g} × "
+                "std(y)): the model fits these targets exactly (noiseless data?). Intervals "
+                "then carry no noise; if the noise level is known, pass "
+                "likelihood=br.GaussianLikelihood(noise=...)", UserWarning, stacklevel=4)
     if history is not None and "log_noise" in history:
         trace["noise_std_history"] = np.exp(np.asarray(history["log_noise"]))
     if "log_scale" in hyper:
