@@ -107,3 +107,31 @@ def test_gaussian_mixture_crps_integral_matches_metrics_module():
 
     num = integrate.quad(lambda z: (cdf(z) - (z >= y[0])) ** 2, -10, 10, points=[0.3])[0]
     assert pred.crps(y)[0] == pytest.approx(num, rel=1e-5)
+
+
+def test_sample_crps_with_many_draws_in_any_order():
+    # 2000 heavy-tailed draws: the sorted-sample identity equals the O(S²) definition
+    # whatever the order the draws come in
+    rng = np.random.default_rng(4)
+    samples, y = rng.standard_t(2, (2000, 3)), np.array([0.0, 3.0, -10.0])
+    exact = _crps_pairs(samples, y)
+    for order in (samples, np.sort(samples, 0), np.sort(samples, 0)[::-1]):
+        np.testing.assert_allclose(metrics.crps_sample(order, y), exact, rtol=1e-10)
+
+
+def test_predictive_crps_metric_with_many_draws_is_the_mixture_crps():
+    """pred.metrics(y)["crps"] with S = 1500 draws, sorted or not, against the O(S²)
+    definition of the mixture's CRPS, and against the sample CRPS of 60 000 draws of y from
+    the predictive: sd of that estimate ≈ sd(|Y − y|)/√60 000 ≤ 0.01 here, allow 4."""
+    from tests.test_predictive import mixture_crps_pairs
+
+    rng = np.random.default_rng(5)
+    f = 2.0 * rng.standard_normal((1500, 2)) + rng.standard_t(3, (1500, 2))
+    noise = np.full((1500, 1), 0.3)
+    y = np.array([0.5, -4.0])
+    exact = float(np.mean(mixture_crps_pairs(f, noise, y)))
+    for draws in (f, np.sort(f, 0)):
+        assert br.Predictive(draws, noise).metrics(y)["crps"] == pytest.approx(exact, rel=2e-5)
+    pred = br.Predictive(f, noise)
+    ys = pred.sample_y(60_000, seed=1)
+    assert float(np.mean(metrics.crps_sample(ys, y))) == pytest.approx(exact, abs=0.04)

@@ -88,3 +88,19 @@ def test_peak_memory_of_a_large_predictive_is_bounded_by_the_chunk():
     streamed, full = peak("stream"), peak("full")
     print(f"peak memory growth: streamed {streamed:.0f} MB, in memory {full:.0f} MB")
     assert streamed < 0.6 * full
+
+
+def test_streaming_crps_with_many_draws_is_the_all_pairs_value():
+    # 1500 draws over 12 points in chunks of 5: every chunk's CRPS pairs all its draws
+    from tests.test_predictive import mixture_crps_pairs
+
+    rng = np.random.default_rng(0)
+    f = np.sort(rng.standard_normal((1500, 12)) * np.linspace(0.1, 10.0, 12), axis=0)
+    noise = rng.uniform(0.2, 1.0, (1500, 1))
+    y = rng.standard_normal(12)
+    full = br.Predictive(f, noise)
+    lazy = br.StreamingPredictive(lambda sl: br.Predictive(f[:, sl], noise), 12, 1500, 5)
+    exact = mixture_crps_pairs(f, noise, y)
+    np.testing.assert_allclose(lazy.crps(y), exact, rtol=2e-5)
+    np.testing.assert_allclose(full.crps(y), exact, rtol=2e-5)
+    assert lazy.metrics(y)["crps"] == pytest.approx(np.mean(exact), rel=2e-5)
