@@ -143,7 +143,7 @@ class Posterior:
         """
         if self.dtype == "float64" and not jax.config.jax_enable_x64:
             with jax.enable_x64(True):
-                return self.predict(X, chunk_size=chunk_size)
+                return self.predict(X, chunk_size=chunk_size, stream=stream)
         X = check_X(X, "X", self.n_features)
         if self.dtype == "float64":
             X = X.astype(np.float64)

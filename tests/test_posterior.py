@@ -112,3 +112,16 @@ def test_exact_draws_agree_with_the_analytic_predictive():
     # 40 000 joint draws: mean within 4 standard errors, std within 2%
     assert np.all(np.abs(pred.draws.mean(0) - pred.mean) < 4 * sd / 200)
     np.testing.assert_allclose(pred.draws.std(0), sd, rtol=0.02)
+
+
+def test_float64_posterior_honours_stream():
+    # a float64 posterior re-enters predict with 64-bit mode on; stream= used to be dropped
+    X, y = br.datasets.gap_example(n=30)
+    post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_draws=50),
+                  likelihood=br.GaussianLikelihood(0.1), dtype="float64")
+    lazy, full = post.predict(GRID, stream=4), post.predict(GRID, stream=False)
+    assert isinstance(lazy, br.StreamingPredictive) and isinstance(full, br.Predictive)
+    assert lazy.draws.dtype == full.draws.dtype == np.float64
+    np.testing.assert_array_equal(lazy.draws, full.draws)
+    np.testing.assert_allclose(lazy.std, full.std, rtol=1e-12)
+    assert isinstance(post.predict(GRID, stream=True), br.StreamingPredictive)
