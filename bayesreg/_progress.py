@@ -26,23 +26,30 @@ def _report(desc: str, total: int, done) -> None:
         _BARS.pop(desc, None)
 
 
-def scan(body, init, xs, *, length: int, enabled: bool = False, desc: str = "fit"):
-    """``lax.scan(body, init, xs)`` with an optional progress bar of ``length`` steps."""
+def scan(body, init, xs, *, length: int, enabled: bool = False, desc: str = "fit",
+         stride: int = 1, total: int | None = None):
+    """``lax.scan(body, init, xs)`` with an optional progress bar of ``length`` steps.
+
+    When each step of the scan runs ``stride`` units of work (rounds of updates), the bar
+    counts units up to ``total`` (default ``length × stride``).
+    """
     if not enabled:
         return jax.lax.scan(body, init, xs, length=length)
     every = max(1, length // 100)
+    total = length * stride if total is None else total
 
     def wrapped(carry, x):
         i, inner = carry
 
         def tick():
-            jax.debug.callback(lambda d: _report(desc, length, d), i)
+            jax.debug.callback(
+                lambda d: _report(desc, total, min(int(np.max(d)) * stride, total)), i)
 
         jax.lax.cond(i % every == 0, tick, lambda: None)
         inner, out = body(inner, x)
 
         def last():
-            jax.debug.callback(lambda d: _report(desc, length, d), length)
+            jax.debug.callback(lambda d: _report(desc, total, d), total)
 
         jax.lax.cond(i == length - 1, last, lambda: None)
         return (i + 1, inner), out

@@ -10,7 +10,10 @@ Y = np.sin(3 * X)
 def test_defaults_are_map_gaussian_prior_learned_noise():
     post = br.fit(br.Linear(), X, Y)
     assert post.method == "MAP"
-    assert post.prior["weights"] == br.Gaussian(1.0)
+    # an omitted prior: one Gaussian scale per parameter array, learned by the evidence
+    scales = post.diagnostics["prior_scales"]
+    assert post.prior["weights"] == br.Gaussian([float(scales["weights"][0])])
+    assert post.diagnostics["hyperparameters"] == "evidence"
     assert post.likelihood.learned_noise
     assert post.predict(X).mean.shape == (12,)
 

@@ -367,7 +367,7 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
         return prior, trace
     trace["hyperparameters"] = "evidence"
     if "log_noise" in hyper:
-        floor = NOISE_FLOOR * (float(np.std(problem.y)) or 1.0)
+        floor = NOISE_FLOOR * (float(np.std(problem.y)) or 1.0)  # as in the training loop
         if np.any(np.asarray(trace["noise_std"]) <= 1.01 * floor):
             warnings.warn(
                 f"the evidence put the noise at its floor σ = {floor:.3g} ({NOISE_FLOOR:g} × "
@@ -441,7 +441,8 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
     watch = X_val.shape[0] > 0
     patience = method.early_stopping
     lbfgs = method.optimizer == "lbfgs"
-    y_std = jnp.maximum(jnp.std(y), jnp.finfo(X.dtype).tiny) if hook is not None else None
+    # the scale of the targets (1 for a constant target): σ's start and floor
+    y_std = jnp.where(jnp.std(y) > 0, jnp.std(y), 1.0).astype(X.dtype) if hook else None
 
     def bound(h):
         return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
@@ -545,10 +546,12 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
             state, opt_state, track, h = carry
             h_new, gamma = hook.update(h, model, likelihood, prior, state["params"], X, y,
                                        k_h, y_std)
-            first = r == 0
-            h = jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), h, h_new)
+            keep = r == 0  # the burn-in round; and once early stopping froze the weights
+            if watch and patience is not None:
+                keep = keep | (track[2] >= patience)
+            h = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), h, h_new)
             if lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
-                opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b),
+                opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b),
                                                    opt_state, tx.init(state))
             carry, outs = jax.lax.scan(masked, (state, opt_state, track, h), (ks, oks))
             return carry, (outs, gamma, h)
@@ -556,7 +559,8 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
         xs = (jnp.arange(rounds), hyper_keys, keys.reshape(rounds, every, *keys.shape[1:]),
               valid.reshape(rounds, every))
         (state, _, track, h), ((losses, vals), gammas, history) = _progress.scan(
-            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc)
+            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc,
+            stride=every, total=epochs)
         per = losses.shape[2:] if losses.ndim > 2 else ()
         losses = losses.reshape(-1, *per)[:epochs]
         vals = vals.reshape(-1, *per)[:epochs]

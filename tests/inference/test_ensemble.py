@@ -15,14 +15,15 @@ def test_vmapped_members_equal_members_trained_one_by_one():
     lik = br.GaussianLikelihood().resolved(y)
     post = br.fit(br.MLP((8,)), X, y, method=method, likelihood=lik, seed=2)
     problem = Problem(br.MLP((8,)), lik, as_prior_spec(br.Gaussian(1.0)), X.astype(np.float32),
-                      y, jax.random.key(2))
+                      y, jax.random.key(2), learn_prior=True)  # br.fit got no prior
+    hook = method.training.evidence_hook(problem)
     state0, keys, Xs, ys, prior, _ = method.member_inputs(problem)
     train = method.training.resolved(problem.model)
     epochs, per_epoch, batch = train.plan(problem.n)
     for m in range(4):
         one = jax.tree_util.tree_map(lambda a, m=m: a[m], state0)
         state, _ = _train(problem.model, train, epochs, per_epoch, batch, False, lik, prior, one,
-                          Xs[m], ys[m], keys[m], jnp.zeros((0, 1)), jnp.zeros((0,)))
+                          Xs[m], ys[m], keys[m], jnp.zeros((0, 1)), jnp.zeros((0,)), hook=hook)
         for a, b in zip(state["params"]["weights"], post.params["weights"], strict=True):
             np.testing.assert_allclose(np.asarray(a), b[m], rtol=2e-4, atol=2e-5)
 

@@ -75,9 +75,15 @@ def test_full_hessian_and_sampled_predictive_options(gap):
     assert post.predict(GRID).draws.shape == (300, GRID.size)
 
 
-def test_learned_noise_has_a_posterior_spread(gap):
+def test_learned_noise_is_type2_by_default_and_has_a_spread_on_request(gap):
     X, y = gap
     post = br.fit(br.Polynomial(5), X, y, method=br.LaplaceApprox())
+    sigma = post.noise_std()  # type-II: one σ, from the evidence
+    assert sigma.std() == 0 and 0.06 < sigma[0] < 0.16
+    assert post.predict(GRID).is_gaussian
+    joint = br.LaplaceApprox(training=br.MAP(optimizer="lbfgs", steps=1000,
+                                             hyperparameters="joint"))
+    post = br.fit(br.Polynomial(5), X, y, method=joint)
     sigma = post.noise_std()
     assert sigma.std() > 0 and 0.06 < np.median(sigma) < 0.16
     assert not post.predict(GRID).is_gaussian  # a mixture over σ draws

@@ -52,11 +52,21 @@ def test_minibatch_plan_counts_updates(linear_data):
 
 def test_learned_noise_is_the_maximum_likelihood_sigma(linear_data):
     X, y, _ = linear_data
-    post = br.fit(br.Linear(), X, y, prior=br.Flat(), likelihood=br.GaussianLikelihood())
+    method = br.MAP(hyperparameters="joint")
+    post = br.fit(br.Linear(), X, y, prior=br.Flat(), likelihood=br.GaussianLikelihood(),
+                  method=method)
     A = np.column_stack([X, np.ones(len(y))])
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    sigma_ml = np.sqrt(np.mean((y - A @ coef) ** 2))
-    assert post.noise_std()[0] == pytest.approx(sigma_ml, rel=1e-4)
+    rss = np.sum((y - A @ coef) ** 2)
+    assert post.noise_std()[0] == pytest.approx(np.sqrt(rss / len(y)), rel=1e-4)
+    np.testing.assert_allclose(_coefs(post), coef, atol=1e-4)
+    # the evidence under a flat prior spends γ = P degrees of freedom: RSS/(N − P), the
+    # unbiased residual variance of least squares
+    post = br.fit(br.Linear(), X, y, prior=br.Flat(), likelihood=br.GaussianLikelihood())
+    assert float(post.diagnostics["effective_parameters"]) == pytest.approx(A.shape[1],
+                                                                            rel=1e-4)
+    assert post.noise_std()[0] == pytest.approx(np.sqrt(rss / (len(y) - A.shape[1])),
+                                                rel=1e-4)
     np.testing.assert_allclose(_coefs(post), coef, atol=1e-4)
 
 
