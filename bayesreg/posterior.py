@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from functools import partial
 from typing import Any
 
@@ -40,6 +41,13 @@ SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step
 PREDICT_BUDGET = 1 << 24
 # Draws (S × N) above which predict streams over chunks of points.
 STREAM_ELEMENTS = 1 << 24
+
+
+# What the draws of methods that do not sample a posterior are (Posterior.to_arviz).
+NOT_POSTERIOR_SAMPLES = {
+    "Ensemble": "independently trained ensemble members, not posterior samples",
+    "MCDropout": "dropout masks of one trained network, not posterior samples",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,11 +194,32 @@ class Posterior:
                                             self.theta, jnp.asarray(self.X_train),
                                             jnp.asarray(self.y_train)))
 
-    def to_arviz(self):
-        """ArviZ InferenceData with ``posterior``, ``log_likelihood``, ``observed_data``
-        and, where the method has per-draw statistics, ``sample_stats``."""
+    def to_arviz(self, log_likelihood: bool = True):
+        """ArviZ InferenceData with ``posterior``, ``log_likelihood`` (unless
+        ``log_likelihood=False``), ``observed_data`` and, where the method has per-draw
+        statistics, ``sample_stats``.
+
+        ArviZ reads every draw as a sample from the posterior. Where the draws are not —
+        a MAP fit (one point: ``az.loo`` fails, ``az.waic`` reports p_waic = 0), ensemble
+        members, MC-dropout masks — a ``UserWarning`` says so, and ``attrs["draws"]`` says
+        what the draws are ("posterior samples" otherwise).
+        """
         import arviz as az
 
+        if self.num_draws == 1:
+            what = "a point estimate (one draw), not posterior samples"
+            warnings.warn(
+                f"{self.method} is {what}: ArviZ's LOO fails on it (IndexError) and WAIC "
+                "reports p_waic = 0. For LOO or WAIC fit br.LaplaceApprox, br.VI or "
+                "br.NUTS; to_arviz(log_likelihood=False) leaves the group out",
+                UserWarning, stacklevel=2)
+        else:
+            what = NOT_POSTERIOR_SAMPLES.get(self.method, "posterior samples")
+            if self.method in NOT_POSTERIOR_SAMPLES:
+                warnings.warn(
+                    f"{self.method} draws are {what}: ArviZ reads them as one chain of "
+                    "posterior draws, so LOO, WAIC, ESS and R-hat from them are not the "
+                    "posterior's", UserWarning, stacklevel=2)
         chains = self.num_chains
         draws = self.num_draws // chains
 
@@ -207,10 +236,10 @@ class Posterior:
         stats = {k: shaped(self.diagnostics[k]) for k in SAMPLE_STATS if k in self.diagnostics}
         return az.from_dict(
             posterior=posterior,
-            log_likelihood={"y": shaped(self.log_likelihood())},
+            log_likelihood={"y": shaped(self.log_likelihood())} if log_likelihood else None,
             observed_data={"y": np.asarray(self.y_train)},
             sample_stats=stats or None,
-            attrs={"method": self.method, "inference_library": "bayesreg"},
+            attrs={"method": self.method, "inference_library": "bayesreg", "draws": what},
         )
 
     # -- persistence (plain arrays in .npz, configuration as JSON; no Python objects) --------

@@ -74,6 +74,7 @@ def test_basis_needs_its_function_back(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["map_mlp", "exact"])
+@pytest.mark.filterwarnings("ignore:MAP is a point estimate:UserWarning")
 def test_to_arviz_groups_and_loo(name):
     post = FITS[name]
     idata = post.to_arviz()
@@ -125,3 +126,52 @@ def test_float64_posterior_honours_stream():
     np.testing.assert_array_equal(lazy.draws, full.draws)
     np.testing.assert_allclose(lazy.std, full.std, rtol=1e-12)
     assert isinstance(post.predict(GRID, stream=True), br.StreamingPredictive)
+
+
+def _arviz_fits():
+    X, y = br.datasets.gap_example(n=30)
+    lik = br.GaussianLikelihood(0.1)
+    return X, y, lik, {
+        "Ensemble": br.fit(br.Linear(), X, y, likelihood=lik,
+                           method=br.Ensemble(members=4, training=br.MAP(steps=100))),
+        "MCDropout": br.fit(br.MLP((8,)), X, y, likelihood=lik,
+                            method=br.MCDropout(num_samples=20, training=br.MAP(steps=100))),
+    }
+
+
+def test_to_arviz_warns_where_draws_are_not_posterior_samples():
+    # a MAP fit is one draw: ArviZ's LOO failed with IndexError and WAIC read p_waic = 0
+    with pytest.warns(UserWarning, match="MAP is a point estimate.*p_waic"):
+        idata = FITS["map_mlp"].to_arviz()
+    assert idata.attrs["draws"].startswith("a point estimate")
+    with pytest.raises(IndexError):  # what the warning is about
+        az.loo(idata)
+    # without the log_likelihood group on request
+    assert "log_likelihood" not in FITS["map_mlp"].to_arviz(log_likelihood=False).groups()
+    # ensemble members and dropout masks: draws, but not from a posterior
+    _, _, _, fits = _arviz_fits()
+    for name, what in (("Ensemble", "independently trained ensemble members"),
+                       ("MCDropout", "dropout masks")):
+        post = fits[name]
+        with pytest.warns(UserWarning, match=f"{name} draws are {what}.*not posterior samples"):
+            idata = post.to_arviz()
+        assert idata.posterior.sizes["chain"] == 1
+        assert idata.posterior.sizes["draw"] == post.num_draws
+        assert "log_likelihood" in idata.groups()
+        assert "not posterior samples" in idata.attrs["draws"]
+
+
+def test_to_arviz_of_posterior_samples_warns_nothing():
+    import warnings
+
+    X, y, lik, _ = _arviz_fits()
+    for method in (br.Exact(num_draws=200), br.LaplaceApprox(num_draws=200),
+                   br.VI(steps=300, num_draws=200, init="model", progress_bar=False),
+                   br.NUTS(num_warmup=50, num_samples=50, progress_bar=False)):
+        post = br.fit(br.Polynomial(2), X, y, method=method, likelihood=lik)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            idata = post.to_arviz()
+        assert idata.attrs["draws"] == "posterior samples"
+        assert {"posterior", "log_likelihood", "observed_data"} <= set(idata.groups())
+        assert np.isfinite(az.waic(idata).elpd_waic)
