@@ -101,3 +101,21 @@ def test_bench_comparisons_report_ratios():
     assert "| MAP, 1-50-1 MLP" in text and "BayesianRidge" in text
     for r in (results["map"], results["exact"]):
         assert r["ratio"] > 0 and r["bayesreg"]["median_seconds"] > 0
+
+
+def test_compare_with_nuts_reports_the_w1_floor(tmp_path, monkeypatch):
+    import bayesreg as br
+
+    make = cli.make_method
+    monkeypatch.setattr(cli, "make_method", lambda name, quick=False: br.NUTS(
+        num_warmup=100, num_samples=200, num_chains=1, progress_bar=False)
+        if name == "nuts" else make(name, quick))
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(data), "--target", "y", "--methods", "exact,nuts",
+                     "--model", "linear", "--prior", "gaussian:1.0", "--out", str(out)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    floor = rows[0]["w1_floor"]
+    assert floor > 0 and all(r["w1_floor"] == floor for r in rows)
+    assert all(r["w1_to_nuts"] > 0 for r in rows)
+    assert "| w1_to_nuts | w1_floor |" in (out / "report.md").read_text()

@@ -1,0 +1,48 @@
+"""The W₁-to-NUTS column and its Monte Carlo floor."""
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import bayesreg as br
+from bayesreg.compare import W1_DRAWS, w1_floor, wasserstein1
+
+
+def test_w1_floor_of_a_gaussian_predictive_is_the_two_sample_value():
+    """Two independent n-samples of N(0, 1): E W₁ → √(2/n) ∫ E|B(Φ(z))| dz with B a
+    Brownian bridge, = √(2/n) √(2/π) ∫ √(Φ(1 − Φ)) dz (0.0407 at n = 2000; about 1 % low at
+    finite n). Averaged over 400 points the estimate's sd is 0.0139/√400; allow 4 of them
+    plus 2 % for the finite-n bias."""
+    n_points, n = 400, W1_DRAWS
+    pred = br.Predictive(np.zeros((1, n_points)), np.ones((1, 1)))
+    integral = integrate.quad(lambda z: np.sqrt(stats.norm.cdf(z) * stats.norm.sf(z)), -40, 40,
+                              limit=200)[0]
+    expected = np.sqrt(2 / n) * np.sqrt(2 / np.pi) * integral
+    ref = pred.sample_y(n, seed=0)
+    floor = w1_floor(pred, ref, seed=1)
+    assert floor == pytest.approx(expected, abs=4 * 0.0139 / np.sqrt(n_points) + 0.02 * expected)
+    # it is what a second, independent sample of the same predictive scores
+    assert floor == pytest.approx(wasserstein1(pred.sample_y(n, seed=5), ref), rel=0.1)
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    # 200 test points: the floor (a mean over points) has a relative sd of about 3 %
+    X, y, _ = br.datasets.linear_example(n=260, d=2, noise=0.5, seed=1)
+    return br.compare(br.Linear(), X[:60], y[:60], X_test=X[60:], y_test=y[60:],
+                      methods=[br.Exact(), br.NUTS(num_warmup=100, num_samples=300,
+                                                   num_chains=1, progress_bar=False)],
+                      prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.5))
+
+
+def test_compare_reports_the_w1_floor_beside_w1_to_nuts(comparison):
+    rows = {r["method"]: r for r in comparison.rows}
+    floor = rows["NUTS"]["w1_floor"]
+    assert floor > 0 and all(r["w1_floor"] == floor for r in rows.values())
+    # NUTS against itself with fresh draws is another sample of the floor
+    assert rows["NUTS"]["w1_to_nuts"] == pytest.approx(floor, rel=0.15)
+    # the exact posterior is the one NUTS samples: its distance is at the floor too
+    assert rows["Exact"]["w1_to_nuts"] < 1.5 * floor
+    table = comparison.to_markdown()
+    header = table.splitlines()[0]
+    assert "w1_to_nuts | w1_floor" in header
