@@ -12,6 +12,7 @@ Examples
 """
 
 from bayesreg import datasets, implicit, metrics, optim
+from bayesreg.calibration import CalibratedPosterior, calibrate
 from bayesreg.compare import Comparison, compare
 from bayesreg.equivalence import (
     l1_strength,
@@ -38,6 +39,7 @@ __all__ = [
     "VI",
     "Basis",
     "Bernoulli",
+    "CalibratedPosterior",
     "Categorical",
     "Cauchy",
     "ClassPredictive",
@@ -59,6 +61,7 @@ __all__ = [
     "PriorScaleSelection",
     "StreamingPredictive",
     "StudentT",
+    "calibrate",
     "compare",
     "datasets",
     "fit",
