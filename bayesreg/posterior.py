@@ -169,6 +169,13 @@ class Posterior:
                 return self.predict(X[sl], chunk_size=chunk_size, stream=False)
 
             return StreamingPredictive(source, X.shape[0], self.num_draws, min(rows, len(X)))
+        if self.likelihood.heteroscedastic and self.linearization is not None:
+            # the GLM predictive of the mean output; the noise σ(x) of the network at the mode
+            mean, var_f, f_draws = linearized_predictive(
+                self.model, self.linearization, self.params, X)
+            mode = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], self.linearization.mode)
+            sigma = np.exp(predictive_outputs(self.model, mode, X, chunk_size)[0, :, 1])
+            return Predictive(f_draws, sigma[None], analytic=(mean, var_f))
         if self.likelihood.heteroscedastic:
             out = predictive_outputs(self.model, self.params, X, chunk_size)
             return Predictive(out[..., 0], np.exp(out[..., 1]), point=point)
