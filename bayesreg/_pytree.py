@@ -60,9 +60,31 @@ def tree_size(tree) -> int:
     return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(tree)))
 
 
+def _real_number_array(name: str, value) -> np.ndarray:
+    """``value`` as a float array, or ``TypeError`` naming ``name`` when it is not made of real
+    numbers. NumPy would parse the string "1" as 1.0 and True as 1.0; both are refused here
+    rather than reaching JAX as a number the user did not write."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "O":
+        bad = [v for v in arr.ravel()
+               if v is None or isinstance(v, bool | np.bool_ | str | bytes | complex)]
+        if not bad:
+            try:
+                return arr.astype(float)
+            except (TypeError, ValueError):
+                bad = [value]
+        what = type(value).__name__ if bad[0] is value else f"holding {bad[0]!r}"
+        raise TypeError(f"{name} must be a real number; got {value!r} ({what})")
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real number; got {value!r} "
+                        f"({type(value).__name__})")
+    return arr.astype(float)
+
+
 def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is finite and positive (or >= 0)."""
-    arr = np.asarray(value, dtype=float)
+    """Raise ``ValueError`` unless ``value`` is finite and positive (or >= 0); ``TypeError``
+    when it is not a real number (a string, a bool, None, a complex number)."""
+    arr = _real_number_array(name, value)
     bad = ~np.isfinite(arr) | ((arr < 0) if allow_zero else (arr <= 0))
     if np.any(bad):
         want = "finite and >= 0" if allow_zero else "finite and > 0"

@@ -37,7 +37,7 @@ import numpy as np
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
-from bayesreg._pytree import check_positive, pytree_dataclass
+from bayesreg._pytree import _real_number_array, check_positive, pytree_dataclass
 
 PARAM_GROUPS = ("weights", "biases")
 
@@ -62,8 +62,13 @@ def _check_scale(name: str, scale) -> None:
 
 
 def _check_loc(loc) -> None:
+    """A loc is a real number, an array, or a pytree of arrays (e.g. pretrained weights)."""
+    if loc is None:
+        raise TypeError("loc must be a real number or a pytree of arrays; got None")
     for leaf in jax.tree_util.tree_leaves(loc):
-        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        if not np.all(np.isfinite(_real_number_array("loc", leaf))):
             raise ValueError(f"loc must be finite; got {loc!r}")
 
 

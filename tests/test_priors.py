@@ -107,3 +107,30 @@ def test_gaussian_log_prob_property(scale, x):
     got = float(br.Gaussian(scale).log_prob(jnp.array([x], jnp.float32)))
     expected = -0.5 * (x / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi)
     assert got == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: br.Gaussian("1"), "Gaussian scale"),
+        (lambda: br.Gaussian(True), "Gaussian scale"),
+        (lambda: br.Gaussian(None), "Gaussian scale"),
+        (lambda: br.Gaussian(1.0, loc="0"), "loc"),
+        (lambda: br.Laplace(["1", 2.0]), r"Laplace scale\[0\]"),
+        (lambda: br.StudentT("3", 1.0), "StudentT df"),
+        (lambda: br.Cauchy(b"2"), "Cauchy scale"),
+        (lambda: br.HalfNormal("1"), "HalfNormal scale"),
+        (lambda: br.Gaussian(1 + 2j), "Gaussian scale"),
+    ],
+)
+def test_non_numeric_parameters_are_type_errors_naming_the_argument(make, name):
+    # numpy parses "1" as 1.0: without a type check the string reached JAX as a scale
+    with pytest.raises(TypeError, match=f"{name} must be a (real )?number"):
+        make()
+
+
+def test_numeric_scales_of_every_kind_are_accepted():
+    assert br.Gaussian(np.float32(2.0)).scale == 2.0
+    assert br.Gaussian(2).scale == 2
+    assert br.Laplace([0.5, np.array(1.0), jnp.array(2.0)]).scale[2] == 2.0
+    assert br.Gaussian(1.0, loc=np.array([0.0, 1.0])).loc[1] == 1.0
