@@ -1,6 +1,11 @@
 """Input checks shared by every entry point.
 
 Errors name the argument, what came and what is expected.
+
+Data must be numeric: integers, floats or booleans (``True``/``False`` are 1/0: binary
+features, Bernoulli labels), or object arrays holding such numbers. Strings are refused even
+when they spell numbers (``X.astype(str)``): NumPy would parse ``"1.5"`` silently, and a column
+read as text is more often a mistake (a header row, a stray unit) than an intent.
 """
 
 from __future__ import annotations
@@ -8,10 +13,34 @@ from __future__ import annotations
 import numpy as np
 
 
+def _numeric(value, name: str) -> np.ndarray:
+    """``value`` as an array of a numeric (or boolean) dtype, or ``ValueError`` naming ``name``."""
+    arr = np.asarray(value)
+    kind = arr.dtype.kind
+    if kind in "biuf":
+        return arr
+    if kind in "US":
+        raise ValueError(
+            f"{name} must be numeric; got an array of {'str' if kind == 'U' else 'bytes'} "
+            f"(dtype {arr.dtype}). Strings are not parsed as numbers: convert them first, "
+            f"e.g. np.asarray({name}, dtype=float)")
+    if kind == "O":
+        for v in arr.ravel():
+            if isinstance(v, str | bytes | complex):
+                v = v.item() if isinstance(v, np.generic) else v
+                raise ValueError(
+                    f"{name} must be numeric; got an object array holding {v!r} "
+                    f"({type(v).__name__}). Convert it first, e.g. np.asarray({name}, "
+                    "dtype=float)")
+        return arr
+    raise ValueError(f"{name} must be numeric (real numbers or booleans); got dtype {arr.dtype}")
+
+
 def check_X(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
     """Return X as a float (N, D) array; a 1-D X is one feature."""
+    raw = _numeric(X, name)
     try:
-        arr = np.asarray(X, dtype=np.float64 if np.asarray(X).dtype == np.float64 else np.float32)
+        arr = np.asarray(raw, dtype=np.float64 if raw.dtype == np.float64 else np.float32)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be a numeric array of shape (N, D); {err}") from None
     if arr.ndim == 1:
@@ -33,8 +62,9 @@ def check_X(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
 
 def check_y(y, n: int | None = None, name: str = "y") -> np.ndarray:
     """Return y as an (N,) array; (N, 1) is accepted as (N,), never broadcast."""
+    raw = _numeric(y, name)
     try:
-        arr = np.asarray(y, dtype=float)
+        arr = np.asarray(raw, dtype=float)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be a numeric array of shape (N,); {err}") from None
     if arr.ndim == 2 and arr.shape[1] == 1:

@@ -63,8 +63,16 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
     if not (hasattr(model, "init") and hasattr(model, "apply")):
         raise TypeError(f"model must be a bayesreg model such as br.Linear() or br.MLP(); "
                         f"got {type(model).__name__}")
+    if isinstance(prior, str):
+        raise TypeError(f"prior must be a bayesreg prior such as br.Gaussian(1.0), br.Laplace(1.0) "
+                        f"or br.Flat(), not a string; got {prior!r}")
     spec = as_prior_spec(Gaussian(1.0) if prior is None else prior)
     likelihood = GaussianLikelihood() if likelihood is None else likelihood
+    if not all(hasattr(likelihood, a) for a in ("check_targets", "resolved", "log_prob")):
+        raise TypeError(
+            "likelihood must be a bayesreg likelihood such as br.GaussianLikelihood(), "
+            "br.GaussianLikelihood(noise=0.1), br.Bernoulli() or br.Categorical(); got "
+            f"{likelihood!r} ({type(likelihood).__name__})")
     # float64 inputs stay float64 on the host (Exact's algebra uses them); JAX computations
     # take them in the working dtype
     X = check_X(X, "X")

@@ -62,3 +62,47 @@ def test_predict_rejects_nan_and_wrong_width():
         post.predict(np.array([np.nan]))
     with pytest.raises(ValueError, match=r"expected shape \(N, 1\)"):
         post.predict(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"likelihood": "gaussian"},
+         r"likelihood must be .*br\.GaussianLikelihood\(\).*'gaussian'"),
+        ({"likelihood": br.Gaussian(1.0)}, "likelihood must be"),
+        ({"prior": "gaussian"}, r"prior must be .*br\.Gaussian\(1\.0\).*'gaussian'"),
+    ],
+)
+def test_wrong_argument_types_are_type_errors(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        br.fit(br.Linear(), X, Y, method=br.Exact(num_draws=10), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "match"),
+    [
+        # numpy would parse these strings as numbers: refuse them instead of guessing
+        (X.astype(str), Y, r"X must be numeric; got an array of str"),
+        (X, Y.astype(str), r"y must be numeric; got an array of str"),
+        (np.array([str(v) for v in X], dtype=object), Y, r"X must be numeric; .*'0\.0' \(str\)"),
+        (X, np.array([*Y[:-1], "1.5"], dtype=object), r"y must be numeric; .*'1\.5' \(str\)"),
+        (X.astype("datetime64[s]"), Y, "X must be numeric"),
+        (X + 1j, Y, "X must be numeric"),
+    ],
+)
+def test_non_numeric_data_is_refused(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        br.fit(br.Linear(), X, y, method=br.Exact(num_draws=10))
+
+
+def test_booleans_and_numeric_objects_are_numbers():
+    # booleans are 0/1 (binary features, Bernoulli labels); object arrays of numbers are fine
+    flags = X > 0.5
+    a = br.fit(br.Linear(), flags, Y, method=br.Exact(num_draws=10))
+    b = br.fit(br.Linear(), flags.astype(float), Y, method=br.Exact(num_draws=10))
+    np.testing.assert_allclose(a.gaussian.mean, b.gaussian.mean)
+    c = br.fit(br.Linear(), np.array(list(X), dtype=object), Y, method=br.Exact(num_draws=10))
+    np.testing.assert_allclose(c.gaussian.mean, br.fit(br.Linear(), X, Y, method=br.Exact(
+        num_draws=10)).gaussian.mean)
+    post = br.fit(br.Linear(), X, Y > 0.5, likelihood=br.Bernoulli(), method=br.MAP(steps=50))
+    assert post.predict(X).probs.shape[0] == 12
