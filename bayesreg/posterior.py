@@ -273,6 +273,9 @@ class Posterior:
         for k, v in self.diagnostics.items():
             if isinstance(v, np.ndarray):
                 arrays[f"diagnostics/{k}"] = v
+            elif isinstance(v, dict):  # one level of named arrays (prior_scales, l2_strength)
+                for sub, a in v.items():
+                    arrays[f"diagnostics/{k}/{sub}"] = np.asarray(a)
             else:
                 diag_json[k] = v.item() if isinstance(v, np.generic) else v
         prior_json = {}
@@ -343,8 +346,14 @@ def load(path, *, model=None) -> Posterior:
                 for g in PARAM_GROUPS}
         linearization = Linearization(mode, arrays["linearization/chol_cov"])
     diagnostics = dict(meta["diagnostics"])
-    diagnostics.update({k.split("/", 1)[1]: v for k, v in arrays.items()
-                        if k.startswith("diagnostics/")})
+    for k, v in arrays.items():
+        if not k.startswith("diagnostics/"):
+            continue
+        parts = k.split("/")[1:]
+        if len(parts) == 1:
+            diagnostics[parts[0]] = v
+        else:  # a dict of named arrays
+            diagnostics.setdefault(parts[0], {})[parts[1]] = v
     ev = meta["log_evidence"]
     return Posterior(
         model=model if model is not None else model_from_dict(meta["model"]),

@@ -92,9 +92,11 @@ def test_adam_without_bias_correction_takes_smaller_first_steps():
 def test_lecture_optimizers_drive_map():
     X, y, _ = br.datasets.linear_example(n=100, d=3)
     lik = br.GaussianLikelihood(0.5)
-    exact = br.fit(br.Linear(), X, y, method=br.Exact(), likelihood=lik).gaussian.mean
+    prior = br.Gaussian(1.0)
+    exact = br.fit(br.Linear(), X, y, method=br.Exact(), likelihood=lik,
+                   prior=prior).gaussian.mean
     for tx in (optim.momentum(0.05), optim.adam(0.05)):
         post = br.fit(br.Linear(), X, y, method=br.MAP(optimizer=tx, steps=3000),
-                      likelihood=lik)
+                      likelihood=lik, prior=prior)
         got = np.append(post.params["weights"][0][0, :, 0], post.params["biases"][0][0])
         np.testing.assert_allclose(got, exact, atol=2e-3)

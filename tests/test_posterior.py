@@ -175,3 +175,16 @@ def test_to_arviz_of_posterior_samples_warns_nothing():
         assert idata.attrs["draws"] == "posterior samples"
         assert {"posterior", "log_likelihood", "observed_data"} <= set(idata.groups())
         assert np.isfinite(az.waic(idata).elpd_waic)
+
+
+def test_learned_hyperparameters_survive_a_round_trip(tmp_path):
+    post = FITS["map_mlp"]  # prior omitted: layer-wise scales learned by the evidence
+    path = tmp_path / "learned.npz"
+    post.save(path)
+    back = br.load(path)
+    for g in ("weights", "biases"):
+        np.testing.assert_array_equal(back.diagnostics["prior_scales"][g],
+                                      post.diagnostics["prior_scales"][g])
+        assert back.prior[g].scale == pytest.approx(post.prior[g].scale)
+    assert back.diagnostics["hyperparameters"] == "evidence"
+    np.testing.assert_array_equal(back.predict(X).mean, post.predict(X).mean)

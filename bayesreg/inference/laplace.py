@@ -77,9 +77,10 @@ class LaplaceApprox:
     --------
     >>> import numpy as np, bayesreg as br
     >>> X = np.linspace(0, 1, 15); y = np.sin(6 * X)
-    >>> lik = br.GaussianLikelihood(0.3)
-    >>> lap = br.fit(br.Polynomial(3), X, y, method=br.LaplaceApprox(), likelihood=lik)
-    >>> ex = br.fit(br.Polynomial(3), X, y, method=br.Exact(), likelihood=lik)
+    >>> lik, prior = br.GaussianLikelihood(0.3), br.Gaussian(1.0)
+    >>> lap = br.fit(br.Polynomial(3), X, y, method=br.LaplaceApprox(), likelihood=lik,
+    ...              prior=prior)
+    >>> ex = br.fit(br.Polynomial(3), X, y, method=br.Exact(), likelihood=lik, prior=prior)
     >>> bool(np.isclose(lap.log_evidence, ex.log_evidence))
     True
     """
