@@ -187,4 +187,4 @@ def test_learned_hyperparameters_survive_a_round_trip(tmp_path):
                                       post.diagnostics["prior_scales"][g])
         assert back.prior[g].scale == pytest.approx(post.prior[g].scale)
     assert back.diagnostics["hyperparameters"] == "evidence"
-    np.testing.assert_array_equal(back.predict(X).mean, post.predict(X).mean)
+    np.testing.assert_array_equal(back.predict(GRID).mean, post.predict(GRID).mean)
