@@ -17,7 +17,15 @@ point σ² ← ‖y − Φm‖² / (N − γ), γ = P − tr(A⁻¹Λ₀), which
 ∂ log p(y)/∂σ² = 0. (Flat coefficients count fully in γ: the REML estimate.)
 
 The algebra is P × P, so it runs in float64 on the host (NumPy/SciPy): float32 Cholesky
-factors lose digits on raw polynomial features.
+factors lose digits on raw polynomial features. Where A is too ill-conditioned even for a
+float64 Cholesky (a tiny fixed noise, a very wide prior) the update is solved by a QR
+factorisation of [Φ/σ; Λ₀^½] instead, which never forms ΦᵀΦ.
+
+Refused with a ``ValueError`` that says why: a learned noise from one row or from a constant
+y (the evidence grows without bound as σ → 0); Flat coefficients that the rows cannot
+determine (an improper posterior); and, in float32, a y, σ or coefficient spread beyond
+``FLOAT32_LIMIT`` (≈ 1.8e15), whose squares would overflow into an infinite predictive std
+(use ``dtype="float64"`` or rescale y).
 """
 
 from __future__ import annotations
@@ -86,11 +94,21 @@ class Exact:
         phi = design_matrix(model, problem.X)
         m0, prec0 = prior_moments(problem.prior, phi.shape[1] - 1)
         y = problem.y.astype(np.float64)
+        float32 = problem.dtype == "float32"
+        if float32:
+            _check_float32_range("y", float(np.max(np.abs(y))))
+        _check_flat_identified(phi, prec0)
         if lik.learned_noise:
+            _check_noise_learnable(y)
             sigma, iters = _type2_noise(phi, y, m0, prec0, self.max_iter, self.tol)
         else:
             sigma, iters = float(lik.noise), 0
         mean, chol_prec = conjugate_update(phi, y, sigma, m0, prec0)
+        if float32:
+            _check_float32_range("sigma", sigma)
+            spread = np.sqrt(np.sum(linalg.solve_triangular(
+                chol_prec, np.eye(mean.size), lower=True) ** 2, axis=0))
+            _check_float32_range("coefficients", float(np.max(np.abs(mean) + spread)))
         log_ev = log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec)
         if not is_proper(problem.prior):
             warnings.warn(
@@ -150,18 +168,92 @@ def prior_moments(spec, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(means), np.concatenate(precs)
 
 
+# |y|, σ and the coefficients' posterior spread must stay below this in float32: the
+# predictive squares them and sums the squares over draws and rows (up to ~1e8 terms), and
+# float32 overflows at 3.4e38.
+FLOAT32_LIMIT = math.sqrt(float(np.finfo(np.float32).max) / 1e8)
+
+
+def _check_float32_range(what: str, value: float) -> None:
+    if value <= FLOAT32_LIMIT:
+        return
+    fix = "fit with dtype='float64', or divide y by its scale (e.g. y / y.std())"
+    why = (f"in float32 (largest number {float(np.finfo(np.float32).max):.2g}) its square "
+           "overflows and the predictive std would be inf")
+    raise ValueError({
+        "y": f"y reaches {value:.3g}: {why}; {fix}",
+        "sigma": f"the learned noise σ = {value:.3g}: {why}; {fix}",
+        "coefficients": f"the posterior predictive std reaches {value:.3g} through the "
+                        f"coefficients (a prior too wide for what the data determine): {why}; "
+                        f"use a narrower prior, or {fix}",
+    }[what])
+
+
+def _check_flat_identified(phi, prec0) -> None:
+    """A Flat prior leaves its coefficients to the data alone: the columns of Φ under it must
+    be linearly independent, or the posterior is improper."""
+    flat = prec0 == 0
+    k = int(np.sum(flat))
+    if k == 0:
+        return
+    n, p = phi.shape
+    rank = int(np.linalg.matrix_rank(phi[:, flat]))
+    if rank < k:
+        rows = f"N = {n} row{'s' if n != 1 else ''}"
+        why = (f"{rows} cannot determine {k} coefficients" if n < k else
+               f"the features are linearly dependent (rank {rank} of {k})")
+        raise ValueError(
+            f"the posterior is improper: with a Flat prior on {k} of the {p} coefficients, "
+            f"{why}; use a Gaussian prior (e.g. br.Gaussian(10.0)) or more rows")
+
+
+def _check_noise_learnable(y) -> None:
+    """Type-II maximum likelihood of σ needs a spread in y that the model cannot absorb."""
+    if y.size == 1:
+        raise ValueError(
+            "one row cannot determine the noise: learning σ by evidence needs at least two "
+            "rows (and more rows than the model's effective number of parameters); fix it "
+            "with GaussianLikelihood(noise=σ), or fit on more rows")
+    if np.ptp(y) == 0:
+        raise ValueError(
+            f"y is constant (every value is {y[0]:g}): the evidence grows without bound as "
+            "σ → 0, so the noise cannot be learned; fix it with GaussianLikelihood(noise=σ), "
+            "or check that y is the column you meant")
+
+
 def conjugate_update(phi, y, sigma, m0, prec0):
     """Posterior mean m and the Cholesky factor of the precision A (lower)."""
     A = phi.T @ phi / sigma**2 + np.diag(prec0)
     try:
         chol = linalg.cholesky(A, lower=True)
     except linalg.LinAlgError:
-        raise ValueError(
-            "the posterior precision is singular: with a Flat prior the features must be "
-            "linearly independent (more points than coefficients); use a Gaussian prior"
-        ) from None
+        return _qr_update(phi, y, sigma, m0, prec0)
+    d = np.diag(chol)
+    if (d.max() / d.min()) ** 2 > 1e10:  # A is ill-conditioned: solve without forming ΦᵀΦ
+        return _qr_update(phi, y, sigma, m0, prec0)
     mean = linalg.cho_solve((chol, True), phi.T @ y / sigma**2 + prec0 * m0)
     return mean, chol
+
+
+def _qr_update(phi, y, sigma, m0, prec0):
+    """``conjugate_update`` by a QR factorisation of the stacked matrix M = [Φ/σ; Λ₀^½].
+
+    The posterior mean solves the least-squares problem M m ≈ [y/σ; Λ₀^½ m₀], and R of
+    M = QR satisfies RᵀR = A. Forming ΦᵀΦ squares Φ's condition number: a tiny σ, raw
+    polynomial features or a very wide prior can then make a positive-definite A fail a
+    float64 Cholesky (or lose the mean's digits); the QR route does not square it.
+    """
+    p = phi.shape[1]
+    root = np.sqrt(prec0)
+    q, r = linalg.qr(np.vstack([phi / sigma, np.diag(root)]), mode="economic")
+    d = np.diag(r)
+    if not np.all(np.isfinite(r)) or np.any(d == 0):
+        raise ValueError(
+            f"the posterior precision ΦᵀΦ/σ² + Λ₀ is singular (σ = {sigma:.3g}, {p} "
+            "coefficients): standardise X, use a Gaussian prior on every coefficient, or fit "
+            "with a larger fixed noise")
+    mean = linalg.solve_triangular(r, q.T @ np.concatenate([y / sigma, root * m0]))
+    return mean, (r * np.sign(d)[:, None]).T
 
 
 def log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec) -> float:
@@ -178,7 +270,13 @@ def log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec) -> float:
 def _chol_cov(chol_prec):
     """Lower Cholesky factor L of A⁻¹ (L Lᵀ = A⁻¹) from that of A."""
     inv = linalg.solve_triangular(chol_prec, np.eye(chol_prec.shape[0]), lower=True)
-    return linalg.cholesky(inv.T @ inv, lower=True)
+    try:
+        return linalg.cholesky(inv.T @ inv, lower=True)
+    except linalg.LinAlgError:
+        # inv.T @ inv squares the condition number; A⁻¹ = inv.T inv = RᵀR with R from the
+        # QR factorisation of inv, so Rᵀ (diagonal made positive) is the lower factor
+        r = linalg.qr(inv, mode="r")[0]
+        return (r * np.sign(np.diag(r))[:, None]).T
 
 
 def _type2_noise(phi, y, m0, prec0, max_iter, tol) -> tuple[float, int]:

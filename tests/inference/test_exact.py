@@ -181,3 +181,67 @@ def test_interpolating_flat_model_cannot_learn_noise():
     with pytest.raises(ValueError, match="interpolates"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         br.fit(br.Polynomial(3), X, np.sin(X), method=br.Exact(), prior=br.Flat())
+
+
+@pytest.mark.parametrize("x", [0.0, 3.0])
+def test_one_row_cannot_learn_the_noise(x):
+    # at x = 3 the fixed point's start (sigma² = var(y) = 0) made the precision singular in
+    # float64, and the error blamed a Flat prior that was never given
+    with pytest.raises(ValueError, match=r"one row cannot determine the noise") as err:
+        br.fit(br.Linear(), np.array([x]), np.array([2.0]), method=br.Exact())
+    assert "GaussianLikelihood(noise=" in str(err.value) and "Flat" not in str(err.value)
+
+
+def test_constant_target_cannot_learn_the_noise():
+    X = np.linspace(0, 1, 12)
+    with pytest.raises(ValueError, match=r"y is constant \(every value is 5\)"):
+        br.fit(br.Linear(), X, np.full(12, 5.0), method=br.Exact())
+    # a fixed noise is fine: the posterior of a constant is well defined
+    post = br.fit(br.Linear(), X, np.full(12, 5.0), method=br.Exact(),
+                  likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(10.0))
+    assert post.predict(X).mean == pytest.approx(np.full(12, 5.0), abs=0.05)
+
+
+def test_ill_conditioned_gaussian_posterior_is_solved_not_blamed_on_a_flat_prior():
+    # one row, a tiny fixed noise: A = φφᵀ/σ² + I has condition number 1e19, beyond a float64
+    # Cholesky factor; the posterior is still proper (Gaussian prior), so it must be computed
+    x, y0, sigma = 3.0, 2.0, 1e-9
+    post = br.fit(br.Linear(), np.array([x]), np.array([y0]), method=br.Exact(),
+                  prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(sigma))
+    phi = np.array([x, 1.0])
+    # Woodbury: cov = I − φφᵀ/(σ² + φᵀφ), mean = φ y / (σ² + φᵀφ)
+    cov = np.eye(2) - np.outer(phi, phi) / (sigma**2 + phi @ phi)
+    np.testing.assert_allclose(post.gaussian.mean, phi * y0 / (sigma**2 + phi @ phi), rtol=1e-9)
+    np.testing.assert_allclose(post.gaussian.cov, cov, atol=1e-9)
+    assert np.isfinite(post.log_evidence)
+
+
+def test_flat_prior_with_too_few_rows_says_so():
+    with pytest.raises(ValueError, match=r"Flat prior .* N = 1 row .* 2 coefficients"):
+        br.fit(br.Linear(), np.array([3.0]), np.array([2.0]), method=br.Exact(),
+               prior=br.Flat(), likelihood=br.GaussianLikelihood(0.1))
+
+
+def test_huge_targets_overflow_float32_clearly_and_work_in_float64(linear_data):
+    X, y, _ = linear_data
+    with pytest.raises(ValueError, match=r"y reaches .*e\+30.* float32.*dtype='float64'"):
+        br.fit(br.Linear(), X, 1e30 * y, method=br.Exact())
+    # float64 holds the squares: with a Flat prior the answer is exactly 1e30 × the unit one
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # improper prior: no evidence
+        big = br.fit(br.Linear(), X, 1e30 * y, method=br.Exact(), prior=br.Flat(),
+                     dtype="float64").predict(X[:5])
+        unit = br.fit(br.Linear(), X, y, method=br.Exact(), prior=br.Flat(),
+                      dtype="float64").predict(X[:5])
+    assert np.all(np.isfinite(big.std))
+    np.testing.assert_allclose(big.std, 1e30 * unit.std, rtol=1e-6)
+
+
+def test_a_prior_too_wide_for_float32_is_a_clear_error():
+    # one row leaves one direction of the coefficients at the prior's sd of 1e25
+    with pytest.raises(ValueError, match=r"predictive std reaches .*narrower prior"):
+        br.fit(br.Linear(), np.array([3.0]), np.array([2.0]), method=br.Exact(),
+               prior=br.Gaussian(1e25), likelihood=br.GaussianLikelihood(0.1))
+    with pytest.raises(ValueError, match=r"noise σ = 1e\+20: in float32"):
+        br.fit(br.Linear(), np.linspace(0, 1, 12), np.zeros(12), method=br.Exact(),
+               likelihood=br.GaussianLikelihood(1e20))
