@@ -25,7 +25,8 @@ from bayesreg.fit import fit
 from bayesreg.inference import MAP, NUTS, VI, Ensemble, Exact, LaplaceApprox, MCDropout
 from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
-from bayesreg.posterior import Posterior, load
+from bayesreg.persistence import load
+from bayesreg.posterior import Posterior
 from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
 from bayesreg.priors import Cauchy, Flat, Gaussian, HalfCauchy, HalfNormal, Laplace, StudentT
 from bayesreg.selection import PriorScaleSelection, select_prior_scale

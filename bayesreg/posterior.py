@@ -16,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import warnings
 from functools import partial
@@ -29,12 +28,9 @@ from jax.flatten_util import ravel_pytree
 
 from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
-from bayesreg.likelihoods import likelihood_from_dict
-from bayesreg.models import model_from_dict
 from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
-from bayesreg.priors import PARAM_GROUPS, Prior, prior_from_dict
+from bayesreg.priors import Prior
 
-FORMAT_VERSION = 1
 # Per-draw sampler statistics (ArviZ's names) that go to the ``sample_stats`` group.
 SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step_size")
 # Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
@@ -251,119 +247,15 @@ class Posterior:
 
     # -- persistence (plain arrays in .npz, configuration as JSON; no Python objects) --------
     def save(self, path) -> None:
-        """Write this posterior to ``path`` (exactly that name) as an ``.npz`` archive."""
-        arrays: dict[str, np.ndarray] = {"X_train": self.X_train, "y_train": self.y_train}
-        for name, leaf in zip(leaf_names(self.params), jax.tree_util.tree_leaves(self.params),
-                              strict=True):
-            arrays[f"params/{name}"] = np.asarray(leaf)
-        for name, leaf in self.theta.items():
-            arrays[f"theta/{name}"] = np.asarray(leaf)
-        for name, leaf in self.hyper.items():
-            arrays[f"hyper/{name}"] = np.asarray(leaf)
-        if self.gaussian is not None:
-            arrays["gaussian/mean"] = self.gaussian.mean
-            arrays["gaussian/chol_cov"] = self.gaussian.chol_cov
-        if self.linearization is not None:
-            lin = self.linearization
-            for name, leaf in zip(leaf_names(lin.mode), jax.tree_util.tree_leaves(lin.mode),
-                                  strict=True):
-                arrays[f"linearization/mode/{name}"] = np.asarray(leaf)
-            arrays["linearization/chol_cov"] = lin.chol_cov
-        diag_json = {}
-        for k, v in self.diagnostics.items():
-            if isinstance(v, np.ndarray):
-                arrays[f"diagnostics/{k}"] = v
-            elif isinstance(v, dict):  # one level of named arrays (prior_scales, l2_strength)
-                for sub, a in v.items():
-                    arrays[f"diagnostics/{k}/{sub}"] = np.asarray(a)
-            else:
-                diag_json[k] = v.item() if isinstance(v, np.generic) else v
-        prior_json = {}
-        for group in PARAM_GROUPS:
-            prior = self.prior[group]
-            prior_json[group] = prior.to_dict()
-            loc = getattr(prior, "loc", None)
-            if isinstance(loc, list | tuple):
-                for i, a in enumerate(loc):
-                    arrays[f"prior_loc/{group}/{i}"] = np.asarray(a)
-        meta = {
-            "format": FORMAT_VERSION,
-            "model": self.model.to_dict(),
-            "likelihood": self.likelihood.to_dict(),
-            "prior": prior_json,
-            "method": self.method,
-            "n_layers": len(self.params["weights"]),
-            "diagnostics": diag_json,
-            "log_evidence": None if math.isnan(self.log_evidence) else self.log_evidence,
-            "num_chains": self.num_chains,
-            "config": self.config,
-            "dtype": self.dtype,
-        }
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        """Write this posterior to ``path`` (exactly that name) as an ``.npz`` archive,
+        atomically (:mod:`bayesreg.persistence`)."""
+        from bayesreg import persistence
+
+        persistence.save(self, path)
 
     def __repr__(self) -> str:
         return (f"Posterior(method={self.method}, model={type(self.model).__name__}, "
                 f"draws={self.num_draws}, chains={self.num_chains})")
-
-
-def load(path, *, model=None) -> Posterior:
-    """Read a posterior written by :meth:`Posterior.save` to the same ``path``.
-
-    ``model`` is needed only for a ``Basis`` model (a function cannot be stored).
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, os, bayesreg as br
-    >>> post = br.fit(br.Linear(), np.arange(5.0), [0.1, 0.9, 2.2, 2.9, 4.1], method=br.Exact())
-    >>> path = os.path.join(tempfile.mkdtemp(), "post.npz"); post.save(path)
-    >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
-    True
-    """
-    with np.load(path) as data:  # numpy refuses object arrays by default
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(arrays.pop("meta").tobytes().decode())
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unknown posterior format {meta.get('format')!r}")
-    n_layers = meta["n_layers"]
-    params = {g: [arrays[f"params/{g}_{i}"] for i in range(n_layers)] for g in PARAM_GROUPS}
-    theta = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("theta/")}
-    hyper = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("hyper/")}
-    prior = {}
-    for group, d in meta["prior"].items():
-        d = dict(d)
-        if d.get("loc") == "pytree":
-            d["loc"] = [arrays[f"prior_loc/{group}/{i}"]
-                        for i in range(sum(k.startswith(f"prior_loc/{group}/") for k in arrays))]
-        prior[group] = prior_from_dict(d)
-    gaussian = None
-    if "gaussian/mean" in arrays:
-        gaussian = GaussianCoefficients(arrays["gaussian/mean"], arrays["gaussian/chol_cov"])
-    linearization = None
-    if "linearization/chol_cov" in arrays:
-        mode = {g: [arrays[f"linearization/mode/{g}_{i}"] for i in range(n_layers)]
-                for g in PARAM_GROUPS}
-        linearization = Linearization(mode, arrays["linearization/chol_cov"])
-    diagnostics = dict(meta["diagnostics"])
-    for k, v in arrays.items():
-        if not k.startswith("diagnostics/"):
-            continue
-        parts = k.split("/")[1:]
-        if len(parts) == 1:
-            diagnostics[parts[0]] = v
-        else:  # a dict of named arrays
-            diagnostics.setdefault(parts[0], {})[parts[1]] = v
-    ev = meta["log_evidence"]
-    return Posterior(
-        model=model if model is not None else model_from_dict(meta["model"]),
-        likelihood=likelihood_from_dict(meta["likelihood"]), prior=prior,
-        method=meta["method"], params=params, theta=theta, X_train=arrays["X_train"],
-        y_train=arrays["y_train"], diagnostics=diagnostics,
-        log_evidence=math.nan if ev is None else ev, gaussian=gaussian,
-        num_chains=meta["num_chains"], config=meta["config"], hyper=hyper,
-        linearization=linearization, dtype=meta.get("dtype", "float32"),
-    )
 
 
 def _chunk(params, n_points: int, chunk_size: int | None) -> int:

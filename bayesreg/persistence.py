@@ -1,0 +1,247 @@
+"""Saving and loading a :class:`~bayesreg.Posterior`: arrays in an ``.npz``, the rest as JSON.
+
+No pickle, in either direction: NumPy refuses object arrays when loading by default, and
+the metadata is JSON stored as a byte array.
+
+A save is atomic: the archive is written to a temporary file in the target's directory,
+flushed and fsynced, then moved over the target with ``os.replace``, so a kill or a full
+disk mid-save leaves the previous file whole. A load checks every field against the model
+it describes (array shapes, dtypes, finiteness, layer and chain counts) and raises
+``ValueError("not a bayesreg posterior file: ...")`` for anything else, so a damaged or
+foreign file fails at ``load``, not later inside ``predict``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesreg._pytree import leaf_names
+from bayesreg.priors import PARAM_GROUPS
+
+FORMAT_VERSION = 1
+DTYPES = ("float32", "float64")
+
+
+def save(post, path) -> None:
+    """Write ``post`` to ``path`` (exactly that name) as an ``.npz`` archive, atomically."""
+    arrays: dict[str, np.ndarray] = {"X_train": post.X_train, "y_train": post.y_train}
+    for name, leaf in zip(leaf_names(post.params), jax.tree_util.tree_leaves(post.params),
+                          strict=True):
+        arrays[f"params/{name}"] = np.asarray(leaf)
+    for name, leaf in post.theta.items():
+        arrays[f"theta/{name}"] = np.asarray(leaf)
+    for name, leaf in post.hyper.items():
+        arrays[f"hyper/{name}"] = np.asarray(leaf)
+    if post.gaussian is not None:
+        arrays["gaussian/mean"] = post.gaussian.mean
+        arrays["gaussian/chol_cov"] = post.gaussian.chol_cov
+    if post.linearization is not None:
+        lin = post.linearization
+        for name, leaf in zip(leaf_names(lin.mode), jax.tree_util.tree_leaves(lin.mode),
+                              strict=True):
+            arrays[f"linearization/mode/{name}"] = np.asarray(leaf)
+        arrays["linearization/chol_cov"] = lin.chol_cov
+    diag_json = {}
+    for k, v in post.diagnostics.items():
+        if isinstance(v, np.ndarray):
+            arrays[f"diagnostics/{k}"] = v
+        elif isinstance(v, dict):  # one level of named arrays (prior_scales, l2_strength)
+            for sub, a in v.items():
+                arrays[f"diagnostics/{k}/{sub}"] = np.asarray(a)
+        else:
+            diag_json[k] = v.item() if isinstance(v, np.generic) else v
+    prior_json = {}
+    for group in PARAM_GROUPS:
+        prior = post.prior[group]
+        prior_json[group] = prior.to_dict()
+        loc = getattr(prior, "loc", None)
+        if isinstance(loc, list | tuple):
+            for i, a in enumerate(loc):
+                arrays[f"prior_loc/{group}/{i}"] = np.asarray(a)
+    meta = {
+        "format": FORMAT_VERSION, "model": post.model.to_dict(),
+        "likelihood": post.likelihood.to_dict(), "prior": prior_json, "method": post.method,
+        "n_layers": len(post.params["weights"]), "diagnostics": diag_json,
+        "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
+        "num_chains": post.num_chains, "config": post.config, "dtype": post.dtype,
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".bayesreg-", suffix=".tmp",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _read(path) -> tuple[dict, dict]:
+    """(arrays, meta) of an archive, or ValueError naming what is wrong with the file."""
+    try:
+        data = np.load(path)  # allow_pickle=False: object arrays are refused
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"not a bayesreg posterior file: {path} (a single .npy array, not "
+                         "the .npz archive Posterior.save writes)")
+    try:
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
+    if "meta" not in arrays:
+        raise ValueError(f"not a bayesreg posterior file: {path} (no 'meta' entry)")
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not a bayesreg posterior file: {path} (its metadata is not JSON: "
+                         f"{err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        got = meta.get("format") if isinstance(meta, dict) else meta
+        raise ValueError(f"not a bayesreg posterior file: {path} (format {got!r}; this "
+                         f"version reads format {FORMAT_VERSION})")
+    return arrays, meta
+
+
+def _reason(err: Exception) -> str:
+    if "allow_pickle" in str(err):
+        return "not an .npz archive"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def load(path, *, model=None):
+    """Read a posterior written by :meth:`Posterior.save` to the same ``path``.
+
+    ``model`` is needed only for a ``Basis`` model (a function cannot be stored).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, bayesreg as br
+    >>> post = br.fit(br.Linear(), np.arange(5.0), [0.1, 0.9, 2.2, 2.9, 4.1], method=br.Exact())
+    >>> path = os.path.join(tempfile.mkdtemp(), "post.npz"); post.save(path)
+    >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
+    True
+    """
+    arrays, meta = _read(path)
+    try:
+        return _build(arrays, meta, model, path)
+    except ValueError as err:
+        if str(err).startswith("not a bayesreg posterior file"):
+            raise
+        raise ValueError(f"not a bayesreg posterior file: {path} ({err})") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as err:
+        raise ValueError(f"not a bayesreg posterior file: {path} (a field is missing or of "
+                         f"the wrong type: {type(err).__name__} {err})") from None
+
+
+def _build(arrays: dict, meta: dict, model, path):
+    from bayesreg.likelihoods import likelihood_from_dict
+    from bayesreg.models import model_from_dict
+    from bayesreg.posterior import GaussianCoefficients, Linearization, Posterior
+    from bayesreg.priors import prior_from_dict
+
+    n_layers, chains, dtype = meta["n_layers"], meta["num_chains"], meta.get("dtype", "float32")
+    if not isinstance(n_layers, int) or n_layers < 1:
+        raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
+    model = model if model is not None else model_from_dict(meta["model"])
+    likelihood = likelihood_from_dict(meta["likelihood"])
+    X, y = _numeric(arrays, "X_train", 2), _numeric(arrays, "y_train", 1)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X_train has {X.shape[0]} rows but y_train {y.shape[0]}")
+    params = {g: [_numeric(arrays, f"params/{g}_{i}") for i in range(n_layers)]
+              for g in PARAM_GROUPS}
+    extra = [k for k in arrays if k.startswith("params/")
+             and k.split("/", 1)[1] not in {f"{g}_{i}" for g in PARAM_GROUPS
+                                            for i in range(n_layers)}]
+    if extra:
+        raise ValueError(f"n_layers={n_layers} but the file holds more layers ({extra[0]})")
+    draws = params["weights"][0].shape[0]
+    if not isinstance(chains, int) or chains < 1 or draws % chains:
+        raise ValueError(f"num_chains={chains!r} does not divide the {draws} draws")
+    # the shapes the model gives these data, with a leading axis of S draws
+    n_out = likelihood.n_outputs(y)
+    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), X.shape[1], n_out,
+                                                 dtype=jnp.float32))
+    for g in PARAM_GROUPS:
+        if len(expected[g]) != n_layers:
+            raise ValueError(f"the model has {len(expected[g])} layers, the file {n_layers}")
+        for i, (a, e) in enumerate(zip(params[g], expected[g], strict=True)):
+            if a.shape != (draws, *e.shape):
+                raise ValueError(f"params {g}_{i} has shape {a.shape}; the model needs "
+                                 f"{(draws, *e.shape)}")
+    theta = {k.split("/", 1)[1]: _numeric(arrays, k) for k in arrays if k.startswith("theta/")}
+    hyper = {k.split("/", 1)[1]: _numeric(arrays, k) for k in arrays if k.startswith("hyper/")}
+    for name, a in {**theta, **hyper}.items():
+        if a.shape[:1] != (draws,):
+            raise ValueError(f"{name} has shape {a.shape}; expected ({draws}, ...)")
+    prior = {}
+    for group, d in meta["prior"].items():
+        d = dict(d)
+        if d.get("loc") == "pytree":
+            d["loc"] = [arrays[f"prior_loc/{group}/{i}"]
+                        for i in range(sum(k.startswith(f"prior_loc/{group}/") for k in arrays))]
+        prior[group] = prior_from_dict(d)
+    n_params = sum(int(np.prod(e.shape)) for g in PARAM_GROUPS for e in expected[g])
+    gaussian = linearization = None
+    if "gaussian/mean" in arrays:
+        mean, chol = _numeric(arrays, "gaussian/mean", 1), _numeric(arrays, "gaussian/chol_cov",
+                                                                      2)
+        if mean.shape != (n_params,) or chol.shape != (n_params, n_params):
+            raise ValueError(f"the Gaussian posterior has shapes {mean.shape}, {chol.shape}; "
+                             f"the model has {n_params} coefficients")
+        gaussian = GaussianCoefficients(mean, chol)
+    if "linearization/chol_cov" in arrays:
+        mode = {g: [_numeric(arrays, f"linearization/mode/{g}_{i}") for i in range(n_layers)]
+                for g in PARAM_GROUPS}
+        chol = _numeric(arrays, "linearization/chol_cov", 2)
+        if chol.shape != (n_params, n_params):
+            raise ValueError(f"the linearisation's covariance has shape {chol.shape}; the "
+                             f"model has {n_params} parameters")
+        linearization = Linearization(mode, chol)
+    diagnostics = dict(meta["diagnostics"])
+    for k, v in arrays.items():
+        if not k.startswith("diagnostics/"):
+            continue
+        parts = k.split("/")[1:]
+        if len(parts) == 1:
+            diagnostics[parts[0]] = v
+        else:  # a dict of named arrays
+            diagnostics.setdefault(parts[0], {})[parts[1]] = v
+    ev = meta["log_evidence"]
+    return Posterior(
+        model=model, likelihood=likelihood, prior=prior, method=str(meta["method"]),
+        params=params, theta=theta, X_train=X, y_train=y, diagnostics=diagnostics,
+        log_evidence=math.nan if ev is None else float(ev), gaussian=gaussian,
+        num_chains=chains, config=meta["config"], hyper=hyper, linearization=linearization,
+        dtype=dtype)
+
+
+def _numeric(arrays: dict, key: str, ndim: int | None = None) -> np.ndarray:
+    """``arrays[key]``, checked to be a finite float (or integer label) array."""
+    a = arrays[key]
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{key} has dtype {a.dtype}; expected numbers")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{key} has {a.ndim} dimensions; expected {ndim}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{key} holds NaN or inf")
+    return a
