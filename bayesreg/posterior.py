@@ -179,7 +179,7 @@ class Posterior:
         if self.gaussian is not None:
             from bayesreg.inference.exact import design_matrix
 
-            phi = design_matrix(self.model, X)
+            phi = design_matrix(self.model, pad_rows(X))[: X.shape[0]]
             mean = phi @ self.gaussian.mean
             var_f = np.sum((phi @ self.gaussian.chol_cov) ** 2, axis=1)
             f_draws = predictive_draws(self.model, self.params, X, chunk_size)
@@ -270,10 +270,28 @@ def predictive_draws(model, params, X, chunk_size: int | None = None) -> np.ndar
     return predictive_outputs(model, params, X, chunk_size)[..., 0]
 
 
+def bucket(n: int) -> int:
+    """The padded row count for n rows: the smallest of 2ᵏ and 1.5·2ᵏ (at least 8) that
+    holds them, so predicting on any number of rows compiles O(log N) programs, not one
+    per N (each compiled program stays in memory)."""
+    size = 8
+    while size < n:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
+
+
+def pad_rows(X: np.ndarray) -> np.ndarray:
+    """X padded to :func:`bucket` rows by repeating its last row (rows are independent)."""
+    extra = bucket(X.shape[0]) - X.shape[0]
+    return np.pad(X, ((0, extra), (0, 0)), mode="edge") if extra and X.shape[0] else X
+
+
 def predictive_outputs(model, params, X, chunk_size: int | None = None) -> np.ndarray:
     """All model outputs under every draw: (S, N, K), ``chunk_size`` draws at a time."""
+    n, X = X.shape[0], pad_rows(X)
     size = _chunk(params, X.shape[0], chunk_size)
-    return np.asarray(_apply_draws(model, min(size, _num(params)), params, jnp.asarray(X)))
+    out = _apply_draws(model, min(size, _num(params)), params, jnp.asarray(X))
+    return np.asarray(out)[:, :n]
 
 
 def _num(params) -> int:
@@ -293,7 +311,7 @@ def linearized_predictive(model, lin: Linearization, params, X, rows: int = 2048
     mode = jax.tree_util.tree_map(jnp.asarray, lin.mode)
     deltas = _deltas(mode, params)  # (S, P)
     chol = jnp.asarray(lin.chol_cov, deltas.dtype)
-    size = min(rows, X.shape[0])
+    size = min(rows, bucket(X.shape[0]))
     out = []
     for start in range(0, X.shape[0], size):
         chunk = X[start:start + size]

@@ -3,6 +3,7 @@ import math
 import zipfile
 
 import arviz as az
+import jax
 import numpy as np
 import pytest
 
@@ -188,3 +189,28 @@ def test_learned_hyperparameters_survive_a_round_trip(tmp_path):
         assert back.prior[g].scale == pytest.approx(post.prior[g].scale)
     assert back.diagnostics["hyperparameters"] == "evidence"
     np.testing.assert_array_equal(back.predict(GRID).mean, post.predict(GRID).mean)
+
+
+@pytest.mark.slow
+def test_predicting_on_many_sizes_compiles_log_many_programs():
+    from bayesreg.posterior import _apply_draws, _linearized_chunk, bucket
+
+    X, y = br.datasets.gap_example(n=30)
+    net = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=3, training=br.MAP(steps=50)))
+    lap = br.fit(br.MLP((8,)), X, y, method=br.LaplaceApprox(num_draws=20),
+                 likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
+    rng = np.random.default_rng(0)
+    sizes = range(1, 61)
+    before = _apply_draws._cache_size(), _linearized_chunk._cache_size()
+    for n in sizes:
+        x = rng.uniform(-1, 1, n)
+        got = net.predict(x)
+        assert got.mean.shape == (n,)
+        if n in (1, 7, 60):  # padding rows never change the real ones
+            ref = np.stack([np.asarray(net.model.apply(jax.tree_util.tree_map(
+                lambda a, s=s: a[s], net.params), x[:, None]))[:, 0] for s in range(3)])
+            np.testing.assert_allclose(got.draws, ref, rtol=1e-5, atol=1e-6)
+        lap.predict(x)
+    buckets = len({bucket(n) for n in sizes})  # 8, 12, 16, 24, 32, 48, 64: 7 sizes
+    assert _apply_draws._cache_size() - before[0] <= buckets
+    assert _linearized_chunk._cache_size() - before[1] <= buckets
