@@ -99,46 +99,144 @@ def parse_prior(text: str):
                      f"studentt:DF:SCALE or flat; got {text!r}")
 
 
-def read_csv(path: str, target: str, features: list[str] | None):
-    """(X, y, feature names) from a CSV with a header row; every used cell must be a number."""
+def _line_of(path: str, row: int) -> int:
+    """The file line of data row ``row`` (0-based, as pandas numbers them: blank lines
+    skipped, the header on line 1). Only called to word an error message."""
+    seen = -1
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        next(fh, None)
+        for line_no, line in enumerate(fh, start=2):
+            if line.strip():
+                seen += 1
+                if seen == row:
+                    return line_no
+    return row + 2
+
+
+def read_csv(path: str, target: str, features: list[str] | None, dropna: bool = False):
+    """(X, y, feature names, rows dropped) from a CSV with a header row.
+
+    Read by pandas (fast, little memory); blank lines are skipped. Every used cell must be a
+    finite number. A missing cell is an error naming its column and line, unless ``dropna``:
+    then every row with a missing cell in a used column is dropped (and counted).
+    """
+    import pandas as pd
+
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
     try:
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = next(csv.reader(fh), None)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise UsageError(f"{path}: cannot read as CSV ({err})") from None
-    if len(rows) < 2:
+    if not first:
         raise UsageError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first]
     if target not in header:
         raise UsageError(f"{path}: no column {target!r}; columns are {header}")
-    features = features or [h for h in header if h != target]
-    missing = [f for f in features if f not in header]
-    if missing:
-        raise UsageError(f"{path}: no column(s) {missing}; columns are {header}")
+    if features:
+        if target in features:
+            raise UsageError(f"--features lists the target {target!r}: a column cannot "
+                             "predict itself; leave it out of --features")
+        twice = sorted({f for f in features if features.count(f) > 1})
+        if twice:
+            raise UsageError(f"--features lists {twice[0]!r} twice")
+        missing = [f for f in features if f not in header]
+        if missing:
+            raise UsageError(f"{path}: no column(s) {missing}; columns are {header}")
+    else:
+        unnamed = [i + 1 for i, h in enumerate(header) if not h]
+        if unnamed:
+            print(f"ignoring column(s) {unnamed} of {path}: no name in the header",
+                  file=sys.stderr)
+        features = [h for h in header if h and h != target]
     if not features:
         raise UsageError(f"{path}: no feature columns besides the target")
-    cols = [header.index(c) for c in [*features, target]]
-    data = np.empty((len(rows) - 1, len(cols)))
-    for i, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise UsageError(f"{path}, line {i}: {len(row)} fields, the header has "
-                             f"{len(header)}")
-        for j, c in enumerate(cols):
-            try:
-                data[i - 2, j] = float(row[c])
-            except ValueError:
-                raise UsageError(f"{path}, line {i}, column {header[c]!r}: {row[c]!r} is not "
-                                 "a number") from None
-    if not np.all(np.isfinite(data)):
-        raise UsageError(f"{path}: NaN or infinite values in the used columns")
-    return data[:, :-1], data[:, -1], features
+    used = [*features, target]
+    for name in used:
+        if header.count(name) > 1:
+            places = [i + 1 for i, h in enumerate(header) if h == name]
+            raise UsageError(f"{path}: column {name!r} appears {len(places)} times in the "
+                             f"header (columns {places}); rename the copies")
+    cols = [header.index(c) for c in used]
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"{path}: needs a header row and at least one data row") from None
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+        reason = str(err).strip().splitlines()[-1].replace("Error tokenizing data. C error: ",
+                                                           "")
+        raise UsageError(f"{path}: cannot read as CSV ({reason})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise UsageError(f"{path}, line 2: more fields than the header's {len(header)} names "
+                         "(a trailing comma, or a column without a name?)")
+    if len(frame) == 0:
+        raise UsageError(f"{path}: needs a header row and at least one data row")
+    frame = frame.iloc[:, cols]
+    frame.columns = used
+    for name in used:
+        column = frame[name]
+        if column.dtype.kind in "biuf":
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
+        if bad.size:
+            raise UsageError(f"{path}, line {_line_of(path, int(bad[0]))}, column {name!r}: "
+                             f"{column.iloc[bad[0]]!r} is not a number")
+        frame[name] = numbers
+    data = frame.to_numpy(dtype=np.float64)
+    infinite = np.isinf(data)
+    if infinite.any():
+        i, j = (int(v[0]) for v in np.nonzero(infinite))
+        raise UsageError(f"{path}, line {_line_of(path, i)}, column {used[j]!r}: "
+                         f"{data[i, j]} is not a finite number")
+    missing = np.isnan(data)
+    dropped = 0
+    if missing.any():
+        rows = missing.any(axis=1)
+        if not dropna:
+            j = int(np.flatnonzero(missing.any(axis=0))[0])
+            count = int(missing[:, j].sum())
+            first_row = int(np.flatnonzero(missing[:, j])[0])
+            raise UsageError(
+                f"{path}: column {used[j]!r} has {count} missing cell{'s' if count > 1 else ''}, "
+                f"the first at line {_line_of(path, first_row)}; pass --dropna to drop rows "
+                "with missing cells")
+        dropped = int(rows.sum())
+        data = data[~rows]
+        if len(data) == 0:
+            raise UsageError(f"{path}: every row has a missing cell; nothing is left after "
+                             "--dropna")
+    return data[:, :-1], data[:, -1], features, dropped
+
+
+def _prepare_out(out: str) -> None:
+    """Create the output folder and check that it takes files, before any fitting."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} is a file, not a folder; name a folder to write into")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot create the folder ({err.strerror or err})"
+                         + (": part of that path is a file"
+                            if isinstance(err, NotADirectoryError | FileExistsError) else "")
+                         ) from None
+    probe = os.path.join(out, ".bayesreg-write-test")
+    try:
+        with open(probe, "w") as fh:
+            fh.write("")
+        os.remove(probe)
+    except OSError as err:
+        raise UsageError(f"cannot write to --out {out} ({err.strerror or err})") from None
+
+
+# which methods suit which --model (compare_csv skips the others, and says so)
+SUITS = {"exact": "--model linear or poly:DEGREE", "dropout": "--model mlp:WIDTH"}
 
 
 def compare_csv(path, target, features=None, methods="map,laplace,ensemble", model="mlp:50",
                 prior="learned", test_size=0.2, seed=0, out="bayesreg-compare",
-                quick=False) -> dict:
+                quick=False, dropna=False) -> dict:
     """Standardise, fit every method, report test metrics in the data's original units."""
     import matplotlib
 
@@ -146,7 +244,11 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     import bayesreg as br
     from bayesreg.compare import w1_to_reference
 
-    X, y, names = read_csv(path, target, features)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"--seed must be an integer >= 0; got {seed}")
+    X, y, names, dropped = read_csv(path, target, features, dropna)
+    if dropped:
+        print(f"dropped {dropped} rows with missing cells (--dropna)", file=sys.stderr)
     model_obj, prior_obj = parse_model(model), parse_prior(prior)
     wanted = [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in wanted if m not in METHOD_NAMES]
@@ -156,9 +258,24 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         raise UsageError(f"--test-size must be in (0, 1); got {test_size}")
     if len(y) < 5:
         raise UsageError(f"{path}: {len(y)} rows is too few to split into train and test")
+    methods_run, skipped = [], []
+    for m in wanted:
+        if m == "exact" and not getattr(model_obj, "linear_in_params", False):
+            skipped.append(f"exact: needs {SUITS['exact']}")
+        elif m == "dropout" and not isinstance(model_obj, br.MLP):
+            skipped.append(f"dropout: needs {SUITS['dropout']}")
+        else:
+            methods_run.append((m, make_method(m, quick)))
+    if not methods_run:
+        needs = "; ".join(f"{m} needs {SUITS[m]}" for m in dict.fromkeys(wanted))
+        raise UsageError(f"none of --methods {','.join(wanted)} can fit --model {model}: "
+                         f"{needs}; map, laplace, vi, nuts and ensemble fit every model")
     perm = np.random.default_rng(seed).permutation(len(y))
     n_test = max(1, round(test_size * len(y)))
     test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    if np.ptp(y[train]) == 0:
+        raise UsageError(f"the target {target!r} is constant ({y[train][0]:g} in every training "
+                         "row): there is nothing to fit")
     mx, sx = X[train].mean(0), X[train].std(0)
     sx[sx == 0] = 1.0
     my, sy = y[train].mean(), y[train].std() or 1.0
@@ -166,25 +283,22 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     def zx(a):
         return (a - mx) / sx
 
-    methods_run, skipped = [], []
-    for m in wanted:
-        if m == "exact" and not getattr(model_obj, "linear_in_params", False):
-            skipped.append("exact: needs a linear or polynomial model")
-        elif m == "dropout" and not isinstance(model_obj, br.MLP):
-            skipped.append("dropout: needs an mlp model")
-        else:
-            methods_run.append((m, make_method(m, quick)))
-    os.makedirs(out, exist_ok=True)
+    _prepare_out(out)
     rows, preds = [], {}
     for name, method in methods_run:
         print(f"fitting {name} on {len(train)} rows ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            post = br.fit(model_obj, zx(X[train]), (y[train] - my) / sy, method=method,
-                          prior=prior_obj, seed=seed)
-        seconds = time.perf_counter() - start
-        pred = post.predict(zx(X[test])).affine(sy, my)  # back to the original units
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                post = br.fit(model_obj, zx(X[train]), (y[train] - my) / sy, method=method,
+                              prior=prior_obj, seed=seed)
+            seconds = time.perf_counter() - start
+            pred = post.predict(zx(X[test])).affine(sy, my)  # back to the original units
+        except (ValueError, FloatingPointError) as err:
+            reason = " ".join(str(err).split())
+            raise UsageError(f"{name} failed on {len(train)} training rows with --model "
+                             f"{model}: {reason}") from None
         preds[name] = (post, pred)
         row = {"method": name, **pred.metrics(y[test]), "fit_seconds": seconds,
                "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
@@ -197,29 +311,34 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     cols = ["method", "rmse", "nll", "coverage_95", "crps", "fit_seconds"]
     cols += ["w1_to_nuts", "w1_floor"] if "nuts" in preds else []
     table = _table(rows, cols)
-    _compare_figure(preds, X, y, train, test, zx, sy, my, names, os.path.join(out,
-                                                                              "compare.png"))
     report = [f"# bayesreg compare: {os.path.basename(path)}", "",
               f"Target `{target}`, features {', '.join(f'`{n}`' for n in names)}; "
               f"{len(train)} training rows, {len(test)} test rows (seed {seed}).",
               f"Model `{model}`, prior `{prior}` on standardised features and target; "
               "metrics in the target's original units.", "", table, ""]
+    if dropped:
+        report[2:2] = [f"{dropped} rows with missing cells dropped (--dropna).", ""]
     if skipped:
         report += ["Skipped: " + "; ".join(skipped), ""]
     notes = [f"{r['method']}: {r['warnings']}" for r in rows if r["warnings"]]
     if notes:
         report += ["Warnings: " + " | ".join(notes), ""]
-    with open(os.path.join(out, "report.md"), "w") as fh:
-        fh.write("\n".join(report))
-    with open(os.path.join(out, "metrics.json"), "w") as fh:
-        json.dump({"rows": _json_rows(rows), "skipped": skipped, "target": target,
-                   "features": names, "model": model, "prior": prior, "seed": seed}, fh,
-                  indent=2)
+    try:
+        _compare_figure(preds, X, y, train, test, zx, sy, my, names,
+                        os.path.join(out, "compare.png"))
+        with open(os.path.join(out, "report.md"), "w") as fh:
+            fh.write("\n".join(report))
+        with open(os.path.join(out, "metrics.json"), "w") as fh:
+            json.dump({"rows": _json_rows(rows), "skipped": skipped, "target": target,
+                       "features": names, "model": model, "prior": prior, "seed": seed,
+                       "dropped_rows": dropped}, fh, indent=2)
+    except OSError as err:
+        raise UsageError(f"cannot write to --out {out} ({err.strerror or err})") from None
     print(table)
     if skipped:
         print("skipped: " + "; ".join(skipped))
     print(f"\nwrote {out}/report.md, {out}/metrics.json, {out}/compare.png")
-    return {"rows": rows, "skipped": skipped}
+    return {"rows": rows, "skipped": skipped, "dropped_rows": dropped}
 
 
 def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path):
@@ -324,11 +443,22 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
     return {"rows": rows, "out": out}
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except for flags (off) and options without one."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or (
+                action.default is argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bayesreg", description="bayesreg command line")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser(
         "demo", help="fit the book's 15-point example with every method",
+        formatter_class=_HelpFormatter,
         description="Fit the book's 15-point example (exp(sin 2πx) + N(0, 0.3²)) with the "
                     "exact posterior under prior variances 1000, 100, 10 and with MAP, Laplace, "
                     "VI, NUTS, MC dropout and an ensemble; write bands.png and a metrics table.")
@@ -337,13 +467,14 @@ def main(argv=None) -> int:
     p_demo.add_argument("--knots", type=int, default=10, help="number of ReLU features")
     p_demo.add_argument("--quick", action="store_true", help="fewer draws and steps")
     p_cmp = sub.add_parser(
-        "compare", help="compare methods on a CSV file",
+        "compare", help="compare methods on a CSV file", formatter_class=_HelpFormatter,
         description="Fit several methods to a CSV file's columns with the same prior and "
                     "report test metrics (original units), report.md, metrics.json and "
                     "compare.png.")
     p_cmp.add_argument("csv", help="CSV file with a header row")
     p_cmp.add_argument("--target", required=True, help="name of the target column")
-    p_cmp.add_argument("--features", help="comma list of feature columns (default: all others)")
+    p_cmp.add_argument("--features",
+                       help="comma list of feature columns; without it, every other column")
     p_cmp.add_argument("--methods", default="map,laplace,ensemble",
                        help=f"comma list of {','.join(METHOD_NAMES)}")
     p_cmp.add_argument("--model", default="mlp:50", help="linear | poly:DEGREE | mlp:WIDTH")
@@ -352,11 +483,15 @@ def main(argv=None) -> int:
                             "use gaussian:1) | gaussian:S | laplace:S | cauchy:S | "
                             "studentt:DF:S | flat")
     p_cmp.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
-    p_cmp.add_argument("--seed", type=int, default=0)
+    p_cmp.add_argument("--seed", type=int, default=0, help="split and fit seed (>= 0)")
     p_cmp.add_argument("--out", default="bayesreg-compare", help="output folder")
     p_cmp.add_argument("--quick", action="store_true", help="fewer draws and steps")
+    p_cmp.add_argument("--dropna", action="store_true",
+                       help="drop rows with a missing cell in a used column (without it, a "
+                            "missing cell is an error naming its column and line)")
     p_bench = sub.add_parser(
         "bench", help="time bayesreg against hand-written JAX and scikit-learn (quick subset)",
+        formatter_class=_HelpFormatter,
         description="Time MAP, Ensemble, Exact and the MC dropout predictive against the code "
                     "a user would otherwise write, in this process; print ratios.")
     p_bench.add_argument("--full", action="store_true", help="full sizes and the scaling runs")
@@ -368,11 +503,17 @@ def main(argv=None) -> int:
 
             bench.run(quick=not args.full, out=args.out)
         elif args.command == "demo":
+            if args.seed < 0:
+                raise UsageError(f"--seed must be an integer >= 0; got {args.seed}")
+            if args.knots < 1:
+                raise UsageError(f"--knots must be an integer >= 1; got {args.knots}")
+            _prepare_out(args.out)
             demo(args.out, args.seed, args.knots, args.quick)
         else:
             compare_csv(args.csv, args.target,
-                        args.features.split(",") if args.features else None, args.methods,
-                        args.model, args.prior, args.test_size, args.seed, args.out, args.quick)
+                        [f.strip() for f in args.features.split(",")] if args.features
+                        else None, args.methods, args.model, args.prior, args.test_size,
+                        args.seed, args.out, args.quick, args.dropna)
     except UsageError as err:
         print(f"bayesreg {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
 import json
+import os
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -119,3 +120,132 @@ def test_compare_with_nuts_reports_the_w1_floor(tmp_path, monkeypatch):
     assert floor > 0 and all(r["w1_floor"] == floor for r in rows)
     assert all(r["w1_to_nuts"] > 0 for r in rows)
     assert "| w1_to_nuts | w1_floor |" in (out / "report.md").read_text()
+
+
+def _one_error_line(err):
+    """stderr of a refused run: the error, on one line, and no traceback (progress lines
+    'fitting ...' aside)."""
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("fitting ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("bayesreg compare: error: ")
+    return lines[0]
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # silent wrong answers before: the target as a feature gave RMSE 0.000
+        (["--features", "x1,y"], "--features lists the target 'y'"),
+        (["--features", "x1,x1"], "--features lists 'x1' twice"),
+        (["--seed", "-1"], "--seed must be an integer >= 0; got -1"),
+        (["--out", "{file}"], "is a file, not a folder"),
+        (["--out", "{file}/sub"], "cannot create the folder"),
+        # the default model is a network: Exact cannot fit it and nothing was left to run
+        (["--methods", "exact"], "none of --methods exact can fit --model mlp:50: exact needs "
+                                 "--model linear or poly:DEGREE"),
+    ],
+)
+def test_compare_argument_errors_are_one_line_exit_2(tmp_path, capsys, extra, message):
+    data = _csv(tmp_path / "d.csv")
+    file = _write(tmp_path / "a-file", "x")
+    args = ["compare", str(data), "--target", "y", "--out", str(tmp_path / "out"),
+            *[a.format(file=file) for a in extra]]
+    assert cli.main(args) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def _rows(n=30, seed=1):
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    return [f"{a},{b},{3 * a - b + 0.1 * e}"
+            for a, b, e in zip(x1, x2, rng.standard_normal(n), strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "message"),
+    [
+        # a duplicated header used the first column twice, silently
+        ("a,a,y\n" + "\n".join(r for r in _rows()) + "\n", [],
+         "column 'a' appears 2 times in the header"),
+        ("x1,x2,y\n" + "\n".join(f"{r.rsplit(',', 1)[0]},5" for r in _rows()) + "\n", [],
+         "the target 'y' is constant (5 in every training row)"),
+        ("x1,x2,y\n" + "\n".join(_rows()[:5]) + "\n", ["--model", "poly:3", "--methods",
+                                                        "exact"],
+         "exact failed on 4 training rows with --model poly:3: cannot learn the noise"),
+        ("x1,x2,y\n" + "\n".join([*_rows()[:7], "0.5,,1.0", *_rows()[7:]]) + "\n", [],
+         "column 'x2' has 1 missing cell, the first at line 9; pass --dropna"),
+        ("x1,x2,y\n" + "\n".join([*_rows()[:3], "0.5,abc,1.0", *_rows()[3:]]) + "\n", [],
+         "line 5, column 'x2': 'abc' is not a number"),
+        ("x1,x2,y\n" + "\n".join([*_rows()[:3], "0.5,inf,1.0", *_rows()[3:]]) + "\n", [],
+         "line 5, column 'x2': inf is not a finite number"),
+        ("x1,x2,y\n" + "\n".join([*_rows()[:3], "0.5,1,1.0,7", *_rows()[3:]]) + "\n", [],
+         "line 5"),
+        ("x1,x2,y\n\n\n", [], "needs a header row and at least one data row"),
+    ],
+)
+def test_compare_data_errors_are_one_line_exit_2(tmp_path, capsys, text, extra, message):
+    data = _write(tmp_path / "d.csv", text)
+    args = ["compare", str(data), "--target", "y", "--out", str(tmp_path / "out"),
+            *(extra or ["--model", "linear", "--methods", "exact"])]
+    assert cli.main(args) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_compare_unwritable_out_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    data = _csv(tmp_path / "d.csv")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root ignores the mode: make cli's open() say it instead
+        real_open = open
+
+        def refusing_open(path, *args, **kwargs):
+            if str(path).startswith(str(locked)):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(cli, "open", refusing_open, raising=False)
+    code = cli.main(["compare", str(data), "--target", "y", "--model", "linear", "--methods",
+                     "exact", "--out", str(locked)])
+    locked.chmod(0o700)
+    assert code == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "cannot write to --out" in line and "Permission denied" in line
+
+
+def test_compare_accepts_trailing_blank_lines_and_drops_missing_rows_on_request(tmp_path,
+                                                                               capsys):
+    rows = _rows(40)
+    clean = _write(tmp_path / "clean.csv", "x1,x2,y\n" + "\n".join(rows) + "\n")
+    blank = _write(tmp_path / "blank.csv", "x1,x2,y\n" + "\n".join(rows) + "\n\n\n")
+    holes = _write(tmp_path / "holes.csv",
+                   "x1,x2,y\n" + "\n".join([*rows, "0.1,,2.0", ",0.2,"]) + "\n")
+    common = ["--target", "y", "--model", "linear", "--methods", "exact"]
+    results = {}
+    for name, path, extra in (("clean", clean, []), ("blank", blank, []),
+                              ("holes", holes, ["--dropna"])):
+        assert cli.main(["compare", str(path), *common, *extra,
+                         "--out", str(tmp_path / name)]) == 0, capsys.readouterr().err
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert results["blank"]["rows"][0]["rmse"] == results["clean"]["rows"][0]["rmse"]
+    # the same 40 complete rows survive --dropna, and the report says how many were dropped
+    assert results["holes"]["rows"][0]["rmse"] == results["clean"]["rows"][0]["rmse"]
+    assert results["holes"]["dropped_rows"] == 2 and results["clean"]["dropped_rows"] == 0
+    assert "2 rows with missing cells dropped" in (tmp_path / "holes" / "report.md").read_text()
+    assert "dropped 2 rows with missing cells" in capsys.readouterr().err
+
+
+def test_compare_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: map,laplace,ensemble)", "(default: mlp:50)",
+                    "(default: learned)", "(default: 0.2)", "(default: 0)",
+                    "(default: bayesreg-compare)"):
+        assert default in out
+    assert "--dropna" in out
