@@ -16,12 +16,20 @@ The log-Jacobian terms make the density the one of the unconstrained coordinates
 
 from __future__ import annotations
 
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bayesreg.inference._problem import Problem, log_likelihood
 from bayesreg.priors import PARAM_GROUPS, is_hierarchical
+
+# NumPyro keeps its effect-handler stack in a module-level list, so two models traced at
+# once in two threads see each other's sites (duplicate-site errors, IndexError). NUTS and
+# VI hold this lock while NumPyro runs: they are serialised across threads; every other
+# method (MAP, ensembles, MC dropout, Laplace, Exact) runs in parallel.
+NUMPYRO_LOCK = threading.RLock()
 
 
 def hyper_groups(prior) -> tuple[str, ...]:

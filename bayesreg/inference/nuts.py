@@ -42,7 +42,12 @@ from numpyro.infer import MCMC
 from numpyro.infer import NUTS as NumPyroNUTS
 
 from bayesreg._validation import check_int
-from bayesreg.inference._latent import init_latent, latent_log_joint, split_draws
+from bayesreg.inference._latent import (
+    NUMPYRO_LOCK,
+    init_latent,
+    latent_log_joint,
+    split_draws,
+)
 from bayesreg.inference._problem import Problem
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
@@ -125,6 +130,10 @@ class NUTS:
                            dense_mass=self.dense_mass, max_tree_depth=self.max_tree_depth)
 
     def _run(self, problem: Problem):
+        with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
+            return self._run_locked(problem)
+
+    def _run_locked(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
         model, lik, prior = problem.model, problem.likelihood, problem.prior

@@ -32,7 +32,12 @@ from numpyro.optim import optax_to_numpyro
 
 from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
-from bayesreg.inference._latent import init_latent, latent_log_joint, split_draws
+from bayesreg.inference._latent import (
+    NUMPYRO_LOCK,
+    init_latent,
+    latent_log_joint,
+    split_draws,
+)
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.map import MAP
 from bayesreg.priors import is_hierarchical
@@ -104,6 +109,10 @@ class VI:
         return optax.adam(optax.cosine_decay_schedule(self.lr, self.steps, alpha=0.01))
 
     def _run(self, problem: Problem):
+        with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
+            return self._run_locked(problem)
+
+    def _run_locked(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
         model, lik, prior = problem.model, problem.likelihood, problem.prior
