@@ -32,8 +32,9 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         Seeds every random choice (initialisation, batches, draws): same seed, same numbers.
     dtype : {"float32", "float64"}
         Working precision. "float64" runs the fit (and later predictions of the posterior)
-        with JAX's 64-bit mode enabled for those calls only; the numbers change by rounding,
-        nothing else.
+        with JAX's 64-bit mode enabled for those calls only; "float32" runs the fit with it
+        disabled, even where the user switched it on globally. The numbers change by
+        rounding, nothing else.
 
     Returns
     -------
@@ -49,10 +50,11 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
     """
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
-    if dtype == "float64":
-        with jax.enable_x64(True):
-            return _fit(model, X, y, method, prior, likelihood, seed, dtype)
-    return _fit(model, X, y, method, prior, likelihood, seed, dtype)
+    # the working precision decides JAX's 64-bit mode for the fit, whatever the global flag:
+    # a float32 fit under jax_enable_x64 would otherwise mix float64 data and constants with
+    # float32 parameters (L-BFGS: "cond branches must have equal output types")
+    with jax.enable_x64(dtype == "float64"):
+        return _fit(model, X, y, method, prior, likelihood, seed, dtype)
 
 
 def _fit(model, X, y, method, prior, likelihood, seed, dtype):

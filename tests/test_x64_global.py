@@ -49,10 +49,6 @@ SCRIPT = textwrap.dedent("""
     print(json.dumps({"on": on, "off": run(), "x64_after": x64_after}))
 """)
 
-PATCH = ("needs the bayesreg/fit.py patch (fit runs inside jax.enable_x64(dtype == "
-         "'float64')), which is not in this checkout yet; remove this mark with it")
-
-
 def _run(*names):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=root)
@@ -80,14 +76,12 @@ def _same_fit(runs, name):
     assert got["mean"] == pytest.approx(want["mean"], rel=1e-6, abs=1e-7)
 
 
-@pytest.mark.xfail(strict=True, reason=PATCH)
 @pytest.mark.parametrize("name", ["map_lbfgs", "laplace"])
 def test_float32_fit_ignores_the_global_x64_flag(runs, name):
     _same_fit(runs, name)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=PATCH)
 def test_float32_vi_ignores_the_global_x64_flag(vi_runs):
     _same_fit(vi_runs, "vi")
 
