@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from bayesreg._scales import check_scales
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.map import MAP
@@ -82,6 +83,7 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
     if dtype == "float64":
         X = X.astype(np.float64)
         y = y.astype(np.float64) if y.dtype.kind == "f" else y
+    check_scales(X, y, dtype)
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
     post = method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,

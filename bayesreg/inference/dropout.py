@@ -178,7 +178,7 @@ class MCDropout:
         init_key, train_key = jax.random.split(key)
         state, trace = self.training.optimize(train, train.init_state(init_key), train_key,
                                               X_val=X_val, y_val=y_val, hook=hook)
-        return state, check_trace(trace, self.training.resolved(net).lr)
+        return state, check_trace(trace, self.training.resolved(net).lr, train)
 
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior

@@ -169,7 +169,7 @@ class Ensemble:
         state, trace = _train_members(
             problem.model, method, epochs, per_epoch, batch, False, axes, train.likelihood,
             prior, state0, X, y, keys, jnp.asarray(X_val), jnp.asarray(y_val), hook=hook)
-        trace = check_trace(trace, method.lr)
+        trace = check_trace(trace, method.lr, problem)
         used_prior, trace = learned_hyperparameters(problem, trace, state)
         return Posterior(
             model=problem.model, likelihood=problem.likelihood, prior=used_prior,

@@ -123,7 +123,7 @@ class LaplaceApprox:
             state, trace = self.training.optimize(problem, problem.init_state(init_key),
                                                   train_key, hook=hook)
             prior, learned = learned_hyperparameters(problem, check_trace(
-                trace, self.training.resolved(model).lr), state)
+                trace, self.training.resolved(model).lr, problem), state)
             sigma = float(np.asarray(learned["noise_std"]))
             lik = GaussianLikelihood(sigma)
             problem = dataclasses.replace(problem, likelihood=lik, prior=prior)

@@ -38,6 +38,7 @@ import optax
 
 from bayesreg import _progress
 from bayesreg._pytree import check_positive
+from bayesreg._scales import divergence_causes
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical, latent_log_prior
 from bayesreg.inference._problem import Problem, log_likelihood
@@ -311,6 +312,10 @@ class MAP:
         learn_noise, learn_prior = lik.learned_noise, problem.learn_prior
         if not (learn_noise or learn_prior):
             return None
+        if learn_noise and problem.n < 2:
+            raise ValueError(f"a learned noise needs at least 2 training rows (residuals to "
+                             f"measure it on); got {problem.n}. Fix it: "
+                             "likelihood=br.GaussianLikelihood(noise=σ)")
         epochs, _, _ = self.resolved(problem.model).plan(problem.n)
         # one burn-in round, then one round after each update
         rounds = max(1, min(self.evidence_updates + 1, epochs))
@@ -329,7 +334,7 @@ class MAP:
         hook = self.evidence_hook(train)
         state, trace = self.optimize(train, train.init_state(init_key), train_key,
                                      X_val=X_val, y_val=y_val, hook=hook)
-        trace = check_trace(trace, self.resolved(problem.model).lr)
+        trace = check_trace(trace, self.resolved(problem.model).lr, problem)
         prior, trace = learned_hyperparameters(problem, trace, state)
         draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
         return Posterior(
@@ -394,16 +399,19 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
     return prior, trace
 
 
-def check_trace(trace, lr) -> dict:
-    """NumPy diagnostics from a training trace; a non-finite loss is an error, not a NaN fit."""
+def check_trace(trace, lr, problem: Problem | None = None) -> dict:
+    """NumPy diagnostics from a training trace; a non-finite loss is an error, not a NaN fit
+    (with the likely causes for ``problem``)."""
     out = {k: jax.tree_util.tree_map(np.asarray, v) for k, v in trace.items()}
     losses = out["losses"]
     bad = ~np.isfinite(losses)
     if np.any(bad):
         first = np.argmax(bad.reshape(-1, losses.shape[-1]).any(0))
+        causes = (divergence_causes(problem, lr) if problem is not None
+                  else f"a step too large (lower lr, now {lr})")
         raise FloatingPointError(
-            f"MAP diverged: the loss became {losses[bad][0]} after {int(first)} updates; "
-            f"lower lr (now {lr})")
+            f"MAP diverged: the loss became {losses[bad][0]} after {int(first)} updates. "
+            f"Likely: {causes}")
     out["final_loss"] = float(np.mean(losses[..., -1]))
     out["num_updates"] = int(losses.shape[-1])
     for k in ("best_update", "stopped_update"):

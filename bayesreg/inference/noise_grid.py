@@ -85,7 +85,7 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     best = int(np.argmax(scores))
     state = {"params": jax.tree_util.tree_map(lambda a: a[best], states["params"]),
              "theta": {"log_noise": jnp.asarray(np.log(sigmas[best]), jnp.float32)}}
-    trace = check_trace(jax.tree_util.tree_map(lambda a: a[best], trace), method.lr)
+    trace = check_trace(jax.tree_util.tree_map(lambda a: a[best], trace), method.lr, part)
     diagnostics = {"hyperparameters": "validation", "noise_std": float(sigmas[best]),
                    "validation_loglik": float(scores[best]), "noise_grid": sigmas,
                    "validation_logliks": scores}

@@ -1,0 +1,70 @@
+"""Numbers that used to fail silently or with the wrong advice: data and prior scales.
+
+``check_scales`` runs in :func:`bayesreg.fit` before any method: values whose squares
+overflow the working precision are an error, and input columns on very different or very
+large scales are a warning that names them (a N(0, s²) prior on every weight assumes
+features of comparable, moderate scale; optimisers assume it too). ``divergence_causes``
+turns a non-finite training loss into the likely reasons instead of "lower lr" alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+# |value| above which a square overflows: float32 max is 3.4e38, float64 1.8e308
+OVERFLOW = {"float32": 1e18, "float64": 1e150}
+COLUMN_SCALE = 1e4  # an input column with std above this, or this many times another's, warns
+
+
+def check_scales(X: np.ndarray, y: np.ndarray, dtype: str) -> None:
+    """ValueError when X or y would overflow when squared; a warning naming badly scaled
+    input columns."""
+    limit = OVERFLOW[dtype]
+    for name, a in (("X", X), ("y", y)):
+        if a.dtype.kind == "f" and a.size:
+            big = float(np.max(np.abs(a)))
+            if big > limit:
+                alt = ' or fit with dtype="float64"' if dtype == "float32" else ""
+                raise ValueError(
+                    f"{name} reaches {big:.3g}: its squares overflow {dtype} (the likelihood "
+                    f"and the noise σ² work with them). Rescale {name} (e.g. divide by its "
+                    f"standard deviation){alt}.")
+    if X.shape[0] < 2:
+        return
+    std = np.std(X, axis=0)
+    live = std > 0
+    if not np.any(live):
+        return
+    small = float(np.min(std[live]))
+    bad = np.flatnonzero(live & ((std > COLUMN_SCALE) | (std > COLUMN_SCALE * small)))
+    if bad.size:
+        cols = ", ".join(f"{int(j)} (std {std[j]:.3g})" for j in bad[:5])
+        warnings.warn(
+            f"X columns {cols} are on a scale far from the others (smallest std {small:.3g}): "
+            "a prior N(0, s²) on every weight, and the optimisers, assume inputs of "
+            "comparable scale. Standardise X (subtract the mean, divide by the std of each "
+            "column, e.g. sklearn's StandardScaler) and predict with the same transform.",
+            UserWarning, stacklevel=4)
+
+
+def divergence_causes(problem, lr) -> str:
+    """The likely reasons a training loss became non-finite, most specific first."""
+    causes = []
+    std = np.std(problem.X, axis=0) if problem.n > 1 else np.ones(problem.n_features)
+    if np.any(std > COLUMN_SCALE):
+        causes.append("inputs on a large scale (standardise X)")
+    for g, p in problem.prior.items():
+        s = getattr(p, "scale", None)
+        if s is not None and not hasattr(s, "log_prob") and np.min(np.asarray(s, float)) < 1e-15:
+            causes.append(f"a {g} prior scale of {np.min(np.asarray(s, float)):.3g}, whose "
+                          "precision 1/s² overflows the working precision (use a scale above "
+                          "1e-15, or br.Flat()/a fixed value of 0 by other means)")
+    if getattr(problem.likelihood, "noise", None) is not None and not isinstance(
+            problem.likelihood.noise, str) and float(problem.likelihood.noise) < 1e-6 * max(
+            float(np.std(problem.y)), 1e-30):
+        causes.append(f"a fixed noise {float(problem.likelihood.noise):.3g} far below the "
+                      "targets' spread (1/σ² makes the loss stiff)")
+    causes.append(f"a step too large for this problem (lower lr, now {lr})")
+    return "; or ".join(causes)
