@@ -30,7 +30,13 @@ import numpy as np
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP, _train_members, check_trace, learned_hyperparameters
+from bayesreg.inference.map import (
+    MAP,
+    _train_members,
+    bucketed,
+    check_trace,
+    learned_hyperparameters,
+)
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
 REDUCE = ("mean", "median")
@@ -159,16 +165,19 @@ class Ensemble:
         check_hierarchical(problem.prior, "Ensemble")
         train, X_val, y_val = self.training.split(problem)
         state0, keys, X, y, prior, axes = self.member_inputs(train)
-        state0, keys, X, y, prior = shard_members(self.members, (state0, keys, X, y, prior),
-                                                  axes)
         method = self.training.resolved(problem.model)
         epochs, per_epoch, batch = method.plan(train.n)
+        X, y, mask, X_val, y_val, val_mask, batch = bucketed(X, y, X_val, y_val, per_epoch,
+                                                             batch)
+        state0, keys, X, y, prior = shard_members(self.members, (state0, keys, X, y, prior),
+                                                  axes)
         # anchors are draws from the given prior: an anchored ensemble keeps it
         hook = self.training.evidence_hook(
             dataclasses.replace(train, learn_prior=train.learn_prior and not self.anchored))
         state, trace = _train_members(
             problem.model, method, epochs, per_epoch, batch, False, axes, train.likelihood,
-            prior, state0, X, y, keys, jnp.asarray(X_val), jnp.asarray(y_val), hook=hook)
+            prior, state0, X, y, keys, jnp.asarray(X_val), jnp.asarray(y_val), hook=hook,
+            mask=mask, val_mask=val_mask)
         trace = check_trace(trace, method.lr, problem)
         used_prior, trace = learned_hyperparameters(problem, trace, state)
         return Posterior(

@@ -94,23 +94,28 @@ class EvidenceHook:
         return likelihood, prior
 
     # -- one evidence step ---------------------------------------------------------------
-    def update(self, h: dict, model, likelihood, prior, params, X, y, key, y_std) -> dict:
-        """MacKay's fixed point at the weights ``params`` (module docstring)."""
-        n = X.shape[0]
+    def update(self, h: dict, model, likelihood, prior, params, X, y, key, y_std,
+               mask=None) -> dict:
+        """MacKay's fixed point at the weights ``params`` (module docstring). ``mask`` (N,)
+        marks the real rows of padded data (1) and the padding (0)."""
+        rows_total = X.shape[0]
+        mask = jnp.ones(rows_total, X.dtype) if mask is None else mask
+        n = jnp.sum(mask)
         flat, unravel = ravel_pytree(params)
         dtype = flat.dtype
-        if n > self.max_rows:
-            rows = jax.random.choice(key, n, (self.max_rows,), replace=False)
-            Xs, weight = X[rows], n / self.max_rows
+        if rows_total > self.max_rows:
+            rows = jax.random.choice(key, rows_total, (self.max_rows,), replace=False,
+                                     p=mask / n)
+            Xs, ms, weight = X[rows], mask[rows], n / self.max_rows
         else:
-            Xs, weight = X, 1.0
+            Xs, ms, weight = X, mask, 1.0
 
         def f_row(v, x):
             return model.apply(unravel(v), x[None])[0, 0]
 
-        J = jax.vmap(jax.grad(f_row), in_axes=(None, 0))(flat, Xs)  # (m, P)
+        J = jax.vmap(jax.grad(f_row), in_axes=(None, 0))(flat, Xs) * ms[:, None]  # (m, P)
         resid = y - model.apply(params, X)[:, 0]
-        rss = jnp.sum(resid**2)
+        rss = jnp.sum(mask * resid**2)
         sizes = [int(np.size(a)) for g in PARAM_GROUPS for a in params[g]]
         seg = _segments(params)
         dense = flat.size <= DENSE_MAX

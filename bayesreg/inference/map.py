@@ -280,10 +280,12 @@ class MAP:
         epochs, per_epoch, batch = method.plan(problem.n)
         X_val = problem.X[:0] if X_val is None else X_val
         y_val = problem.y[:0] if y_val is None else y_val
+        X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
+                                                             y_val, per_epoch, batch)
         return _train(
             problem.model, method, epochs, per_epoch, batch, latent, problem.likelihood,
-            problem.prior, state0, jnp.asarray(problem.X), jnp.asarray(problem.y), key,
-            jnp.asarray(X_val), jnp.asarray(y_val), hook=hook,
+            problem.prior, state0, jnp.asarray(X), jnp.asarray(y), key,
+            jnp.asarray(X_val), jnp.asarray(y_val), hook=hook, mask=mask, val_mask=val_mask,
         )
 
     def _run_validation(self, problem: Problem):
@@ -352,6 +354,34 @@ def _score_gaussian(model):
                              - 0.5 * math.log(2 * math.pi)))
 
     return score
+
+
+def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
+    """The training and validation rows padded for the compiled loop (:func:`padded`), with
+    the batch size of a full-batch plan set to the padded row count."""
+    X, y, mask = padded(X, y, per_epoch == 1)
+    X_val, y_val, val_mask = padded(X_val, y_val, True)
+    if mask is not None:
+        batch = int(X.shape[-2])
+    return X, y, mask, X_val, y_val, val_mask, batch
+
+
+def padded(X, y, full_batch: bool):
+    """(X, y, mask) with the rows padded to :func:`bayesreg.posterior.bucket` size (copies of
+    the last row, mask 0) for full-batch training, so that fits on many training sizes
+    compile O(log N) programs; mini-batch plans depend on N anyway, so their data is kept
+    (mask None). An empty validation set stays empty."""
+    from bayesreg.posterior import bucket
+
+    n = X.shape[-2]
+    if not full_batch or n == 0:
+        return X, y, None
+    extra = bucket(n) - n
+    mask = jnp.asarray(np.arange(n + extra) < n, jnp.asarray(X).dtype)
+    if not extra:
+        return X, y, mask
+    rows = np.concatenate([np.arange(n), np.full(extra, n - 1)])
+    return X[..., rows, :], y[..., rows], mask
 
 
 def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict, dict]:
@@ -433,7 +463,7 @@ def _perturb(tree, key, scale):
 
 
 def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X,
-                y, key, X_val, y_val, *, hook=None):
+                y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
     """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
 
     The loop runs ``epochs`` units (one update each with the full batch, one pass over the
@@ -441,8 +471,15 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
     split into a burn-in and rounds: before each round the hook updates the hyperparameters
     h (σ, prior scales), which the objective then holds fixed, so the loop is a scan over
     rounds of a scan over units — no ``cond``, so it stays cheap under ``vmap``.
+
+    ``mask`` (full batch only) and ``val_mask`` mark the real rows (1) of data padded to a
+    bucketed size (0 for padding): the objective averages over real rows only, so fits on
+    many training sizes share a few compiled programs.
     """
-    n = X.shape[0]
+    full = per_epoch == 1 and (mask is not None or batch == X.shape[0])
+    mask = jnp.ones(X.shape[0], X.dtype) if mask is None else mask
+    val_mask = jnp.ones(X_val.shape[0], X.dtype) if val_mask is None else val_mask
+    n = X.shape[0] if not full else jnp.sum(mask)
     total = epochs * per_epoch
     tx = method.transform(total)
     noise = dict(method.noise or {})
@@ -450,7 +487,12 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
     patience = method.early_stopping
     lbfgs = method.optimizer == "lbfgs"
     # the scale of the targets (1 for a constant target): σ's start and floor
-    y_std = jnp.where(jnp.std(y) > 0, jnp.std(y), 1.0).astype(X.dtype) if hook else None
+    if hook:
+        y_mean = jnp.sum(mask * y) / jnp.sum(mask)
+        y_sd = jnp.sqrt(jnp.sum(mask * (y - y_mean) ** 2) / jnp.sum(mask))
+        y_std = jnp.where(y_sd > 0, y_sd, 1.0).astype(X.dtype)
+    else:
+        y_std = None
 
     def bound(h):
         return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
@@ -467,13 +509,16 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
             used = dict(state, params=dict(state["params"], weights=_perturb(
                 state["params"]["weights"], k_w, noise["weights"])))
         ll = log_likelihood(model, lik, used, Xb, yb, key=k_drop)
+        if full:  # padded rows weigh nothing
+            ll = ll * mask * (mask.shape[0] / n)
         lp = (latent_log_prior(lik, pri, state) if latent
               else log_prior(pri, state["params"]))
         return -(jnp.mean(ll) + lp / n)
 
     def val_loss(state, h):
         lik, _ = bound(h)
-        return -jnp.mean(log_likelihood(model, lik, state, X_val, y_val))
+        ll = log_likelihood(model, lik, state, X_val, y_val)
+        return -jnp.sum(ll * val_mask) / jnp.sum(val_mask)
 
     def update(carry, xs):
         state, opt_state, track, h = carry
@@ -508,7 +553,7 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
                  jnp.where(frozen & (stopped_at < 0), step, stopped_at))
         return (new_state, new_opt, track, h), (loss, v)
 
-    if per_epoch == 1 and batch == n:  # full batch: a unit is one update
+    if full:  # full batch: a unit is one update
 
         def unit(carry, k):
             return update(carry, (X, y, k))
@@ -553,7 +598,7 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
             r, k_h, ks, oks = xs
             state, opt_state, track, h = carry
             h_new, gamma = hook.update(h, model, likelihood, prior, state["params"], X, y,
-                                       k_h, y_std)
+                                       k_h, y_std, mask)
             keep = r == 0  # the burn-in round; and once early stopping froze the weights
             if watch and patience is not None:
                 keep = keep | (track[2] >= patience)
@@ -592,10 +637,11 @@ _train = jax.jit(_train_impl, static_argnums=_STATIC, static_argnames=("hook",))
 
 @partial(jax.jit, static_argnums=(*_STATIC, 6), static_argnames=("hook",))
 def _train_members(model, method, epochs, per_epoch, batch, latent, axes, likelihood, prior,
-                   state0, X, y, key, X_val, y_val, *, hook=None):
+                   state0, X, y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
     """M members in one program: ``vmap`` of the training loop over initial states and keys,
     and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
     data_axis, prior_axis = axes
-    fn = partial(_train_impl, model, method, epochs, per_epoch, batch, latent, hook=hook)
+    fn = partial(_train_impl, model, method, epochs, per_epoch, batch, latent, hook=hook,
+                 mask=mask, val_mask=val_mask)
     return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
         likelihood, prior, state0, X, y, key, X_val, y_val)

@@ -60,7 +60,7 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     Returns (state of the chosen network with its log σ, its trace, diagnostics,
     (X_train, y_train) it was trained on).
     """
-    from bayesreg.inference.map import _train_members, check_trace
+    from bayesreg.inference.map import _train_members, bucketed, check_trace
 
     val, train = split_rows(problem, fraction, key)
     part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train], model=model,
@@ -75,10 +75,12 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     epochs, per_epoch, batch = method.plan(part.n)
     # one initialisation and one key for every candidate: they differ by σ alone
     state0 = jax.vmap(part.init_state)(jnp.stack([init_key] * k))
+    X, y, mask, X_val, y_val, val_mask, batch = bucketed(part.X, part.y, part.X[:0],
+                                                         part.y[:0], per_epoch, batch)
     states, trace = _train_members(
         model, method, epochs, per_epoch, batch, False, (None, 0), part.likelihood, spec,
-        state0, jnp.asarray(part.X), jnp.asarray(part.y), jnp.stack([train_key] * k),
-        jnp.asarray(part.X[:0]), jnp.asarray(part.y[:0]))
+        state0, jnp.asarray(X), jnp.asarray(y), jnp.stack([train_key] * k),
+        jnp.asarray(X_val), jnp.asarray(y_val), mask=mask, val_mask=val_mask)
     scores = np.array([score(jax.tree_util.tree_map(lambda a, i=i: a[i], states["params"]),
                              float(s), problem.X[val], problem.y[val])
                        for i, s in enumerate(sigmas)])

@@ -167,3 +167,16 @@ def test_lbfgs_reaches_the_mode_of_an_ill_conditioned_polynomial(book_data):
     scale = np.abs(exact).max()
     assert np.abs(lbfgs - exact).max() < 1e-4 * scale
     assert np.abs(adam - exact).max() > 10 * np.abs(lbfgs - exact).max()
+
+
+def test_fits_on_many_training_sizes_share_a_few_programs():
+    """Full-batch training pads the rows to a geometric bucket and masks the padding: 15
+    training sizes from 20 to 34 compile 3 programs (24, 32, 48 rows), not 15."""
+    rng = np.random.default_rng(0)
+    br.fit(br.MLP((4,)), rng.uniform(-1, 1, 20), rng.normal(size=20), method=br.MAP(steps=60))
+    before = _train._cache_size()
+    for n in range(21, 35):
+        X = rng.uniform(-1, 1, n)
+        br.fit(br.MLP((4,)), X, np.sin(3 * X) + 0.1 * rng.normal(size=n),
+               method=br.MAP(steps=60))
+    assert _train._cache_size() - before <= 2
