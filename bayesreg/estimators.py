@@ -11,6 +11,8 @@ intercept to 0 and the fit with it. The model is fitted to z = (y − ȳ)/s_y, s
 on the parameters of the model of z (a unit-free scale, the same for any units of y), and
 predictions, stds, intervals and densities are mapped back to the units of y.
 
+Needs scikit-learn, an optional extra: ``pip install "bayesreg[sklearn]"``.
+
 Examples
 --------
 >>> import numpy as np, bayesreg as br
@@ -27,9 +29,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as err:  # scikit-learn is an optional extra, not a core dependency
+    raise ImportError(
+        "bayesreg.estimators needs scikit-learn (>= 1.6), which is not installed with bayesreg "
+        'by default; install it with: pip install "bayesreg[sklearn]"'
+    ) from err
 
 from bayesreg.fit import fit
 from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
