@@ -60,6 +60,13 @@ def main() -> None:
         lines.append(f"| {k} | {ens[k]['median_seconds']:.2f} | {ens[k]['first_seconds']:.2f} |")
     lines += ["", f"bayesreg / hand-written: {ens['ratio_vs_hand_written']:.3f} (goal ≤ 1.2); "
               f"scikit-learn / bayesreg: {ens['speedup_vs_sklearn']:.1f}× (goal ≥ 5).", ""]
+    uci = os.path.join(out, "uci.md")
+    if os.path.exists(uci):  # written by benchmarks/uci.py (20 splits: run on its own)
+        with open(uci) as fh:
+            lines += ["## UCI regression protocol", "",
+                      "`benchmarks/uci.py` (its own run: `.venv/bin/python benchmarks/uci.py`); "
+                      "published numbers beside, bold where ours are at least as good.", "",
+                      fh.read().strip(), ""]
     with open(os.path.join(HERE, "results.md"), "w") as fh:
         fh.write("\n".join(lines))
     print(f"wrote {os.path.join(HERE, 'results.md')}")
