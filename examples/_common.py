@@ -1,4 +1,18 @@
-"""Shared command line for the examples: ``--quick`` (reduced sizes) and ``--out``."""
+"""Shared command line for the examples: ``--quick`` (reduced sizes) and ``--out``.
+
+Each example writes its figure to ``examples/output/`` by default (``--out DIR`` elsewhere).
+That folder is ignored by git, so running an example never changes a tracked file.
+
+The figures of the gallery (``docs/examples.md``) are the committed ones in ``docs/figures/``.
+Regenerating them is an explicit step: run the full-size example into that folder and commit
+the result, e.g.::
+
+    .venv/bin/python examples/bagging.py --out docs/figures
+    git add docs/figures/bagging.png
+
+(or run it with the default ``--out`` and copy ``examples/output/NAME.png`` to
+``docs/figures/``), and update the numbers quoted next to the figure in ``docs/examples.md``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +23,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
+
 
 def cli(doc: str, main) -> None:
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes (smoke test)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "figures"))
+    parser.add_argument("--out", default=OUTPUT,
+                        help="folder for the figure (default: examples/output, ignored by git)")
     args = parser.parse_args()
     main(quick=args.quick, out=args.out)
 

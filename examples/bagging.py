@@ -6,12 +6,12 @@ ensemble's squared error is at most the average member's (Jensen); the median en
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     from bayesreg import plots

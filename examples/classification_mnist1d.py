@@ -6,12 +6,12 @@ test signals; the figure shows reliability diagrams.
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     X, y, X_test, y_test = br.datasets.mnist1d(n=1000 if quick else 8000)

@@ -8,12 +8,12 @@ reports what this run measures.
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     X, y, X_test, y_test = br.datasets.mnist1d(n=1000 if quick else 4000)

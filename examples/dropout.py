@@ -6,12 +6,12 @@ predicting with the masks on: the spread of the stochastic forward passes is the
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     from bayesreg import plots

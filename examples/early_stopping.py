@@ -6,12 +6,12 @@ after the best validation loss and restores those weights. Curves and both fits 
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     X, y = br.datasets.gap_example(n=40, noise=0.2, seed=1)

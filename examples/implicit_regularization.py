@@ -8,7 +8,7 @@ modified flow tracks the discrete steps; the plain flow drifts away as α grows.
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
@@ -32,7 +32,7 @@ def flow(fn, p, time, dt=1e-3):
     return jax.lax.scan(rk4, p, None, length=round(time / dt))[1]
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     start = jnp.array([1.6, -0.8])

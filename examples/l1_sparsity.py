@@ -9,12 +9,12 @@ draws put no mass exactly at zero — sparsity belongs to the mode, not to the p
 import warnings
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(0)

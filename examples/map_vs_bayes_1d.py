@@ -7,12 +7,12 @@ test metrics and its distance (W₁) from the NUTS predictive (``br.compare``).
 import warnings
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     from bayesreg import plots
 
     X, y = br.datasets.gap_example(n=40, noise=0.1, seed=0)

@@ -7,12 +7,12 @@ predictive band of the posterior (the book's Bayesian figure, fixed ReLU feature
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
     from sklearn.linear_model import Ridge
 

@@ -5,12 +5,12 @@ features; 5-fold cross-validation too. The evidence uses all 30 points and needs
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     X, y = br.datasets.book_example(n=30, noise=0.3, seed=3)

@@ -6,12 +6,12 @@ pretrained-centred prior penalises ‖φ − φ₀‖² and transfers the shape.
 """
 
 import numpy as np
-from _common import cli, save
+from _common import OUTPUT, cli, save
 
 import bayesreg as br
 
 
-def main(quick=False, out="figures"):
+def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(0)

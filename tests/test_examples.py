@@ -1,7 +1,9 @@
 """Every example runs with reduced sizes (``quick=True``) and writes its figure."""
 
 import importlib
+import inspect
 import pathlib
+import subprocess
 import sys
 
 import matplotlib.image as mpimg
@@ -29,3 +31,30 @@ def test_example_runs_quick(name, tmp_path):
     path = module.main(quick=True, out=str(tmp_path))
     image = mpimg.imread(path)
     assert image.shape[0] > 200 and image.std() > 0.01
+
+
+def test_examples_write_to_an_untracked_folder(monkeypatch):
+    """Running an example (script or ``main()``) never writes over a tracked file."""
+    import _common
+
+    output = EXAMPLES / "output"
+    assert pathlib.Path(_common.OUTPUT) == output
+    for name in NAMES:
+        main = importlib.import_module(name).main
+        assert inspect.signature(main).parameters["out"].default == _common.OUTPUT, name
+    seen = {}
+    monkeypatch.setattr(sys, "argv", ["example.py", "--quick"])
+    _common.cli("doc", lambda quick, out: seen.update(quick=quick, out=out))
+    assert seen == {"quick": True, "out": _common.OUTPUT}
+    repo = EXAMPLES.parent
+    try:
+        ignored = subprocess.run(["git", "check-ignore", "-q", "examples/output/x.png"],
+                                 cwd=repo, capture_output=True, timeout=30)
+        tracked = subprocess.run(["git", "ls-files", "examples/output"], cwd=repo,
+                                 capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("git is not available")
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0, "examples/output/ must be in .gitignore"
+    assert tracked.stdout == ""
