@@ -57,7 +57,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, logsumexp
-from scipy import optimize, special, stats
 
 from bayesreg._validation import check_level, check_X, check_y
 from bayesreg.predictive import Predictive, StreamingPredictive
@@ -80,6 +79,8 @@ def _probit(pred, y) -> np.ndarray:
     CDF below the median and its log survival function above (exact far in the tails)."""
     if pred.is_gaussian:
         return (y - pred.mean) / pred.std
+    from scipy import special  # SciPy is imported where it is used: ``import bayesreg`` stays light
+
     log_cdf, log_sf = (np.asarray(a, np.float64)
                        for a in _mixture_log_tails(y, pred.draws, pred._noise))
     return np.where(log_cdf < -math.log(2), special.ndtri_exp(np.minimum(log_cdf, 0.0)),
@@ -180,6 +181,8 @@ class IsotonicPredictive(CalibratedPredictive):
     def quantile(self, q: float) -> np.ndarray:
         """F⁻¹(R⁻¹(q)) at each point, (N,): exact for a Gaussian F, else Newton's method on
         Φ⁻¹(F(y)) kept inside the bracket (bisection when a step leaves it)."""
+        from scipy import stats
+
         w = self._warp(stats.norm.ppf(check_level(q)), inverse=True)[0]
         lo, hi = self._bracket(w)
         y = lo if self.base.is_gaussian else 0.5 * (lo + hi)
@@ -202,10 +205,14 @@ class IsotonicPredictive(CalibratedPredictive):
         return self._cdf(check_y(y, self._n))
 
     def _cdf(self, y):
+        from scipy import special
+
         return special.ndtr(self._warp(_probit(self.base, y))[0])
 
     def log_prob(self, y) -> np.ndarray:
         """log f(y) + log R′(F(y)), with R′ = φ(R̃(w)) R̃′(w) / φ(w), w = Φ⁻¹(F(y))."""
+        from scipy import stats
+
         y = check_y(y, self._n)
         w = _probit(self.base, y)
         warped, slope = self._warp(w)
@@ -323,6 +330,8 @@ def calibrate(post, X_val, y_val, method: str = "conformal") -> CalibratedPoster
     if n < MIN_POINTS:
         raise ValueError(f"calibration needs at least {MIN_POINTS} validation points; "
                          f"got {n} (X_val shape {X_val.shape})")
+    from scipy import optimize, stats
+
     pred = post.predict(X_val, stream=False)
     mean, sd = np.asarray(pred.mean, np.float64), np.asarray(pred.std, np.float64)
     if method == "conformal":

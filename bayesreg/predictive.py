@@ -36,7 +36,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp, ndtr
 from jax.scipy.stats import norm
-from scipy import stats
 
 from bayesreg._validation import check_level, check_y
 
@@ -286,6 +285,8 @@ class Predictive:
         """Central predictive interval of y holding probability ``level``: (lo, hi), each (N,)."""
         level = check_level(level)
         if self.is_gaussian:
+            from scipy import stats  # here, not at the top: scipy.stats takes ~0.5 s to import
+
             z = stats.norm.ppf(0.5 + level / 2)
             return self.mean - z * self.std, self.mean + z * self.std
         f, s = self.draws, self._noise
@@ -297,6 +298,8 @@ class Predictive:
         """The q-quantile of the predictive of y at each point, (N,)."""
         q = check_level(q)
         if self.is_gaussian:
+            from scipy import stats
+
             return self.mean + stats.norm.ppf(q) * self.std
         return _chunked(partial(_mixture_quantile, q), f=self.draws, s=self._noise)
 
@@ -304,6 +307,8 @@ class Predictive:
         """Log predictive density of each observed y, (N,)."""
         y = check_y(y, self.draws.shape[1])
         if self.is_gaussian:
+            from scipy import stats
+
             return stats.norm.logpdf(y, self.mean, self.std)
         return _chunked(_mixture_log_prob, y, f=self.draws, s=self._noise)
 
@@ -317,6 +322,8 @@ class Predictive:
         """
         y = check_y(y, self.draws.shape[1])
         if self.is_gaussian:
+            from scipy import stats
+
             sd = self.std
             z = (y - self.mean) / sd
             phi, cdf = stats.norm.pdf(z), stats.norm.cdf(z)

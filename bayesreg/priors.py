@@ -34,10 +34,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
 from bayesreg._pytree import _real_number_array, check_positive, pytree_dataclass
+
+# NumPyro (~0.3 s to import) is imported inside ``_numpyro``: only the samplers need it, and
+# ``import bayesreg`` should cost little more than ``import jax`` (tests/test_imports.py).
 
 PARAM_GROUPS = ("weights", "biases")
 
@@ -171,6 +173,8 @@ class Gaussian(Prior):
         return 0.5 * (z / self.scale) ** 2
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
+
         return dist.Normal(loc, self.scale)
 
 
@@ -203,6 +207,8 @@ class Laplace(Prior):
         return jnp.abs(z) / self.scale
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
+
         return dist.Laplace(loc, self.scale)
 
 
@@ -244,6 +250,8 @@ class StudentT(Prior):
         return (nu + 1) / 2 * jnp.log1p((z / self.scale) ** 2 / nu)
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
+
         return dist.StudentT(self.df, loc, self.scale)
 
 
@@ -276,6 +284,8 @@ class Cauchy(Prior):
         return jnp.log1p((z / self.scale) ** 2)
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
+
         return dist.Cauchy(loc, self.scale)
 
 
@@ -303,6 +313,7 @@ class Flat(Prior):
         return jnp.zeros_like(z)
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
         from numpyro.distributions import constraints
 
         return dist.ImproperUniform(constraints.real, (), ())
@@ -336,6 +347,8 @@ class HalfNormal(Prior):
         return 0.5 * (z / self.scale) ** 2
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
+
         return dist.HalfNormal(self.scale)
 
 
@@ -364,6 +377,8 @@ class HalfCauchy(Prior):
         return jnp.log1p((z / self.scale) ** 2)
 
     def _numpyro(self, loc):
+        import numpyro.distributions as dist
+
         return dist.HalfCauchy(self.scale)
 
 

@@ -30,16 +30,12 @@ import functools
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions import constraints
-from numpyro.infer import MCMC
-from numpyro.infer import NUTS as NumPyroNUTS
 
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import (
@@ -49,6 +45,9 @@ from bayesreg.inference._latent import (
     split_draws,
 )
 from bayesreg.inference._problem import Problem
+
+if TYPE_CHECKING:  # NumPyro is imported where it runs: ``import bayesreg`` stays light
+    from numpyro.infer import NUTS as NumPyroNUTS
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "potential_energy",
@@ -126,6 +125,8 @@ class NUTS:
 
     def kernel(self, numpyro_model) -> NumPyroNUTS:
         """The NumPyro NUTS kernel with these settings (the low-level piece stays public)."""
+        from numpyro.infer import NUTS as NumPyroNUTS
+
         return NumPyroNUTS(numpyro_model, target_accept_prob=self.target_accept,
                            dense_mass=self.dense_mass, max_tree_depth=self.max_tree_depth)
 
@@ -173,6 +174,11 @@ class NUTS:
 @functools.lru_cache(maxsize=16)
 def _sampler(method: NUTS, show: bool, model, treedef, shapes, data_structure):
     """A cached ``MCMC`` (and the latent vector's unravel) for these settings and shapes."""
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.distributions import constraints
+    from numpyro.infer import MCMC
+
     del data_structure  # part of the cache key: the likelihood and prior tree structure
     template = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s) for s in shapes])
     flat, unravel = ravel_pytree(template)

@@ -20,15 +20,8 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import optax
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions import constraints
-from numpyro.infer import SVI, Trace_ELBO
-from numpyro.infer.autoguide import AutoNormal
-from numpyro.infer.initialization import init_to_value
-from numpyro.optim import optax_to_numpyro
 
 from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
@@ -113,6 +106,15 @@ class VI:
             return self._run_locked(problem)
 
     def _run_locked(self, problem: Problem):
+        # NumPyro is imported here, where it runs: ``import bayesreg`` stays light
+        import numpyro
+        import numpyro.distributions as dist
+        from numpyro.distributions import constraints
+        from numpyro.infer import SVI, Trace_ELBO
+        from numpyro.infer.autoguide import AutoNormal
+        from numpyro.infer.initialization import init_to_value
+        from numpyro.optim import optax_to_numpyro
+
         from bayesreg.posterior import Posterior
 
         model, lik, prior = problem.model, problem.likelihood, problem.prior
