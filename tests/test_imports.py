@@ -33,9 +33,9 @@ def test_estimators_without_sklearn_says_which_extra_to_install():
 # Imported where they are used, not by ``import bayesreg`` (which should cost little more than
 # ``import jax``): NumPyro by NUTS, VI and Prior.to_numpyro, SciPy's stats/optimize/special by
 # Predictive and calibrate, ArviZ by to_arviz and NUTS diagnostics, matplotlib by plots, pandas
-# by the CLI. (scipy.linalg itself is still imported by inference/exact.py and laplace.py.)
+# by the CLI, scipy.linalg by Exact and the Laplace approximation (bayesreg._lazy).
 LAZY = ("numpyro", "arviz", "xarray", "matplotlib", "pandas", "sklearn",
-        "scipy.stats", "scipy.optimize", "scipy.special")
+        "scipy.stats", "scipy.optimize", "scipy.special", "scipy.linalg")
 
 
 def test_import_bayesreg_leaves_heavy_dependencies_unloaded():

@@ -37,8 +37,8 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import linalg
 
+from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem

@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from scipy import linalg
 
+from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import (
     check_hierarchical,

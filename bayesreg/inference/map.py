@@ -316,7 +316,7 @@ class MAP:
             return None
         if learn_noise and problem.n < 2:
             raise ValueError(f"a learned noise needs at least 2 training rows (residuals to "
-                             f"measure it on); got {problem.n}. Fix it: "
+                             f"measure it on); got {problem.n} sample. Fix it: "
                              "likelihood=br.GaussianLikelihood(noise=σ)")
         epochs, _, _ = self.resolved(problem.model).plan(problem.n)
         # one burn-in round, then one round after each update
