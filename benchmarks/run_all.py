@@ -67,6 +67,10 @@ def main() -> None:
                       "`benchmarks/uci.py` (its own run: `.venv/bin/python benchmarks/uci.py`); "
                       "published numbers beside, bold where ours are at least as good.", "",
                       fh.read().strip(), ""]
+    extra = os.path.join(out, "uci_dropout_validation.md")
+    if os.path.exists(extra):  # the alternative noise choice for MC dropout, run on its own
+        with open(extra) as fh:
+            lines += [fh.read().strip(), ""]
     with open(os.path.join(HERE, "results.md"), "w") as fh:
         fh.write("\n".join(lines))
     print(f"wrote {os.path.join(HERE, 'results.md')}")
