@@ -5,9 +5,22 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import jax
 import pytest
 
 import bayesreg as br
+from bayesreg.inference import nuts
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free every compiled program after each test module. Each XLA CPU executable keeps its
+    own memory mappings; the whole suite compiles thousands of programs, which reached the
+    kernel's limit of 65 530 mappings per process (an abort or a segfault inside XLA's
+    compiler three quarters of the way through) and several GB of resident memory."""
+    yield
+    nuts._sampler.cache_clear()
+    jax.clear_caches()
 
 
 @pytest.fixture(scope="session")

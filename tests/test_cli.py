@@ -8,6 +8,7 @@ import pytest
 from bayesreg import cli
 
 
+@pytest.mark.slow  # the full demo / a NUTS run through the CLI
 def test_demo_writes_figure_and_table(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path), "--knots", "6", "--quick"]) == 0
     image = mpimg.imread(tmp_path / "bands.png")
@@ -104,6 +105,7 @@ def test_bench_comparisons_report_ratios():
         assert r["ratio"] > 0 and r["bayesreg"]["median_seconds"] > 0
 
 
+@pytest.mark.slow  # the full demo / a NUTS run through the CLI
 def test_compare_with_nuts_reports_the_w1_floor(tmp_path, monkeypatch):
     import bayesreg as br
 

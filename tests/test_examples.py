@@ -26,6 +26,7 @@ def test_every_lecture_topic_has_an_example():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow  # every example end to end: ~80 s in all
 def test_example_runs_quick(name, tmp_path):
     module = importlib.import_module(name)
     path = module.main(quick=True, out=str(tmp_path))

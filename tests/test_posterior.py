@@ -162,6 +162,7 @@ def test_to_arviz_warns_where_draws_are_not_posterior_samples():
         assert "not posterior samples" in idata.attrs["draws"]
 
 
+@pytest.mark.slow  # fits NUTS, VI, Laplace and Exact
 def test_to_arviz_of_posterior_samples_warns_nothing():
     import warnings
 

@@ -29,6 +29,7 @@ def _fit(name, seed):
 
 
 @pytest.mark.parametrize("name", ["NUTS", "VI"])
+@pytest.mark.slow  # 12 fits, NUTS and VI among them
 def test_numpyro_methods_from_threads_equal_sequential_fits(name):
     jobs = [(name, seed) for seed in range(4)] + [("MAP", 0), ("Exact", 1)]
     sequential = [_fit(*job) for job in jobs]

@@ -49,6 +49,7 @@ def test_heteroscedastic_laplace_predicts_through_the_linearised_network(hetero)
     assert pred.is_gaussian and np.all(pred.epistemic_std > 0)
 
 
+@pytest.mark.slow  # NUTS on a two-output network
 def test_heteroscedastic_nuts_runs(hetero):
     X, y = hetero
     with warnings.catch_warnings():

@@ -15,6 +15,7 @@ import bayesreg as br
 QUIET = {"progress_bar": False}
 
 
+@pytest.mark.slow  # a NUTS run of several seconds
 def test_hierarchical_scale_recovers_a_known_scale():
     rng = np.random.default_rng(0)
     n, d, true_scale = 200, 30, 0.5
@@ -42,6 +43,7 @@ def test_hierarchical_scale_needs_a_sampler():
     assert post.hyper["weights_scale"].shape == (1000,)
 
 
+@pytest.mark.slow  # a NUTS run of several seconds
 def test_hard_posterior_warns_with_the_fix():
     X, y = br.datasets.gap_example(n=20)
     with pytest.warns(UserWarning) as record:
@@ -74,6 +76,7 @@ def test_settings_are_checked():
 
 
 @pytest.mark.filterwarnings("ignore:NUTS. max R-hat")
+@pytest.mark.slow  # a NUTS run of several seconds
 def test_vectorized_chains_give_the_same_kind_of_answer():
     X, y = br.datasets.book_example()
     kw = {"prior": br.Gaussian(3.0), "likelihood": br.GaussianLikelihood(0.3)}
