@@ -200,8 +200,16 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     from bayesreg._pytree import leaf_names
 
     names = leaf_names(z)
-    dataset = az.convert_to_dataset(
-        {n: np.asarray(a) for n, a in zip(names, jax.tree_util.tree_leaves(z), strict=True)})
+    arrays = {n: np.asarray(a) for n, a in zip(names, jax.tree_util.tree_leaves(z), strict=True)}
+    dataset = az.convert_to_dataset(arrays)
+
+    def halves(a):  # split-R-hat of one chain: its two halves as two chains
+        if a.shape[0] != 1:
+            return a
+        n = a.shape[1] // 2
+        return a[:, : 2 * n].reshape(2, n, *a.shape[2:])
+
+    split = az.convert_to_dataset({n: halves(a) for n, a in arrays.items()})
 
     def extreme(ds, fn):
         values = [float(fn(ds[v].values)) for v in ds.data_vars if ds[v].size]
@@ -210,7 +218,7 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         # a stuck chain has zero variance: ArviZ then divides by zero and reports inf/nan
         warnings.simplefilter("ignore", RuntimeWarning)
-        r_hat = extreme(az.rhat(dataset), np.nanmax)
+        r_hat = extreme(az.rhat(split), np.nanmax)
         ess_bulk = extreme(az.ess(dataset, method="bulk"), np.nanmin)
         ess_tail = extreme(az.ess(dataset, method="tail"), np.nanmin)
 

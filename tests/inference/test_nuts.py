@@ -159,3 +159,14 @@ def test_second_fit_with_same_shapes_reuses_the_compiled_model():
     finally:
         monitoring.unregister_event_duration_listener(listener)
     assert len(compiles) <= method.num_chains
+
+
+def test_one_chain_reports_split_rhat_without_arviz_noise(caplog, capfd):
+    X = np.linspace(-1, 1, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a short chain may warn about R-hat
+        post = br.fit(br.Linear(), X, X + 0.1 * np.sin(5 * X), method=br.NUTS(
+            num_warmup=100, num_samples=100, num_chains=1, progress_bar=False))
+    assert np.isfinite(post.diagnostics["r_hat"])  # the two halves of the chain compared
+    out = capfd.readouterr()
+    assert "Shape validation failed" not in caplog.text + out.out + out.err
