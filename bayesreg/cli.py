@@ -76,6 +76,16 @@ def parse_model(text: str):
     raise UsageError(f"--model must be linear, poly:DEGREE or mlp:WIDTH[,WIDTH...]; got {text!r}")
 
 
+def _messages(caught) -> list[str]:
+    """The distinct warning messages recorded, whole and in order (one line each)."""
+    out = []
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in out:
+            out.append(text)
+    return out
+
+
 def parse_prior(text: str):
     """A prior from the command line; "learned" (the default) is None: br.fit then learns
     layer-wise Gaussian scales by the evidence where the method can."""
@@ -302,7 +312,9 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         preds[name] = (post, pred)
         row = {"method": name, **pred.metrics(y[test]), "fit_seconds": seconds,
                "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
-               "warnings": "; ".join(sorted({str(w.message).split(":")[0] for w in caught}))}
+               "warnings": _messages(caught)}
+        for message in row["warnings"]:  # in full, on the terminal as in the report
+            print(f"  warning ({name}): {message}", file=sys.stderr, flush=True)
         rows.append(row)
     if "nuts" in preds:  # W₁ to NUTS beside its Monte Carlo floor (bayesreg.compare)
         dist, floor = w1_to_reference({k: p for k, (_, p) in preds.items()}, "nuts", seed)
@@ -320,9 +332,9 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         report[2:2] = [f"{dropped} rows with missing cells dropped (--dropna).", ""]
     if skipped:
         report += ["Skipped: " + "; ".join(skipped), ""]
-    notes = [f"{r['method']}: {r['warnings']}" for r in rows if r["warnings"]]
+    notes = [f"- {r['method']}: {m}" for r in rows for m in r["warnings"]]
     if notes:
-        report += ["Warnings: " + " | ".join(notes), ""]
+        report += ["Warnings:", "", *notes, ""]
     try:
         _compare_figure(preds, X, y, train, test, zx, sy, my, names,
                         os.path.join(out, "compare.png"))
@@ -413,10 +425,12 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
     for ax, (title, model, method, prior, var) in zip(axes.flat, runs, strict=False):
         print(f"fitting {title} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
             post = br.fit(model, X, y, method=method, prior=prior, likelihood=lik, seed=seed)
         seconds = time.perf_counter() - start
+        for message in _messages(caught):
+            print(f"  warning ({title}): {message}", file=sys.stderr, flush=True)
         metrics = post.predict(X_test).metrics(y_test)
         rows.append({"method": title.split(",")[0], "model": type(model).__name__,
                      "prior_variance": var, **metrics,

@@ -251,3 +251,21 @@ def test_compare_help_shows_the_defaults(capsys):
                     "(default: bayesreg-compare)"):
         assert default in out
     assert "--dropna" in out
+
+
+def test_compare_shows_every_warning_in_full(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 40)
+    path = tmp_path / "exact.csv"
+    path.write_text("x,y\n" + "".join(f"{a},{2 * a + 1}\n" for a in x))  # noiseless
+    out = tmp_path / "o"
+    assert cli.main(["compare", str(path), "--target", "y", "--methods", "map",
+                     "--model", "linear", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    # the message has colons: all of it, after the first colon too, in both places
+    tail = "the model fits these targets exactly"
+    assert "noise at its floor" in err and tail in err
+    assert tail in report
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    assert any(tail in m for m in rows[0]["warnings"])
