@@ -18,8 +18,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def band_label(pred, level: float) -> str:
+    """What a central band of ``pred`` at ``level`` is: with one draw (a MAP / point
+    estimate) it holds the likelihood's noise only, not the posterior's uncertainty."""
+    pct = f"{round(100 * level)}%"
+    if pred.num_draws == 1 or not np.any(np.asarray(pred.epistemic_std) > 0):
+        return f"{pct} noise band (point estimate)"
+    return f"{pct} predictive interval"
+
+
 def bands(pred, x, *, X=None, y=None, levels=(0.68, 0.95), truth=None, ax=None,
-          color="C0", label="mean"):
+          color="C0", label="mean", xlabel="x", ylabel="y", title=None, legend=True):
     """Predictive mean with central intervals at ``levels`` (shaded) over a 1-D grid.
 
     Parameters
@@ -34,26 +43,45 @@ def bands(pred, x, *, X=None, y=None, levels=(0.68, 0.95), truth=None, ax=None,
         Interval probabilities; the default 0.68 and 0.95 are ≈1σ and ≈2σ for a Gaussian.
     truth : callable, optional
         True function to draw as a dashed line.
+    xlabel, ylabel, title : str, optional
+        Axis labels (put units here when known) and a title; the title defaults to what the
+        bands are when this function makes the Axes.
+    legend : bool
+        Draw the legend (a grid of panels may want one legend only).
     """
     import matplotlib.pyplot as plt
 
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(5, 3.5))
+        if title is None:
+            title = ("prediction with the noise band of a point estimate"
+                     if band_label(pred, 0.95).endswith("(point estimate)")
+                     else "predictive mean and intervals: is the data inside the bands?")
     x = np.asarray(x, dtype=float).reshape(-1)
     for i, level in enumerate(sorted(levels, reverse=True)):
         lo, hi = pred.interval(level)
         ax.fill_between(x, lo, hi, color=color, alpha=0.15 + 0.15 * i, linewidth=0,
-                        label=f"{round(100 * level)}% interval")
+                        label=band_label(pred, level))
     ax.plot(x, pred.mean, color=color, linewidth=2, label=label)
     if truth is not None:
         ax.plot(x, truth(x), "k--", linewidth=1, label="truth")
     if X is not None and y is not None:
         ax.scatter(np.asarray(X).reshape(-1), np.asarray(y), s=14, color="k", zorder=3,
                    label="data")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7, loc="best")
+    if own:
+        ax.figure.tight_layout()
     return ax
 
 
-def draws(pred, x, n: int = 20, *, ax=None, color="C0", seed: int = 0):
+def draws(pred, x, n: int = 20, *, ax=None, color="C0", seed: int = 0, xlabel="x",
+          ylabel="f(x)"):
     """``n`` posterior draws of f (thin lines) over a 1-D grid, with the mean."""
     import matplotlib.pyplot as plt
 
@@ -62,15 +90,24 @@ def draws(pred, x, n: int = 20, *, ax=None, color="C0", seed: int = 0):
     x = np.asarray(x, dtype=float).reshape(-1)
     pick = np.random.default_rng(seed).choice(pred.draws.shape[0],
                                              size=min(n, pred.draws.shape[0]), replace=False)
-    for s in pick:
-        ax.plot(x, pred.draws[s], color=color, alpha=0.3, linewidth=0.8)
+    for i, s in enumerate(pick):
+        ax.plot(x, pred.draws[s], color=color, alpha=0.3, linewidth=0.8,
+                label=f"{len(pick)} posterior draws of f" if i == 0 else None)
     ax.plot(x, pred.mean, color="k", linewidth=1.5, label="mean")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title("posterior draws of f: their spread is the epistemic uncertainty",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    ax.figure.tight_layout()
     return ax
 
 
-def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int = 3):
+def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int = 3,
+            xlabel="x", ylabel="y", titles=None):
     """A grid of bands, one panel per method of a :func:`bayesreg.compare` result, with
-    shared axes. Needs one input feature; ``x`` defaults to a grid over the data."""
+    shared axes. Needs one input feature; ``x`` defaults to a grid over the data.
+    ``titles`` maps a method's name to its panel's title (e.g. with its metrics)."""
     import matplotlib.pyplot as plt
 
     if result.X_train.shape[1] != 1:
@@ -87,13 +124,14 @@ def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int = 3):
                              sharey=True, squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         bands(result.posteriors[name].predict(x), x, X=result.X_train, y=result.y_train,
-              truth=truth, levels=levels, ax=ax)
+              truth=truth, levels=levels, ax=ax, xlabel=xlabel, ylabel=ylabel,
+              title=(titles or {}).get(name, name), legend=False)
         ax.scatter(result.X_test[:, 0], result.y_test, s=10, marker="x", color="C3",
                    label="test")
-        ax.set_title(name)
+        ax.legend(fontsize=6, loc="best")
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.suptitle("predictive bands per method: where do the bands widen away from the data?")
     fig.tight_layout()
     return fig
 
@@ -112,6 +150,7 @@ def calibration(pred, y, *, ax=None, label=None):
     ax.plot(nominal, observed, "o-", label=f"{label or 'model'} (area {area:.3f})")
     ax.set_xlabel("nominal coverage")
     ax.set_ylabel("observed coverage")
+    ax.set_title("calibration: below the diagonal is overconfident", fontsize=9)
     ax.legend(fontsize=8)
     return ax
 
@@ -130,8 +169,10 @@ def prior_vs_penalty(prior, *, lim: float = 3.0, axes=None):
     name = type(prior).__name__
     axes[0].plot(phi, np.exp(logp), label=name)
     axes[0].set_title("prior density p(φ)")
+    axes[0].set_ylabel("p(φ)")
     axes[1].plot(phi, pen, color="C1", label=name)
     axes[1].set_title("penalty λ·g(φ) = −log p(φ) + const")
+    axes[1].set_ylabel("−log p(φ) + const")
     for ax in axes:
         ax.set_xlabel("φ")
         ax.legend(fontsize=8)
@@ -167,6 +208,8 @@ def regularization_path(model, X, y, scales, *, likelihood=None, method=None, ax
                         alpha=0.15)
     ax.set_xscale("log")
     ax.set_xlabel("prior scale s  (λ = σ²/s²)")
-    ax.set_ylabel("coefficient")
+    ax.set_ylabel("coefficient (±2 posterior sd)")
+    ax.set_title("regularization path: coefficients shrink to 0 as the prior narrows",
+                 fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     return ax

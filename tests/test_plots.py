@@ -80,3 +80,39 @@ def test_regularization_path(book_data, tmp_path):
     first = ax.lines[0].get_ydata()
     assert abs(first[0]) < abs(first[-1])  # coefficients shrink towards 0 as s → 0
     _saved(ax.figure, tmp_path / "path.png")
+
+
+def _labelled(ax):
+    assert ax.get_xlabel().strip() and ax.get_ylabel().strip(), "axis labels missing"
+    assert ax.get_legend() is not None and ax.get_legend().get_texts(), "legend missing"
+
+
+def test_every_plot_labels_its_axes_and_has_a_legend(post, book_data):
+    X, y = book_data
+    pred = post.predict(GRID)
+    _labelled(plots.bands(pred, GRID, X=X, y=y))
+    _labelled(plots.draws(pred, GRID, n=5))
+    _labelled(plots.calibration(post.predict(X), y))
+    for ax in plots.prior_vs_penalty(br.Gaussian(1.0)):
+        _labelled(ax)
+    _labelled(plots.regularization_path(br.Polynomial(3), X, y, np.logspace(-1, 1, 3),
+                                        likelihood=br.GaussianLikelihood(0.3)))
+    res = br.compare(br.Polynomial(3), X, y, methods=[br.MAP(steps=300), br.Exact()],
+                     likelihood=br.GaussianLikelihood(0.3))
+    for ax in [a for a in plots.compare(res).axes if a.get_visible()]:
+        _labelled(ax)
+    plt.close("all")
+
+
+def test_band_legend_says_what_the_band_is(post, book_data):
+    X, y = book_data
+    one = br.fit(br.Polynomial(3), X, y, method=br.MAP(steps=300), prior=br.Gaussian(10.0),
+                 likelihood=br.GaussianLikelihood(0.3))
+    texts = [t.get_text() for t in
+             plots.bands(one.predict(GRID), GRID).get_legend().get_texts()]
+    assert "95% noise band (point estimate)" in texts
+    assert not any(t.endswith("% interval") for t in texts)
+    texts = [t.get_text() for t in
+             plots.bands(post.predict(GRID), GRID).get_legend().get_texts()]
+    assert "95% predictive interval" in texts
+    plt.close("all")
