@@ -337,7 +337,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         report += ["Warnings:", "", *notes, ""]
     try:
         _compare_figure(preds, X, y, train, test, zx, sy, my, names,
-                        os.path.join(out, "compare.png"))
+                        os.path.join(out, "compare.png"), target=target)
         with open(os.path.join(out, "report.md"), "w") as fh:
             fh.write("\n".join(report))
         with open(os.path.join(out, "metrics.json"), "w") as fh:
@@ -353,29 +353,50 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     return {"rows": rows, "skipped": skipped, "dropped_rows": dropped}
 
 
-def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path):
+def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path, target=None):
+    """One panel per method: bands over the one feature, or predicted against observed.
+
+    The axes are held to the observed range (1st–99th percentile of y, padded by 10%), so one
+    method's wild predictions cannot squash every panel; each title says how many points fall
+    outside."""
     import matplotlib.pyplot as plt
 
     from bayesreg import plots
 
+    target = target or "target"
+    q1, q99 = np.percentile(y, [1, 99])
+    pad = 0.1 * max(q99 - q1, 1e-12)
+    lim = (q1 - pad, q99 + pad)
     n = len(preds)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.6), squeeze=False, sharey=True)
     for ax, (name, (post, pred)) in zip(axes[0], preds.items(), strict=True):
         if X.shape[1] == 1:
             grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 200)
             gp = post.predict(zx(grid[:, None])).affine(sy, my)
-            plots.bands(gp, grid, X=X[train], y=y[train], ax=ax)
+            plots.bands(gp, grid, X=X[train], y=y[train], ax=ax, xlabel=names[0],
+                        ylabel=target, legend=False)
             ax.scatter(X[test, 0], y[test], marker="x", color="C3", s=12, label="test")
-            ax.set_xlabel(names[0])
+            lo, hi = gp.interval(0.95)
+            outside = int(np.sum((gp.mean < lim[0]) | (gp.mean > lim[1])))
+            what = "grid points' means"
         else:
             lo, hi = pred.interval(0.95)
             ax.errorbar(y[test], pred.point, yerr=[pred.point - lo, hi - pred.point], fmt="o",
-                        ms=3, alpha=0.6, elinewidth=0.8)
-            span = [min(y[test].min(), lo.min()), max(y[test].max(), hi.max())]
-            ax.plot(span, span, "k--", linewidth=1)
-            ax.set_xlabel("observed (test)")
-        ax.set_title(name)
-    axes[0, 0].set_ylabel("prediction, 95% interval")
+                        ms=3, alpha=0.6, elinewidth=0.8,
+                        label=f"test rows, {plots.band_label(pred, 0.95)}")
+            ax.plot(lim, lim, "k--", linewidth=1, label="perfect prediction")
+            ax.set_xlim(*lim)
+            ax.set_xlabel(f"observed {target} (test)")
+            outside = int(np.sum((pred.point < lim[0]) | (pred.point > lim[1])
+                                 | (y[test] < lim[0]) | (y[test] > lim[1])))
+            what = "test points"
+        ax.set_ylim(*lim)
+        ax.set_title(name if not outside else f"{name}\n({outside} {what} off the axes)",
+                     fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+    axes[0, 0].set_ylabel(f"predicted {target}" if X.shape[1] != 1 else target)
+    fig.suptitle("on the diagonal = right; the 95% bars should cover it for ~95% of rows"
+                 if X.shape[1] != 1 else "predictive bands per method", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -436,10 +457,16 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
                      "prior_variance": var, **metrics,
                      "log_evidence": None if math.isnan(post.log_evidence) else
                      post.log_evidence, "fit_seconds": seconds})
-        plots.bands(post.predict(grid), grid, X=X, y=y, truth=br.datasets.book_function, ax=ax)
-        ax.set_title(title)
+        plots.bands(post.predict(grid), grid, X=X, y=y, truth=br.datasets.book_function, ax=ax,
+                    title=title.replace("σ_φ²", r"$\sigma_\phi^2$"), legend=False,
+                    xlabel="x" if ax in axes[-1] else "",
+                    ylabel="y" if ax in axes[:, 0] else "")
         ax.set_ylim(-1, 4)
-    axes[0, 0].legend(loc="upper right", fontsize=7)
+        # the full legend once; elsewhere the bands only (a MAP band is noise, not posterior)
+        handles, labels = ax.get_legend_handles_labels()
+        keep = [k for k, lab in enumerate(labels) if ax is axes[0, 0] or "%" in lab]
+        ax.legend([handles[k] for k in keep], [labels[k] for k in keep], loc="upper right",
+                  fontsize=6)
     fig.suptitle(f"bayesreg demo: y = exp(sin 2πx) + N(0, {DEMO_NOISE}²), {len(y)} points; "
                  f"{knots} fixed ReLU features max(0, x − k/{knots}) or a 1-50-1 network")
     fig.tight_layout()
