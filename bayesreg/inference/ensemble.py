@@ -30,13 +30,8 @@ import numpy as np
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import (
-    MAP,
-    _train_members,
-    bucketed,
-    check_trace,
-    learned_hyperparameters,
-)
+from bayesreg.inference.engine import _train_members, bucketed
+from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
 REDUCE = ("mean", "median")

@@ -18,7 +18,7 @@ Setting its derivatives to zero gives MacKay's fixed point, iterated here:
 
     γ = tr(βG H⁻¹),   γₗ = Pₗ − αₗ trₗ(H⁻¹),   αₗ ← γₗ / ‖φₗ‖²,   σ² ← RSS / (N − γ).
 
-The training engine (:mod:`bayesreg.inference.map`) trains φ for a burn-in round, then
+The training engine (:mod:`bayesreg.inference.engine`) trains φ for a burn-in round, then
 alternates one call of :meth:`EvidenceHook.update` with a round of updates of φ at fixed
 (σ, s) — the
 schedule of laplace-torch's ``marglik_training`` with fixed-point steps in place of its

@@ -60,7 +60,8 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     Returns (state of the chosen network with its log σ, its trace, diagnostics,
     (X_train, y_train) it was trained on).
     """
-    from bayesreg.inference.map import _train_members, bucketed, check_trace
+    from bayesreg.inference.engine import _train_members, bucketed
+    from bayesreg.inference.map import check_trace
 
     val, train = split_rows(problem, fraction, key)
     part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train], model=model,

@@ -5,7 +5,7 @@ import pytest
 
 import bayesreg as br
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import _train
+from bayesreg.inference.engine import _train
 from bayesreg.priors import as_prior_spec
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import optimize, stats
 
 import bayesreg as br
-from bayesreg.inference.map import _train
+from bayesreg.inference.engine import _train
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg.inference.map import _train
+from bayesreg.inference.engine import _train
 
 SIGMA = 0.5
 PRIOR = br.Gaussian(1.0)
