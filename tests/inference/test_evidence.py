@@ -107,7 +107,8 @@ def test_noiseless_data_warn_at_the_noise_floor():
                          ids=["MAP", "Ensemble", "MCDropout"])
 def test_twenty_points_mean_coverage(method):
     """20 points of sin(3x) + 0.3 noise, MLP(100), defaults: the 95% band covers at least
-    0.85 of fresh points on average over 5 data sets (measured: MAP 0.88)."""
+    0.85 of fresh points on average over 5 data sets (measured: MAP 0.91, Ensemble 0.91,
+    MCDropout 0.97)."""
     cover = []
     for seed in range(5):
         rng = np.random.default_rng(seed)
