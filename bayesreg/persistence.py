@@ -25,7 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._pytree import leaf_names
-from bayesreg.priors import PARAM_GROUPS
+from bayesreg.likelihoods import likelihood_from_dict
+from bayesreg.models import model_from_dict
+from bayesreg.posterior import GaussianCoefficients, Linearization, Posterior
+from bayesreg.priors import PARAM_GROUPS, prior_from_dict
 
 FORMAT_VERSION = 1
 DTYPES = ("float32", "float64")
@@ -93,7 +96,7 @@ def save(post, path) -> None:
 def _read(path) -> tuple[dict, dict]:
     """(arrays, meta) of an archive, or ValueError naming what is wrong with the file."""
     try:
-        data = np.load(path)  # allow_pickle=False: object arrays are refused
+        data = np.load(path, allow_pickle=False)  # object arrays are refused
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
         if isinstance(err, FileNotFoundError):
             raise
@@ -152,11 +155,6 @@ def load(path, *, model=None):
 
 
 def _build(arrays: dict, meta: dict, model, path):
-    from bayesreg.likelihoods import likelihood_from_dict
-    from bayesreg.models import model_from_dict
-    from bayesreg.posterior import GaussianCoefficients, Linearization, Posterior
-    from bayesreg.priors import prior_from_dict
-
     n_layers, chains, dtype = meta["n_layers"], meta["num_chains"], meta.get("dtype", "float32")
     if not isinstance(n_layers, int) or n_layers < 1:
         raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")

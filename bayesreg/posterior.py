@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from bayesreg._buckets import bucket, pad_rows
 from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
 from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
@@ -268,22 +269,6 @@ def _chunk(params, n_points: int, chunk_size: int | None) -> int:
 def predictive_draws(model, params, X, chunk_size: int | None = None) -> np.ndarray:
     """f(X) under every draw: (S, N), computed ``chunk_size`` draws at a time."""
     return predictive_outputs(model, params, X, chunk_size)[..., 0]
-
-
-def bucket(n: int) -> int:
-    """The padded row count for n rows: the smallest of 2ᵏ and 1.5·2ᵏ (at least 8) that
-    holds them, so predicting on any number of rows compiles O(log N) programs, not one
-    per N (each compiled program stays in memory)."""
-    size = 8
-    while size < n:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
-    return size
-
-
-def pad_rows(X: np.ndarray) -> np.ndarray:
-    """X padded to :func:`bucket` rows by repeating its last row (rows are independent)."""
-    extra = bucket(X.shape[0]) - X.shape[0]
-    return np.pad(X, ((0, extra), (0, 0)), mode="edge") if extra and X.shape[0] else X
 
 
 def predictive_outputs(model, params, X, chunk_size: int | None = None) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from bayesreg import _progress
+from bayesreg._buckets import bucket, pad_rows
 from bayesreg.inference._latent import latent_log_prior
 from bayesreg.inference._problem import log_likelihood
 from bayesreg.priors import log_prior
@@ -41,21 +42,15 @@ def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
 
 
 def padded(X, y, full_batch: bool):
-    """(X, y, mask) with the rows padded to :func:`bayesreg.posterior.bucket` size (copies of
-    the last row, mask 0) for full-batch training, so that fits on many training sizes
-    compile O(log N) programs; mini-batch plans depend on N anyway, so their data is kept
-    (mask None). An empty validation set stays empty."""
-    from bayesreg.posterior import bucket
-
+    """(X, y, mask) with the rows padded to a bucketed count (:mod:`bayesreg._buckets`; mask 0
+    on the copies) for full-batch training, so that fits on many training sizes compile
+    O(log N) programs; mini-batch plans depend on N anyway, so their data is kept (mask
+    None). An empty validation set stays empty."""
     n = X.shape[-2]
     if not full_batch or n == 0:
         return X, y, None
-    extra = bucket(n) - n
-    mask = jnp.asarray(np.arange(n + extra) < n, jnp.asarray(X).dtype)
-    if not extra:
-        return X, y, mask
-    rows = np.concatenate([np.arange(n), np.full(extra, n - 1)])
-    return X[..., rows, :], y[..., rows], mask
+    mask = jnp.asarray(np.arange(bucket(n)) < n, jnp.asarray(X).dtype)
+    return pad_rows(X, -2), pad_rows(y, -1), mask
 
 
 def _perturb(tree, key, scale):

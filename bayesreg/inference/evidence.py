@@ -213,16 +213,3 @@ def _prior_curvature(prior, unravel, flat) -> jax.Array:
         return -log_prior(prior, unravel(v))
 
     return jax.jvp(jax.grad(neg_log_prior), (flat,), (jnp.ones_like(flat),))[1]
-
-
-def summary(h: dict, gamma, n: int) -> dict:
-    """Diagnostics: σ, the prior scales and λ = σ²/s² that resulted (NumPy; a leading
-    member axis is kept for ensembles)."""
-    out = {"effective_parameters": np.asarray(gamma), "hyperparameters": "evidence"}
-    if "log_noise" in h:
-        out["noise_std"] = np.exp(np.asarray(h["log_noise"]))
-    if "log_scale" in h:
-        scales = {g: [np.exp(np.asarray(v)) for v in h["log_scale"][g]] for g in PARAM_GROUPS}
-        out["prior_scales"] = scales
-    del n
-    return out

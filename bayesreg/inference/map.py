@@ -43,6 +43,7 @@ from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.engine import _train, bucketed
 from bayesreg.inference.evidence import NOISE_FLOOR, EvidenceHook, concrete_prior
+from bayesreg.inference.noise_grid import fit_noise_grid, split_rows
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian
 
@@ -254,12 +255,7 @@ class MAP:
                 empty = problem.X[:0]
                 return problem, empty, problem.y[:0]
             fraction = 0.2
-        n_val = max(1, round(fraction * problem.n))
-        if n_val >= problem.n:
-            raise ValueError(f"validation={fraction} leaves no training rows of {problem.n}")
-        seed = np.asarray(jax.random.key_data(jax.random.fold_in(problem.key, 17))).ravel()
-        perm = np.random.default_rng(seed).permutation(problem.n)
-        val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        val, train = split_rows(problem, fraction, jax.random.fold_in(problem.key, 17))
         return (dataclasses.replace(problem, X=problem.X[train], y=problem.y[train]),
                 problem.X[val], problem.y[val])
 
@@ -289,7 +285,6 @@ class MAP:
         )
 
     def _run_validation(self, problem: Problem):
-        from bayesreg.inference.noise_grid import fit_noise_grid
         from bayesreg.posterior import Posterior
 
         key = jax.random.fold_in(problem.key, 17)

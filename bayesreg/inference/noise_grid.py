@@ -46,8 +46,7 @@ def split_rows(problem: Problem, fraction: float, key) -> tuple[np.ndarray, np.n
     """(validation rows, training rows), sorted, from a seeded permutation."""
     n_val = max(1, round(fraction * problem.n))
     if n_val >= problem.n:
-        raise ValueError(f"a validation fraction of {fraction} leaves no training rows of "
-                         f"{problem.n}")
+        raise ValueError(f"validation={fraction} leaves no training rows of {problem.n}")
     seed = np.asarray(jax.random.key_data(key)).ravel()
     perm = np.random.default_rng(seed).permutation(problem.n)
     return np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -75,7 +74,8 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     method = training.resolved(model)
     epochs, per_epoch, batch = method.plan(part.n)
     # one initialisation and one key for every candidate: they differ by σ alone
-    state0 = jax.vmap(part.init_state)(jnp.stack([init_key] * k))
+    state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (k, *jnp.shape(a))),
+                                    part.init_state(init_key))
     X, y, mask, X_val, y_val, val_mask, batch = bucketed(part.X, part.y, part.X[:0],
                                                          part.y[:0], per_epoch, batch)
     states, trace = _train_members(
