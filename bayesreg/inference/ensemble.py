@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg import _distributed
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
@@ -38,25 +39,29 @@ REDUCE = ("mean", "median")
 
 
 def shard_members(members: int, inputs, axes):
-    """Spread the member axis over all JAX devices (when they divide the members evenly).
+    """Spread the member axis over every JAX device, of this process and of every other
+    process after ``jax.distributed.initialize`` (:mod:`bayesreg._distributed`).
 
     The inputs with a member axis (initial states, keys, and data or prior when bagged or
-    anchored) are placed with a ``NamedSharding`` over a 1-D mesh named "members"; the
-    compiled ``vmap`` is then partitioned by XLA so each device trains its share. With one
-    device, or a member count the devices do not divide, the inputs are returned as they are.
+    anchored) are padded to a multiple of the device count (copies of the last member, whose
+    results the caller drops) and placed with a ``NamedSharding`` over a 1-D mesh named
+    "members"; the compiled ``vmap`` is then partitioned by XLA so each device trains its
+    share. Across processes each process supplies the rows of its own devices and the other
+    inputs are replicated. With one device the inputs are returned as they are.
     """
-    devices = jax.devices()
-    if len(devices) < 2 or members % len(devices):
+    if jax.device_count() < 2:
         return inputs
-    mesh = jax.sharding.Mesh(np.array(devices), ("members",))
-    spread = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+    mesh = _distributed.mesh()
+    count = _distributed.padded_count(members)
     state0, keys, X, y, prior = inputs
     data_axis, prior_axis = axes
-    state0, keys = jax.device_put((state0, keys), spread)
-    if data_axis == 0:
-        X, y = jax.device_put((X, y), spread)
-    if prior_axis == 0:
-        prior = jax.device_put(prior, spread)
+
+    def spread(tree):
+        return _distributed.shard_leading(_distributed.pad_leading(tree, count), mesh)
+
+    state0, keys = spread((state0, keys))
+    X, y = spread((X, y)) if data_axis == 0 else _distributed.replicate((X, y), mesh)
+    prior = spread(prior) if prior_axis == 0 else _distributed.replicate(prior, mesh)
     return state0, keys, X, y, prior
 
 
@@ -66,7 +71,7 @@ class Ensemble:
 
     With several JAX devices (GPUs, or CPU devices from
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the members are sharded across
-    them when N divides M (:func:`shard_members`).
+    them, and across processes after ``jax.distributed.initialize`` (:func:`shard_members`).
 
     Parameters
     ----------
@@ -169,10 +174,16 @@ class Ensemble:
         # anchors are draws from the given prior: an anchored ensemble keeps it
         hook = self.training.evidence_hook(
             dataclasses.replace(train, learn_prior=train.learn_prior and not self.anchored))
+        rest = (train.likelihood, jnp.asarray(X_val), jnp.asarray(y_val), mask, val_mask)
+        if jax.device_count() > 1:
+            rest = _distributed.replicate(rest, _distributed.mesh())
+        likelihood, X_val, y_val, mask, val_mask = rest
         state, trace = _train_members(
-            problem.model, method, epochs, per_epoch, batch, False, axes, train.likelihood,
-            prior, state0, X, y, keys, jnp.asarray(X_val), jnp.asarray(y_val), hook=hook,
-            mask=mask, val_mask=val_mask)
+            problem.model, method, epochs, per_epoch, batch, False, axes, likelihood,
+            prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask, val_mask=val_mask)
+        # every process gets every member (an all-gather across processes), padding dropped
+        state, trace = jax.tree_util.tree_map(lambda a: a[:self.members],
+                                              _distributed.gather((state, trace)))
         trace = check_trace(trace, method.lr, problem)
         used_prior, trace = learned_hyperparameters(problem, trace, state)
         return Posterior(

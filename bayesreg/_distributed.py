@@ -1,0 +1,108 @@
+r"""Work spread over every device of every process, and the result gathered on each.
+
+One process (one or several local devices) and a cluster of processes joined by
+``jax.distributed.initialize(...)`` run the same code: the work that splits into
+independent pieces — ensemble members, NUTS chains — has a leading axis that is padded to a
+multiple of the global device count and sharded over a 1-D mesh of ``jax.devices()`` (all
+processes' devices); everything else is replicated. Every process builds the same full
+inputs from the same seed, hands JAX only the rows its own devices hold
+(``jax.make_array_from_callback``), the compiled program runs on the whole mesh, and
+:func:`gather` brings the sharded results back to NumPy on every process
+(``multihost_utils.process_allgather``). The numbers are those of one process: the pieces
+are independent and built from the same keys, whatever the process count.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+AXIS = "members"
+
+
+def multiprocess() -> bool:
+    """True after ``jax.distributed.initialize`` joined more than one process."""
+    return jax.process_count() > 1
+
+
+def padded_count(count: int) -> int:
+    """``count`` rounded up to a multiple of the global device count."""
+    d = jax.device_count()
+    return -(-count // d) * d
+
+
+def mesh() -> jax.sharding.Mesh:
+    """A 1-D mesh named ``"members"`` over every device of every process."""
+    return jax.sharding.Mesh(np.array(jax.devices()), (AXIS,))
+
+
+def _is_key(x) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _host(x):
+    """A leaf as a NumPy array; a typed PRNG key array as (its key data, its implementation),
+    since NumPy cannot hold keys."""
+    if _is_key(x):
+        return np.asarray(jax.random.key_data(x)), jax.random.key_impl(x)
+    return np.asarray(x), None
+
+
+def _device(data, impl):
+    return data if impl is None else jax.random.wrap_key_data(data, impl=impl)
+
+
+def pad_leading(tree, count: int):
+    """Each leaf with its leading axis padded to ``count`` by repeating its last row (the
+    copies are independent pieces whose results :func:`gather` callers drop)."""
+    def pad(x):
+        x, impl = _host(x)
+        extra = count - x.shape[0]
+        x = x if extra == 0 else np.concatenate([x, np.repeat(x[-1:], extra, 0)])
+        return _device(x, impl) if impl is not None else x
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def _global(x, sharding):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x  # already a global array
+    x, impl = _host(x)
+    out = jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+    return _device(out, impl)
+
+
+def shard_leading(tree, m: jax.sharding.Mesh):
+    """Each leaf sharded along its leading axis over ``m``: on one process a plain
+    ``device_put``; on several, each process supplies the rows of its own devices."""
+    spread = jax.sharding.NamedSharding(m, jax.sharding.PartitionSpec(AXIS))
+    if not multiprocess():
+        return jax.device_put(tree, spread)
+    return jax.tree_util.tree_map(lambda x: _global(x, spread), tree)
+
+
+def replicate(tree, m: jax.sharding.Mesh):
+    """Each array leaf replicated on every device of ``m`` (a global array, as a program
+    compiled for the whole cluster needs); Python scalars and non-array leaves as they are.
+    On one process the tree is returned unchanged."""
+    if not multiprocess():
+        return tree
+    whole = jax.sharding.NamedSharding(m, jax.sharding.PartitionSpec())
+    return jax.tree_util.tree_map(
+        lambda x: _global(x, whole) if isinstance(x, np.ndarray | jax.Array) else x, tree)
+
+
+def gather(tree):
+    """Every leaf as a NumPy array holding its whole value, on every process (a PRNG key
+    array as a process-local key array). Arrays spread
+    over other processes' devices are all-gathered (a collective: every process must call
+    this, in the same order); the others are copied to the host."""
+    from jax.experimental import multihost_utils
+
+    def one(x):
+        key = _is_key(x)
+        impl = jax.random.key_impl(x) if key else None
+        data = jax.random.key_data(x) if key else x
+        if isinstance(data, jax.Array) and not data.is_fully_addressable:
+            data = multihost_utils.process_allgather(data, tiled=True)
+        return _device(np.asarray(data), impl)
+    return jax.tree_util.tree_map(one, tree)
