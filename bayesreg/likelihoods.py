@@ -106,6 +106,27 @@ class GaussianLikelihood:
             return jnp.exp(out[..., 1])
         return jnp.exp(theta["log_noise"]) if self.learned_noise else jnp.asarray(self.noise)
 
+    def noise_draws(self, theta, num_draws: int) -> np.ndarray:
+        """σ of each of ``num_draws`` draws, (S,) in float64 (homoscedastic noise only)."""
+        if self.heteroscedastic:
+            raise ValueError("a heteroscedastic noise depends on x: use predict(X).aleatoric_std")
+        if self.learned_noise:
+            return np.exp(np.asarray(theta["log_noise"], np.float64))
+        return np.full(num_draws, float(self.noise))
+
+    def predictive(self, draws, theta, *, point: str = "mean"):
+        """The predictive of y from :class:`~bayesreg.approximation.FunctionDraws` ``draws``
+        (outputs (S, N, K)) and likelihood parameters ``theta`` (leading axis S): the
+        mixture (1/S) Σₛ N(fₛ(x), σₛ²(x)), Gaussian where ``draws.moments`` are exact."""
+        from bayesreg.predictive import Predictive
+
+        out = np.asarray(draws.outputs)
+        if self.heteroscedastic:
+            noise = np.exp(out[..., 1])
+        else:
+            noise = self.noise_draws(theta, out.shape[0])[:, None]
+        return Predictive(out[..., 0], noise, analytic=draws.moments, point=point)
+
     def log_prob(self, y, out, theta) -> jax.Array:
         """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1) or (N, 2)."""
         sigma = self.noise_std(theta, out)
@@ -186,6 +207,17 @@ class Bernoulli:
     def to_dict(self):
         return {"type": "Bernoulli"}
 
+    def noise_draws(self, theta, num_draws: int) -> None:
+        """None: a classifier has no noise σ."""
+        del theta, num_draws
+
+    def predictive(self, draws, theta, *, point: str = "mean"):
+        """Class probabilities averaged over the draws of the logits (``draws.outputs``)."""
+        from bayesreg.predictive import ClassPredictive
+
+        del theta, point
+        return ClassPredictive(np.asarray(self.probs(jnp.asarray(draws.outputs))))
+
 
 @dataclasses.dataclass(frozen=True)
 class Categorical:
@@ -243,6 +275,17 @@ class Categorical:
 
     def to_dict(self):
         return {"type": "Categorical", "num_classes": self.num_classes}
+
+    def noise_draws(self, theta, num_draws: int) -> None:
+        """None: a classifier has no noise σ."""
+        del theta, num_draws
+
+    def predictive(self, draws, theta, *, point: str = "mean"):
+        """Class probabilities averaged over the draws of the logits (``draws.outputs``)."""
+        from bayesreg.predictive import ClassPredictive
+
+        del theta, point
+        return ClassPredictive(np.asarray(self.probs(jnp.asarray(draws.outputs))))
 
 
 jax.tree_util.register_pytree_node(

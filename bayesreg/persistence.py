@@ -25,13 +25,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._pytree import leaf_names
+from bayesreg.approximation import LoadContext, lookup
 from bayesreg.likelihoods import likelihood_from_dict
 from bayesreg.models import model_from_dict
-from bayesreg.posterior import GaussianCoefficients, Linearization, Posterior
+from bayesreg.posterior import POSTERIOR_SAMPLES, Posterior
 from bayesreg.priors import PARAM_GROUPS, prior_from_dict
 
 FORMAT_VERSION = 1
 DTYPES = ("float32", "float64")
+# Before the approximation protocol: where the two approximations were stored, and what
+# the draws of methods that do not sample a posterior were (now ``draws_kind`` in meta).
+LEGACY_PREFIXES = ("gaussian", "linearization")
+LEGACY_DRAWS_KIND = {
+    "Ensemble": "independently trained ensemble members, not posterior samples",
+    "MCDropout": "dropout masks of one trained network, not posterior samples",
+}
 
 
 def save(post, path) -> None:
@@ -44,15 +52,11 @@ def save(post, path) -> None:
         arrays[f"theta/{name}"] = np.asarray(leaf)
     for name, leaf in post.hyper.items():
         arrays[f"hyper/{name}"] = np.asarray(leaf)
-    if post.gaussian is not None:
-        arrays["gaussian/mean"] = post.gaussian.mean
-        arrays["gaussian/chol_cov"] = post.gaussian.chol_cov
-    if post.linearization is not None:
-        lin = post.linearization
-        for name, leaf in zip(leaf_names(lin.mode), jax.tree_util.tree_leaves(lin.mode),
-                              strict=True):
-            arrays[f"linearization/mode/{name}"] = np.asarray(leaf)
-        arrays["linearization/chol_cov"] = lin.chol_cov
+    approximation = None
+    if post.approximation is not None:
+        approximation = type(post.approximation).name
+        for name, a in post.approximation.arrays().items():
+            arrays[f"approximation/{name}"] = np.asarray(a)
     diag_json = {}
     for k, v in post.diagnostics.items():
         if isinstance(v, np.ndarray):
@@ -76,6 +80,7 @@ def save(post, path) -> None:
         "n_layers": len(post.params["weights"]), "diagnostics": diag_json,
         "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
         "num_chains": post.num_chains, "config": post.config, "dtype": post.dtype,
+        "approximation": approximation, "point": post.point, "draws_kind": post.draws_kind,
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = os.fspath(path)
@@ -199,22 +204,11 @@ def _build(arrays: dict, meta: dict, model, path):
                         for i in range(sum(k.startswith(f"prior_loc/{group}/") for k in arrays))]
         prior[group] = prior_from_dict(d)
     n_params = sum(int(np.prod(e.shape)) for g in PARAM_GROUPS for e in expected[g])
-    gaussian = linearization = None
-    if "gaussian/mean" in arrays:
-        mean, chol = _numeric(arrays, "gaussian/mean", 1), _numeric(arrays, "gaussian/chol_cov",
-                                                                      2)
-        if mean.shape != (n_params,) or chol.shape != (n_params, n_params):
-            raise ValueError(f"the Gaussian posterior has shapes {mean.shape}, {chol.shape}; "
-                             f"the model has {n_params} coefficients")
-        gaussian = GaussianCoefficients(mean, chol)
-    if "linearization/chol_cov" in arrays:
-        mode = {g: [_numeric(arrays, f"linearization/mode/{g}_{i}") for i in range(n_layers)]
-                for g in PARAM_GROUPS}
-        chol = _numeric(arrays, "linearization/chol_cov", 2)
-        if chol.shape != (n_params, n_params):
-            raise ValueError(f"the linearisation's covariance has shape {chol.shape}; the "
-                             f"model has {n_params} parameters")
-        linearization = Linearization(mode, chol)
+    name, stored = _approximation_arrays(arrays, meta)
+    approximation = None
+    if name is not None:
+        stored = {k: _numeric(stored, k) for k in stored}
+        approximation = lookup(name).from_arrays(stored, LoadContext(model, params, n_params))
     diagnostics = dict(meta["diagnostics"])
     for k, v in arrays.items():
         if not k.startswith("diagnostics/"):
@@ -228,9 +222,30 @@ def _build(arrays: dict, meta: dict, model, path):
     return Posterior(
         model=model, likelihood=likelihood, prior=prior, method=str(meta["method"]),
         params=params, theta=theta, X_train=X, y_train=y, diagnostics=diagnostics,
-        log_evidence=math.nan if ev is None else float(ev), gaussian=gaussian,
-        num_chains=chains, config=meta["config"], hyper=hyper, linearization=linearization,
-        dtype=dtype)
+        log_evidence=math.nan if ev is None else float(ev), num_chains=chains,
+        config=meta["config"], hyper=hyper, dtype=dtype, approximation=approximation,
+        point=meta.get("point", meta["config"].get("reduce", "mean")),
+        draws_kind=meta.get("draws_kind", LEGACY_DRAWS_KIND.get(meta["method"],
+                                                                POSTERIOR_SAMPLES)))
+
+
+def _approximation_arrays(arrays: dict, meta: dict) -> tuple[str | None, dict]:
+    """(registered name, its arrays without the prefix) of the file's approximation.
+
+    Files of this format written before the approximation protocol stored an exact
+    Gaussian under ``gaussian/`` and a linearisation under ``linearization/``; they load
+    as the approximations registered under those names."""
+    name = meta.get("approximation")
+    if name is not None:
+        prefix = "approximation/"
+    else:
+        legacy = [n for n in LEGACY_PREFIXES if any(k.startswith(f"{n}/") for k in arrays)]
+        if not legacy:
+            return None, {}
+        name, prefix = legacy[0], f"{legacy[0]}/"
+    if not isinstance(name, str):
+        raise ValueError(f"approximation must be a name; got {name!r}")
+    return name, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def _numeric(arrays: dict, key: str, ndim: int | None = None) -> np.ndarray:

@@ -24,54 +24,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
-from bayesreg._buckets import bucket, pad_rows
 from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
+from bayesreg.approximation import FunctionDraws, draw_outputs, num_draws
 from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
 from bayesreg.priors import Prior
 
 # Per-draw sampler statistics (ArviZ's names) that go to the ``sample_stats`` group.
 SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step_size")
-# Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
-PREDICT_BUDGET = 1 << 24
 # Draws (S × N) above which predict streams over chunks of points.
 STREAM_ELEMENTS = 1 << 24
-
-
-# What the draws of methods that do not sample a posterior are (Posterior.to_arviz).
-NOT_POSTERIOR_SAMPLES = {
-    "Ensemble": "independently trained ensemble members, not posterior samples",
-    "MCDropout": "dropout masks of one trained network, not posterior samples",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class GaussianCoefficients:
-    """Exact Gaussian posterior N(mean, L Lᵀ) over the flat coefficients [w, b] (float64)."""
-
-    mean: np.ndarray
-    chol_cov: np.ndarray
-
-    @property
-    def cov(self) -> np.ndarray:
-        return self.chol_cov @ self.chol_cov.T
-
-
-@dataclasses.dataclass(frozen=True)
-class Linearization:
-    """A Gaussian posterior over a network's weights, used through the linearised network
-
-        f(x; φ) ≈ f(x; φ*) + J(x)(φ − φ*),   J(x) = ∂f(x; φ)/∂φ at the mode φ*,
-
-    so that f(x) ~ N(f(x; φ*), J Σ Jᵀ) with Σ = L Lᵀ over ``ravel_pytree(mode)``. This is
-    the predictive that matches the GGN Laplace approximation (sampling weights and pushing
-    them through the nonlinear network overstates the spread along flat directions).
-    """
-
-    mode: Any
-    chol_cov: np.ndarray
+POSTERIOR_SAMPLES = "posterior samples"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -89,13 +53,18 @@ class Posterior:
         Method-specific: losses (MAP), noise iterations (Exact), divergences, R-hat, ESS ...
     log_evidence : float
         log p(y) for ``Exact``; ``nan`` where a method has none or the prior is improper.
-    gaussian : GaussianCoefficients or None
-        The exact posterior of ``Exact``; predictions are then analytic.
+    approximation : object or None
+        What the method left beyond its draws, implementing the protocol of
+        :mod:`bayesreg.approximation` (an exact Gaussian over coefficients, a linearised
+        network, ...); ``predict``, ``save`` and ``load`` go through it. None: the draws
+        are pushed through the model.
     hyper : dict
         Draws (S,) of sampled prior scales, e.g. ``{"weights_scale": ...}``.
-    linearization : Linearization or None
-        Set by the Laplace approximation of a network: predictions go through the
-        network linearised at the mode (mean, std analytic; draws f* + J(φₛ − φ*)).
+    point : {"mean", "median"}
+        The point prediction over draws (an ensemble's ``reduce``).
+    draws_kind : str
+        What the draws are, for ArviZ's readers: "posterior samples", or e.g. "dropout
+        masks of one trained network, not posterior samples".
     """
 
     model: Any
@@ -108,16 +77,25 @@ class Posterior:
     y_train: np.ndarray
     diagnostics: dict = dataclasses.field(default_factory=dict)
     log_evidence: float = math.nan
-    gaussian: GaussianCoefficients | None = None
     num_chains: int = 1
     config: dict = dataclasses.field(default_factory=dict)
     hyper: dict = dataclasses.field(default_factory=dict)
-    linearization: Linearization | None = None
     dtype: str = "float32"
+    approximation: Any = None
+    point: str = "mean"
+    draws_kind: str = POSTERIOR_SAMPLES
+
+    def __getattr__(self, name):
+        # ``post.gaussian`` (Exact) and ``post.linearization`` (LaplaceApprox) of earlier
+        # versions: the approximation when it is of that kind, None otherwise
+        if name in ("gaussian", "linearization"):
+            approx = self.__dict__.get("approximation")
+            return approx if getattr(approx, "name", None) == name else None
+        raise AttributeError(f"'Posterior' object has no attribute {name!r}")
 
     @property
     def num_draws(self) -> int:
-        return int(jax.tree_util.tree_leaves(self.params)[0].shape[0])
+        return num_draws(self.params)
 
     @property
     def n_features(self) -> int:
@@ -125,11 +103,17 @@ class Posterior:
 
     def noise_std(self) -> np.ndarray:
         """Likelihood noise σ of each draw, (S,) (homoscedastic regression only)."""
-        if self.likelihood.heteroscedastic:
-            raise ValueError("a heteroscedastic noise depends on x: use predict(X).aleatoric_std")
-        if self.likelihood.learned_noise:
-            return np.exp(np.asarray(self.theta["log_noise"], np.float64))
-        return np.full(self.num_draws, float(self.likelihood.noise))
+        return self.likelihood.noise_draws(self.theta, self.num_draws)
+
+    def function_draws(self, X, *, chunk_size: int | None = None) -> FunctionDraws:
+        """Draws (S, N, K) of the model's outputs at the rows of X and, where the method
+        has them, their exact moments (:class:`bayesreg.approximation.FunctionDraws`)."""
+        X = check_X(X, "X", self.n_features)
+        if self.dtype == "float64":
+            X = X.astype(np.float64)
+        if self.approximation is not None:
+            return self.approximation.outputs(self, X, chunk_size)
+        return FunctionDraws(draw_outputs(self.model, self.params, X, chunk_size))
 
     def predict(self, X, *, chunk_size: int | None = None,
                 stream: bool | int | None = None) -> Predictive | ClassPredictive:
@@ -150,15 +134,10 @@ class Posterior:
             with jax.enable_x64(True):
                 return self.predict(X, chunk_size=chunk_size, stream=stream)
         X = check_X(X, "X", self.n_features)
-        if self.dtype == "float64":
-            X = X.astype(np.float64)
-        if self.likelihood.kind != "regression":
-            out = predictive_outputs(self.model, self.params, X, chunk_size)
-            return ClassPredictive(np.asarray(self.likelihood.probs(jnp.asarray(out))))
-        point = self.config.get("reduce", "mean")
+        regression = self.likelihood.kind == "regression"
         if stream is None:
-            stream = self.num_draws * X.shape[0] > STREAM_ELEMENTS
-        if stream and self.likelihood.kind == "regression":
+            stream = regression and self.num_draws * X.shape[0] > STREAM_ELEMENTS
+        if stream and regression:
             rows = (check_int("stream", stream) if not isinstance(stream, bool)
                     else max(1, STREAM_ELEMENTS // self.num_draws))
 
@@ -166,31 +145,8 @@ class Posterior:
                 return self.predict(X[sl], chunk_size=chunk_size, stream=False)
 
             return StreamingPredictive(source, X.shape[0], self.num_draws, min(rows, len(X)))
-        if self.likelihood.heteroscedastic and self.linearization is not None:
-            # the GLM predictive of the mean output; the noise σ(x) of the network at the mode
-            mean, var_f, f_draws = linearized_predictive(
-                self.model, self.linearization, self.params, X)
-            mode = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], self.linearization.mode)
-            sigma = np.exp(predictive_outputs(self.model, mode, X, chunk_size)[0, :, 1])
-            return Predictive(f_draws, sigma[None], analytic=(mean, var_f))
-        if self.likelihood.heteroscedastic:
-            out = predictive_outputs(self.model, self.params, X, chunk_size)
-            return Predictive(out[..., 0], np.exp(out[..., 1]), point=point)
-        noise = self.noise_std()[:, None]
-        if self.gaussian is not None:
-            from bayesreg.inference.exact import design_matrix
-
-            phi = design_matrix(self.model, pad_rows(X))[: X.shape[0]]
-            mean = phi @ self.gaussian.mean
-            var_f = np.sum((phi @ self.gaussian.chol_cov) ** 2, axis=1)
-            f_draws = predictive_draws(self.model, self.params, X, chunk_size)
-            return Predictive(f_draws, noise, analytic=(mean, var_f))
-        if self.linearization is not None:
-            mean, var_f, f_draws = linearized_predictive(
-                self.model, self.linearization, self.params, X)
-            return Predictive(f_draws, noise, analytic=(mean, var_f))
-        return Predictive(predictive_draws(self.model, self.params, X, chunk_size), noise,
-                          point=point)
+        draws = self.function_draws(X, chunk_size=chunk_size)
+        return self.likelihood.predictive(draws, self.theta, point=self.point)
 
     def log_likelihood(self) -> np.ndarray:
         """log p(yᵢ | draw s) on the training data, (S, N) — for LOO / WAIC."""
@@ -218,8 +174,8 @@ class Posterior:
                 "br.NUTS; to_arviz(log_likelihood=False) leaves the group out",
                 UserWarning, stacklevel=2)
         else:
-            what = NOT_POSTERIOR_SAMPLES.get(self.method, "posterior samples")
-            if self.method in NOT_POSTERIOR_SAMPLES:
+            what = self.draws_kind
+            if what != POSTERIOR_SAMPLES:
                 warnings.warn(
                     f"{self.method} draws are {what}: ArviZ reads them as one chain of "
                     "posterior draws, so LOO, WAIC, ESS and R-hat from them are not the "
@@ -259,71 +215,13 @@ class Posterior:
                 f"draws={self.num_draws}, chains={self.num_chains})")
 
 
-def _chunk(params, n_points: int, chunk_size: int | None) -> int:
-    if chunk_size is not None:
-        return check_int("chunk_size", chunk_size)
-    widest = max(max(w.shape[-2:]) for w in params["weights"])
-    return max(1, PREDICT_BUDGET // max(1, n_points * widest))
-
-
 def predictive_draws(model, params, X, chunk_size: int | None = None) -> np.ndarray:
     """f(X) under every draw: (S, N), computed ``chunk_size`` draws at a time."""
-    return predictive_outputs(model, params, X, chunk_size)[..., 0]
+    return draw_outputs(model, params, X, chunk_size)[..., 0]
 
 
-def predictive_outputs(model, params, X, chunk_size: int | None = None) -> np.ndarray:
-    """All model outputs under every draw: (S, N, K), ``chunk_size`` draws at a time."""
-    n, X = X.shape[0], pad_rows(X)
-    size = _chunk(params, X.shape[0], chunk_size)
-    out = _apply_draws(model, min(size, _num(params)), params, jnp.asarray(X))
-    return np.asarray(out)[:, :n]
-
-
-def _num(params) -> int:
-    return int(jax.tree_util.tree_leaves(params)[0].shape[0])
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _apply_draws(model, batch_size, params, X):
-    return jax.lax.map(lambda p: model.apply(p, X), params, batch_size=batch_size)
-
-
-def linearized_predictive(model, lin: Linearization, params, X, rows: int = 2048):
-    """(mean (N,), var_f (N,), draws (S, N)) of the network linearised at ``lin.mode``.
-
-    Rows are processed ``rows`` at a time, so the Jacobian held at once is rows × P.
-    """
-    mode = jax.tree_util.tree_map(jnp.asarray, lin.mode)
-    deltas = _deltas(mode, params)  # (S, P)
-    chol = jnp.asarray(lin.chol_cov, deltas.dtype)
-    size = min(rows, bucket(X.shape[0]))
-    out = []
-    for start in range(0, X.shape[0], size):
-        chunk = X[start:start + size]
-        pad = size - chunk.shape[0]
-        padded = np.pad(chunk, ((0, pad), (0, 0)), mode="edge")
-        res = _linearized_chunk(model, mode, chol, deltas, jnp.asarray(padded))
-        out.append([np.asarray(r)[..., : size - pad] for r in res])
-    mean, var_f, draws = (np.concatenate(parts, axis=-1) for parts in zip(*out, strict=True))
-    return mean, var_f, draws
-
-
-@jax.jit
-def _deltas(mode, params):
-    mode_flat = ravel_pytree(mode)[0]
-    return jax.vmap(lambda p: ravel_pytree(p)[0])(params) - mode_flat
-
-
-@partial(jax.jit, static_argnums=(0,))
-def _linearized_chunk(model, mode, chol, deltas, X):
-    mode_flat, unravel = ravel_pytree(mode)
-
-    def f(v):
-        return model.apply(unravel(v), X)[:, 0]
-
-    mean, jvp_rows = f(mode_flat), jax.jacfwd(f)(mode_flat)  # (N,), (N, P)
-    JL = jvp_rows @ chol
-    return mean, jnp.sum(JL**2, axis=1), mean + deltas @ jvp_rows.T
+# the name earlier versions exported
+predictive_outputs = draw_outputs
 
 
 @partial(jax.jit, static_argnums=(0,))

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._validation import check_int
+from bayesreg.approximation import draw_outputs
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
 from bayesreg.inference.noise_grid import fit_noise_grid
@@ -207,18 +208,17 @@ class MCDropout:
             params=jax.tree_util.tree_map(np.asarray, params), theta=theta,
             X_train=X_train, y_train=y_train, diagnostics={**trace, **diagnostics},
             config=self.to_dict(),
+            draws_kind="dropout masks of one trained network, not posterior samples",
         )
 
     def _choose_noise(self, problem: Problem, net: DropoutNetwork, key):
         """σ maximising the MC predictive log likelihood of held-out rows, each candidate
         with its own network (:mod:`bayesreg.inference.noise_grid`)."""
-        from bayesreg.posterior import predictive_draws
-
         draw_key = jax.random.fold_in(key, 2)
 
         def score(params, sigma, X_val, y_val):
-            f = predictive_draws(net.base, net.masked_params(params, draw_key,
-                                                             self.num_samples), X_val)
+            f = draw_outputs(net.base, net.masked_params(params, draw_key,
+                                                             self.num_samples), X_val)[..., 0]
             return float(np.mean(Predictive(f, np.full((1, 1), sigma)).log_prob(y_val)))
 
         spec = {"weights": Tempered(problem.prior["weights"], 1.0 - self.rate),

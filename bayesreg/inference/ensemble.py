@@ -190,5 +190,6 @@ class Ensemble:
             model=problem.model, likelihood=problem.likelihood, prior=used_prior,
             method="Ensemble", params=jax.tree_util.tree_map(np.asarray, state["params"]),
             theta=jax.tree_util.tree_map(np.asarray, state["theta"]), X_train=train.X,
-            y_train=train.y, diagnostics=trace, config=self.to_dict(),
+            y_train=train.y, diagnostics=trace, config=self.to_dict(), point=self.reduce,
+            draws_kind="independently trained ensemble members, not posterior samples",
         )

@@ -38,8 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg._buckets import pad_rows
 from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
+from bayesreg.approximation import FunctionDraws, LoadContext, draw_outputs, register
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
 from bayesreg.likelihoods import GaussianLikelihood
@@ -80,7 +82,7 @@ class Exact:
         return dataclasses.asdict(self)
 
     def _run(self, problem: Problem):
-        from bayesreg.posterior import GaussianCoefficients, Posterior
+        from bayesreg.posterior import Posterior
 
         model, lik = problem.model, problem.likelihood
         if not getattr(model, "linear_in_params", False):
@@ -133,8 +135,45 @@ class Exact:
             theta=theta, X_train=problem.X, y_train=problem.y,
             diagnostics={"noise_std": sigma, "noise_iterations": iters,
                          "log_evidence_improper": log_ev},
-            log_evidence=log_ev_public, gaussian=coeffs, config=self.to_dict(),
+            log_evidence=log_ev_public, approximation=coeffs, config=self.to_dict(),
         )
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class GaussianCoefficients:
+    """The exact posterior N(mean, L Lᵀ) over the flat coefficients [w, b] (float64): the
+    :mod:`bayesreg.approximation` that :class:`Exact` (and ``LaplaceApprox`` on a
+    linear-in-parameters model with a fixed noise) leaves. At rows with design φ(x) the
+    function value is N(φᵀmean, ‖φᵀL‖²), so every predictive summary is analytic."""
+
+    mean: np.ndarray
+    chol_cov: np.ndarray
+
+    name = "gaussian"
+
+    @property
+    def cov(self) -> np.ndarray:
+        return self.chol_cov @ self.chol_cov.T
+
+    def outputs(self, post, X, chunk_size=None) -> FunctionDraws:
+        phi = design_matrix(post.model, pad_rows(X))[: X.shape[0]]
+        mean = phi @ self.mean
+        var_f = np.sum((phi @ self.chol_cov) ** 2, axis=1)
+        return FunctionDraws(draw_outputs(post.model, post.params, X, chunk_size),
+                             (mean, var_f))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": np.asarray(self.mean), "chol_cov": np.asarray(self.chol_cov)}
+
+    @classmethod
+    def from_arrays(cls, arrays, context: LoadContext) -> GaussianCoefficients:
+        mean, chol = arrays["mean"], arrays["chol_cov"]
+        p = context.num_params
+        if mean.shape != (p,) or chol.shape != (p, p):
+            raise ValueError(f"the Gaussian posterior has shapes {mean.shape}, {chol.shape}; "
+                             f"the model has {p} coefficients")
+        return cls(mean, chol)
 
 
 def design_matrix(model, X) -> np.ndarray:

@@ -40,6 +40,8 @@ from bayesreg.inference._latent import (
     split_draws,
 )
 from bayesreg.inference._problem import Problem
+from bayesreg.inference.exact import GaussianCoefficients
+from bayesreg.inference.linearized import Linearization
 from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import is_proper
@@ -109,7 +111,7 @@ class LaplaceApprox:
                 "training": self.training.to_dict()}
 
     def _run(self, problem: Problem):
-        from bayesreg.posterior import GaussianCoefficients, Linearization, Posterior
+        from bayesreg.posterior import Posterior
 
         check_hierarchical(problem.prior, "LaplaceApprox")
         model, lik, prior = problem.model, problem.likelihood, problem.prior
@@ -188,8 +190,8 @@ class LaplaceApprox:
                          "mode_loss": float(loss), "newton_steps": steps,
                          "grad_norm": grad_norm, "log_evidence_improper": log_ev,
                          "min_eigenvalue": float(np.linalg.eigvalsh(H).min())},
-            log_evidence=log_ev_public, gaussian=gaussian, config=self.to_dict(),
-            linearization=linearization,
+            log_evidence=log_ev_public, config=self.to_dict(),
+            approximation=gaussian if gaussian is not None else linearization,
         )
 
 
