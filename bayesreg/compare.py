@@ -1,7 +1,8 @@
 """Side-by-side comparison of methods on the same data, prior and likelihood.
 
-Distance to NUTS: when a ``NUTS`` method is among those compared, each method's predictive
-is compared with NUTS's by the 1-Wasserstein distance between their predictive
+Distance to a reference: when a reference method is among those compared — the first with
+``is_reference = True`` (``NUTS``), or the one named by ``reference=`` — each method's
+predictive is compared with the reference's by the 1-Wasserstein distance between their predictive
 distributions of y at each test point, estimated from 2000 draws of y from each (for two
 equal-size samples in 1-D, W₁ is the mean absolute difference of the sorted draws), and
 averaged over the test points (``w1_to_nuts``). It is in the units of y.
@@ -32,6 +33,7 @@ import numpy as np
 
 from bayesreg._validation import check_X, check_y
 from bayesreg.fit import fit
+from bayesreg.likelihoods import GaussianLikelihood
 
 W1_DRAWS = 2000
 
@@ -53,8 +55,10 @@ class Comparison:
     def to_markdown(self, columns: Sequence[str] | None = None) -> str:
         if columns is None:
             columns = [c for c in ("method", "rmse", "nll", "coverage_95", "crps", "accuracy",
-                                   "brier", "ece", "fit_seconds", "w1_to_nuts", "w1_floor")
+                                   "brier", "ece", "fit_seconds")
                        if any(c in r for r in self.rows)]
+            columns += sorted({c for r in self.rows for c in r if c.startswith("w1_to_")})
+            columns += ["w1_floor"] if any("w1_floor" in r for r in self.rows) else []
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for r in self.rows:
             cells = []
@@ -89,7 +93,7 @@ def w1_to_reference(preds: dict, reference: str, seed: int) -> tuple[dict, float
 
 
 def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likelihood=None,
-            test_size: float = 0.2, seed: int = 0,
+            test_size: float = 0.2, seed: int = 0, reference: str | None = None,
             progress: Callable[[str], None] | None = None) -> Comparison:
     """Fit every method on the same data with the same prior; score each on test data.
 
@@ -98,6 +102,10 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
     model, X, y, prior, likelihood, seed : as in :func:`bayesreg.fit`
     methods : sequence of methods, e.g. ``[br.MAP(), br.Exact(), br.NUTS()]``
     X_test, y_test : held-out data; when omitted, ``test_size`` of the rows are held out
+    reference : str, optional
+        Name of the method (its class name, as in the rows) whose predictive the others are
+        measured against; by default the first method with ``is_reference = True`` (NUTS).
+        The columns are then ``w1_to_<name>`` and ``w1_floor``.
     progress : callable, optional
         Called with a line of text before each fit (the CLI prints it).
 
@@ -105,8 +113,8 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
     -------
     Comparison
         ``rows``: method, test metrics, ``fit_seconds`` (wall time including compilation)
-        and, with NUTS among the methods, ``w1_to_nuts`` and its Monte Carlo floor
-        ``w1_floor`` (module docstring).
+        and, with a reference among the methods (NUTS by default), ``w1_to_nuts`` (or
+        ``w1_to_<reference>``) and its Monte Carlo floor ``w1_floor`` (module docstring).
     """
     X = check_X(X)
     y = check_y(y, X.shape[0])
@@ -122,6 +130,12 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
     else:
         X_test = check_X(X_test, "X_test", X.shape[1])
         y_test = check_y(y_test, X_test.shape[0], "y_test")
+    lik = GaussianLikelihood() if likelihood is None else likelihood
+    unfit = [type(m).__name__ for m in methods if not m.supports(model, lik)]
+    if unfit:  # before any fit, not after the others have run
+        raise ValueError(f"{', '.join(unfit)} cannot fit {type(model).__name__} with "
+                         f"{type(lik).__name__}: leave it out of methods (method.supports("
+                         "model, likelihood) says which methods can)")
     rows, posts, preds, names = [], {}, {}, []
     for method in methods:
         name = type(method).__name__
@@ -135,9 +149,14 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
         pred = post.predict(X_test)
         posts[name], preds[name] = post, pred
         rows.append({"method": name, **pred.metrics(y_test), "fit_seconds": seconds})
-    nuts = [n for n in names if n.startswith("NUTS")]
-    if nuts and hasattr(preds[nuts[0]], "sample_y"):
-        dist, floor = w1_to_reference(preds, nuts[0], seed)
+    if reference is None:
+        reference = next((n for n, m in zip(names, methods, strict=True)
+                          if getattr(m, "is_reference", False)), None)
+    elif reference not in names:
+        raise ValueError(f"reference must name one of the methods compared {names}; got "
+                         f"{reference!r}")
+    if reference is not None and hasattr(preds[reference], "sample_y"):
+        dist, floor = w1_to_reference(preds, reference, seed)
         for row in rows:
-            row["w1_to_nuts"], row["w1_floor"] = dist[row["method"]], floor
+            row[f"w1_to_{reference.lower()}"], row["w1_floor"] = dist[row["method"]], floor
     return Comparison(rows, posts, X, y, X_test, y_test)

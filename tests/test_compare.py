@@ -46,3 +46,34 @@ def test_compare_reports_the_w1_floor_beside_w1_to_nuts(comparison):
     table = comparison.to_markdown()
     header = table.splitlines()[0]
     assert "w1_to_nuts | w1_floor" in header
+
+
+def test_methods_say_what_they_support_and_compare_asks_them_first():
+    gauss, bern = br.GaussianLikelihood(), br.Bernoulli()
+    het = br.GaussianLikelihood(noise="heteroscedastic")
+    assert br.Exact().supports(br.Polynomial(2), gauss)
+    assert not br.Exact().supports(br.MLP((5,)), gauss)
+    assert not br.Exact().supports(br.Linear(), bern)
+    assert not br.Exact().supports(br.Linear(), het)
+    assert br.MCDropout().supports(br.MLP((5,)), gauss)
+    assert not br.MCDropout().supports(br.Linear(), gauss)
+    assert br.Ensemble(training=br.MAP()).supports(br.Linear(), bern)
+    for method in (br.MAP(), br.LaplaceApprox(), br.VI(), br.NUTS()):
+        assert method.supports(br.MLP((5,)), bern)
+    X, y = br.datasets.gap_example(n=20)
+    with pytest.raises(ValueError, match="Exact cannot fit MLP with GaussianLikelihood"):
+        br.compare(br.MLP((5,)), X, y, methods=[br.MAP(steps=10), br.Exact()])
+
+
+def test_the_reference_is_named_or_found_by_is_reference():
+    X, y = br.datasets.gap_example(n=20)
+    lik = br.GaussianLikelihood(0.1)
+    res = br.compare(br.Polynomial(2), X, y, methods=[br.MAP(steps=200), br.Exact()],
+                     likelihood=lik, reference="Exact")
+    assert res.rows[1]["w1_to_exact"] == pytest.approx(res.rows[1]["w1_floor"], rel=0.5)
+    assert "w1_to_exact" in res.to_markdown()
+    assert "w1_to_exact" not in br.compare(br.Polynomial(2), X, y, methods=[br.Exact()],
+                                           likelihood=lik).rows[0]
+    with pytest.raises(ValueError, match="reference must name one of"):
+        br.compare(br.Polynomial(2), X, y, methods=[br.Exact()], likelihood=lik,
+                   reference="NUTS")

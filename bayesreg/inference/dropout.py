@@ -181,6 +181,12 @@ class MCDropout:
                                               X_val=X_val, y_val=y_val, hook=hook)
         return state, check_trace(trace, self.training.resolved(net).lr, train)
 
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (an MLP: the masks act on its
+        hidden units)."""
+        del likelihood
+        return isinstance(model, MLP)
+
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 

@@ -159,6 +159,11 @@ class Ensemble:
                 loc=jax.tree_util.tree_unflatten(treedef, anchors))
         return stacked
 
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (what its members' training
+        supports)."""
+        return self.training.supports(model, likelihood)
+
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 

@@ -81,6 +81,12 @@ class Exact:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (a linear-in-parameters model
+        and a Gaussian likelihood with one σ)."""
+        return (model.linear_in_params and isinstance(likelihood, GaussianLikelihood)
+                and not likelihood.heteroscedastic)
+
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 

@@ -110,6 +110,12 @@ class LaplaceApprox:
                 "newton_steps": self.newton_steps, "predictive": self.predictive,
                 "training": self.training.to_dict()}
 
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood; the
+        Hessian is dense, so P ≤ MAX_PARAMS)."""
+        del model, likelihood
+        return True
+
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 

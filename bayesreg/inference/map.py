@@ -318,6 +318,11 @@ class MAP:
         rounds = max(1, min(self.evidence_updates + 1, epochs))
         return EvidenceHook(learn_noise=learn_noise, learn_prior=learn_prior, rounds=rounds)
 
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood)."""
+        del model, likelihood
+        return True
+
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 

@@ -130,6 +130,15 @@ class NUTS:
         return NumPyroNUTS(numpyro_model, target_accept_prob=self.target_accept,
                            dense_mass=self.dense_mass, max_tree_depth=self.max_tree_depth)
 
+    # br.compare measures every method's distance to the first reference method it runs
+    is_reference = True
+
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (any model and
+        likelihood; slow beyond a few hundred parameters)."""
+        del model, likelihood
+        return True
+
     def _run(self, problem: Problem):
         with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
             return self._run_locked(problem)

@@ -101,6 +101,11 @@ class VI:
             return self.optimizer
         return optax.adam(optax.cosine_decay_schedule(self.lr, self.steps, alpha=0.01))
 
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood)."""
+        del model, likelihood
+        return True
+
     def _run(self, problem: Problem):
         with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
             return self._run_locked(problem)
