@@ -1,55 +1,259 @@
-"""A ``lax.scan`` that can report progress to a tqdm bar from inside ``jit``.
+"""Progress of long fits: a bar on a terminal, a line every few seconds in a pipe or a log.
 
-The bar is updated by a host callback about 100 times over the whole loop, so the cost is
-independent of the number of steps; with ``enabled=False`` it is a plain ``lax.scan``.
+Every method with a long loop (MAP and what trains through it — ensembles, MC dropout,
+Laplace —, VI and NUTS) reports its progress here through host callbacks from inside the
+compiled loop. What a report shows is decided on the host, from wall time:
+
+* ``progress_bar=None`` (the default, "auto"): nothing during the first ``DELAY`` (2) seconds
+  of a loop, so short work stays silent; after that a tqdm bar when stderr is a terminal,
+  and otherwise one plain line every ``INTERVAL`` (5) seconds and one when the loop ends,
+  e.g. ``MAP (adam): 4000/8000 (50%), 3.1 s, ~3 s left``.
+* ``progress_bar=True``: the same, from the first step on.
+* ``progress_bar=False``: no callbacks are compiled into the loop at all.
+
+The environment variable ``BAYESREG_PROGRESS=0`` (or the CLI's ``--quiet``, which sets
+:func:`silenced`) silences every report of the process; ``BAYESREG_PROGRESS=1`` shows every
+loop from its start.
+
+The compiled loop calls back about ``TICKS`` (100) times in all, whatever its length, so
+the cost does not grow with the number of steps. A vmapped loop (an ensemble's members)
+counts steps with an unbatched counter, so it reports once, not once per member.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
+import time
+
 import jax
+import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-_BARS: dict[str, tqdm] = {}
+DELAY = 2.0  # seconds of wall time before an automatic report shows anything
+INTERVAL = 5.0  # seconds between plain lines when stderr is not a terminal
+TICKS = 100  # host callbacks per loop
 
-
-def _report(desc: str, total: int, done) -> None:
-    done = int(np.max(done))  # vmapped loops (ensembles) report every member at once
-    bar = _BARS.get(desc)
-    if bar is None or done == 0:
-        if bar is not None:
-            bar.close()
-        bar = _BARS[desc] = tqdm(total=total, desc=desc, leave=True)
-    bar.update(done - bar.n)
-    if done >= total:
-        bar.close()
-        _BARS.pop(desc, None)
+_LOCK = threading.RLock()
+_SILENCED = 0
 
 
-def scan(body, init, xs, *, length: int, enabled: bool = False, desc: str = "fit",
-         stride: int = 1, total: int | None = None):
-    """``lax.scan(body, init, xs)`` with an optional progress bar of ``length`` steps.
+def _env() -> str:
+    return os.environ.get("BAYESREG_PROGRESS", "").strip().lower()
 
-    When each step of the scan runs ``stride`` units of work (rounds of updates), the bar
-    counts units up to ``total`` (default ``length × stride``).
+
+def is_silenced() -> bool:
+    """True under :func:`silenced` or with ``BAYESREG_PROGRESS=0``."""
+    return _SILENCED > 0 or _env() in ("0", "false", "off", "no")
+
+
+@contextlib.contextmanager
+def silenced():
+    """No progress report of any fit in this process while the block runs (``--quiet``)."""
+    global _SILENCED
+    with _LOCK:
+        _SILENCED += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _SILENCED -= 1
+
+
+def _mode(enabled: bool | None) -> bool | None:
+    """True: report from the start; None: after DELAY seconds; False: never."""
+    if enabled is False:
+        return False
+    if _env() in ("1", "true", "on", "yes"):
+        return True
+    return None if enabled is None else True
+
+
+class Reporter:
+    """Progress of one loop of ``total`` units, updated with :meth:`update` from any thread.
+
+    ``note(done)`` may add a word on where the loop is (e.g. NUTS's chain and phase).
     """
-    if not enabled:
+
+    def __init__(self, desc: str, total: int, *, enabled: bool | None = None, unit: str = "",
+                 note=None, stream=None):
+        self.desc, self.total, self.unit, self.note = desc, max(int(total), 1), unit, note
+        self.mode = _mode(enabled)
+        self.stream = sys.stderr if stream is None else stream
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.start = time.perf_counter()
+        self.done = 0
+        self.first = None  # (time, count) of the first report of work done: the rate's origin
+        self.bar = None
+        self.shown = False
+        self.last_line = None
+        self.closed = False
+
+    def update(self, done: int) -> None:
+        try:
+            with _LOCK:
+                self._update(int(done))
+        except Exception:  # a report must never break a fit
+            pass
+
+    def _update(self, done: int) -> None:
+        if self.closed or self.mode is False or is_silenced():
+            return
+        done = min(max(done, self.done), self.total)
+        self.done = done
+        now = time.perf_counter()
+        elapsed = now - self.start
+        finished = done >= self.total
+        if done > 0 and self.first is None:
+            self.first = (now, done)
+        if not self.shown:
+            if self.mode is None and elapsed < DELAY:
+                return  # short work stays silent
+            self.shown = True
+        note = ("starting: compiling" if done == 0 else
+                self.note(done) if self.note is not None else "")
+        if self.tty:
+            if self.bar is None:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=self.total, initial=done, desc=self.desc,
+                                unit=self.unit or "it", file=self.stream, leave=True)
+            else:
+                self.bar.update(done - self.bar.n)
+            if note:
+                self.bar.set_postfix_str(note, refresh=False)
+            if finished:
+                self.close()
+            return
+        if finished or self.last_line is None or now - self.last_line >= INTERVAL:
+            self.last_line = now
+            unit = f" {self.unit}" if self.unit else ""
+            text = (f"{self.desc}: {done}/{self.total}{unit} ({100 * done / self.total:.0f}%), "
+                    f"{elapsed:.1f} s")
+            t0, d0 = self.first or (now, done)
+            if not finished and done > d0 and now > t0:
+                text += f", ~{(self.total - done) * (now - t0) / (done - d0):.0f} s left"
+            if note:
+                text += f" [{note}]"
+            print(text, file=self.stream, flush=True)
+            if finished:
+                self.closed = True
+
+    def close(self) -> None:
+        with _LOCK:
+            self.closed = True
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+
+# --- reports from inside a compiled loop -------------------------------------------------
+
+_ACTIVE: list[Reporter] = []  # the reporter of the NumPyro run in progress (see ``tick``)
+
+
+@contextlib.contextmanager
+def active(reporter: Reporter):
+    """Make ``reporter`` the target of :func:`tick` while the block runs (NUTS, VI: their
+    runs hold NumPyro's lock, so one is active at a time)."""
+    with _LOCK:
+        _ACTIVE.append(reporter)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(reporter, stop), daemon=True)
+    if reporter.mode is not False:
+        beat.start()
+    try:
+        yield reporter
+    finally:
+        stop.set()
+        with _LOCK:
+            if reporter in _ACTIVE:
+                _ACTIVE.remove(reporter)
+        reporter.close()
+        if beat.is_alive():
+            beat.join()
+
+
+def _heartbeat(reporter: Reporter, stop: threading.Event) -> None:
+    """Re-report the count now and then, so a long compilation or a slow stretch between two
+    ticks still shows (``0/3000 (0%), 4.0 s [starting: compiling]``)."""
+    wait = DELAY
+    while not stop.wait(max(wait, 0.05)):
+        Reporter.update(reporter, reporter.done)
+        last = reporter.last_line
+        wait = INTERVAL if last is None else last + INTERVAL - time.perf_counter()
+
+
+def _to_active(done) -> None:
+    with _LOCK:
+        reporter = _ACTIVE[-1] if _ACTIVE else None
+    if reporter is not None:
+        reporter.update(int(np.max(done)))
+
+
+def tick(i, total: int):
+    """Inside traced code: send the count ``i`` (1 … total) to the active reporter about
+    ``TICKS`` times over ``total`` and at ``total``. Returns nothing; costs one ``cond``."""
+    every = max(1, int(total) // TICKS)
+    i = jnp.max(i)  # vectorized chains carry one count per chain, all equal
+
+    def call():
+        jax.debug.callback(_to_active, i)
+
+    jax.lax.cond((i % every == 0) | (i >= total), call, lambda: None)
+
+
+_SCANS: dict[str, Reporter] = {}  # one per ``desc``: the loop of that name now running
+
+
+def _scan_report(desc: str, total: int, mode: bool | None, done) -> None:
+    done = int(np.max(done))  # vmapped or sharded loops may call back once per member
+    with _LOCK:
+        rep = _SCANS.get(desc)
+        if rep is None or done == 0 or rep.closed:
+            if done != 0 and rep is not None and rep.closed:
+                return  # a late call back of a loop already finished
+            if rep is not None:
+                rep.close()
+            rep = _SCANS[desc] = Reporter(desc, total, enabled=mode)
+    rep.update(done)
+    if done >= total:
+        rep.close()
+
+
+def scan(body, init, xs, *, length: int, enabled: bool | None = False, desc: str = "fit",
+         stride: int = 1, total: int | None = None):
+    """``lax.scan(body, init, xs)`` that reports its progress (see the module docstring).
+
+    ``enabled``: True (report from the start), None (auto: after ``DELAY`` seconds) or False
+    (a plain ``lax.scan``, no callbacks). When each step of the scan runs ``stride`` units of
+    work (rounds of updates), the report counts units up to ``total`` (default
+    ``length × stride``).
+    """
+    mode = _mode(enabled)
+    if mode is False:
         return jax.lax.scan(body, init, xs, length=length)
-    every = max(1, length // 100)
+    every = max(1, length // TICKS)
     total = length * stride if total is None else total
 
     def wrapped(carry, x):
         i, inner = carry
 
-        def tick():
+        def tick_():
             jax.debug.callback(
-                lambda d: _report(desc, total, min(int(np.max(d)) * stride, total)), i)
+                lambda d: _scan_report(desc, total, mode, min(int(np.max(d)) * stride, total)),
+                i)
 
-        jax.lax.cond(i % every == 0, tick, lambda: None)
+        jax.lax.cond(i % every == 0, tick_, lambda: None)
         inner, out = body(inner, x)
 
         def last():
-            jax.debug.callback(lambda d: _report(desc, total, d), total)
+            jax.debug.callback(lambda d: _scan_report(desc, total, mode, d), total)
 
         jax.lax.cond(i == length - 1, last, lambda: None)
         return (i + 1, inner), out

@@ -10,6 +10,11 @@ the ensemble against scikit-learn (``benchmarks/``).
 * ``ensemble``: ``Ensemble(10)`` vs a hand-written ``vmap`` of the optax loop (goal ≤ 1.2);
 * ``dropout_predict``: MC dropout predictive (1000 masks) vs a hand-written ``vmap``;
 * ``scaling``: MAP fit and Exact predict time as N grows.
+
+Progress: one "bench: ..." line on stderr as each comparison starts, and the fits' own
+reports (``bayesreg._progress``: only for a fit longer than 2 s); ``bayesreg bench --quiet``
+or ``BAYESREG_PROGRESS=0`` silences them. The timed bayesreg fits run with the default
+``progress_bar=None``, so the ratios include the cost of the progress callbacks.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 
@@ -27,6 +33,7 @@ import numpy as np
 import optax
 
 import bayesreg as br
+from bayesreg import _progress
 
 # the hand-written loop's N(0, 1) prior, given explicitly: an omitted prior would be learned
 # by the evidence, which the baseline does not do
@@ -172,6 +179,12 @@ def bench_scaling(sizes=(100, 1000, 10_000, 100_000), steps=500) -> dict:
     return {"rows": rows, "what": f"MAP MLP(50) fit ({steps} updates), Exact predict (200 draws)"}
 
 
+def say(text: str) -> None:
+    """A progress line on stderr, unless silenced (``--quiet``, ``BAYESREG_PROGRESS=0``)."""
+    if not _progress.is_silenced():
+        print(text, file=sys.stderr, flush=True)
+
+
 def _needs_sklearn(fn):
     try:
         import sklearn  # noqa: F401
@@ -185,16 +198,18 @@ def run(quick: bool = True, out: str | None = None) -> dict:
     results = {"device": str(jax.devices()[0]), "machine": f"{platform.machine()}, "
                f"{os.cpu_count()} cores", "quick": quick}
     if quick:
-        results["map"] = bench_map(n=500, steps=1000, repeats=3)
-        results["ensemble"] = bench_ensemble(n=500, steps=1000, repeats=3)
-        results["exact"] = _needs_sklearn(lambda: bench_exact(n=20_000, d=50, repeats=3))
-        results["dropout_predict"] = bench_dropout_predict(n=1000, samples=500, repeats=3)
+        todo = {"map": lambda: bench_map(n=500, steps=1000, repeats=3),
+                "ensemble": lambda: bench_ensemble(n=500, steps=1000, repeats=3),
+                "exact": lambda: _needs_sklearn(lambda: bench_exact(n=20_000, d=50, repeats=3)),
+                "dropout_predict": lambda: bench_dropout_predict(n=1000, samples=500, repeats=3)}
     else:
-        results["map"] = bench_map()
-        results["ensemble"] = bench_ensemble()
-        results["exact"] = _needs_sklearn(bench_exact)
-        results["dropout_predict"] = bench_dropout_predict()
-        results["scaling"] = bench_scaling()
+        todo = {"map": bench_map, "ensemble": bench_ensemble,
+                "exact": lambda: _needs_sklearn(bench_exact),
+                "dropout_predict": bench_dropout_predict, "scaling": bench_scaling}
+    start = time.perf_counter()
+    for k, (name, fn) in enumerate(todo.items(), start=1):
+        say(f"bench: {name} ({k}/{len(todo)}), {time.perf_counter() - start:.0f} s so far ...")
+        results[name] = fn()
     text = to_markdown(results)
     print(text)
     if out:

@@ -1,4 +1,9 @@
-"""Command line: ``bayesreg demo`` and ``bayesreg compare``.
+"""Command line: ``bayesreg demo``, ``bayesreg compare`` and ``bayesreg bench``.
+
+Progress goes to stderr: a "fitting ..." line per method, and for a fit that runs longer
+than 2 s a bar (terminal) or a line every 5 s (pipe, log); see ``bayesreg._progress``.
+``--quiet`` (or ``BAYESREG_PROGRESS=0``) silences both; warnings, errors and results still
+print.
 
 Examples
 --------
@@ -9,6 +14,7 @@ $ bayesreg compare data.csv --target y --methods map,laplace,ensemble --model ml
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -18,6 +24,8 @@ import time
 import warnings
 
 import numpy as np
+
+from bayesreg import _progress
 
 # The book's Bayesian figure: prior variances σ_φ² = 1000, 100, 10.
 DEMO_PRIOR_VARIANCES = (1000.0, 100.0, 10.0)
@@ -220,6 +228,12 @@ def read_csv(path: str, target: str, features: list[str] | None, dropna: bool = 
     return data[:, :-1], data[:, -1], features, dropped
 
 
+def _say(text: str) -> None:
+    """A progress line on stderr, unless silenced (``--quiet``, ``BAYESREG_PROGRESS=0``)."""
+    if not _progress.is_silenced():
+        print(text, file=sys.stderr, flush=True)
+
+
 def _prepare_out(out: str) -> None:
     """Create the output folder and check that it takes files, before any fitting."""
     if os.path.exists(out) and not os.path.isdir(out):
@@ -296,7 +310,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     _prepare_out(out)
     rows, preds = [], {}
     for name, method in methods_run:
-        print(f"fitting {name} on {len(train)} rows ...", file=sys.stderr, flush=True)
+        _say(f"fitting {name} on {len(train)} rows ...")
         start = time.perf_counter()
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -444,7 +458,7 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
     fig, axes = plt.subplots(3, 3, figsize=(13, 10), sharex=True, sharey=True)
     rows = []
     for ax, (title, model, method, prior, var) in zip(axes.flat, runs, strict=False):
-        print(f"fitting {title} ...", file=sys.stderr, flush=True)
+        _say(f"fitting {title} ...")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
@@ -507,6 +521,7 @@ def main(argv=None) -> int:
     p_demo.add_argument("--seed", type=int, default=0, help="data and fit seed")
     p_demo.add_argument("--knots", type=int, default=10, help="number of ReLU features")
     p_demo.add_argument("--quick", action="store_true", help="fewer draws and steps")
+    p_demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p_cmp = sub.add_parser(
         "compare", help="compare methods on a CSV file", formatter_class=_HelpFormatter,
         description="Fit several methods to a CSV file's columns with the same prior and "
@@ -530,6 +545,7 @@ def main(argv=None) -> int:
     p_cmp.add_argument("--dropna", action="store_true",
                        help="drop rows with a missing cell in a used column (without it, a "
                             "missing cell is an error naming its column and line)")
+    p_cmp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p_bench = sub.add_parser(
         "bench", help="time bayesreg against hand-written JAX and scikit-learn (quick subset)",
         formatter_class=_HelpFormatter,
@@ -537,28 +553,39 @@ def main(argv=None) -> int:
                     "a user would otherwise write, in this process; print ratios.")
     p_bench.add_argument("--full", action="store_true", help="full sizes and the scaling runs")
     p_bench.add_argument("--out", default=None, help="folder for bench_*.json and bench_*.md")
+    p_bench.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     args = parser.parse_args(argv)
     try:
-        if args.command == "bench":
-            from bayesreg import bench
-
-            bench.run(quick=not args.full, out=args.out)
-        elif args.command == "demo":
-            if args.seed < 0:
-                raise UsageError(f"--seed must be an integer >= 0; got {args.seed}")
-            if args.knots < 1:
-                raise UsageError(f"--knots must be an integer >= 1; got {args.knots}")
-            _prepare_out(args.out)
-            demo(args.out, args.seed, args.knots, args.quick)
-        else:
-            compare_csv(args.csv, args.target,
-                        [f.strip() for f in args.features.split(",")] if args.features
-                        else None, args.methods, args.model, args.prior, args.test_size,
-                        args.seed, args.out, args.quick, args.dropna)
+        with _progress.silenced() if args.quiet else contextlib.nullcontext():
+            _dispatch(args)
     except UsageError as err:
         print(f"bayesreg {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+QUIET_HELP = ("no progress on stderr (the 'fitting ...' lines, and the bar or periodic lines "
+              "of fits longer than 2 s); warnings, errors and results still print")
+
+
+def _dispatch(args) -> None:
+    """Run the subcommand ``args.command``."""
+    if args.command == "bench":
+        from bayesreg import bench
+
+        bench.run(quick=not args.full, out=args.out)
+    elif args.command == "demo":
+        if args.seed < 0:
+            raise UsageError(f"--seed must be an integer >= 0; got {args.seed}")
+        if args.knots < 1:
+            raise UsageError(f"--knots must be an integer >= 1; got {args.knots}")
+        _prepare_out(args.out)
+        demo(args.out, args.seed, args.knots, args.quick)
+    else:
+        compare_csv(args.csv, args.target,
+                    [f.strip() for f in args.features.split(",")] if args.features
+                    else None, args.methods, args.model, args.prior, args.test_size,
+                    args.seed, args.out, args.quick, args.dropna)
 
 
 if __name__ == "__main__":

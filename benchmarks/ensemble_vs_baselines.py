@@ -77,6 +77,8 @@ def sklearn_fit(steps):
 
 
 def timed(fit, repeats):
+    bench.say(f"ensemble_vs_baselines: {getattr(fit, '__qualname__', 'fit').split('.')[0]}, "
+        f"1 cold + {repeats} warm fits ...")
     X, y = data(100)
     start = time.perf_counter()
     fit(X, y, 0)

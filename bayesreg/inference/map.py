@@ -105,8 +105,11 @@ class MAP:
         Holds out ``validation`` (default 0.2) of the rows.
     restore_best : bool
         With a validation set: return the parameters of the best validation loss.
-    progress_bar : bool
-        Show a tqdm bar while the compiled loop runs.
+    progress_bar : bool, optional
+        Report progress while the compiled loop runs: a tqdm bar when stderr is a terminal,
+        otherwise a plain line every 5 s (``bayesreg._progress``). ``None`` (default): only
+        once the loop has run for 2 s of wall time, so short fits print nothing; ``True``:
+        from the first step; ``False``: never (no callbacks in the compiled loop).
     hyperparameters : {"evidence", "validation", "joint"}
         How what the user left out is learned — the noise σ of a
         ``GaussianLikelihood(noise=None)``, and the prior scales when ``br.fit`` got no
@@ -144,7 +147,7 @@ class MAP:
     validation: float | None = None
     early_stopping: int | None = None
     restore_best: bool = True
-    progress_bar: bool = False
+    progress_bar: bool | None = None
     hyperparameters: str = "evidence"
     evidence_updates: int = 10
 
