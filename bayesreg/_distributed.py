@@ -106,3 +106,22 @@ def gather(tree):
             data = multihost_utils.process_allgather(data, tiled=True)
         return _device(np.asarray(data), impl)
     return jax.tree_util.tree_map(one, tree)
+
+
+def chain_share(num_chains: int) -> np.ndarray:
+    """The chains this process runs when ``num_chains`` independent chains are split over
+    the processes: ⌈C/P⌉ consecutive indices each, the last process's padded with copies of
+    the last chain (dropped by :func:`gather_chains`)."""
+    per = -(-num_chains // jax.process_count())
+    first = jax.process_index() * per
+    return np.minimum(np.arange(first, first + per), num_chains - 1)
+
+
+def gather_chains(tree, num_chains: int):
+    """Each process's (its chains, ...) arrays stacked in process order into the whole
+    (num_chains, ...) arrays, on every process (a collective, like :func:`gather`)."""
+    from jax.experimental import multihost_utils
+
+    local = jax.tree_util.tree_map(np.asarray, tree)
+    stacked = multihost_utils.process_allgather(local, tiled=True)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_chains], stacked)

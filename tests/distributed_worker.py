@@ -32,7 +32,7 @@ def ensemble(br, members=4, steps=100, n=40, hidden=8, noise=0.1, **options):
 def nuts(br, chains=2):
     X, y = br.datasets.gap_example(n=40)
     return br.fit(br.Linear(), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
-                  method=br.NUTS(num_warmup=100, num_samples=100, num_chains=chains,
+                  method=br.NUTS(num_warmup=50, num_samples=50, num_chains=chains,
                                  chain_method="parallel", progress_bar=False))
 
 
@@ -42,6 +42,7 @@ CASES = {
     "ensemble-learned": lambda br: ensemble(br, noise=None, anchored=False),
     "ensemble-anchored": lambda br: ensemble(br, members=2, anchored=True),
     "nuts": nuts,
+    "nuts-odd": lambda br: nuts(br, chains=3),
     # benchmarks/distributed.py: enough work per member for the split to matter
     "bench": lambda br: ensemble(br, members=8, steps=2000, n=400, hidden=64),
 }

@@ -1,6 +1,7 @@
 """A multi-process JAX cluster: two local CPU processes joined by ``jax.distributed``
-(gloo collectives, coordinator on 127.0.0.1) train an ensemble's members between them, and
-each ends up with the same posterior as one process alone (tests/distributed_worker.py)."""
+(gloo collectives, coordinator on 127.0.0.1) train an ensemble's members, or run NUTS
+chains, between them, and each ends up with the same posterior as one process alone
+(tests/distributed_worker.py)."""
 
 import jax
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 import bayesreg as br
 from tests import distributed_worker as worker
 
-CASES = ("ensemble", "ensemble-odd")  # 4 members (2 per process); 3 bagged members (padded)
+# 4 members (2 per process); 3 bagged members (padded to 4); 3 NUTS chains (2 per process)
+CASES = ("ensemble", "ensemble-odd", "nuts-odd")
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +19,9 @@ def two_processes():
     return worker.launch(",".join(CASES), num_processes=2, timeout=240)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # NumPyro: 3 chains on 1 device; R-hat
 @pytest.mark.parametrize("case", CASES)
-def test_two_process_ensemble_equals_the_single_process_one(two_processes, case):
+def test_two_processes_equal_one(two_processes, case):
     ref = worker.CASES[case](br)
     leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(ref.params)]
     for out in two_processes:  # every process holds every member
