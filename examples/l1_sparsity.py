@@ -36,7 +36,7 @@ def main(quick=False, out=OUTPUT):
         nuts = br.fit(br.Linear(), X, y, likelihood=lik,
                       prior={"weights": br.Laplace(0.01), "biases": br.Flat()},
                       method=br.NUTS(num_warmup=200 if quick else 500,
-                                     num_samples=200 if quick else 1000, progress_bar=False))
+                                     num_samples=200 if quick else 1000))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(scales, np.array(lap))
     axes[0].set_title("MAP, Laplace prior (Lasso)")

@@ -20,11 +20,10 @@ def main(quick=False, out=OUTPUT):
     q = quick
     methods = [br.MAP(steps=1000 if q else 3000),
                br.LaplaceApprox(),
-               br.VI(steps=1000 if q else 5000, progress_bar=False),
+               br.VI(steps=1000 if q else 5000),
                br.MCDropout(rate=0.05, training=br.MAP(steps=1000 if q else 5000)),
                br.Ensemble(members=10, training=br.MAP(steps=1000 if q else 3000)),
-               br.NUTS(num_warmup=200 if q else 1000, num_samples=200 if q else 1000,
-                       progress_bar=False)]
+               br.NUTS(num_warmup=200 if q else 1000, num_samples=200 if q else 1000)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         res = br.compare(br.MLP((16,), activation="tanh"), X, y, methods=methods,

@@ -179,3 +179,13 @@ def test_cli_quiet_prints_no_progress(tmp_path, capsys, long_work):
     captured = capsys.readouterr()
     assert captured.err == "" and "| map |" in captured.out
     assert not _progress.is_silenced()  # --quiet ends with the command
+
+
+@pytest.mark.parametrize("command", ["demo", "compare", "bench"])
+def test_every_command_takes_quiet(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert "--quiet" in capsys.readouterr().out
+    if command == "demo":  # refused before any fit: the flag parses, nothing else prints
+        assert cli.main(["demo", "--quiet", "--knots", "0"]) == 2
+        assert capsys.readouterr().err.startswith("bayesreg demo: error: --knots")
