@@ -41,6 +41,7 @@ from bayesreg.inference._latent import (
 )
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.exact import GaussianCoefficients
+from bayesreg.inference.last_layer import fit_last_layer
 from bayesreg.inference.linearized import Linearization
 from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
 from bayesreg.likelihoods import GaussianLikelihood
@@ -74,6 +75,12 @@ class LaplaceApprox:
         predictive that matches the GGN, Immer et al. 2021), or by pushing weight draws
         through the nonlinear network. "auto": linearised for networks. Linear models are
         linear already: their predictive is analytic either way.
+    subset : {"all", "last_layer"}
+        Which parameters get the Gaussian. "all" (default): every one. "last_layer": only
+        the last layer's weights and bias, the other layers fixed at the mode (Kristiadi et
+        al. 2020; laplace-torch's default), with ``hessian`` "full" (= "ggn"; "auto") or
+        "kron" and an analytic predictive (:mod:`bayesreg.inference.last_layer`;
+        ``predictive`` is then unused: f is linear in the last layer).
 
     Examples
     --------
@@ -93,13 +100,20 @@ class LaplaceApprox:
         default_factory=lambda: MAP(optimizer="lbfgs", steps=1000))
     newton_steps: int = 5
     predictive: str = "auto"
+    subset: str = "all"
 
     def __post_init__(self):
         if self.predictive not in ("auto", "linearized", "sample"):
             raise ValueError("predictive must be 'auto', 'linearized' or 'sample'; "
                              f"got {self.predictive!r}")
-        if self.hessian not in HESSIANS:
-            raise ValueError(f"hessian must be one of {HESSIANS}; got {self.hessian!r}")
+        if self.subset not in ("all", "last_layer"):
+            raise ValueError(f"subset must be 'all' or 'last_layer'; got {self.subset!r}")
+        if self.hessian not in (*HESSIANS, "kron"):
+            raise ValueError(f"hessian must be one of {(*HESSIANS, 'kron')}; got "
+                             f"{self.hessian!r}")
+        if self.hessian == "kron" and self.subset != "last_layer":
+            raise ValueError("hessian='kron' is the Kronecker-factored last layer: it needs "
+                             "subset='last_layer'")
         check_int("num_draws", self.num_draws)
         check_int("newton_steps", self.newton_steps, minimum=0)
         if not isinstance(self.training, MAP):
@@ -108,7 +122,8 @@ class LaplaceApprox:
     def to_dict(self) -> dict:
         return {"hessian": self.hessian, "num_draws": self.num_draws,
                 "newton_steps": self.newton_steps, "predictive": self.predictive,
-                "training": self.training.to_dict()}
+                "training": self.training.to_dict(),
+                **({"subset": self.subset} if self.subset != "all" else {})}
 
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood; the
@@ -119,6 +134,8 @@ class LaplaceApprox:
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
+        if self.subset == "last_layer":
+            return fit_last_layer(self, problem)
         check_hierarchical(problem.prior, "LaplaceApprox")
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         problem_likelihood = lik
