@@ -23,7 +23,12 @@ from bayesreg.equivalence import (
 )
 from bayesreg.fit import fit
 from bayesreg.inference import MAP, NUTS, VI, Ensemble, Exact, LaplaceApprox, MCDropout
-from bayesreg.likelihoods import Bernoulli, Categorical, GaussianLikelihood
+from bayesreg.likelihoods import (
+    Bernoulli,
+    Categorical,
+    GaussianLikelihood,
+    HeteroscedasticGaussian,
+)
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.persistence import load
 from bayesreg.posterior import Posterior
@@ -52,6 +57,7 @@ __all__ = [
     "GaussianLikelihood",
     "HalfCauchy",
     "HalfNormal",
+    "HeteroscedasticGaussian",
     "Laplace",
     "LaplaceApprox",
     "Linear",

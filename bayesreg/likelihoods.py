@@ -28,13 +28,11 @@ HETEROSCEDASTIC = "heteroscedastic"
 
 @dataclasses.dataclass(frozen=True)
 class GaussianLikelihood:
-    """y ~ N(f(x), σ²).  ``noise=σ`` fixes σ; ``noise=None`` learns it;
-    ``noise="heteroscedastic"`` lets it depend on x.
+    """y ~ N(f(x), σ²).  ``noise=σ`` fixes σ; ``noise=None`` learns it.
 
-    Heteroscedastic: the model has two outputs, the mean f(x) and log σ(x), so the noise is
-    part of the network and is handled by every method that handles the network (MAP,
-    ensembles, MC dropout, NUTS, VI, Laplace); the predictive's aleatoric part is then the
-    mean over draws of σₛ(x)² and the epistemic part the variance of fₛ(x).
+    A noise that depends on x is its own likelihood, :class:`HeteroscedasticGaussian`
+    (``GaussianLikelihood(noise="heteroscedastic")``, the spelling of earlier versions,
+    builds one).
 
     A learned σ is a point estimate under MAP (and per ensemble member), and is chosen by
     maximising the evidence under :class:`bayesreg.Exact` (type-II maximum likelihood).
@@ -54,12 +52,17 @@ class GaussianLikelihood:
     noise: Any = None
     noise_prior: Any = None
 
+    def __new__(cls, noise=None, noise_prior=None):
+        if cls is GaussianLikelihood and isinstance(noise, str) and noise == HETEROSCEDASTIC:
+            return HeteroscedasticGaussian()
+        return super().__new__(cls)
+
     def __post_init__(self):
         if isinstance(self.noise, str):
-            if self.noise != HETEROSCEDASTIC:
-                raise ValueError(f"noise must be None, a positive number or "
-                                 f"'{HETEROSCEDASTIC}'; got {self.noise!r}")
-        elif self.noise is not None:
+            raise ValueError(f"noise must be None or a positive number (or "
+                             f"'{HETEROSCEDASTIC}' for br.HeteroscedasticGaussian()); got "
+                             f"{self.noise!r}")
+        if self.noise is not None:
             check_positive("noise", self.noise)
         if self.noise_prior is not None:
             check_positive("noise_prior", self.noise_prior)
@@ -71,13 +74,11 @@ class GaussianLikelihood:
         """One σ for all points, estimated from the data."""
         return self.noise is None
 
-    @property
-    def heteroscedastic(self) -> bool:
-        return isinstance(self.noise, str)
+    heteroscedastic = False
 
     def n_outputs(self, y) -> int:
         del y
-        return 2 if self.heteroscedastic else 1
+        return 1
 
     def init_params(self, y) -> dict:
         """θ₀: log σ starts at log std(y), the noise of a model that explains nothing."""
@@ -101,15 +102,12 @@ class GaussianLikelihood:
                 + 0.5 * math.log(2 / math.pi) + log_s)
 
     def noise_std(self, theta, out=None) -> jax.Array:
-        """σ under likelihood parameters θ: a scalar, or σ(x) = exp(out[..., 1])."""
-        if self.heteroscedastic:
-            return jnp.exp(out[..., 1])
+        """σ under likelihood parameters θ (a scalar)."""
+        del out
         return jnp.exp(theta["log_noise"]) if self.learned_noise else jnp.asarray(self.noise)
 
     def noise_draws(self, theta, num_draws: int) -> np.ndarray:
-        """σ of each of ``num_draws`` draws, (S,) in float64 (homoscedastic noise only)."""
-        if self.heteroscedastic:
-            raise ValueError("a heteroscedastic noise depends on x: use predict(X).aleatoric_std")
+        """σ of each of ``num_draws`` draws, (S,) in float64."""
         if self.learned_noise:
             return np.exp(np.asarray(theta["log_noise"], np.float64))
         return np.full(num_draws, float(self.noise))
@@ -121,14 +119,11 @@ class GaussianLikelihood:
         from bayesreg.predictive import Predictive
 
         out = np.asarray(draws.outputs)
-        if self.heteroscedastic:
-            noise = np.exp(out[..., 1])
-        else:
-            noise = self.noise_draws(theta, out.shape[0])[:, None]
+        noise = self.noise_draws(theta, out.shape[0])[:, None]
         return Predictive(out[..., 0], noise, analytic=draws.moments, point=point)
 
     def log_prob(self, y, out, theta) -> jax.Array:
-        """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1) or (N, 2)."""
+        """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1)."""
         sigma = self.noise_std(theta, out)
         z = (y - out[:, 0]) / sigma
         return -0.5 * z**2 - jnp.log(sigma) - 0.5 * math.log(2 * math.pi)
@@ -137,25 +132,92 @@ class GaussianLikelihood:
         return y.astype(np.float32) if y.dtype != np.float64 else y
 
     def to_dict(self):
-        noise = self.noise if self.noise is None or self.heteroscedastic else float(self.noise)
+        noise = self.noise if self.noise is None else float(self.noise)
         return {"type": "GaussianLikelihood", "noise": noise,
                 "noise_prior": None if self.noise_prior is None else float(self.noise_prior)}
 
 
-def _flatten_gaussian(lik):
-    if lik.heteroscedastic:
-        return (None, lik.noise_prior), lik.noise
-    return (lik.noise, lik.noise_prior), None
+jax.tree_util.register_pytree_node(
+    GaussianLikelihood, lambda g: ((g.noise, g.noise_prior), None),
+    lambda _, c: _build(GaussianLikelihood, noise=c[0], noise_prior=c[1]))
 
 
-def _unflatten_gaussian(meta, children):
-    obj = object.__new__(GaussianLikelihood)
-    object.__setattr__(obj, "noise", meta if meta is not None else children[0])
-    object.__setattr__(obj, "noise_prior", children[1])
+def _build(cls, **fields):
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
     return obj
 
 
-jax.tree_util.register_pytree_node(GaussianLikelihood, _flatten_gaussian, _unflatten_gaussian)
+@pytree_dataclass(())
+@dataclasses.dataclass(frozen=True)
+class HeteroscedasticGaussian:
+    """y ~ N(f(x), σ(x)²): the noise depends on x.
+
+    The model has two outputs, the mean f(x) and log σ(x), so the noise is part of the
+    network and is handled by every method that handles the network (MAP, ensembles, MC
+    dropout, NUTS, VI, Laplace); the predictive's aleatoric part is then the mean over
+    draws of σₛ(x)² and the epistemic part the variance of fₛ(x). There is no σ to learn
+    apart from the network, so neither the evidence nor a validation split sets one; the
+    prior scales stay as given (``Gaussian(1.0)`` when omitted).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> lik = br.HeteroscedasticGaussian()
+    >>> lik.n_outputs(None), round(float(lik.log_prob(jnp.zeros(1), jnp.zeros((1, 2)), {})[0]), 4)
+    (2, -0.9189)
+    """
+
+    kind = "regression"
+    learned_noise = False
+    heteroscedastic = True
+    noise = HETEROSCEDASTIC  # the spelling of earlier versions, for code that reads it
+
+    def n_outputs(self, y) -> int:
+        del y
+        return 2
+
+    def init_params(self, y) -> dict:
+        del y
+        return {}
+
+    def resolved(self, y):
+        del y
+        return self
+
+    def log_noise_prior(self, theta) -> jax.Array:
+        del theta
+        return jnp.zeros(())
+
+    def noise_std(self, theta, out) -> jax.Array:
+        """σ(x) = exp(out[..., 1])."""
+        del theta
+        return jnp.exp(out[..., 1])
+
+    def noise_draws(self, theta, num_draws: int):
+        raise ValueError("a heteroscedastic noise depends on x: use predict(X).aleatoric_std")
+
+    def predictive(self, draws, theta, *, point: str = "mean"):
+        """The mixture (1/S) Σₛ N(fₛ(x), σₛ(x)²) from outputs (S, N, 2) = (f, log σ)."""
+        from bayesreg.predictive import Predictive
+
+        del theta
+        out = np.asarray(draws.outputs)
+        return Predictive(out[..., 0], np.exp(out[..., 1]), analytic=draws.moments,
+                          point=point)
+
+    def log_prob(self, y, out, theta) -> jax.Array:
+        """log N(yᵢ | f(xᵢ), σ(xᵢ)²) for each row; ``out`` has shape (N, 2)."""
+        sigma = self.noise_std(theta, out)
+        z = (y - out[:, 0]) / sigma
+        return -0.5 * z**2 - jnp.log(sigma) - 0.5 * math.log(2 * math.pi)
+
+    def check_targets(self, y: np.ndarray) -> np.ndarray:
+        return y.astype(np.float32) if y.dtype != np.float64 else y
+
+    def to_dict(self):
+        return {"type": "HeteroscedasticGaussian"}
 
 
 @pytree_dataclass(())
@@ -295,8 +357,10 @@ jax.tree_util.register_pytree_node(
 
 def likelihood_from_dict(d: dict):
     kind = d["type"]
-    if kind == "GaussianLikelihood":
+    if kind == "GaussianLikelihood":  # files of earlier versions: noise "heteroscedastic"
         return GaussianLikelihood(d["noise"], d.get("noise_prior"))
+    if kind == "HeteroscedasticGaussian":
+        return HeteroscedasticGaussian()
     if kind == "Bernoulli":
         return Bernoulli()
     if kind == "Categorical":

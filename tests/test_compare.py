@@ -50,7 +50,7 @@ def test_compare_reports_the_w1_floor_beside_w1_to_nuts(comparison):
 
 def test_methods_say_what_they_support_and_compare_asks_them_first():
     gauss, bern = br.GaussianLikelihood(), br.Bernoulli()
-    het = br.GaussianLikelihood(noise="heteroscedastic")
+    het = br.HeteroscedasticGaussian()
     assert br.Exact().supports(br.Polynomial(2), gauss)
     assert not br.Exact().supports(br.MLP((5,)), gauss)
     assert not br.Exact().supports(br.Linear(), bern)

@@ -25,7 +25,7 @@ def hetero():
 def test_heteroscedastic_noise_follows_the_data(hetero, method):
     X, y = hetero
     post = br.fit(br.MLP((32,)), X, y, method=method, prior=br.Gaussian(3.0),
-                  likelihood=br.GaussianLikelihood("heteroscedastic"))
+                  likelihood=br.HeteroscedasticGaussian())
     pred = post.predict(np.array([-0.9, 0.9]))
     lo, hi = pred.aleatoric_std
     assert 0.03 < lo < 0.12 and 0.2 < hi < 0.4  # true σ: 0.0625 and 0.2875
@@ -36,7 +36,7 @@ def test_heteroscedastic_noise_follows_the_data(hetero, method):
 def test_heteroscedastic_laplace_predicts_through_the_linearised_network(hetero):
     X, y = hetero
     post = br.fit(br.MLP((16,)), X[::3], y[::3], prior=br.Gaussian(3.0),
-                  likelihood=br.GaussianLikelihood("heteroscedastic"),
+                  likelihood=br.HeteroscedasticGaussian(),
                   method=br.LaplaceApprox(num_draws=200))
     assert post.linearization is not None
     grid = np.linspace(-1, 1, 7)
@@ -55,7 +55,7 @@ def test_heteroscedastic_nuts_runs(hetero):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         post = br.fit(br.MLP((4,), activation="tanh"), X[::6], y[::6], prior=br.Gaussian(1.0),
-                      likelihood=br.GaussianLikelihood("heteroscedastic"),
+                      likelihood=br.HeteroscedasticGaussian(),
                       method=br.NUTS(num_warmup=200, num_samples=200, progress_bar=False))
     pred = post.predict(np.array([-0.9, 0.9]))
     assert pred.aleatoric_std[1] > pred.aleatoric_std[0]
@@ -80,3 +80,23 @@ def test_epistemic_std_grows_away_from_the_data(method):
     inside = post.predict(X).epistemic_std.mean()
     far = post.predict(FAR).epistemic_std
     assert far.min() > 1.5 * inside
+
+
+def test_heteroscedastic_is_its_own_likelihood_and_the_old_spelling_builds_it():
+    from bayesreg.likelihoods import likelihood_from_dict
+
+    old = br.GaussianLikelihood(noise="heteroscedastic")
+    assert isinstance(old, br.HeteroscedasticGaussian)
+    assert not isinstance(old, br.GaussianLikelihood)
+    # a file of an earlier version stored it as a GaussianLikelihood with a string noise
+    assert isinstance(likelihood_from_dict({"type": "GaussianLikelihood",
+                                            "noise": "heteroscedastic"}),
+                      br.HeteroscedasticGaussian)
+    assert likelihood_from_dict(old.to_dict()) == old
+    with pytest.raises(ValueError, match="noise must be None or a positive number"):
+        br.GaussianLikelihood(noise="hetero")
+    X, y = br.datasets.gap_example(n=20)
+    # Exact used to fail with "could not convert string to float"
+    with pytest.raises(ValueError, match="Exact needs a GaussianLikelihood; got "
+                                         "HeteroscedasticGaussian"):
+        br.fit(br.Linear(), X, y, method=br.Exact(), likelihood=old)
