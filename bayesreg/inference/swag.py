@@ -1,0 +1,351 @@
+r"""SWA-Gaussian (Maddox et al. 2019) and MultiSWAG (Wilson & Izmailov 2020).
+
+SWAG fits a Gaussian to the iterates of stochastic gradient descent run, after a MAP
+pretraining, at a constant (or cyclical) learning rate. Every ``collect_every`` updates
+the iterate θₖ is collected into running first and second moments,
+
+    θ_SWA = (1/K) Σₖ θₖ,     Σ_diag = (1/K) Σₖ (θₖ − θ_SWA)²   (Welford's update),
+
+and the last ``rank`` deviations θₖ − θ̄ₖ (θ̄ₖ the running mean after θₖ) are kept as the
+columns of D (P × K_D, K_D = min(K, rank)). The posterior is
+
+    N(θ_SWA, ½ (Σ_diag + D Dᵀ / (K_D − 1))),
+
+and a draw is θ = θ_SWA + (1/√2) Σ_diag^{1/2} z₁ + (1/√(2(K_D − 1))) D z₂ with
+z₁ ~ N(0, I_P), z₂ ~ N(0, I_{K_D}). The draws pushed through the network are SWAG's
+predictive (Bayesian model averaging by Monte Carlo), so no approximation object is kept.
+
+``members > 1`` is MultiSWAG: M SWAG fits from M independently initialised MAP
+pretrainings (:class:`bayesreg.Ensemble`'s members), their collection loops ``vmap``\ ped in
+one compiled program; the predictive is the equal mixture of the M Gaussians
+(``num_samples`` draws from each).
+
+**The SGD phase.** Each update takes B rows drawn without replacement (``batch_size``;
+``None``: all rows, which leaves no gradient noise: SGD then stays at the mode and the
+covariance is only that of the optimiser's own transient) and steps on the per-point
+negative log joint −(1/B) Σ_batch log p(yᵢ | φ, θ) − log p(φ)/N, the objective of
+:class:`bayesreg.MAP`, with the hyperparameters (σ, prior scales) held where the
+pretraining's evidence put them; the noise of each draw is its member's σ. The update is
+heavy-ball SGD, v ← βv + g, φ ← φ − η v.
+
+The default learning rate is the constant rate of Mandt, Hoffman & Blei (2017, Thm. 1),
+for which the stationary distribution of SGD best matches the posterior (in KL, under
+their Ornstein–Uhlenbeck approximation with the gradient noise covariance taken
+isotropic): η* = 2 B P / (N tr C), C the covariance over rows of the per-row gradient of
+−log p(yᵢ | φ, θ) at the pretrained mode (estimated on at most ``LR_ROWS`` rows). It is
+capped at 1/λ_max (λ_max the largest Hessian eigenvalue of the per-point objective, by
+power iteration) so that the linear dynamics stay stable, and multiplied by (1 − β) with
+momentum so the effective step η/(1 − β) is unchanged. The "cyclical" schedule (Izmailov
+et al. 2018) lowers the rate linearly from η to η/10 within each cycle of ``collect_every``
+updates and collects at the end of the cycle.
+
+The whole SGD phase (updates, collection, draws) is one ``lax.scan`` under ``jit``, the
+members ``vmap``\ ped, cached on shapes and configuration: a second fit with the same
+shapes does not recompile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from bayesreg._pytree import check_positive
+from bayesreg._validation import check_int
+from bayesreg.inference._latent import check_hierarchical
+from bayesreg.inference._problem import Problem, log_likelihood
+from bayesreg.inference.ensemble import Ensemble
+from bayesreg.inference.evidence import layerwise_prior
+from bayesreg.inference.map import MAP
+from bayesreg.priors import PARAM_GROUPS, log_prior
+
+SCHEDULES = ("constant", "cyclical")
+CYCLE_RATIO = 0.1  # the cyclical schedule's rate at the end of a cycle, relative to lr
+LR_ROWS = 1024  # rows used for the default learning rate's gradient covariance and Hessian
+POWER_ITERATIONS = 20  # power iterations for the largest Hessian eigenvalue
+
+
+@dataclasses.dataclass(frozen=True)
+class SWAG:
+    r"""SWA-Gaussian: a low-rank plus diagonal Gaussian fitted to SGD iterates.
+
+    Parameters
+    ----------
+    rank : int
+        Number of deviation columns K kept in D (Maddox et al.'s K = 20).
+    num_samples : int
+        Draws from each member's Gaussian (S = ``members`` × ``num_samples``).
+    members : int
+        1: SWAG; M > 1: MultiSWAG, M SWAG fits from independently initialised pretrainings
+        (the members of ``br.Ensemble(members=M, training=training)``), vmapped.
+    epochs : int
+        Length of the SGD phase in passes over the training rows (⌈N/B⌉ updates each;
+        one update each with the full batch).
+    batch_size : int, optional
+        Rows per SGD update (default 32, or N when N is smaller). ``None``: full batch —
+        no gradient noise, so SGD stays at the mode (see the module docstring).
+    lr : float, optional
+        The SGD learning rate on the per-point objective. ``None`` (default): Mandt et
+        al.'s (2017) rate 2BP/(N tr C) capped at 1/λ_max, times (1 − momentum) (module
+        docstring); the rate used is ``diagnostics["swag_lr"]``.
+    schedule : {"constant", "cyclical"}
+        "cyclical": from lr down to lr/10 linearly within each cycle of ``collect_every``
+        updates, collecting at each cycle's end (Izmailov et al. 2018).
+    momentum : float
+        β of the heavy-ball update v ← βv + g, φ ← φ − ηv (0: plain SGD).
+    collect_every : int, optional
+        Updates between two collected iterates. ``None``: once per epoch (Maddox et al.).
+        At least 2 iterates must be collected.
+    training : MAP
+        The pretraining (a MAP fit, or one per member). The noise σ and the prior scales
+        that it learns by the evidence when the user leaves them out are held fixed in the
+        SGD phase and reported in ``diagnostics`` as MAP reports them.
+
+    Notes
+    -----
+    ``post.diagnostics`` holds the pretraining's (``losses``, ``noise_std``,
+    ``prior_scales``, ``l2_strength``, …) and ``swag_losses`` (the mini-batch objective at
+    every SGD update, per member), ``swa_loss`` (the full-data objective at θ_SWA),
+    ``swag_lr``, ``num_collected`` (K) and ``rank_used`` (K_D).
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> X, y = br.datasets.gap_example(n=40)
+    >>> post = br.fit(br.MLP((16,)), X, y, method=br.SWAG(rank=10, num_samples=50, epochs=20,
+    ...               training=br.MAP(steps=500)))
+    >>> post.num_draws, post.diagnostics["num_collected"]
+    (50, 20)
+    """
+
+    rank: int = 20
+    num_samples: int = 100
+    members: int = 1
+    epochs: int = 100
+    batch_size: int | None = 32
+    lr: float | None = None
+    schedule: str = "constant"
+    momentum: float = 0.0
+    collect_every: int | None = None
+    training: MAP = dataclasses.field(default_factory=MAP)
+
+    def __post_init__(self):
+        check_int("rank", self.rank, minimum=2)
+        check_int("num_samples", self.num_samples)
+        check_int("members", self.members)
+        check_int("epochs", self.epochs)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size)
+        if self.lr is not None:
+            check_positive("lr", self.lr)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
+        if not 0.0 <= float(self.momentum) < 1.0:
+            raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
+        if self.collect_every is not None:
+            check_int("collect_every", self.collect_every)
+        if not isinstance(self.training, MAP):
+            raise TypeError(f"training must be a br.MAP(...); got {type(self.training).__name__}")
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["training"] = self.training.to_dict()
+        return out
+
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (what its MAP
+        pretraining supports)."""
+        return self.training.supports(model, likelihood)
+
+    def plan(self, n: int) -> tuple[int, int, int]:
+        """(batch size B, collected iterates K, updates between collections) for N rows."""
+        batch = n if self.batch_size is None else min(self.batch_size, n)
+        per_epoch = -(-n // batch)
+        total = self.epochs * per_epoch
+        every = per_epoch if self.collect_every is None else self.collect_every
+        collected = total // every
+        if collected < 2:
+            raise ValueError(
+                f"SWAG needs at least 2 collected iterates; epochs={self.epochs} × {per_epoch} "
+                f"updates collected every {every} updates gives {collected}. Raise epochs or "
+                "lower collect_every")
+        return batch, collected, every
+
+    def pretrain(self, problem: Problem):
+        """The MAP pretraining: one fit, or the M members of ``br.Ensemble`` (a Posterior
+        whose draws are the modes)."""
+        if self.members == 1:
+            return self.training._run(problem)
+        return Ensemble(members=self.members, training=self.training)._run(problem)
+
+    def _run(self, problem: Problem):
+        from bayesreg.posterior import Posterior
+
+        check_hierarchical(problem.prior, "SWAG")
+        pre = self.pretrain(problem)
+        M = self.members
+        X, y = np.asarray(pre.X_train), np.asarray(pre.y_train)
+        batch, collected, every = self.plan(X.shape[0])
+        state = {"params": jax.tree_util.tree_map(jnp.asarray, pre.params),
+                 "theta": jax.tree_util.tree_map(jnp.asarray, pre.theta)}
+        scales = pre.diagnostics.get("prior_scales")
+        log_scale = None  # the prior scales the evidence learned, per member
+        if scales is not None:
+            log_scale = {g: [jnp.log(jnp.asarray(np.reshape(scales[g], (M, -1))[:, j]))
+                             for j in range(np.reshape(scales[g], (M, -1)).shape[1])]
+                         for g in PARAM_GROUPS}
+        dtype = jnp.asarray(X[:1], problem.dtype).dtype
+        lr = jnp.full((M,), jnp.nan if self.lr is None else self.lr, dtype)
+        keys = jax.random.split(jax.random.fold_in(problem.key, 0x5A6), M)
+        draws, out = _swag_members(
+            problem.model, (collected, every, batch, self.rank, self.schedule,
+                            float(self.momentum), self.num_samples, self.lr is None),
+            problem.likelihood, pre.prior, state, log_scale, jnp.asarray(X, dtype),
+            jnp.asarray(y), keys, lr)
+        S = self.num_samples
+        # (M, S, ...) → (M·S, ...), member-major: member m's draws are one "chain"
+        params = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(M * S, *a.shape[2:]),
+                                        draws)
+        theta = {k: np.repeat(np.asarray(v), S, axis=0) for k, v in pre.theta.items()}
+        losses = np.asarray(out["losses"])
+        if not np.all(np.isfinite(losses)) or not all(
+                np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(params)):
+            raise FloatingPointError(
+                f"SWAG's SGD phase diverged (learning rate {np.asarray(out['lr'])[:, 0]}): "
+                "lower lr, or leave lr=None for the default")
+        diagnostics = dict(pre.diagnostics)
+        one = M == 1
+        diagnostics.update(
+            swag_losses=losses[0] if one else losses,
+            swa_loss=float(out["swa_loss"][0]) if one else np.asarray(out["swa_loss"]),
+            swag_lr=float(out["lr"][0, 0]) if one else np.asarray(out["lr"][:, 0]),
+            swag_lr_range=(np.asarray(out["lr"][0, 1:]) if one
+                           else np.asarray(out["lr"][:, 1:])),
+            num_collected=collected, rank_used=min(collected, self.rank))
+        return Posterior(
+            model=problem.model, likelihood=problem.likelihood, prior=pre.prior,
+            method="MultiSWAG" if M > 1 else "SWAG", params=params, theta=theta,
+            X_train=pre.X_train, y_train=pre.y_train, diagnostics=diagnostics,
+            config=self.to_dict(), num_chains=M,
+            draws_kind="draws from SWAG's Gaussian fitted to SGD iterates (an approximate "
+                       "posterior), not posterior samples")
+
+
+def _swag_one(model, config, likelihood, prior, state, log_scale, X, y, key, lr):
+    """One member's SGD phase, collection and draws (pure; ``vmap``\\ ped over members)."""
+    collected, every, batch, rank, schedule, momentum, num_samples, default_lr = config
+    if log_scale is not None:
+        prior = layerwise_prior(log_scale)
+    theta = state["theta"]
+    flat0, unravel = ravel_pytree(state["params"])
+    n, P = X.shape[0], flat0.shape[0]
+
+    def objective(flat, Xb, yb):
+        params = unravel(flat)
+        ll = log_likelihood(model, likelihood, {"params": params, "theta": theta}, Xb, yb)
+        return -(jnp.mean(ll) + log_prior(prior, params) / n)
+
+    k_lr, k_run, k_draw = jax.random.split(key, 3)
+    if default_lr:
+        lr = _default_lr(model, likelihood, theta, prior, objective, flat0, unravel, X, y,
+                         k_lr, batch, momentum)
+
+    def update(carry, xs):
+        flat, vel = carry
+        j, k = xs
+        if batch < n:
+            rows = jax.random.choice(k, n, (batch,), replace=False)
+            Xb, yb = X[rows], y[rows]
+        else:
+            Xb, yb = X, y
+        loss, g = jax.value_and_grad(objective)(flat, Xb, yb)
+        vel = momentum * vel + g
+        if schedule == "cyclical":
+            t = (j + 1) / every
+            rate = lr * ((1 - t) + t * CYCLE_RATIO)
+        else:
+            rate = lr
+        return (flat - rate * vel, vel), loss
+
+    def cycle(carry, xs):
+        flat, vel, mean, m2, D = carry
+        i, k = xs
+        (flat, vel), losses = jax.lax.scan(update, (flat, vel),
+                                           (jnp.arange(every), jax.random.split(k, every)))
+        count = (i + 1).astype(flat.dtype)
+        delta = flat - mean
+        mean = mean + delta / count
+        m2 = m2 + delta * (flat - mean)  # Welford: Σ (θₖ − θ_SWA)² without cancellation
+        D = jax.lax.dynamic_update_slice(D, (flat - mean)[None], (i % rank, 0))
+        return (flat, vel, mean, m2, D), losses
+
+    zeros = jnp.zeros_like(flat0)
+    carry0 = (flat0, zeros, zeros, zeros, jnp.zeros((rank, P), flat0.dtype))
+    (_, _, mean, m2, D), losses = jax.lax.scan(
+        cycle, carry0, (jnp.arange(collected), jax.random.split(k_run, collected)))
+    diag = m2 / collected
+    k_d = min(collected, rank)  # columns of D that hold deviations (the rest are zeros)
+    z1, z2 = (jax.random.normal(k, shape, flat0.dtype) for k, shape in zip(
+        jax.random.split(k_draw), [(num_samples, P), (num_samples, rank)], strict=True))
+    flats = (mean + jnp.sqrt(diag / 2) * z1
+             + (z2 @ D) / jnp.sqrt(2.0 * (k_d - 1)))
+    draws = jax.vmap(unravel)(flats)
+    rates = jnp.broadcast_to(lr, flat0.shape)
+    out = {"losses": losses.reshape(-1), "swa_loss": objective(mean, X, y),
+           "lr": jnp.stack([jnp.median(rates), jnp.min(rates), jnp.max(rates)])}
+    return draws, out
+
+
+def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y, key, batch,
+                momentum):
+    """Per-parameter rates: Mandt et al.'s preconditioner 2B/(N C_kk), capped at 1/H_kk,
+    scaled down until the preconditioned Hessian is stable, times (1 − β) (module
+    docstring)."""
+    n, P = X.shape[0], flat.shape[0]
+    tiny = jnp.finfo(flat.dtype).tiny
+    m = min(n, LR_ROWS, max(16, (1 << 22) // max(1, P)))
+    k_rows, k_power = jax.random.split(key)
+    if m < n:
+        rows = jax.random.choice(k_rows, n, (m,), replace=False)
+        Xs, ys = X[rows], y[rows]
+    else:
+        Xs, ys = X, y
+
+    def row_nll(f, x, t):
+        state = {"params": unravel(f), "theta": theta}
+        return -log_likelihood(model, likelihood, state, x[None], t[None])[0]
+
+    grads = jax.vmap(jax.grad(row_nll), in_axes=(None, 0, 0))(flat, Xs, ys)  # (m, P)
+    noise = jnp.var(grads, axis=0)  # C_kk
+    # the curvature of each coordinate: empirical Fisher of the rows plus the prior's
+    # (its Hessian is diagonal: every prior here is a product over scalars)
+    prior_diag = jax.jvp(jax.grad(lambda f: -log_prior(prior, unravel(f))), (flat,),
+                         (jnp.ones_like(flat),))[1]
+    curvature = jnp.mean(grads**2, axis=0) + jnp.abs(prior_diag) / n
+    rate = jnp.minimum(2.0 * batch / (n * jnp.maximum(noise, tiny)),
+                       1.0 / jnp.maximum(curvature, tiny))
+    root = jnp.sqrt(rate)
+
+    def hvp(v):  # diag(rate)^½ H diag(rate)^½ v
+        return root * jax.jvp(jax.grad(lambda f: objective(f, Xs, ys)), (flat,),
+                              (root * v,))[1]
+
+    def power(v, _):
+        w = hvp(v)
+        return w / jnp.maximum(jnp.linalg.norm(w), tiny), None
+
+    v0 = jax.random.normal(k_power, flat.shape, flat.dtype)
+    v, _ = jax.lax.scan(power, v0 / jnp.linalg.norm(v0), None, length=POWER_ITERATIONS)
+    lam = jnp.abs(jnp.vdot(v, hvp(v)))
+    return (1.0 - momentum) * rate * jnp.minimum(1.0, 1.0 / jnp.maximum(lam, tiny))
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _swag_members(model, config, likelihood, prior, state, log_scale, X, y, keys, lr):
+    """Every member's SGD phase in one program: ``vmap`` of :func:`_swag_one`."""
+    fn = partial(_swag_one, model, config, likelihood, prior)
+    return jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0))(state, log_scale, X, y, keys, lr)
