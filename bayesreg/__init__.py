@@ -22,7 +22,16 @@ from bayesreg.equivalence import (
     weight_decay,
 )
 from bayesreg.fit import fit
-from bayesreg.inference import MAP, NUTS, VI, Ensemble, Exact, LaplaceApprox, MCDropout
+from bayesreg.inference import (
+    MAP,
+    NUTS,
+    SWAG,
+    VI,
+    Ensemble,
+    Exact,
+    LaplaceApprox,
+    MCDropout,
+)
 from bayesreg.likelihoods import (
     Bernoulli,
     Categorical,
@@ -42,6 +51,7 @@ __all__ = [
     "MAP",
     "MLP",
     "NUTS",
+    "SWAG",
     "VI",
     "Basis",
     "Bernoulli",
