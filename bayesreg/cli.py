@@ -254,10 +254,6 @@ def _prepare_out(out: str) -> None:
         raise UsageError(f"cannot write to --out {out} ({err.strerror or err})") from None
 
 
-# which methods suit which --model (compare_csv skips the others, and says so)
-SUITS = {"exact": "--model linear or poly:DEGREE", "dropout": "--model mlp:WIDTH"}
-
-
 def compare_csv(path, target, features=None, methods="map,laplace,ensemble", model="mlp:50",
                 prior="learned", test_size=0.2, seed=0, out="bayesreg-compare",
                 quick=False, dropna=False) -> dict:
@@ -282,18 +278,19 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         raise UsageError(f"--test-size must be in (0, 1); got {test_size}")
     if len(y) < 5:
         raise UsageError(f"{path}: {len(y)} rows is too few to split into train and test")
+    # each method says what it can fit (method.supports); the others are skipped, and said so
+    lik = br.GaussianLikelihood()
     methods_run, skipped = [], []
     for m in wanted:
-        if m == "exact" and not getattr(model_obj, "linear_in_params", False):
-            skipped.append(f"exact: needs {SUITS['exact']}")
-        elif m == "dropout" and not isinstance(model_obj, br.MLP):
-            skipped.append(f"dropout: needs {SUITS['dropout']}")
+        method = make_method(m, quick)
+        if method.supports(model_obj, lik):
+            methods_run.append((m, method))
         else:
-            methods_run.append((m, make_method(m, quick)))
+            skipped.append(f"{m}: cannot fit --model {model}")
     if not methods_run:
-        needs = "; ".join(f"{m} needs {SUITS[m]}" for m in dict.fromkeys(wanted))
-        raise UsageError(f"none of --methods {','.join(wanted)} can fit --model {model}: "
-                         f"{needs}; map, laplace, vi, nuts and ensemble fit every model")
+        able = [n for n in METHOD_NAMES if make_method(n, quick).supports(model_obj, lik)]
+        raise UsageError(f"none of --methods {','.join(wanted)} can fit --model {model}; "
+                         f"these can: {','.join(able)}")
     perm = np.random.default_rng(seed).permutation(len(y))
     n_test = max(1, round(test_size * len(y)))
     test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
