@@ -9,8 +9,6 @@ with tracers inside ``jit``) bypasses ``__init__`` so that it never inspects a t
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 
@@ -55,11 +53,6 @@ def leaf_names(tree) -> list[str]:
     return names
 
 
-def tree_size(tree) -> int:
-    """Total number of scalars in a pytree."""
-    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(tree)))
-
-
 def _real_number_array(name: str, value) -> np.ndarray:
     """``value`` as a float array, or ``TypeError`` naming ``name`` when it is not made of real
     numbers. NumPy would parse the string "1" as 1.0 and True as 1.0; both are refused here
@@ -90,7 +83,3 @@ def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
         want = "finite and >= 0" if allow_zero else "finite and > 0"
         raise ValueError(f"{name} must be {want}; got {value!r}")
 
-
-def replace(obj, **changes):
-    """``dataclasses.replace`` that also works on objects built by ``unflatten``."""
-    return dataclasses.replace(obj, **changes)

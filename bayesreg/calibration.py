@@ -59,7 +59,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr, logsumexp
 
 from bayesreg._validation import check_level, check_X, check_y
-from bayesreg.predictive import Predictive, StreamingPredictive
+from bayesreg.predictive import QUANTILE_STEPS, Predictive, StreamingPredictive
 
 METHODS = ("conformal", "scale", "isotonic")
 MIN_POINTS = 20  # the fewest n for which the 95 % conformal interval is finite is 19
@@ -186,7 +186,7 @@ class IsotonicPredictive(CalibratedPredictive):
         w = self._warp(stats.norm.ppf(check_level(q)), inverse=True)[0]
         lo, hi = self._bracket(w)
         y = lo if self.base.is_gaussian else 0.5 * (lo + hi)
-        for _ in range(0 if self.base.is_gaussian else 60):
+        for _ in range(0 if self.base.is_gaussian else QUANTILE_STEPS):
             p = _probit(self.base, y)
             if np.max(np.abs(p - w)) < 1e-6:
                 break
