@@ -58,6 +58,7 @@ def methods():
         "MC dropout": br.MCDropout(rate=0.05),
         "Ensemble(5)": br.Ensemble(members=5),
         "Laplace (GGN)": br.LaplaceApprox(),
+        "Laplace (last layer)": br.LaplaceApprox(subset="last_layer"),
     }
 
 

@@ -92,6 +92,13 @@ class LaplaceApprox:
     >>> ex = br.fit(br.Polynomial(3), X, y, method=br.Exact(), likelihood=lik, prior=prior)
     >>> bool(np.isclose(lap.log_evidence, ex.log_evidence))
     True
+
+    Only the last layer (here the model's one layer, so again the exact posterior):
+
+    >>> ll = br.fit(br.Polynomial(3), X, y, likelihood=lik, prior=prior,
+    ...             method=br.LaplaceApprox(subset="last_layer", hessian="kron"))
+    >>> bool(np.isclose(ll.log_evidence, ex.log_evidence))
+    True
     """
 
     hessian: str = "auto"
