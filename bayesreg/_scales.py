@@ -18,13 +18,20 @@ OVERFLOW = {"float32": 1e18, "float64": 1e150}
 COLUMN_SCALE = 1e4  # an input column with std above this, or this many times another's, warns
 
 
-def check_scales(X: np.ndarray, y: np.ndarray, dtype: str) -> None:
+def check_scales(X: np.ndarray, y: np.ndarray, dtype: str, x_stats=None) -> None:
     """ValueError when X or y would overflow when squared; a warning naming badly scaled
-    input columns."""
+    input columns. ``x_stats`` (:class:`bayesreg._stream.ColumnStats`, accumulated chunk by
+    chunk) stands in for X's maximum and column stds when X is streamed."""
     limit = OVERFLOW[dtype]
     for name, a in (("X", X), ("y", y)):
-        if a.dtype.kind == "f" and a.size:
-            big = float(np.max(np.abs(a)))
+        if np.dtype(a.dtype).kind == "f" and a.shape[0]:
+            if x_stats is None:
+                big = float(np.max(np.abs(a)))
+            elif name == "X":
+                big = x_stats.max_abs
+            else:  # streamed: y by chunks, no temporary of its size
+                big = max(float(np.max(np.abs(a[i:i + (1 << 20)]))) for i in
+                          range(0, a.shape[0], 1 << 20))
             if big > limit:
                 alt = ' or fit with dtype="float64"' if dtype == "float32" else ""
                 raise ValueError(
@@ -33,7 +40,7 @@ def check_scales(X: np.ndarray, y: np.ndarray, dtype: str) -> None:
                     f"standard deviation){alt}.")
     if X.shape[0] < 2:
         return
-    std = np.std(X, axis=0)
+    std = x_stats.std if x_stats is not None else np.std(X, axis=0)
     live = std > 0
     if not np.any(live):
         return
@@ -49,10 +56,17 @@ def check_scales(X: np.ndarray, y: np.ndarray, dtype: str) -> None:
             UserWarning, stacklevel=4)
 
 
+def column_std(X) -> np.ndarray:
+    """Population std of each column of X; by chunks when X is streamed."""
+    from bayesreg._stream import check_X_stream, is_lazy
+
+    return check_X_stream(X)[1].std if is_lazy(X) else np.std(X, axis=0)
+
+
 def divergence_causes(problem, lr) -> str:
     """The likely reasons a training loss became non-finite, most specific first."""
     causes = []
-    std = np.std(problem.X, axis=0) if problem.n > 1 else np.ones(problem.n_features)
+    std = column_std(problem.X) if problem.n > 1 else np.ones(problem.n_features)
     if np.any(std > COLUMN_SCALE):
         causes.append("inputs on a large scale (standardise X)")
     for g, p in problem.prior.items():

@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from bayesreg import _stream
 from bayesreg._scales import check_scales
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.inference._problem import Problem
@@ -22,10 +23,17 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
     Parameters
     ----------
     model : Linear, Polynomial, Basis or MLP
-    X : array (N, D) or (N,)
-        Inputs; a 1-D X is one feature.
+    X : array (N, D) or (N,), or an array-like read by chunks
+        Inputs; a 1-D X is one feature. A NumPy memmap (``np.load(path, mmap_mode="r")``)
+        or any array-like with ``shape``, ``dtype`` and row slicing (h5py, zarr) is not
+        read whole: it is validated chunk by chunk, mini-batch MAP
+        (``br.MAP(batch_size=...)``) streams it with prefetching, and methods that need
+        every row at once read it into memory up to 256 MiB and refuse it above
+        (:mod:`bayesreg._stream`; the docs' "Data larger than memory" page). The posterior
+        keeps a reference to it as ``X_train``, not a copy.
     y : array (N,) or (N, 1)
-        Targets (class labels for Bernoulli / Categorical).
+        Targets (class labels for Bernoulli / Categorical). A memmap y is read into
+        memory chunk by chunk (one number a row).
     method : MAP, Exact, ... , default ``br.MAP()``
     prior : Prior or {"weights": Prior, "biases": Prior}, default ``br.Gaussian(1.0)``
     likelihood : default ``br.GaussianLikelihood()`` (noise learned)
@@ -78,14 +86,35 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
             f"{likelihood!r} ({type(likelihood).__name__})")
     # float64 inputs stay float64 on the host (Exact's algebra uses them); JAX computations
     # take them in the working dtype
-    X = check_X(X, "X")
-    y = likelihood.check_targets(check_y(y, X.shape[0]))
+    if _stream.is_lazy(X):  # a memmap or other array-like: checked, and maybe kept, lazily
+        X, x_stats = _stream.check_X_stream(X, "X")
+        y = (_stream.check_y_stream(y, X.shape[0], targets=likelihood.check_targets)
+             if _stream.is_lazy(y) else likelihood.check_targets(check_y(y, X.shape[0])))
+    else:
+        x_stats = None
+        X = check_X(X, "X")
+        y = likelihood.check_targets(check_y(y, X.shape[0]))
     if dtype == "float64":
-        X = X.astype(np.float64)
+        X = X.astype(np.float64) if x_stats is None else X
         y = y.astype(np.float64) if y.dtype.kind == "f" else y
-    check_scales(X, y, dtype)
+    check_scales(X, y, dtype, x_stats)
+    if x_stats is not None:
+        X = _streamed_or_loaded(X, method, likelihood, dtype)
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
     post = method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
                                dtype=dtype, learn_prior=prior is None))
     return dataclasses.replace(post, dtype=dtype)
+
+
+def _streamed_or_loaded(X, method, likelihood, dtype):
+    """A lazily read X as it is, for a method that streams it (``method._streams``); read
+    into memory otherwise, up to ``bayesreg._stream.MATERIALIZE_LIMIT`` bytes."""
+    streams = getattr(method, "_streams", None)
+    if streams is not None and streams(X.shape[0], likelihood):
+        return X
+    why = getattr(method, "_why_not_streamed", None)
+    why = (why(X.shape[0], likelihood) if why is not None else
+           f"{type(method).__name__} needs every row in memory at once")
+    wide = dtype == "float64" or X.dtype == np.float64  # as check_X keeps it in memory
+    return check_X(_stream.materialize(X, np.float64 if wide else np.float32, why), "X")

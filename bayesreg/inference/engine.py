@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bayesreg import _progress
+from bayesreg import _progress, _stream
 from bayesreg._buckets import bucket, pad_rows
 from bayesreg.inference._latent import latent_log_prior
 from bayesreg.inference._problem import log_likelihood
@@ -61,6 +61,36 @@ def _perturb(tree, key, scale):
                                                                           strict=False)])
 
 
+def _bind(hook, h, likelihood, prior):
+    return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
+
+
+def _objective(model, noise, latent, n, bound, mask=None):
+    """The per-point negative log joint of a batch, ``objective(state, h, Xb, yb, k)``, with
+    the hyperparameters h bound by ``bound`` and the noise regularizers drawn from k; ``mask``
+    (full batch only) weighs padded rows 0."""
+
+    def objective(state, h, Xb, yb, k):
+        lik, pri = bound(h)
+        k_drop, k_in, k_w, k_lab = jax.random.split(k, 4)
+        if noise.get("inputs"):
+            Xb = Xb + noise["inputs"] * jax.random.normal(k_in, Xb.shape, Xb.dtype)
+        if noise.get("labels"):
+            yb = yb + noise["labels"] * jax.random.normal(k_lab, yb.shape, yb.dtype)
+        used = state
+        if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
+            used = dict(state, params=dict(state["params"], weights=_perturb(
+                state["params"]["weights"], k_w, noise["weights"])))
+        ll = log_likelihood(model, lik, used, Xb, yb, key=k_drop)
+        if mask is not None:  # padded rows weigh nothing
+            ll = ll * mask * (mask.shape[0] / n)
+        lp = (latent_log_prior(lik, pri, state) if latent
+              else log_prior(pri, state["params"]))
+        return -(jnp.mean(ll) + lp / n)
+
+    return objective
+
+
 def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X,
                 y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
     """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
@@ -94,25 +124,9 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
         y_std = None
 
     def bound(h):
-        return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
+        return _bind(hook, h, likelihood, prior)
 
-    def objective(state, h, Xb, yb, k):
-        lik, pri = bound(h)
-        k_drop, k_in, k_w, k_lab = jax.random.split(k, 4)
-        if noise.get("inputs"):
-            Xb = Xb + noise["inputs"] * jax.random.normal(k_in, Xb.shape, Xb.dtype)
-        if noise.get("labels"):
-            yb = yb + noise["labels"] * jax.random.normal(k_lab, yb.shape, yb.dtype)
-        used = state
-        if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
-            used = dict(state, params=dict(state["params"], weights=_perturb(
-                state["params"]["weights"], k_w, noise["weights"])))
-        ll = log_likelihood(model, lik, used, Xb, yb, key=k_drop)
-        if full:  # padded rows weigh nothing
-            ll = ll * mask * (mask.shape[0] / n)
-        lp = (latent_log_prior(lik, pri, state) if latent
-              else log_prior(pri, state["params"]))
-        return -(jnp.mean(ll) + lp / n)
+    objective = _objective(model, noise, latent, n, bound, mask if full else None)
 
     def val_loss(state, h):
         lik, _ = bound(h)
@@ -244,3 +258,192 @@ def _train_members(model, method, epochs, per_epoch, batch, latent, axes, likeli
                  mask=mask, val_mask=val_mask)
     return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
         likelihood, prior, state0, X, y, key, X_val, y_val)
+
+
+# -- streaming: data read by chunks (bayesreg._stream) ----------------------------------------
+def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
+    """(chunks per epoch k, batches per chunk L) of a stream: the fewest chunks whose rows
+    take at most ``_stream.CHUNK_BYTES`` each (one chunk may exceed it when a single batch
+    does). The epoch's batches are dealt out as evenly as possible, L = ⌈per_epoch / k⌉ per
+    chunk and one less in some, so one compiled program serves every chunk."""
+    most = max(1, _stream.CHUNK_BYTES // max(1, batch * row_bytes))
+    k = -(-per_epoch // most)
+    return k, -(-per_epoch // k)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _train_chunk(model, method, total, latent, hook, per_epoch, likelihood, prior, carry, X,
+                 y, keys, epoch, offset, count, n):
+    """One chunk of a stream: X (L, B, D) and y (L, B) hold L batches, already shuffled, of
+    which the first ``count`` are real (the rest padding, skipped); one update each — the
+    in-memory loop's update, without validation rows — with the optimiser state carried in
+    and out. Update ``offset + j`` of ``epoch`` uses the in-memory loop's key:
+    split(split(keys[epoch])[1], per_epoch)[offset + j]. ``n`` (traced, so one program
+    serves every N with the same plan) is the number of training rows."""
+    step_key = jax.random.split(keys[epoch])[1]
+    step_keys = jax.random.split(step_key, per_epoch)
+    tx = method.transform(total)
+    objective = _objective(model, dict(method.noise or {}), latent, n,
+                           lambda h: _bind(hook, h, likelihood, prior))
+
+    def update(carry, xs):
+        state, opt_state, h = carry
+        j, Xb, yb = xs
+        k = step_keys[jnp.minimum(offset + j, per_epoch - 1)]
+        loss, grads = jax.value_and_grad(objective)(state, h, Xb, yb, k)
+        updates, new_opt = tx.update(grads, opt_state, state)
+        new = (optax.apply_updates(state, updates), new_opt, h)
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(j < count, a, b), new,
+                                      carry), loss
+
+    return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), X, y))
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _sum_sq_residuals(model, params, X, y, mask):
+    return jnp.sum(mask * (y - model.apply(params, X)[:, 0]) ** 2)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _hook_step(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
+    return hook.update(h, model, likelihood, prior, params, X, y, key, y_std,
+                       totals=(rss, n))
+
+
+def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, y_std, dtype):
+    """The evidence update on a stream: RSS by one pass over chunks (when σ is learned), the
+    Gauss–Newton matrix on ``hook.max_rows`` random rows read at once."""
+    n = X.shape[0]
+    rss = jnp.zeros((), dtype)
+    if hook.learn_noise:
+        rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
+
+        ring = [(np.zeros((rows, X.shape[1]), dtype), np.zeros(rows, dtype), np.zeros(rows, dtype))
+                for _ in range(_stream.PREFETCH + 2)]  # reused as in train_streamed
+
+        def part(i, a, b):
+            def thunk():
+                host_X, host_y, mask = ring[i % len(ring)]
+                _stream.read(X, [(a, b)], dtype, out=host_X)
+                host_X[b - a:], host_y[: b - a], host_y[b - a:] = 0, y[a:b], 0
+                mask[: b - a], mask[b - a:] = 1, 0
+                return host_X, host_y, mask
+            return thunk
+
+        for Xc, yc, m in _stream.prefetch(
+                part(i, a, b) for i, (a, b) in enumerate(_stream.spans(n, rows))):
+            rss = (rss + _sum_sq_residuals(model, params, Xc, yc, m)).block_until_ready()
+    m = min(hook.max_rows, n)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    pick = np.sort(rng.choice(n, m, replace=False))
+    Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
+    return _hook_step(hook, model, likelihood, prior, h, params, Xs, ys, key, y_std, rss,
+                      jnp.asarray(n, dtype))
+
+
+def train_streamed(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0,
+                   X, y, key, *, hook=None):
+    """The mini-batch loop of :func:`_train_impl` over an X read by chunks
+    (:mod:`bayesreg._stream`): a Python loop over chunks of batches, each one compiled scan
+    (:func:`_train_chunk`, one program per shape), the next chunk read by a background
+    thread meanwhile. Returns (final state, trace) as the in-memory loop does (no
+    validation rows).
+
+    An epoch takes the rows [s, s + per_epoch·B) modulo N (s random), visits its
+    per_epoch blocks of B contiguous rows in a random order, reads them k chunks at a time
+    (:func:`chunk_plan`) and shuffles each chunk's rows into its batches. Keys are used as
+    in the in-memory loop, so an epoch of one chunk (N = per_epoch·B rows that fit in
+    ``_stream.CHUNK_BYTES``) draws exactly the in-memory batches."""
+    n, d = X.shape
+    dtype = jnp.asarray(0.0).dtype  # the working precision
+    total = epochs * per_epoch
+    tx = method.transform(total)
+    n_chunks, steps = chunk_plan(batch, d * dtype.itemsize, per_epoch)
+    n_rows = jnp.asarray(n, dtype)
+    keys = jax.random.split(key, epochs)
+    seeds = np.asarray(jax.random.key_data(keys)).reshape(epochs, -1)
+    y = np.asarray(y)
+    if hook is not None:
+        y_sd = _stream.std(y)
+        y_std = jnp.asarray(y_sd if y_sd > 0 else 1.0, dtype)
+        h = hook.init(state0["params"], y_std, dtype)
+        every = -(-epochs // hook.rounds)
+        hyper_keys = jax.random.split(jax.random.fold_in(key, epochs), hook.rounds)
+    else:
+        h, every = {}, epochs
+    carry = (state0, tx.init(state0), h)
+    losses, history, gamma = [], [], jnp.asarray(jnp.nan, dtype)
+    def epoch_chunks(e):
+        """(epoch, first update, updates, runs of rows, row order) of each chunk of epoch
+        e; the order is None for a chunk shuffled by the reading thread."""
+        rng = np.random.default_rng([*seeds[e].tolist(), 5])
+        # the N mod B rows after the epoch's blocks sit out; a random start (rows taken
+        # modulo N) gives every row the same chance to, as the in-memory permutation does
+        start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
+        if n_chunks == 1:  # the in-memory loop's permutation of the epoch's rows
+            perm_key = jax.random.split(keys[e])[0]
+            yield (e, 0, per_epoch,
+                   _stream.runs_of(np.array([start]), per_epoch * batch, n),
+                   np.asarray(jax.random.permutation(perm_key, per_epoch * batch)))
+            return
+        order = rng.permutation(per_epoch)
+        base, rest = divmod(per_epoch, n_chunks)
+        pos = 0
+        for c in range(n_chunks):
+            count = base + (c < rest)
+            blocks = np.sort(order[pos:pos + count])
+            starts = np.sort((start + blocks * batch) % n)
+            yield e, pos, count, _stream.runs_of(starts, batch, n), None
+            pos += count
+
+    # host buffers, reused, so resident memory does not depend on how many chunks were
+    # read: the reading thread reads a chunk into ``raw`` and shuffles its rows into the
+    # batches of the next buffer of a ring; a buffer is refilled only after the chunk it
+    # held was trained on (one chunk trains, PREFETCH wait, one is being filled)
+    raw_X, raw_y = np.zeros((steps * batch, d), dtype), np.zeros(steps * batch, dtype)
+    ring = [(np.zeros((steps, batch, d), dtype), np.zeros((steps, batch), dtype))
+            for _ in range(_stream.PREFETCH + 2)]
+
+    def reader(i, e, pos, count, runs, order):
+        def thunk():
+            m = count * batch
+            out_X, out_y = ring[i % len(ring)]
+            host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
+            _stream.read(X, runs, dtype, out=raw_X)
+            p = 0
+            for a, b in runs:
+                raw_y[p:p + b - a] = y[a:b]
+                p += b - a
+            perm = order if order is not None else np.random.default_rng(
+                [*seeds[e].tolist(), 7, pos]).permutation(m)
+            np.take(raw_X[:m], perm, axis=0, out=host_X[:m])
+            np.take(raw_y[:m], perm, out=host_y[:m])
+            host_X[m:], host_y[m:] = 0, 0
+            return (out_X, out_y), (e, pos, count)
+        return thunk
+
+    for r, first in enumerate(range(0, epochs, every)):
+        if hook is not None:
+            if r > 0:  # before every round but the burn-in: the hyperparameters move
+                h, gamma = _streamed_hook_update(hook, model, likelihood, prior, h,
+                                                 carry[0]["params"], X, y, hyper_keys[r],
+                                                 y_std, dtype)
+                carry = (carry[0], carry[1], h)
+            history.append(h)
+        plan = [reader(i, *c) for i, c in enumerate(
+            c for e in range(first, min(first + every, epochs)) for c in epoch_chunks(e))]
+        for (Xc, yc), (e, pos, count) in _stream.prefetch(plan):
+            carry, loss = _train_chunk(model, method, total, latent, hook, per_epoch,
+                                       likelihood, prior, carry, Xc, yc, keys, e, pos, count,
+                                       n_rows)
+            # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
+            # next meanwhile) before its buffer can be refilled
+            losses.append((loss.block_until_ready(), count))
+    state, _, h = carry
+    trace = {"losses": np.concatenate([np.asarray(loss)[:count] for loss, count in losses])}
+    if hook is not None:
+        trace.update(hyper=h, effective_parameters=gamma,
+                     hyper_history=jax.tree_util.tree_map(lambda *a: jnp.stack(a), *history))
+        if hook.learn_noise:
+            state = dict(state, theta={"log_noise": h["log_noise"]})
+    return state, trace

@@ -95,15 +95,20 @@ class EvidenceHook:
 
     # -- one evidence step ---------------------------------------------------------------
     def update(self, h: dict, model, likelihood, prior, params, X, y, key, y_std,
-               mask=None) -> dict:
+               mask=None, totals=None) -> dict:
         """MacKay's fixed point at the weights ``params`` (module docstring). ``mask`` (N,)
-        marks the real rows of padded data (1) and the padding (0)."""
+        marks the real rows of padded data (1) and the padding (0). ``totals`` = (RSS, N)
+        over all rows when the data are streamed (:mod:`bayesreg._stream`): X, y are then
+        already the random rows for G, scaled by N/m."""
         rows_total = X.shape[0]
         mask = jnp.ones(rows_total, X.dtype) if mask is None else mask
         n = jnp.sum(mask)
         flat, unravel = ravel_pytree(params)
         dtype = flat.dtype
-        if rows_total > self.max_rows:
+        if totals is not None:
+            rss, n = totals
+            Xs, ms, weight = X, mask, n / rows_total
+        elif rows_total > self.max_rows:
             rows = jax.random.choice(key, rows_total, (self.max_rows,), replace=False,
                                      p=mask / n)
             Xs, ms, weight = X[rows], mask[rows], n / self.max_rows
@@ -114,8 +119,9 @@ class EvidenceHook:
             return model.apply(unravel(v), x[None])[0, 0]
 
         J = jax.vmap(jax.grad(f_row), in_axes=(None, 0))(flat, Xs) * ms[:, None]  # (m, P)
-        resid = y - model.apply(params, X)[:, 0]
-        rss = jnp.sum(mask * resid**2)
+        if totals is None:
+            resid = y - model.apply(params, X)[:, 0]
+            rss = jnp.sum(mask * resid**2)
         sizes = [int(np.size(a)) for g in PARAM_GROUPS for a in params[g]]
         seg = _segments(params)
         dense = flat.size <= DENSE_MAX

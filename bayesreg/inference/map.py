@@ -36,12 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bayesreg import _stream
 from bayesreg._pytree import check_positive
 from bayesreg._scales import divergence_causes
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import _train, bucketed
+from bayesreg.inference.engine import _train, bucketed, train_streamed
 from bayesreg.inference.evidence import NOISE_FLOOR, EvidenceHook, concrete_prior
 from bayesreg.inference.noise_grid import fit_noise_grid, split_rows
 from bayesreg.likelihoods import GaussianLikelihood
@@ -80,7 +81,11 @@ class MAP:
         500 for "lbfgs".
     batch_size : int, optional
         Mini-batch size B; rows are reshuffled each epoch, and the N mod B rows left over
-        sit out that epoch. ``None``: full-batch gradient descent.
+        sit out that epoch. ``None``: full-batch gradient descent. With an X read by chunks
+        (a memmap, an h5py or zarr array: see :mod:`bayesreg._stream`), a mini-batch fit
+        streams it — a background thread reads the next chunk of batches while the current
+        one trains — and never holds more than a few chunks of X in memory; its batches
+        are shuffled within chunks of rows rather than over all rows at once.
     epochs : int, optional
         With ``batch_size``: passes over the data (overrides ``steps``).
     schedule : {"constant", "cosine", "exponential", "warmup_cosine"} or callable
@@ -249,6 +254,23 @@ class MAP:
         out["noise"] = dict(self.noise) if self.noise else None
         return out
 
+    # -- streaming (bayesreg._stream) ----------------------------------------------------
+    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+        """None when a fit on ``n`` rows streams an X read by chunks; else why it cannot."""
+        if self.batch_size is None or self.batch_size >= n:
+            return ("full-batch MAP (batch_size=None, or at least N) needs every row at each "
+                    "update")
+        if self.validation is not None or self.early_stopping is not None:
+            return "MAP's validation and early_stopping hold out random rows kept in memory"
+        if self.hyperparameters == "validation" and isinstance(likelihood, GaussianLikelihood) \
+                and likelihood.learned_noise:
+            return "hyperparameters='validation' holds out random rows kept in memory"
+        return None
+
+    def _streams(self, n: int, likelihood) -> bool:
+        """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
+        return self._why_not_streamed(n, likelihood) is None
+
     # -- running -------------------------------------------------------------------------
     def split(self, problem: Problem) -> tuple[Problem, np.ndarray, np.ndarray]:
         """(training problem, X_val, y_val): the validation rows held out when asked for."""
@@ -277,6 +299,12 @@ class MAP:
         """
         method = self.resolved(problem.model)
         epochs, per_epoch, batch = method.plan(problem.n)
+        if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
+            if X_val is not None and X_val.shape[0]:
+                raise ValueError("a streamed X cannot hold out validation rows")
+            return train_streamed(problem.model, method, epochs, per_epoch, batch, latent,
+                                  problem.likelihood, problem.prior, state0, problem.X,
+                                  problem.y, key, hook=hook)
         X_val = problem.X[:0] if X_val is None else X_val
         y_val = problem.y[:0] if y_val is None else y_val
         X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
@@ -377,7 +405,7 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
         return prior, trace
     trace["hyperparameters"] = "evidence"
     if "log_noise" in hyper:
-        floor = NOISE_FLOOR * (float(np.std(problem.y)) or 1.0)  # as in the training loop
+        floor = NOISE_FLOOR * (_stream.std(problem.y) or 1.0)  # as in the training loop
         if np.any(np.asarray(trace["noise_std"]) <= 1.01 * floor):
             warnings.warn(
                 f"the evidence put the noise at its floor σ = {floor:.3g} ({NOISE_FLOOR:g} × "

@@ -1,0 +1,232 @@
+"""Data larger than memory: a memmap X is validated by chunks and streamed by mini-batch MAP
+(bayesreg._stream, bayesreg.inference.engine.train_streamed)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import bayesreg as br
+from bayesreg import _stream
+
+RNG = np.random.default_rng(0)
+W = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+
+
+def _data(n, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X @ W[:d] + 0.3 + 0.1 * rng.normal(size=n)).astype(np.float32)
+    return X, y
+
+
+def _memmap(tmp_path, name, a):
+    np.save(tmp_path / f"{name}.npy", a)
+    return np.load(tmp_path / f"{name}.npy", mmap_mode="r")
+
+
+FIXED = dict(prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.1))
+
+
+def test_one_chunk_stream_draws_the_in_memory_batches(tmp_path):
+    # N = 8·B rows that fit in one chunk: the stream uses the in-memory loop's keys and its
+    # permutation, so the same updates run on the same batches in the same order. The only
+    # difference is n entering the compiled program as a value instead of a constant, so
+    # the numbers agree to float32 rounding over 24 updates (~1e-6 relative)
+    X, y = _data(4096)
+    method = br.MAP(batch_size=512, epochs=3, lr=0.05)
+    full = br.fit(br.Linear(), X, y, method=method, **FIXED)
+    lazy = br.fit(br.Linear(), _memmap(tmp_path, "X", X), _memmap(tmp_path, "y", y),
+                  method=method, **FIXED)
+    assert isinstance(lazy.X_train, np.memmap)
+    np.testing.assert_allclose(lazy.diagnostics["losses"], full.diagnostics["losses"],
+                               rtol=1e-5)
+    for a, b in zip(lazy.params["weights"] + lazy.params["biases"],
+                    full.params["weights"] + full.params["biases"], strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_many_chunk_stream_reaches_the_in_memory_answer(tmp_path, monkeypatch):
+    # Chunks of 2 batches: the batches differ from the in-memory permutation (rows are
+    # shuffled within chunks), so the two SGD paths differ; both run 60 epochs of Adam with
+    # a cosine decay to 0 on a convex problem, and end at the closed-form posterior mean
+    # (Exact) within the optimiser's final error: measured 9e-4 streamed and 6e-4 in
+    # memory on predictions of size ~5 (rows that sit out unevenly, a biased objective,
+    # gave 2.6e-3); 2e-3 leaves room for the SGD noise of another seed.
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 2 * 64 * 5 * 4)
+    X, y = _data(1000)
+    method = br.MAP(batch_size=64, epochs=60, lr=0.05)
+    lazy = br.fit(br.Linear(), _memmap(tmp_path, "X", X), _memmap(tmp_path, "y", y),
+                  method=method, **FIXED)
+    full = br.fit(br.Linear(), X, y, method=method, **FIXED)
+    exact = br.fit(br.Linear(), X, y, method=br.Exact(), **FIXED)
+    grid = RNG.normal(size=(50, 5)).astype(np.float32)
+    want = exact.predict(grid).mean
+    assert lazy.diagnostics["num_updates"] == full.diagnostics["num_updates"] == 60 * 15
+    np.testing.assert_allclose(lazy.predict(grid).mean, want, atol=2e-3)
+    np.testing.assert_allclose(full.predict(grid).mean, want, atol=2e-3)
+
+
+def test_stream_learns_the_noise_by_evidence_and_does_not_recompile(tmp_path, monkeypatch):
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 4 * 128 * 5 * 4)
+    X, y = _data(3000)
+    Xm, ym = _memmap(tmp_path, "X", X), _memmap(tmp_path, "y", y)
+    method = br.MAP(batch_size=128, epochs=6, lr=0.02)
+    # σ and the prior scales learned by the evidence between epochs: on the stream, RSS by
+    # a pass over chunks and the Gauss–Newton matrix on 2048 random rows, as in memory
+    # (which also subsamples 2048 rows); the σ history of the 5 updates agrees with the
+    # in-memory fit's to 1% (measured 0.3-0.9%: different batches and rows)
+    post = br.fit(br.Linear(), Xm, ym, method=method)
+    full = br.fit(br.Linear(), X, y, method=method)
+    np.testing.assert_allclose(post.diagnostics["noise_std_history"],
+                               full.diagnostics["noise_std_history"], rtol=0.02)
+    assert float(post.diagnostics["effective_parameters"]) == pytest.approx(
+        float(full.diagnostics["effective_parameters"]), rel=0.01)
+    assert np.all(np.isfinite(post.predict(X[:10]).std))
+    from bayesreg.inference import engine
+
+    before = engine._train_chunk._cache_size()
+    br.fit(br.Linear(), Xm, ym * 2, method=method, seed=3)
+    assert engine._train_chunk._cache_size() == before
+
+
+def test_a_nan_in_a_late_chunk_is_found_by_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 1000 * 5 * 8)  # validation: 1000 rows a chunk
+    X, y = _data(5000)
+    X[4321, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN.*row 4321, column 2"):
+        br.fit(br.Linear(), _memmap(tmp_path, "X", X), y, method=br.MAP(batch_size=100))
+    X[4321, 2] = 0.0
+    y[4999] = np.inf
+    with pytest.raises(ValueError, match=r"y contains NaN.*row 4999"):
+        br.fit(br.Linear(), _memmap(tmp_path, "X", X), _memmap(tmp_path, "y", y),
+               method=br.MAP(batch_size=100))
+
+
+def test_shapes_dtypes_and_scales_are_checked_by_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 500 * 5 * 8)
+    X, y = _data(2000)
+    Xm = _memmap(tmp_path, "X", X)
+    with pytest.raises(ValueError, match=r"y has 1999 rows but X has 2000"):
+        br.fit(br.Linear(), Xm, y[:-1], method=br.MAP(batch_size=100))
+    with pytest.raises(ValueError, match=r"X must have shape \(N, D\) or \(N,\)"):
+        br.fit(br.Linear(), _memmap(tmp_path, "X3", X.reshape(2000, 5, 1)), y)
+    big = X.copy()
+    big[1500, 1] = 1e20  # only the 4th chunk sees it
+    with pytest.raises(ValueError, match="X reaches 1e\\+20"):
+        br.fit(br.Linear(), _memmap(tmp_path, "Xbig", big), y, method=br.MAP(batch_size=100))
+    wide = X.copy()
+    wide[:, 3] *= 1e6
+    with pytest.warns(UserWarning, match=r"X columns 3 \(std"):
+        br.fit(br.Linear(), _memmap(tmp_path, "Xw", wide), y,
+               method=br.MAP(batch_size=100, epochs=1), **FIXED)
+
+
+def test_methods_that_need_every_row_load_small_and_refuse_large(tmp_path, monkeypatch):
+    X, y = _data(400)
+    Xm = _memmap(tmp_path, "X", X)
+    # small: as before (read into memory), same numbers as the in-memory fit
+    a = br.fit(br.Linear(), Xm, y, method=br.Exact(), **FIXED)
+    b = br.fit(br.Linear(), X, y, method=br.Exact(), **FIXED)
+    np.testing.assert_allclose(a.predict(X[:5]).mean, b.predict(X[:5]).mean, rtol=1e-6)
+    monkeypatch.setattr(_stream, "MATERIALIZE_LIMIT", 1000)
+    with pytest.raises(ValueError, match=r"full-batch MAP.*shape \(400, 5\).*batch_size"):
+        br.fit(br.Linear(), Xm, y, method=br.MAP(steps=10))
+    with pytest.raises(ValueError, match=r"validation and early_stopping"):
+        br.fit(br.Linear(), Xm, y, method=br.MAP(batch_size=50, validation=0.2))
+    with pytest.raises(ValueError, match=r"Ensemble needs every row in memory"):
+        br.fit(br.Linear(), Xm, y, method=br.Ensemble(members=2))
+
+
+class _Rows:
+    """An array-like that only slices (like an h5py dataset)."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.dtype = a, a.shape, a.dtype
+
+    def __getitem__(self, index):
+        assert isinstance(index, slice), index
+        return self.a[index].copy()
+
+
+def test_any_sliceable_array_like_streams():
+    X, y = _data(2048)
+    method = br.MAP(batch_size=256, epochs=2, lr=0.05)
+    post = br.fit(br.Linear(), _Rows(X), _Rows(y), method=method, **FIXED)
+    full = br.fit(br.Linear(), X, y, method=method, **FIXED)
+    np.testing.assert_allclose(post.predict(X[:5]).mean, full.predict(X[:5]).mean, rtol=1e-4)
+
+
+def test_the_posterior_keeps_the_memmap_and_saves_and_loads(tmp_path):
+    X, y = _data(1024)
+    post = br.fit(br.Linear(), _memmap(tmp_path, "X", X), y,
+                  method=br.MAP(batch_size=128, epochs=2), **FIXED)
+    assert isinstance(post.X_train, np.memmap)
+    post.save(tmp_path / "p.npz")
+    back = br.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(np.asarray(back.X_train), X)
+    np.testing.assert_allclose(back.predict(X[:5]).mean, post.predict(X[:5]).mean, rtol=1e-6)
+
+
+MEMORY = textwrap.dedent("""
+    import sys, threading, time
+    import numpy as np
+    import bayesreg as br
+
+    def rss():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
+
+    path, n = sys.argv[1], int(sys.argv[2])
+    if sys.argv[3:] == ["materialise"]:  # the feature broken on purpose: X read whole
+        import bayesreg._stream
+        bayesreg._stream.is_lazy = lambda a: False
+    rng = np.random.default_rng(0)
+    for name in ("warm", "data"):
+        X = np.lib.format.open_memmap(f"{path}/X{name}.npy", mode="w+", dtype=np.float32,
+                                      shape=(n, 10))
+        y = np.lib.format.open_memmap(f"{path}/y{name}.npy", mode="w+", dtype=np.float32,
+                                      shape=(n,))
+        for a in range(0, n, 100_000):
+            x = rng.normal(size=(min(100_000, n - a), 10)).astype(np.float32)
+            X[a:a + len(x)] = x
+            y[a:a + len(x)] = x[:, 0]
+        del X, y
+    method = br.MAP(batch_size=4096, epochs=1)
+    # warm JAX's runtime and compile the programs on a file of the same shape
+    br.fit(br.Linear(), np.load(path + "/Xwarm.npy", mmap_mode="r"),
+           np.load(path + "/ywarm.npy", mmap_mode="r"), method=method)
+    X = np.load(path + "/Xdata.npy", mmap_mode="r")
+    y = np.load(path + "/ydata.npy", mmap_mode="r")
+    before, peak, done = rss(), [0.0], threading.Event()
+
+    def sample():  # the resident set's peak during the fit, every millisecond
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    post = br.fit(br.Linear(), X, y, method=method, seed=1)
+    done.set()
+    t.join()
+    print(peak[0] - before, type(post.X_train).__name__)
+""")
+
+
+def test_streaming_keeps_the_resident_set_far_below_the_data(tmp_path):
+    # 400k × 10 float32 = 16 MB. With the programs compiled on a file of the same shape,
+    # the fit on a fresh file peaks, streamed, at y (1.6 MB), a few 4 MB chunk buffers and
+    # the validation pass's float64 chunk above where it started: measured 8.6-10.5 MB on
+    # 2 cores. Read whole (``is_lazy`` broken on purpose), the mapped pages and the device
+    # copy add 36-38 MB: the bound of 20 MB tells the two apart with room for noise.
+    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr
+    grew, kind = out.stdout.split()
+    assert kind == "memmap"
+    assert float(grew) < 20, f"the resident set grew by {grew} MB during the fit"
