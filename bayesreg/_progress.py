@@ -15,9 +15,12 @@ The environment variable ``BAYESREG_PROGRESS=0`` (or the CLI's ``--quiet``, whic
 :func:`silenced`) silences every report of the process; ``BAYESREG_PROGRESS=1`` shows every
 loop from its start.
 
-The compiled loop calls back about ``TICKS`` (100) times in all, whatever its length, so
-the cost does not grow with the number of steps. A vmapped loop (an ensemble's members)
-counts steps with an unbatched counter, so it reports once, not once per member.
+``scan`` runs the loop in chunks of at least ``MIN_UNITS`` (1000) units of work, at most
+``TICKS`` (100) chunks, and calls back (ordered) between two chunks, never inside the per-step
+loop: a callback in every step had made a 3000-update MAP fit ~50% slower on CPU. NUTS and VI
+tick from their kernel step (:func:`tick`, about ``TICKS`` times per run). A vmapped loop (an
+ensemble's members) counts chunks with an unbatched counter, so it reports once, not once per
+member.
 """
 
 from __future__ import annotations
