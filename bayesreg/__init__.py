@@ -25,6 +25,7 @@ from bayesreg.fit import fit
 from bayesreg.inference import (
     MAP,
     NUTS,
+    SGLD,
     SWAG,
     VI,
     Ensemble,
@@ -51,6 +52,7 @@ __all__ = [
     "MAP",
     "MLP",
     "NUTS",
+    "SGLD",
     "SWAG",
     "VI",
     "Basis",

@@ -59,6 +59,7 @@ def methods():
         "Ensemble(5)": br.Ensemble(members=5),
         "Laplace (GGN)": br.LaplaceApprox(),
         "Laplace (last layer)": br.LaplaceApprox(subset="last_layer"),
+        "SGLD": br.SGLD(),  # σ sampled (HalfNormal(std y)), prior N(0, 1) as NUTS
     }
 
 

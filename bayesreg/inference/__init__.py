@@ -7,7 +7,8 @@ from bayesreg.inference.exact import Exact
 from bayesreg.inference.laplace import LaplaceApprox
 from bayesreg.inference.map import MAP
 from bayesreg.inference.nuts import NUTS
+from bayesreg.inference.sgld import SGLD
 from bayesreg.inference.swag import SWAG
 from bayesreg.inference.vi import VI
 
-__all__ = ["MAP", "NUTS", "SWAG", "VI", "Ensemble", "Exact", "LaplaceApprox", "MCDropout"]
+__all__ = ["MAP", "NUTS", "SGLD", "SWAG", "VI", "Ensemble", "Exact", "LaplaceApprox", "MCDropout"]
