@@ -28,16 +28,21 @@ negative log joint −(1/B) Σ_batch log p(yᵢ | φ, θ) − log p(φ)/N, the o
 pretraining's evidence put them; the noise of each draw is its member's σ. The update is
 heavy-ball SGD, v ← βv + g, φ ← φ − η v.
 
-The default learning rate is the constant rate of Mandt, Hoffman & Blei (2017, Thm. 1),
-for which the stationary distribution of SGD best matches the posterior (in KL, under
-their Ornstein–Uhlenbeck approximation with the gradient noise covariance taken
-isotropic): η* = 2 B P / (N tr C), C the covariance over rows of the per-row gradient of
-−log p(yᵢ | φ, θ) at the pretrained mode (estimated on at most ``LR_ROWS`` rows). It is
-capped at 1/λ_max (λ_max the largest Hessian eigenvalue of the per-point objective, by
-power iteration) so that the linear dynamics stay stable, and multiplied by (1 − β) with
-momentum so the effective step η/(1 − β) is unchanged. The "cyclical" schedule (Izmailov
-et al. 2018) lowers the rate linearly from η to η/10 within each cycle of ``collect_every``
-updates and collects at the end of the cycle.
+The default learning rate is per parameter: the optimal diagonal preconditioner of Mandt,
+Hoffman & Blei (2017, Thm. 2), for which the stationary distribution of constant-rate SGD
+best matches the posterior (in KL, under their Ornstein–Uhlenbeck approximation),
+ηₖ = 2B/(N Cₖₖ), with Cₖₖ the variance over rows of the k-th coordinate of the gradient of
+−log p(yᵢ | φ, θ) at the pretrained mode (on at most ``LR_ROWS`` rows). In one dimension
+with C = H (a well-specified model, Fisher = Hessian) the iterates' variance η C/(2BH) is
+then 1/(NH), the posterior's. Each ηₖ is capped at 1/Hₖₖ (Hₖₖ: the rows' empirical Fisher
+plus the prior's curvature over N) and at ``MAX_RATE_RATIO`` × the median rate (a dead
+ReLU unit would get the prior's rate N s² and blow up once SGD revives it); then all are
+scaled down, if needed, until the largest eigenvalue of diag(η)^½ H diag(η)^½ (power
+iteration with Hessian-vector products) is at most 1, so the linearised dynamics are
+stable; with momentum they are multiplied by (1 − β), leaving the effective step
+η/(1 − β) unchanged. A float ``lr`` is one rate for every parameter instead. The
+"cyclical" schedule (Izmailov et al. 2018) lowers the rate linearly from η to η/10 within
+each cycle of ``collect_every`` updates and collects at the end of the cycle.
 
 The whole SGD phase (updates, collection, draws) is one ``lax.scan`` under ``jit``, the
 members ``vmap``\ ped, cached on shapes and configuration: a second fit with the same
@@ -67,6 +72,10 @@ SCHEDULES = ("constant", "cyclical")
 CYCLE_RATIO = 0.1  # the cyclical schedule's rate at the end of a cycle, relative to lr
 LR_ROWS = 1024  # rows used for the default learning rate's gradient covariance and Hessian
 POWER_ITERATIONS = 20  # power iterations for the largest Hessian eigenvalue
+# Per-parameter rates are clipped at this multiple of their median: a parameter the data do
+# not reach at the mode (a dead ReLU unit) would otherwise get the prior's rate N s², and
+# blow up once SGD revives it
+MAX_RATE_RATIO = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +98,10 @@ class SWAG:
         Rows per SGD update (default 32, or N when N is smaller). ``None``: full batch —
         no gradient noise, so SGD stays at the mode (see the module docstring).
     lr : float, optional
-        The SGD learning rate on the per-point objective. ``None`` (default): Mandt et
-        al.'s (2017) rate 2BP/(N tr C) capped at 1/λ_max, times (1 − momentum) (module
-        docstring); the rate used is ``diagnostics["swag_lr"]``.
+        The SGD learning rate on the per-point objective, one for every parameter.
+        ``None`` (default): one rate per parameter, Mandt et al.'s (2017) diagonal
+        preconditioner 2B/(N Cₖₖ), capped for stability (module docstring); their median
+        is ``diagnostics["swag_lr"]``, their (min, max) ``diagnostics["swag_lr_range"]``.
     schedule : {"constant", "cyclical"}
         "cyclical": from lr down to lr/10 linearly within each cycle of ``collect_every``
         updates, collecting at each cycle's end (Izmailov et al. 2018).
@@ -110,7 +120,8 @@ class SWAG:
     ``post.diagnostics`` holds the pretraining's (``losses``, ``noise_std``,
     ``prior_scales``, ``l2_strength``, …) and ``swag_losses`` (the mini-batch objective at
     every SGD update, per member), ``swa_loss`` (the full-data objective at θ_SWA),
-    ``swag_lr``, ``num_collected`` (K) and ``rank_used`` (K_D).
+    ``swag_lr`` (median rate), ``swag_lr_range``, ``num_collected`` (K) and ``rank_used``
+    (K_D).
 
     Examples
     --------
@@ -328,6 +339,7 @@ def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y,
     curvature = jnp.mean(grads**2, axis=0) + jnp.abs(prior_diag) / n
     rate = jnp.minimum(2.0 * batch / (n * jnp.maximum(noise, tiny)),
                        1.0 / jnp.maximum(curvature, tiny))
+    rate = jnp.minimum(rate, MAX_RATE_RATIO * jnp.median(rate))
     root = jnp.sqrt(rate)
 
     def hvp(v):  # diag(rate)^½ H diag(rate)^½ v
