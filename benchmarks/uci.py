@@ -58,6 +58,7 @@ def methods():
         "MC dropout": br.MCDropout(rate=0.05),
         "Ensemble(5)": br.Ensemble(members=5),
         "Laplace (GGN)": br.LaplaceApprox(),
+        "SWAG": br.SWAG(),
         "Laplace (last layer)": br.LaplaceApprox(subset="last_layer"),
         "SGLD": br.SGLD(),  # σ sampled (HalfNormal(std y)), prior N(0, 1) as NUTS
     }
