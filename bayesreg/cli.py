@@ -30,7 +30,8 @@ from bayesreg import _progress
 # The book's Bayesian figure: prior variances σ_φ² = 1000, 100, 10.
 DEMO_PRIOR_VARIANCES = (1000.0, 100.0, 10.0)
 DEMO_NOISE = 0.3
-METHOD_NAMES = ("map", "exact", "laplace", "vi", "nuts", "dropout", "ensemble", "sgld")
+METHOD_NAMES = ("map", "exact", "laplace", "laplace-ll", "vi", "nuts", "dropout", "ensemble",
+                "sgld")
 
 
 class UsageError(Exception):
@@ -61,6 +62,7 @@ def make_method(name: str, quick: bool = False):
         "map": lambda: br.MAP(),
         "exact": lambda: br.Exact(),
         "laplace": lambda: br.LaplaceApprox(),
+        "laplace-ll": lambda: br.LaplaceApprox(subset="last_layer"),
         "vi": lambda: br.VI(steps=1500 if q else 5000),
         "nuts": lambda: br.NUTS(num_warmup=200 if q else 500, num_samples=200 if q else 1000),
         "dropout": lambda: br.MCDropout(rate=0.05, training=br.MAP(steps=1000 if q else 3000)),

@@ -85,7 +85,7 @@ def test_an_unknown_approximation_in_a_file_is_a_clear_error(tmp_path):
     meta["approximation"] = "no_such_thing"
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(tmp_path / "q.npz", **arrays)
-    with pytest.raises(ValueError, match="not a bayesreg posterior file.*'no_such_thing'"):
+    with pytest.raises(ValueError, match=r"not a bayesreg posterior file.*'no_such_thing'"):
         br.load(tmp_path / "q.npz")
     with pytest.raises(ValueError, match="no method of this version registers"):
         lookup("no_such_thing")

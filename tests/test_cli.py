@@ -154,7 +154,7 @@ def _write(path, text):
         (["--out", "{file}/sub"], "cannot create the folder"),
         # the default model is a network: Exact cannot fit it and nothing was left to run
         (["--methods", "exact"], "none of --methods exact can fit --model mlp:50; these can: map,"
-                                 "laplace,vi,nuts"),
+                                 "laplace,laplace-ll,vi,nuts"),
     ],
 )
 def test_compare_argument_errors_are_one_line_exit_2(tmp_path, capsys, extra, message):

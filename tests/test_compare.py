@@ -58,6 +58,9 @@ def test_methods_say_what_they_support_and_compare_asks_them_first():
     assert br.MCDropout().supports(br.MLP((5,)), gauss)
     assert not br.MCDropout().supports(br.Linear(), gauss)
     assert br.Ensemble(training=br.MAP()).supports(br.Linear(), bern)
+    assert br.LaplaceApprox(subset="last_layer").supports(br.MLP((5,)), gauss)
+    assert not br.LaplaceApprox(subset="last_layer").supports(br.MLP((5,)), bern)
+    assert not br.LaplaceApprox(subset="last_layer").supports(br.MLP((5,)), het)
     for method in (br.MAP(), br.LaplaceApprox(), br.VI(), br.NUTS()):
         assert method.supports(br.MLP((5,)), bern)
     X, y = br.datasets.gap_example(n=20)

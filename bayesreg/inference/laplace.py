@@ -133,9 +133,12 @@ class LaplaceApprox:
                 **({"subset": self.subset} if self.subset != "all" else {})}
 
     def supports(self, model, likelihood) -> bool:
-        """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood; the
-        Hessian is dense, so P ≤ MAX_PARAMS)."""
-        del model, likelihood
+        """Whether this method can fit ``model`` under ``likelihood``: any model and
+        likelihood (the Hessian is dense, so P ≤ MAX_PARAMS); with ``subset="last_layer"``
+        a homoscedastic Gaussian likelihood only."""
+        del model
+        if self.subset == "last_layer":
+            return isinstance(likelihood, GaussianLikelihood)
         return True
 
     def _run(self, problem: Problem):
