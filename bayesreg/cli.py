@@ -31,7 +31,7 @@ from bayesreg import _progress
 DEMO_PRIOR_VARIANCES = (1000.0, 100.0, 10.0)
 DEMO_NOISE = 0.3
 METHOD_NAMES = ("map", "exact", "laplace", "laplace-ll", "vi", "nuts", "dropout", "ensemble",
-                "sgld")
+                "sgld", "swag")
 
 
 class UsageError(Exception):
@@ -68,6 +68,8 @@ def make_method(name: str, quick: bool = False):
         "dropout": lambda: br.MCDropout(rate=0.05, training=br.MAP(steps=1000 if q else 3000)),
         "ensemble": lambda: br.Ensemble(members=10, training=br.MAP(steps=1000 if q else 3000)),
         "sgld": lambda: br.SGLD(num_samples=200 if q else 1000),
+        "swag": lambda: br.SWAG(epochs=30 if q else 100,
+                                training=br.MAP(steps=1000 if q else 3000)),
     }[name]()
 
 

@@ -133,3 +133,19 @@ def test_configuration_is_checked():
     X, y = br.datasets.gap_example(n=20)
     with pytest.raises(ValueError, match="at least 2 collected"):
         br.fit(br.Linear(), X, y, method=br.SWAG(epochs=1, training=br.MAP(steps=10)))
+
+
+def test_the_cli_compares_swag(tmp_path):
+    import json
+
+    from bayesreg import cli
+
+    X, y = br.datasets.gap_example(n=40)
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([X[:, 0], y]), delimiter=",", header="x,y", comments="")
+    out = tmp_path / "o"
+    assert cli.main(["compare", str(data), "--target", "y", "--methods", "map,swag",
+                     "--model", "mlp:8", "--quick", "--out", str(out)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["map", "swag"]
+    assert np.isfinite(rows[1]["rmse"])
