@@ -171,6 +171,8 @@ class Ensemble:
         train, X_val, y_val = self.training.split(problem)
         state0, keys, X, y, prior, axes = self.member_inputs(train)
         method = self.training.resolved(problem.model)
+        if jax.device_count() > 1:  # JAX runs no ordered callback (the progress report's)
+            method = dataclasses.replace(method, progress_bar=False)  # on several devices
         epochs, per_epoch, batch = method.plan(train.n)
         X, y, mask, X_val, y_val, val_mask, batch = bucketed(X, y, X_val, y_val, per_epoch,
                                                              batch)
