@@ -24,6 +24,22 @@ import numpy as np
 from bayesreg._pytree import check_positive, pytree_dataclass
 
 HETEROSCEDASTIC = "heteroscedastic"
+# Rows of y handled at once by target_std: np.std(y) holds temporaries the size of y.
+STD_BLOCK = 1 << 20
+
+
+def target_std(y) -> float:
+    """std(y) (population, float64), over blocks of ``STD_BLOCK`` rows: with millions of
+    rows ``np.std`` would hold two float64 temporaries the size of y at once."""
+    y = np.asarray(y)
+    n = y.shape[0]
+    if n <= STD_BLOCK:
+        return float(np.std(y))
+    mean = sum(float(np.sum(y[i:i + STD_BLOCK], dtype=np.float64))
+               for i in range(0, n, STD_BLOCK)) / n
+    sq = sum(float(np.sum(np.square(y[i:i + STD_BLOCK] - mean, dtype=np.float64)))
+             for i in range(0, n, STD_BLOCK))
+    return float(np.sqrt(sq / n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,14 +100,14 @@ class GaussianLikelihood:
         """θ₀: log σ starts at log std(y), the noise of a model that explains nothing."""
         if not self.learned_noise:
             return {}
-        sd = float(np.std(np.asarray(y))) or 1.0
+        sd = target_std(y) or 1.0
         return {"log_noise": jnp.asarray(math.log(sd), jnp.asarray(0.0).dtype)}
 
     def resolved(self, y) -> GaussianLikelihood:
         """With ``noise_prior`` set from the targets when it was left at None."""
         if not self.learned_noise or self.noise_prior is not None:
             return self
-        return dataclasses.replace(self, noise_prior=float(np.std(np.asarray(y))) or 1.0)
+        return dataclasses.replace(self, noise_prior=target_std(y) or 1.0)
 
     def log_noise_prior(self, theta) -> jax.Array:
         """log p(log σ) = log HalfNormal(σ; noise_prior) + log σ (0 for a fixed noise)."""

@@ -36,3 +36,12 @@ def test_bad_likelihood_settings():
         br.Bernoulli().check_targets(np.array([0.0, 2.0]))
     with pytest.raises(ValueError, match="num_classes"):
         br.Categorical(2).check_targets(np.array([0.0, 2.0]))
+
+
+def test_target_std_by_blocks_equals_numpy():
+    from bayesreg.likelihoods import STD_BLOCK, target_std
+
+    y = np.random.default_rng(0).normal(3.0, 2.0, 2 * STD_BLOCK + 7).astype(np.float32)
+    # float64 sums over blocks: agrees with NumPy's float64 std to rounding
+    assert target_std(y) == pytest.approx(float(np.std(y.astype(np.float64))), rel=1e-9)
+    assert target_std(y[:5]) == pytest.approx(float(np.std(y[:5])), rel=1e-6)
