@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow bench docs clean
+.PHONY: demo test test-slow bench docs gallery clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ $(VENV)/.installed-docs: $(BIN)/python pyproject.toml
 
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# Every example at full size, one at a time: figures and printed numbers into docs/figures/
+# (NAME.png, NAME.txt with the wall time); `make gallery NAMES="bagging dropout"` for a few.
+gallery: $(VENV)/.installed
+	$(BIN)/python examples/_gallery.py $(NAMES)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run_all.py

@@ -4,14 +4,10 @@ Each example writes its figure to ``examples/output/`` by default (``--out DIR``
 That folder is ignored by git, so running an example never changes a tracked file.
 
 The figures of the gallery (``docs/examples.md``) are the committed ones in ``docs/figures/``.
-Regenerating them is an explicit step: run the full-size example into that folder and commit
-the result, e.g.::
-
-    .venv/bin/python examples/bagging.py --out docs/figures
-    git add docs/figures/bagging.png
-
-(or run it with the default ``--out`` and copy ``examples/output/NAME.png`` to
-``docs/figures/``), and update the numbers quoted next to the figure in ``docs/examples.md``.
+Regenerating them is an explicit step: ``make gallery`` (``examples/_gallery.py``) runs every
+example at full size and writes ``docs/figures/NAME.png`` and ``NAME.txt`` (what it printed,
+with its wall time); ``make gallery NAMES="bagging dropout"`` reruns a few. Then update the
+numbers quoted next to the figures in ``docs/examples.md`` from the ``.txt`` files and commit.
 """
 
 from __future__ import annotations

@@ -31,11 +31,14 @@ def main(quick=False, out=OUTPUT):
         edges = np.linspace(0, 1, 11)
         idx = np.clip(np.digitize(conf, edges[1:-1]), 0, 9)
         acc = [correct[idx == b].mean() if np.any(idx == b) else np.nan for b in range(10)]
-        ax.bar(edges[:-1] + 0.05, acc, width=0.09, alpha=0.7)
-        ax.plot([0, 1], [0, 1], "k--")
-        ax.set_title(f"{name}: acc {m['accuracy']:.3f}, ECE {m['ece']:.3f}")
-        ax.set_xlabel("confidence")
-    axes[0].set_ylabel("accuracy")
+        ax.bar(edges[:-1] + 0.05, acc, width=0.09, alpha=0.7, label="accuracy in the bin")
+        ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+        ax.set_title(f"{name}: accuracy {m['accuracy']:.3f}, ECE {m['ece']:.3f}")
+        ax.set_xlabel("confidence (top predicted probability)")
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("test accuracy in the confidence bin")
+    fig.suptitle(f"Reliability on MNIST-1D ({len(y_test)} test signals): bars below the "
+                 "diagonal are overconfident")
     return save(fig, out, "classification_mnist1d.png")
 
 

@@ -33,13 +33,16 @@ def main(quick=False, out=OUTPUT):
         print(f"width {w} ({w * 51 + 10} parameters): train error {train_err[-1]:.3f}, "
               f"test error {test_err[-1]:.3f}")
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(widths, train_err, "o-", label="train")
-    ax.plot(widths, test_err, "o-", label="test")
-    ax.axvline(n_train * 10 / 51, color="k", linestyle=":", label="parameters = N·classes")
+    ax.plot(widths, train_err, "o-", label=f"train ({n_train} signals, 15% labels random)")
+    ax.plot(widths, test_err, "o-", label=f"test ({len(y_test)} signals)")
+    ax.axvline(n_train * 10 / 51, color="k", linestyle=":",
+               label="parameters = N · classes")
     ax.set_xscale("log")
-    ax.set_xlabel("hidden units")
-    ax.set_ylabel("error")
-    ax.legend()
+    ax.set_xlabel("hidden units (one hidden layer)")
+    ax.set_ylabel("error rate (fraction misclassified)")
+    ax.set_title("Double descent: test error peaks where training error\n"
+                 "first reaches 0, then falls as the network widens", fontsize=10)
+    ax.legend(fontsize=8)
     return save(fig, out, "double_descent_mnist1d.png")
 
 

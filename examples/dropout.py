@@ -26,11 +26,15 @@ def main(quick=False, out=OUTPUT):
                                           training=br.MAP(lr=0.01,
                                                           steps=800 if quick else 5000)))
         pred = post.predict(grid)
-        plots.bands(pred, grid, X=X, y=y, ax=ax)
-        ax.set_title(f"{mask} masks")
+        plots.bands(pred, grid, X=X, y=y, ax=ax, label="predictive mean",
+                    ylabel="y" if mask == "bernoulli" else "")
+        ax.set_title(f"{mask} masks: epistemic std {pred.epistemic_std[150]:.2f} in the gap "
+                     f"(x = 0),\n{pred.epistemic_std[-1]:.2f} outside the data (x = 1.6)",
+                     fontsize=10)
         print(f"{mask}: epistemic std at x=0 (gap) {pred.epistemic_std[150]:.3f}, "
               f"at x=1.6 {pred.epistemic_std[-1]:.3f}")
-    axes[0].legend(fontsize=7)
+    fig.suptitle("MC dropout with three mask distributions: the bands widen away from the "
+                 "data (|x| > 1), barely in the gap")
     return save(fig, out, "dropout.png")
 
 

@@ -51,15 +51,24 @@ def main(quick=False, out=OUTPUT):
         modified = np.asarray(flow(br.implicit.gd_modified_loss(loss, lr), start, lr * steps))
         if zs is not None:
             ax.contour(xs, ys, zs, levels=30, linewidths=0.5, colors="gray")
-        ax.plot(plain[:, 0], plain[:, 1], "C0", label="gradient flow of L")
-        ax.plot(modified[:, 0], modified[:, 1], "C1--", label="gradient flow of L̃_GD")
-        ax.plot(path[:, 0], path[:, 1], "ko", ms=3, label=f"GD, α = {lr}")
+        ax.plot(plain[:, 0], plain[:, 1], "C0", label="gradient flow of $L$")
+        ax.plot(modified[:, 0], modified[:, 1], "C1--",
+                label=r"gradient flow of $\tilde L_{GD} = L + \frac{\alpha}{4}\|\nabla L\|^2$")
+        ax.plot(path[:, 0], path[:, 1], "ko", ms=3, label="gradient descent iterates")
+        ax.set_xlim(0.5, 1.8)
+        ax.set_ylim(-1.0, 0.0)
+        ax.set_xlabel(r"parameter $\phi_1$")
+        ax.set_ylabel(r"parameter $\phi_2$")
         err_p = np.linalg.norm(plain[-1] - path[-1])
         err_m = np.linalg.norm(modified[-1] - path[-1])
-        ax.set_title(f"α = {lr}: end-point gap {err_p:.3f} (L) vs {err_m:.3f} (L̃)")
+        ax.set_title(f"α = {lr}, {steps} steps: GD ends {err_p:.3f} from the flow of $L$,\n"
+                     rf"{err_m:.3f} from the flow of $\tilde L_{{GD}}$", fontsize=10)
         print(f"alpha={lr}: gap to GD after {steps} steps: flow of L {err_p:.4f}, "
               f"flow of modified loss {err_m:.4f}")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Implicit regularization: gradient descent follows the flow of the modified "
+                 r"loss $\tilde L_{GD}$ (dashed) more closely than that of $L$ (grey: contours "
+                 "of $L$)", fontsize=11)
     return save(fig, out, "implicit_regularization.png")
 
 

@@ -38,7 +38,8 @@ def main(quick=False, out=OUTPUT):
         for j in range(len(batches)):
             ax.text(j, i, f"{acc[i, j]:.2f}", ha="center", va="center", color="w")
     fig.colorbar(im, label="test accuracy")
-    ax.set_title(f"MNIST-1D, SGD, {steps} updates")
+    ax.set_title(f"MNIST-1D test accuracy after {steps} SGD updates:\n"
+                 "larger learning rates generalise better", fontsize=10)
     return save(fig, out, "lr_batch_mnist1d.png")
 
 

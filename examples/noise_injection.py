@@ -24,11 +24,18 @@ def main(quick=False, out=OUTPUT):
             post = br.fit(br.MLP((100, 100)), X, y, prior=br.Gaussian(10.0), seed=0,
                           likelihood=br.GaussianLikelihood(0.15),
                           method=br.MAP(steps=600 if quick else 4000, noise={kind: sd}))
-            ax.plot(grid, post.predict(grid).mean, label=f"σ = {sd}")
-            print(f"{kind} noise {sd}: train RMSE {post.predict(X).metrics(y)['rmse']:.3f}")
-        ax.scatter(X[:, 0], y, s=10, color="k")
-        ax.set_title(f"noise on {kind}")
-        ax.legend(fontsize=7)
+            rmse = post.predict(X).metrics(y)["rmse"]
+            ax.plot(grid, post.predict(grid).mean,
+                    label=f"noise sd {sd}" + (" (none)" if sd == 0 else "")
+                    + f": train RMSE {rmse:.3f}")
+            print(f"{kind} noise {sd}: train RMSE {rmse:.3f}")
+        ax.scatter(X[:, 0], y, s=10, color="k", label=f"{len(y)} training points")
+        ax.set_title(f"Gaussian noise added to the {kind} at each update", fontsize=10)
+        ax.set_xlabel("x")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("MAP fit f(x)")
+    fig.suptitle("Noise injection: more noise, smoother fit of a 1-100-100-1 network "
+                 "(higher training RMSE)")
     return save(fig, out, "noise_injection.png")
 
 

@@ -35,15 +35,22 @@ def main(quick=False, out=OUTPUT):
         gaps.append(float(np.max(np.abs(point.predict(grid).mean - pred.mean))))
         gaps.append(float(np.max(np.abs(ridge_curve - pred.mean))))
         lo, hi = pred.mean - 2 * pred.std, pred.mean + 2 * pred.std
-        ax.fill_between(grid, lo, hi, color="C0", alpha=0.2, label="±2σ predictive")
+        ax.fill_between(grid, lo, hi, color="C0", alpha=0.2,
+                        label="posterior predictive mean ± 2 sd (f and noise)")
         for s in (0, 1):
-            ax.plot(grid, pred.draws[s], color="gray", linewidth=0.8)
+            ax.plot(grid, pred.draws[s], color="gray", linewidth=0.8,
+                    label="2 posterior draws of f" if s == 0 else None)
         ax.plot(grid, pred.mean, "C0", linewidth=3, label="posterior mean")
         ax.plot(grid, point.predict(grid).mean, "C1--", label="MAP")
-        ax.plot(grid, ridge_curve, "k:", label=f"Ridge α={br.l2_strength(prior, 0.3):.2g}")
-        ax.scatter(X[:, 0], y, color="k", s=12, zorder=3)
-        ax.set_title(f"σ_φ² = {var:g}")
-    axes[0].legend(fontsize=7)
+        ax.plot(grid, ridge_curve, "k:", label=r"Ridge, α = σ²/$\sigma_\phi^2$")
+        ax.scatter(X[:, 0], y, color="k", s=12, zorder=3, label=f"{len(y)} training points")
+        ax.set_title(rf"prior variance $\sigma_\phi^2$ = {var:g} (Ridge α = "
+                     f"{br.l2_strength(prior, 0.3):.2g})")
+        ax.set_xlabel("x")
+    axes[0].set_ylabel("y")
+    axes[2].legend(fontsize=7, loc="upper right")  # the narrowest band leaves room there
+    fig.suptitle("Gaussian prior ⇔ L2 penalty: MAP (dashed) and Ridge (dotted) lie on the "
+                 "posterior mean; a smaller prior variance smooths all three")
     print(f"largest gap between MAP / Ridge and the posterior mean: {max(gaps):.2e}")
     return save(fig, out, "prior_l2_equivalence.png")
 

@@ -35,7 +35,11 @@ def main(quick=False, out=OUTPUT):
         ax.plot(grid, f, label=f"{name}: RMSE {rmse:.3f}")
         print(f"{name}: RMSE to the target function {rmse:.3f}")
     ax.plot(grid, truth, "k--", label="target function")
-    ax.scatter(Xt[:, 0], yt, color="k", zorder=3)
+    ax.scatter(Xt[:, 0], yt, color="k", zorder=3, label=f"{len(yt)} target points")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("Transfer as a prior: centred on the pretrained weights φ₀,\n"
+                 f"{len(yt)} points suffice to fit the target", fontsize=10)
     ax.legend(fontsize=8)
     return save(fig, out, "transfer_l2sp.png")
 
