@@ -20,6 +20,9 @@ def two_processes():
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # NumPyro: 3 chains on 1 device; R-hat
+# two JAX processes start, compile and train (~20-45 s on 2 cores): in the slow set, which
+# CI runs after the default suite
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_two_processes_equal_one(two_processes, case):
     ref = worker.CASES[case](br)

@@ -124,7 +124,8 @@ def test_silenced_and_the_environment_variable_print_nothing(linear_data, capsys
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
+@pytest.mark.parametrize("chain_method", [
+    "sequential", pytest.param("vectorized", marks=pytest.mark.slow)])
 def test_nuts_lines_in_a_pipe_and_the_same_draws(book_data, capsys, long_work, chain_method):
     X, y = book_data
     kw = {"likelihood": br.GaussianLikelihood(0.3), "prior": br.Gaussian(1.0), "seed": 3}

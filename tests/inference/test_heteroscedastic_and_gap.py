@@ -67,8 +67,11 @@ def test_heteroscedastic_nuts_runs(hetero):
      br.Ensemble(members=10, bagging=True, training=br.MAP(steps=1500)),
      br.Ensemble(members=10, anchored=True, training=br.MAP(steps=1500)),
      br.MCDropout(rate=0.1, num_samples=100, training=br.MAP(steps=1500)),
-     br.LaplaceApprox(), br.VI(steps=3000, progress_bar=False),
-     br.NUTS(num_warmup=300, num_samples=300, progress_bar=False)],
+     br.LaplaceApprox(),
+     # the samplers take 10-16 s each here: in the slow set
+     pytest.param(br.VI(steps=3000, progress_bar=False), marks=pytest.mark.slow),
+     pytest.param(br.NUTS(num_warmup=300, num_samples=300, progress_bar=False),
+                  marks=pytest.mark.slow)],
     ids=["ensemble", "bagging", "anchored", "dropout", "laplace", "vi", "nuts"],
 )
 def test_epistemic_std_grows_away_from_the_data(method):
