@@ -267,6 +267,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
 
     matplotlib.use("Agg")
     import bayesreg as br
+    from bayesreg._random import holdout
     from bayesreg.compare import w1_to_reference
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -296,9 +297,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         able = [n for n in METHOD_NAMES if make_method(n, quick).supports(model_obj, lik)]
         raise UsageError(f"none of --methods {','.join(wanted)} can fit --model {model}; "
                          f"these can: {','.join(able)}")
-    perm = np.random.default_rng(seed).permutation(len(y))
-    n_test = max(1, round(test_size * len(y)))
-    test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    test, train = holdout(len(y), test_size, seed)
     if np.ptp(y[train]) == 0:
         raise UsageError(f"the target {target!r} is constant ({y[train][0]:g} in every training "
                          "row): there is nothing to fit")

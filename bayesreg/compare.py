@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bayesreg._random import holdout
 from bayesreg._validation import check_X, check_y
 from bayesreg.fit import fit
 from bayesreg.likelihoods import GaussianLikelihood
@@ -123,9 +124,7 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
             raise ValueError("y_test was given without X_test")
         if not 0.0 < test_size < 1.0:
             raise ValueError(f"test_size must be in (0, 1); got {test_size!r}")
-        perm = np.random.default_rng(seed).permutation(len(y))
-        n_test = max(1, round(test_size * len(y)))
-        test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+        test, train = holdout(len(y), test_size, seed)
         X, y, X_test, y_test = X[train], y[train], X[test], y[test]
     else:
         X_test = check_X(X_test, "X_test", X.shape[1])

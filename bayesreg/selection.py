@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bayesreg._random import holdout
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.fit import fit
 from bayesreg.inference.exact import Exact
@@ -131,12 +132,12 @@ def select_prior_scale(model, X, y, scales: Sequence[float] | None = None, by: s
 
 
 def _splits(n: int, by: str, fraction: float, folds: int, seed: int):
-    perm = np.random.default_rng(seed).permutation(n)
     if by == "validation":
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1); got {fraction!r}")
-        n_val = max(1, round(fraction * n))
-        return [(np.sort(perm[n_val:]), np.sort(perm[:n_val]))]
+        val, train = holdout(n, fraction, seed)
+        return [(train, val)]
+    perm = np.random.default_rng(seed).permutation(n)
     if folds > n:
         raise ValueError(f"folds must be <= the number of rows ({n}); got {folds}")
     parts = np.array_split(perm, folds)

@@ -47,7 +47,7 @@ import numpy as np
 from bayesreg._validation import check_int
 from bayesreg.approximation import draw_outputs
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
+from bayesreg.inference.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.inference.noise_grid import fit_noise_grid
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.models import MLP
@@ -149,8 +149,7 @@ class MCDropout:
         check_int("num_samples", self.num_samples)
         if self.mask not in MASKS:
             raise ValueError(f"mask must be one of {MASKS}; got {self.mask!r}")
-        if not isinstance(self.training, MAP):
-            raise TypeError(f"training must be a br.MAP(...); got {type(self.training).__name__}")
+        check_training(self.training)
         if not 0.0 < float(self.validation) < 1.0:
             raise ValueError(f"validation must be in (0, 1); got {self.validation!r}")
 

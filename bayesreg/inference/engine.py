@@ -26,6 +26,7 @@ import optax
 
 from bayesreg import _progress, _stream
 from bayesreg._buckets import bucket, pad_rows
+from bayesreg._random import numpy_rng
 from bayesreg.inference._latent import latent_log_prior
 from bayesreg.inference._problem import log_likelihood
 from bayesreg.priors import log_prior
@@ -334,7 +335,7 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
                 part(i, a, b) for i, (a, b) in enumerate(_stream.spans(n, rows))):
             rss = (rss + _sum_sq_residuals(model, params, Xc, yc, m)).block_until_ready()
     m = min(hook.max_rows, n)
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    rng = numpy_rng(key)
     pick = np.sort(rng.choice(n, m, replace=False))
     Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
     return _hook_step(hook, model, likelihood, prior, h, params, Xs, ys, key, y_std, rss,

@@ -32,7 +32,7 @@ from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
 from bayesreg.inference.engine import _train_members, bucketed
-from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
+from bayesreg.inference.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
 REDUCE = ("mean", "median")
@@ -107,8 +107,7 @@ class Ensemble:
         check_int("members", self.members)
         if self.reduce not in REDUCE:
             raise ValueError(f"reduce must be one of {REDUCE}; got {self.reduce!r}")
-        if not isinstance(self.training, MAP):
-            raise TypeError(f"training must be a br.MAP(...); got {type(self.training).__name__}")
+        check_training(self.training)
 
     def to_dict(self) -> dict:
         return {"members": self.members, "bagging": self.bagging, "anchored": self.anchored,

@@ -40,6 +40,7 @@ import numpy as np
 
 from bayesreg._buckets import pad_rows
 from bayesreg._lazy import linalg
+from bayesreg._random import numpy_rng
 from bayesreg._validation import check_int
 from bayesreg.approximation import FunctionDraws, LoadContext, draw_outputs, register
 from bayesreg.inference._latent import check_hierarchical
@@ -128,7 +129,7 @@ class Exact:
         else:
             log_ev_public = log_ev
         coeffs = GaussianCoefficients(mean=mean, chol_cov=_chol_cov(chol_prec))
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(problem.key)).ravel())
+        rng = numpy_rng(problem.key)
         z = rng.standard_normal((self.num_draws, mean.size))
         flat_draws = mean + z @ coeffs.chol_cov.T
         k = phi.shape[1] - 1

@@ -43,7 +43,7 @@ from bayesreg.inference._problem import Problem
 from bayesreg.inference.exact import GaussianCoefficients
 from bayesreg.inference.last_layer import fit_last_layer
 from bayesreg.inference.linearized import Linearization
-from bayesreg.inference.map import MAP, check_trace, learned_hyperparameters
+from bayesreg.inference.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import is_proper
 
@@ -123,8 +123,7 @@ class LaplaceApprox:
                              "subset='last_layer'")
         check_int("num_draws", self.num_draws)
         check_int("newton_steps", self.newton_steps, minimum=0)
-        if not isinstance(self.training, MAP):
-            raise TypeError(f"training must be a br.MAP(...); got {type(self.training).__name__}")
+        check_training(self.training)
 
     def to_dict(self) -> dict:
         return {"hessian": self.hessian, "num_draws": self.num_draws,

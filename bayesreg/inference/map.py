@@ -387,6 +387,13 @@ def _score_gaussian(model):
     return score
 
 
+def check_training(training) -> None:
+    """``TypeError`` unless ``training`` is a :class:`MAP` (the training setting of the
+    methods that start from a trained network)."""
+    if not isinstance(training, MAP):
+        raise TypeError(f"training must be a br.MAP(...); got {type(training).__name__}")
+
+
 def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict, dict]:
     """(the prior the fit used, diagnostics with σ, the prior scales and λ = σ²/s²).
 

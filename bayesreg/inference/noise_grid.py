@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg._random import holdout, numpy_rng
 from bayesreg.inference._problem import Problem
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Flat, Gaussian, Laplace, Tempered
@@ -47,9 +48,7 @@ def split_rows(problem: Problem, fraction: float, key) -> tuple[np.ndarray, np.n
     n_val = max(1, round(fraction * problem.n))
     if n_val >= problem.n:
         raise ValueError(f"validation={fraction} leaves no training rows of {problem.n}")
-    seed = np.asarray(jax.random.key_data(key)).ravel()
-    perm = np.random.default_rng(seed).permutation(problem.n)
-    return np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return holdout(problem.n, fraction, rng=numpy_rng(key))
 
 
 def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,

@@ -65,7 +65,7 @@ from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem, log_likelihood
 from bayesreg.inference.ensemble import Ensemble
 from bayesreg.inference.evidence import layerwise_prior
-from bayesreg.inference.map import MAP
+from bayesreg.inference.map import MAP, check_training
 from bayesreg.priors import PARAM_GROUPS, log_prior
 
 SCHEDULES = ("constant", "cyclical")
@@ -159,8 +159,7 @@ class SWAG:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         if self.collect_every is not None:
             check_int("collect_every", self.collect_every)
-        if not isinstance(self.training, MAP):
-            raise TypeError(f"training must be a br.MAP(...); got {type(self.training).__name__}")
+        check_training(self.training)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
