@@ -43,9 +43,19 @@ CASES = {
     "ensemble-anchored": lambda br: ensemble(br, members=2, anchored=True),
     "nuts": nuts,
     "nuts-odd": lambda br: nuts(br, chains=3),
-    # benchmarks/distributed.py: enough work per member for the split to matter
+    # benchmarks/distributed.py: enough work per member / chain for the split to matter;
+    # "-again" repeats the fit with the same shapes (no compilation)
     "bench": lambda br: ensemble(br, members=8, steps=2000, n=400, hidden=64),
+    "bench-again": lambda br: ensemble(br, members=8, steps=2000, n=400, hidden=64),
+    "bench-nuts": lambda br: bench_nuts(br),
 }
+
+
+def bench_nuts(br):
+    X, y = br.datasets.gap_example(n=100)
+    return br.fit(br.MLP((16,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
+                  method=br.NUTS(num_warmup=300, num_samples=300, num_chains=4,
+                                 chain_method="parallel", progress_bar=False))
 
 
 def main(cases: str, process_id: int, num_processes: int, port: int, out: str) -> None:
@@ -63,7 +73,9 @@ def main(cases: str, process_id: int, num_processes: int, port: int, out: str) -
     results = {"processes": jax.process_count(), "devices": jax.device_count()}
     for case in cases.split(","):
         start = time.perf_counter()
-        post = CASES[case](br)
+        name, _, steps = case.partition("@")  # "bench@300": the bench case with 300 updates
+        post = (CASES[case](br) if not steps else
+                ensemble(br, members=8, steps=int(steps), n=400, hidden=64))
         results[f"{case}/seconds"] = time.perf_counter() - start
         results[f"{case}/num_draws"] = post.num_draws
         for i, a in enumerate(jax.tree_util.tree_leaves(post.params)):
