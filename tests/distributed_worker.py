@@ -73,7 +73,7 @@ def main(cases: str, process_id: int, num_processes: int, port: int, out: str) -
     results = {"processes": jax.process_count(), "devices": jax.device_count()}
     for case in cases.split(","):
         start = time.perf_counter()
-        name, _, steps = case.partition("@")  # "bench@300": the bench case with 300 updates
+        steps = case.partition("@")[2]  # "bench@300": the bench case with 300 updates
         post = (CASES[case](br) if not steps else
                 ensemble(br, members=8, steps=int(steps), n=400, hidden=64))
         results[f"{case}/seconds"] = time.perf_counter() - start
