@@ -11,6 +11,8 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
   2ᵏ batches, a background thread reads the next chunk (``PREFETCH`` ahead) while the device
   trains on the current one, and each chunk is one compiled ``lax.scan`` over its batches
   that carries the optimiser state on (:func:`bayesreg.inference.engine.train_streamed`);
+- **Exact** streams at any size: one pass over chunks accumulates the QR factor of
+  [Φ, y] (:func:`bayesreg.inference.exact.streamed_factor`);
 - methods that need every row at once (NUTS, VI, full-batch MAP, the Laplace
   approximation, ensembles, MC dropout) read such an X into memory when it takes at most
   ``MATERIALIZE_LIMIT`` bytes in the working precision, and refuse it with a ``ValueError``
@@ -345,5 +347,6 @@ def materialize(X, dtype, why: str) -> np.ndarray:
             f"{MATERIALIZE_LIMIT / 2**20:.0f} MiB that bayesreg reads into memory from an "
             "array it otherwise streams (bayesreg._stream.MATERIALIZE_LIMIT). Mini-batch "
             "MAP streams any size: br.MAP(batch_size=...), without validation or "
-            "early_stopping. Or fit on a subsample, or pass np.asarray(X) yourself.")
+            "early_stopping; so does br.Exact for linear-in-parameters models. Or fit on a "
+            "subsample, or pass np.asarray(X) yourself.")
     return read(X, [(0, X.shape[0])], dtype)

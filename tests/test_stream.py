@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -129,8 +130,8 @@ def test_methods_that_need_every_row_load_small_and_refuse_large(tmp_path, monke
     X, y = _data(400)
     Xm = _memmap(tmp_path, "X", X)
     # small: as before (read into memory), same numbers as the in-memory fit
-    a = br.fit(br.Linear(), Xm, y, method=br.Exact(), **FIXED)
-    b = br.fit(br.Linear(), X, y, method=br.Exact(), **FIXED)
+    a = br.fit(br.Linear(), Xm, y, method=br.LaplaceApprox(), **FIXED)
+    b = br.fit(br.Linear(), X, y, method=br.LaplaceApprox(), **FIXED)
     np.testing.assert_allclose(a.predict(X[:5]).mean, b.predict(X[:5]).mean, rtol=1e-6)
     monkeypatch.setattr(_stream, "MATERIALIZE_LIMIT", 1000)
     with pytest.raises(ValueError, match=r"full-batch MAP.*shape \(400, 5\).*batch_size"):
@@ -139,6 +140,56 @@ def test_methods_that_need_every_row_load_small_and_refuse_large(tmp_path, monke
         br.fit(br.Linear(), Xm, y, method=br.MAP(batch_size=50, validation=0.2))
     with pytest.raises(ValueError, match=r"Ensemble needs every row in memory"):
         br.fit(br.Linear(), Xm, y, method=br.Ensemble(members=2))
+
+
+def _exact_parts(post):
+    return {"mean": post.approximation.mean, "cov": post.approximation.cov,
+            "sigma": post.diagnostics["noise_std"],
+            "log_evidence": post.diagnostics["log_evidence_improper"]}
+
+
+@pytest.mark.parametrize("model", [br.Linear(), br.Polynomial(3)])
+@pytest.mark.parametrize("how", ["learned noise", "fixed noise", "flat prior"])
+def test_exact_streams_by_chunks_and_equals_in_memory(tmp_path, monkeypatch, model, how):
+    # 3000 rows in chunks of 250: the chunked QR of [Φ, y] gives what Φ in memory gives, to
+    # float64 rounding (measured 2e-15 to 7e-15 relative). MATERIALIZE_LIMIT of 1000 bytes:
+    # reading X whole would raise, so this is the streamed path
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 250 * 5 * 8)
+    monkeypatch.setattr(_stream, "MATERIALIZE_LIMIT", 1000)
+    X, y = _data(3000)
+    kw = {"learned noise": dict(prior=br.Gaussian(1.0)), "fixed noise": FIXED,
+          "flat prior": dict(prior=br.Flat())}[how]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Flat prior's nan evidence
+        lazy = br.fit(model, _memmap(tmp_path, "X", X), y, method=br.Exact(), dtype="float64",
+                      **kw)
+        full = br.fit(model, X, y, method=br.Exact(), dtype="float64", **kw)
+    assert isinstance(lazy.X_train, np.memmap)
+    for name, want in _exact_parts(full).items():
+        np.testing.assert_allclose(_exact_parts(lazy)[name], want, rtol=1e-10, atol=0,
+                                   err_msg=name)
+
+
+def test_exact_on_a_stream_checks_flat_identifiability_and_falls_back_to_qr(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 500 * 8)
+    X, y = _data(2000)
+    X[:, 4] = 2 * X[:, 1]  # dependent columns: improper under a Flat prior
+    with pytest.raises(ValueError, match=r"linearly dependent \(rank 5 of 6\)"):
+        br.fit(br.Linear(), _memmap(tmp_path, "Xd", X), y, method=br.Exact(),
+               prior=br.Flat(), likelihood=br.GaussianLikelihood(0.1))
+    # raw powers up to x¹² on [0, 5] with σ = 1e-3: A's Cholesky is too ill-conditioned, so
+    # both paths solve by QR ([R_Φ/σ; Λ₀^½] on the stream); they agree to 4e-8 (measured)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 5, size=(3000, 1))
+    t = np.sin(2 * x[:, 0]) + 0.01 * rng.normal(size=3000)
+    kw = dict(method=br.Exact(), prior=br.Gaussian(1e4), likelihood=br.GaussianLikelihood(1e-3),
+              dtype="float64")
+    lazy = br.fit(br.Polynomial(12), _memmap(tmp_path, "x", x), t, **kw)
+    full = br.fit(br.Polynomial(12), x, t, **kw)
+    want = full.approximation.mean
+    assert np.max(np.abs(lazy.approximation.mean - want)) < 1e-6 * np.max(np.abs(want))
+    assert lazy.log_evidence == pytest.approx(full.log_evidence, rel=1e-8)
 
 
 class _Rows:
@@ -180,8 +231,8 @@ MEMORY = textwrap.dedent("""
         with open("/proc/self/status") as f:
             return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
 
-    path, n = sys.argv[1], int(sys.argv[2])
-    if sys.argv[3:] == ["materialise"]:  # the feature broken on purpose: X read whole
+    path, n, method = sys.argv[1], int(sys.argv[2]), eval(sys.argv[3])
+    if sys.argv[4:] == ["materialise"]:  # the feature broken on purpose: X read whole
         import bayesreg._stream
         bayesreg._stream.is_lazy = lambda a: False
     rng = np.random.default_rng(0)
@@ -193,9 +244,8 @@ MEMORY = textwrap.dedent("""
         for a in range(0, n, 100_000):
             x = rng.normal(size=(min(100_000, n - a), 10)).astype(np.float32)
             X[a:a + len(x)] = x
-            y[a:a + len(x)] = x[:, 0]
+            y[a:a + len(x)] = x[:, 0] + 0.1 * rng.normal(size=len(x))
         del X, y
-    method = br.MAP(batch_size=4096, epochs=1)
     # warm JAX's runtime and compile the programs on a file of the same shape
     br.fit(br.Linear(), np.load(path + "/Xwarm.npy", mmap_mode="r"),
            np.load(path + "/ywarm.npy", mmap_mode="r"), method=method)
@@ -223,10 +273,24 @@ def test_streaming_keeps_the_resident_set_far_below_the_data(tmp_path):
     # the validation pass's float64 chunk above where it started: measured 8.6-10.5 MB on
     # 2 cores. Read whole (``is_lazy`` broken on purpose), the mapped pages and the device
     # copy add 36-38 MB: the bound of 20 MB tells the two apart with room for noise.
-    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000"],
+    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000",
+                          "br.MAP(batch_size=4096, epochs=1)"],
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert out.returncode == 0, out.stderr
     grew, kind = out.stdout.split()
     assert kind == "memmap"
     assert float(grew) < 20, f"the resident set grew by {grew} MB during the fit"
+
+
+def test_exact_streams_with_the_resident_set_far_below_the_data(tmp_path):
+    # the same 16 MB file fitted by Exact: one chunk of Φ (float64) and the (P+1)² factor,
+    # measured 9.2 MB growth; read whole (is_lazy broken on purpose), X, its float64 design
+    # matrix and JAX's copy grow it by 136 MB
+    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000", "br.Exact()"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr
+    grew, kind = out.stdout.split()
+    assert kind == "memmap"
+    assert float(grew) < 30, f"the resident set grew by {grew} MB during the fit"

@@ -21,6 +21,15 @@ factors lose digits on raw polynomial features. Where A is too ill-conditioned e
 float64 Cholesky (a tiny fixed noise, a very wide prior) the update is solved by a QR
 factorisation of [Φ/σ; Λ₀^½] instead, which never forms ΦᵀΦ.
 
+**Data larger than memory.** On an X that ``br.fit`` reads by chunks (a memmap, an h5py or
+zarr array: :mod:`bayesreg._stream`) Φ is never formed whole: one pass over chunks of rows
+accumulates, in float64, the triangular factor R of the (N × (P+1)) matrix [Φ, y] by a
+chunked (tall-skinny) QR, [R_Φ, z; 0, ρ] with ΦᵀΦ = R_ΦᵀR_Φ, Φᵀy = R_Φᵀz and
+‖y − Φm‖² = ‖z − R_Φm‖² + ρ². Every formula above is then the same with (R_Φ, z) in place of
+(Φ, y), N kept and ρ² added to the residual sum of squares: the update, the noise fixed point,
+the evidence, the QR fallback (whose least-squares problem has the same solution) and the
+Flat check (R_Φ has Φ's rank). Memory is one chunk and a (P+1)² matrix, whatever N is.
+
 Refused with a ``ValueError`` that says why: a learned noise from one row or from a constant
 y (the evidence grows without bound as σ → 0); Flat coefficients that the rows cannot
 determine (an improper posterior); and, in float32, a y, σ or coefficient spread beyond
@@ -38,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg import _stream
 from bayesreg._buckets import pad_rows
 from bayesreg._lazy import linalg
 from bayesreg._random import numpy_rng
@@ -61,6 +71,9 @@ class Exact:
     max_iter, tol : int, float
         Fixed-point iterations and relative tolerance on σ² when the noise is learned.
 
+    An X read by chunks (a memmap: :mod:`bayesreg._stream`) streams, whatever its size: one
+    pass over chunks accumulates the QR factor of [Φ, y], never Φ itself (module docstring).
+
     Examples
     --------
     >>> import numpy as np, bayesreg as br
@@ -82,6 +95,10 @@ class Exact:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def _streams(self, n: int, likelihood) -> bool:
+        """An X read by chunks is streamed (sufficient statistics by chunks), never loaded."""
+        return True
+
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (a linear-in-parameters model
         and a Gaussian likelihood with one σ)."""
@@ -100,16 +117,21 @@ class Exact:
         if not isinstance(lik, GaussianLikelihood):
             raise ValueError(f"Exact needs a GaussianLikelihood; got {type(lik).__name__}")
         check_hierarchical(problem.prior, "Exact")
-        phi = design_matrix(model, problem.X)
+        y_all = problem.y.astype(np.float64)
+        n, rss0 = y_all.size, 0.0
+        if _stream.is_lazy(problem.X):  # (R_Φ, z) of a chunked QR stand in for (Φ, y)
+            phi, y, rss0 = streamed_factor(model, problem.X, y_all)
+        else:
+            phi, y = design_matrix(model, problem.X), y_all
         m0, prec0 = prior_moments(problem.prior, phi.shape[1] - 1)
-        y = problem.y.astype(np.float64)
         float32 = problem.dtype == "float32"
         if float32:
-            _check_float32_range("y", float(np.max(np.abs(y))))
-        _check_flat_identified(phi, prec0)
+            _check_float32_range("y", float(np.max(np.abs(y_all))))
+        _check_flat_identified(phi, prec0, n)
         if lik.learned_noise:
-            _check_noise_learnable(y)
-            sigma, iters = _type2_noise(phi, y, m0, prec0, self.max_iter, self.tol)
+            _check_noise_learnable(y_all)
+            sigma, iters = _type2_noise(phi, y, m0, prec0, self.max_iter, self.tol,
+                                        n=n, rss0=rss0, var=float(np.var(y_all)))
         else:
             sigma, iters = float(lik.noise), 0
         mean, chol_prec = conjugate_update(phi, y, sigma, m0, prec0)
@@ -118,7 +140,7 @@ class Exact:
             spread = np.sqrt(np.sum(linalg.solve_triangular(
                 chol_prec, np.eye(mean.size), lower=True) ** 2, axis=0))
             _check_float32_range("coefficients", float(np.max(np.abs(mean) + spread)))
-        log_ev = log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec)
+        log_ev = log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec, n=n, rss0=rss0)
         if not is_proper(problem.prior):
             warnings.warn(
                 "log_evidence is nan: a Flat prior is improper and has no evidence; "
@@ -190,6 +212,29 @@ def design_matrix(model, X) -> np.ndarray:
     return np.concatenate([feats, np.ones((feats.shape[0], 1))], axis=1)
 
 
+def streamed_factor(model, X, y) -> tuple[np.ndarray, np.ndarray, float]:
+    """(R_Φ (P × P), z (P,), ρ²) of the triangular factor [R_Φ, z; 0, ρ] of [Φ, y] (float64),
+    by one pass over chunks of the rows of X read by :mod:`bayesreg._stream`: each chunk's
+    rows are stacked under the factor so far and QR-factorised again (a tall-skinny QR), so
+    only one chunk of Φ is ever in memory."""
+    n = X.shape[0]
+    rows = max(1, _stream.CHUNK_BYTES // (8 * max(1, X.shape[1])))
+    factor = None
+    for a, b in _stream.spans(n, rows):
+        phi = design_matrix(model, _stream.read(X, [(a, b)], np.float64))
+        block = np.concatenate([phi, y[a:b, None]], axis=1)
+        del phi
+        if factor is not None:
+            block = np.concatenate([factor, block], axis=0)
+        factor = np.linalg.qr(block, mode="r")  # (min(rows, P + 1), P + 1)
+        del block
+    p1 = factor.shape[1]
+    if factor.shape[0] < p1:  # fewer rows than P + 1: R has as many rows as [Φ, y]
+        factor = np.concatenate([factor, np.zeros((p1 - factor.shape[0], p1))], axis=0)
+    factor = factor[:p1]
+    return factor[:-1, :-1], factor[:-1, -1], float(factor[-1, -1] ** 2)
+
+
 def prior_moments(spec, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Prior mean m₀ and precision diagonal Λ₀ over [w (K), b] from a prior spec."""
     means, precs = [], []
@@ -235,15 +280,18 @@ def _check_float32_range(what: str, value: float) -> None:
     }[what])
 
 
-def _check_flat_identified(phi, prec0) -> None:
+def _check_flat_identified(phi, prec0, n: int | None = None) -> None:
     """A Flat prior leaves its coefficients to the data alone: the columns of Φ under it must
-    be linearly independent, or the posterior is improper."""
+    be linearly independent, or the posterior is improper. ``phi`` may be R_Φ of a streamed
+    Φ (same rank) with ``n`` Φ's number of rows."""
     flat = prec0 == 0
     k = int(np.sum(flat))
     if k == 0:
         return
-    n, p = phi.shape
-    rank = int(np.linalg.matrix_rank(phi[:, flat]))
+    n = phi.shape[0] if n is None else n
+    p = phi.shape[1]
+    s = np.linalg.svd(phi[:, flat], compute_uv=False)  # numpy's matrix_rank tolerance, Φ's N
+    rank = int(np.sum(s > s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps))
     if rank < k:
         rows = f"N = {n} row{'s' if n != 1 else ''}"
         why = (f"{rows} cannot determine {k} coefficients" if n < k else
@@ -302,11 +350,14 @@ def _qr_update(phi, y, sigma, m0, prec0):
     return mean, (r * np.sign(d)[:, None]).T
 
 
-def log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec) -> float:
-    """log ∫ p(y | w) p(w) dw (Flat coefficients with density 1)."""
-    n, p = phi.shape
+def log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec, n=None, rss0=0.0) -> float:
+    """log ∫ p(y | w) p(w) dw (Flat coefficients with density 1). With ``n`` and ``rss0``,
+    ``phi`` and ``y`` are R_Φ and z of a streamed Φ (:func:`streamed_factor`)."""
+    n = phi.shape[0] if n is None else n
+    p = phi.shape[1]
     resid = y - phi @ mean
-    ll = -0.5 * resid @ resid / sigma**2 - n * math.log(sigma) - 0.5 * n * math.log(2 * math.pi)
+    ll = (-0.5 * (resid @ resid + rss0) / sigma**2 - n * math.log(sigma)
+          - 0.5 * n * math.log(2 * math.pi))
     g = prec0 > 0
     d = mean[g] - m0[g]
     lp = float(np.sum(-0.5 * d**2 * prec0[g] + 0.5 * np.log(prec0[g] / (2 * math.pi))))
@@ -325,21 +376,26 @@ def _chol_cov(chol_prec):
         return (r * np.sign(np.diag(r))[:, None]).T
 
 
-def _type2_noise(phi, y, m0, prec0, max_iter, tol) -> tuple[float, int]:
-    n, p = phi.shape
-    sigma2 = max(float(np.var(y)), 1e-12)
+def _type2_noise(phi, y, m0, prec0, max_iter, tol, n=None, rss0=0.0,
+                 var=None) -> tuple[float, int]:
+    """σ by MacKay's fixed point; ``n``, ``rss0`` and ``var`` (of the real y) when ``phi``
+    and ``y`` are R_Φ and z of a streamed Φ."""
+    n = phi.shape[0] if n is None else n
+    p = phi.shape[1]
+    sigma2 = max(float(np.var(y)) if var is None else var, 1e-12)
     for it in range(1, max_iter + 1):
         mean, chol = conjugate_update(phi, y, math.sqrt(sigma2), m0, prec0)
         inv = linalg.cho_solve((chol, True), np.eye(p))
         gamma = p - float(np.sum(prec0 * np.diag(inv)))
         resid = y - phi @ mean
-        if n - gamma <= 1e-9 or resid @ resid <= 0:
+        rss = float(resid @ resid) + rss0
+        if n - gamma <= 1e-9 or rss <= 0:
             raise ValueError(
                 "cannot learn the noise by evidence: the model interpolates the data "
                 f"(N = {n}, effective parameters γ = {gamma:.3g}); fix it with "
                 "GaussianLikelihood(noise=σ) or use a narrower prior"
             )
-        new = float(resid @ resid) / (n - gamma)
+        new = rss / (n - gamma)
         if abs(new - sigma2) <= tol * sigma2:
             return math.sqrt(new), it
         sigma2 = new
