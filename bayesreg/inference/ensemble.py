@@ -72,6 +72,8 @@ class Ensemble:
     With several JAX devices (GPUs, or CPU devices from
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the members are sharded across
     them, and across processes after ``jax.distributed.initialize`` (:func:`shard_members`).
+    An X read by chunks (a memmap) is not streamed: it is read into memory up to
+    ``bayesreg._stream.MATERIALIZE_LIMIT`` and refused above (docs: "Data larger than memory").
 
     Parameters
     ----------

@@ -81,6 +81,8 @@ class SGLD:
     :class:`bayesreg.NUTS`) and sampled prior scales, from mini-batch gradients of the log
     joint. Without a Metropolis correction the draws come from a distribution whose
     variance is inflated by O(``step_size``) (module docstring; the docs page measures it).
+    An X read by chunks (a memmap) is read into memory up to
+    ``bayesreg._stream.MATERIALIZE_LIMIT`` and refused above: SGLD does not stream yet.
 
     Parameters
     ----------
