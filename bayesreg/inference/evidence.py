@@ -134,13 +134,20 @@ class EvidenceHook:
             beta = 1.0 / jnp.square(lik.noise_std({}))
             d = _prior_curvature(pri, unravel, flat)
             if dense:
-                chol = jnp.linalg.cholesky(beta * G + jnp.diag(d))
-                # H⁻¹ = L⁻ᵀL⁻¹: diag(H⁻¹) = column sums of (L⁻¹)², tr(G H⁻¹) = ‖L⁻¹Jᵀ‖²
-                # (no full inverse: one triangular inverse and one product)
-                Linv = jax.scipy.linalg.solve_triangular(
-                    chol, jnp.eye(flat.size, dtype=dtype), lower=True)
-                hinv_diag = jnp.sum(Linv**2, axis=0)
-                gamma = beta * weight * jnp.sum((Linv @ J.T) ** 2)
+                # H = βG + D is written S M S with S = D^(-1/2) (1 where a Flat prior puts
+                # d = 0) and M = βSGS + DS², then M = QΛQᵀ. M's eigenvalues are at least
+                # min(DS²) (1 under a proper prior) in exact arithmetic: clamping them there
+                # keeps float32 rounding from making them 0 or negative. A Cholesky of βG + D
+                # failed here (NaN, "MAP diverged") once a layer's prior precision and the
+                # data's curvature were 1e7 apart. H⁻¹ = S Q Λ⁻¹ Qᵀ S, so
+                # diag(H⁻¹) = s² Σₖ Q²/λₖ and tr(G H⁻¹) = w Σₖ ‖J S qₖ‖²/λₖ.
+                sc = jax.lax.rsqrt(jnp.where(d > 0, d, 1.0))
+                lam, Q = jnp.linalg.eigh(beta * G * sc[:, None] * sc[None, :]
+                                         + jnp.diag(d * sc**2))
+                lam = jnp.maximum(lam, jnp.maximum(jnp.min(d * sc**2),
+                                                   jnp.finfo(dtype).eps * lam[-1]))
+                hinv_diag = sc**2 * jnp.sum(Q**2 / lam, axis=1)
+                gamma = beta * weight * jnp.sum(((J * sc) @ Q) ** 2 / lam)
             else:
                 hinv_diag = 1.0 / (beta * G + d)
                 gamma = beta * jnp.sum(G * hinv_diag)
