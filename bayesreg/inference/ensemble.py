@@ -27,11 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesreg import _distributed
+from bayesreg import _distributed, _stream
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import _train_members, bucketed
+from bayesreg.inference.engine import _train_members, bucketed, train_streamed
 from bayesreg.inference.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
@@ -72,8 +72,13 @@ class Ensemble:
     With several JAX devices (GPUs, or CPU devices from
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the members are sharded across
     them, and across processes after ``jax.distributed.initialize`` (:func:`shard_members`).
-    An X read by chunks (a memmap) is not streamed: it is read into memory up to
-    ``bayesreg._stream.MATERIALIZE_LIMIT`` and refused above (docs: "Data larger than memory").
+    An X read by chunks (a memmap) is streamed when the members train on mini-batches
+    (``training=br.MAP(batch_size=B)``, no validation or early stopping), without bagging or
+    anchoring, on one device: every chunk is read once and all members train on it in one
+    ``vmap``ped program, each shuffling it into its own batches
+    (:func:`bayesreg.inference.engine.train_streamed`). Otherwise such an X is read into
+    memory up to ``bayesreg._stream.MATERIALIZE_LIMIT`` and refused above (docs: "Data
+    larger than memory").
 
     Parameters
     ----------
@@ -165,10 +170,39 @@ class Ensemble:
         supports)."""
         return self.training.supports(model, likelihood)
 
-    def _run(self, problem: Problem):
-        from bayesreg.posterior import Posterior
+    # -- streaming (bayesreg._stream) ----------------------------------------------------
+    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+        """None when the members stream an X read by chunks; else why they cannot."""
+        why = self.training._why_not_streamed(n, likelihood)
+        if why is None and self.bagging:
+            why = "bagging resamples rows at random for each member"
+        if why is None and self.anchored:
+            why = "anchored members each fit their own jittered copy of y (not streamed yet)"
+        if why is None and jax.device_count() > 1:
+            why = ("members spread over several devices do not share a stream yet (one "
+                   "device streams)")
+        return None if why is None else f"Ensemble needs every row in memory here: {why}"
 
+    def _streams(self, n: int, likelihood) -> bool:
+        """Whether the members stream an X read by chunks instead of loading it."""
+        return self._why_not_streamed(n, likelihood) is None
+
+    def _run(self, problem: Problem):
         check_hierarchical(problem.prior, "Ensemble")
+        if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
+            why = self._why_not_streamed(problem.n, problem.likelihood)
+            if why is not None:
+                raise ValueError(why)
+            M = self.members
+            init_key, train_key = jax.random.split(problem.key, 5)[:2]  # as member_inputs
+            state0 = jax.vmap(problem.init_state)(jax.random.split(init_key, M))
+            method = self.training.resolved(problem.model)
+            epochs, per_epoch, batch = method.plan(problem.n)
+            state, trace = train_streamed(
+                problem.model, method, epochs, per_epoch, batch, False, problem.likelihood,
+                problem.prior, state0, problem.X, problem.y, jax.random.split(train_key, M),
+                hook=self.training.evidence_hook(problem), members=M)
+            return self._posterior(problem, problem, method, state, trace)
         train, X_val, y_val = self.training.split(problem)
         state0, keys, X, y, prior, axes = self.member_inputs(train)
         method = self.training.resolved(problem.model)
@@ -192,6 +226,11 @@ class Ensemble:
         # every process gets every member (an all-gather across processes), padding dropped
         state, trace = jax.tree_util.tree_map(lambda a: a[:self.members],
                                               _distributed.gather((state, trace)))
+        return self._posterior(problem, train, method, state, trace)
+
+    def _posterior(self, problem: Problem, train: Problem, method, state, trace):
+        from bayesreg.posterior import Posterior
+
         trace = check_trace(trace, method.lr, problem)
         used_prior, trace = learned_hyperparameters(problem, trace, state)
         return Posterior(
