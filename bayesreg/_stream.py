@@ -13,8 +13,11 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
   that carries the optimiser state on (:func:`bayesreg.inference.engine.train_streamed`);
 - **Exact** streams at any size: one pass over chunks accumulates the QR factor of
   [Φ, y] (:func:`bayesreg.inference.exact.streamed_factor`);
+- **an Ensemble with a mini-batch training** streams: one shared chunk stream, the chunk
+  program ``vmap``ped over the members, each shuffling the chunk into its own batches
+  (bagged, anchored and multi-device ensembles load X as below);
 - methods that need every row at once (NUTS, VI, full-batch MAP, the Laplace
-  approximation, ensembles, MC dropout) read such an X into memory when it takes at most
+  approximation, MC dropout, SGLD, SWAG) read such an X into memory when it takes at most
   ``MATERIALIZE_LIMIT`` bytes in the working precision, and refuse it with a ``ValueError``
   above (:func:`materialize`).
 

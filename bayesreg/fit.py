@@ -27,8 +27,8 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         Inputs; a 1-D X is one feature. A NumPy memmap (``np.load(path, mmap_mode="r")``)
         or any array-like with ``shape``, ``dtype`` and row slicing (h5py, zarr) is not
         read whole: it is validated chunk by chunk, mini-batch MAP
-        (``br.MAP(batch_size=...)``) streams it with prefetching, ``Exact`` accumulates its
-        sufficient statistics chunk by chunk, and methods that need
+        (``br.MAP(batch_size=...)``) and an ``Ensemble`` of such members stream it with
+        prefetching, ``Exact`` factorises it chunk by chunk, and methods that need
         every row at once read it into memory up to 256 MiB and refuse it above
         (:mod:`bayesreg._stream`; the docs' "Data larger than memory" page). The posterior
         keeps a reference to it as ``X_train``, not a copy.
