@@ -16,8 +16,11 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
 - **an Ensemble with a mini-batch training** streams: one shared chunk stream, the chunk
   program ``vmap``ped over the members, each shuffling the chunk into its own batches
   (bagged, anchored and multi-device ensembles load X as below);
+- **mini-batch SGLD** (``br.SGLD(batch_size=B)``) streams the same epochs of chunks, each
+  chunk one compiled scan carrying the chains' sampler state
+  (:func:`bayesreg.inference.sgld.sample_streamed`);
 - methods that need every row at once (NUTS, VI, full-batch MAP, the Laplace
-  approximation, MC dropout, SGLD, SWAG) read such an X into memory when it takes at most
+  approximation, MC dropout, full-batch SGLD, SWAG) read such an X into memory when it takes at most
   ``MATERIALIZE_LIMIT`` bytes in the working precision, and refuse it with a ``ValueError``
   above (:func:`materialize`).
 
@@ -350,6 +353,7 @@ def materialize(X, dtype, why: str) -> np.ndarray:
             f"{MATERIALIZE_LIMIT / 2**20:.0f} MiB that bayesreg reads into memory from an "
             "array it otherwise streams (bayesreg._stream.MATERIALIZE_LIMIT). Mini-batch "
             "MAP streams any size: br.MAP(batch_size=...), without validation or "
-            "early_stopping; so does br.Exact for linear-in-parameters models. Or fit on a "
+            "early_stopping; so do br.SGLD(batch_size=...) and br.Exact for "
+            "linear-in-parameters models. Or fit on a "
             "subsample, or pass np.asarray(X) yourself.")
     return read(X, [(0, X.shape[0])], dtype)

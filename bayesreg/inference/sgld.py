@@ -59,6 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg import _stream
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import (
     init_latent,
@@ -81,8 +82,12 @@ class SGLD:
     :class:`bayesreg.NUTS`) and sampled prior scales, from mini-batch gradients of the log
     joint. Without a Metropolis correction the draws come from a distribution whose
     variance is inflated by O(``step_size``) (module docstring; the docs page measures it).
-    An X read by chunks (a memmap) is read into memory up to
-    ``bayesreg._stream.MATERIALIZE_LIMIT`` and refused above: SGLD does not stream yet.
+    With ``batch_size`` below N, an X read by chunks (a memmap) streams: a Python loop over
+    chunks of batches read ahead by a background thread, each chunk one compiled
+    ``lax.scan`` that carries every chain's state on and emits its kept draws (each chain
+    shuffles the chunk into its own batches; the gradient is scaled by N/B as in memory);
+    see docs/large-data.md. Full-batch SGLD reads such an X into memory up to
+    ``bayesreg._stream.MATERIALIZE_LIMIT`` and refuses it above.
 
     Parameters
     ----------
@@ -187,6 +192,19 @@ class SGLD:
         return _Plan(1, warmup, True, self.num_samples, self.thinning, batch,
                      self.schedule, n, self.num_warmup)
 
+    # -- streaming (bayesreg._stream) ----------------------------------------------------
+    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+        """None when a fit on ``n`` rows streams an X read by chunks; else why it cannot."""
+        del likelihood
+        if self.batch_size is None or self.batch_size >= n:
+            return ("full-batch SGLD (batch_size=None, or at least N) needs every row at each "
+                    "step")
+        return None
+
+    def _streams(self, n: int, likelihood) -> bool:
+        """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
+        return self._why_not_streamed(n, likelihood) is None
+
     def _run(self, problem: Problem):
         from bayesreg.posterior import Posterior
 
@@ -196,10 +214,16 @@ class SGLD:
                   for k in jax.random.split(init_key, self.num_chains)]
         z0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts)
         plan = self.plan(problem.n)
-        X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
+        chain_keys = jax.random.split(run_key, self.num_chains)
+        lazy = _stream.is_lazy(problem.X)  # read by chunks (br.fit checked it can stream)
+        if lazy and plan.batch is None:
+            raise ValueError(self._why_not_streamed(problem.n, lik))
+        X = problem.X if lazy else jnp.asarray(problem.X)
+        y = np.asarray(problem.y) if lazy else jnp.asarray(problem.y)
         start = time.perf_counter()
-        z = _sample(model, plan, lik, prior, z0, jax.random.split(run_key, self.num_chains),
-                    X, y, float(self.step_size), float(self.momentum))
+        sample = sample_streamed if lazy else _sample
+        z = sample(model, plan, lik, prior, z0, chain_keys, X, y, float(self.step_size),
+                   float(self.momentum))
         z = jax.block_until_ready(z)
         seconds = time.perf_counter() - start
         flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
@@ -208,7 +232,8 @@ class SGLD:
                 f"SGLD diverged (non-finite draws) at step_size={self.step_size}: lower it "
                 "(by 10×), standardise X and y, or use a wider noise")
         params, theta, hyper = split_draws(flat)
-        lp = np.asarray(_log_joint_draws(model, lik, prior, flat, X, y))
+        lp = (_log_joint_draws_streamed(model, lik, prior, flat, X, y) if lazy else
+              np.asarray(_log_joint_draws(model, lik, prior, flat, X, y)))
         diagnostics = _diagnostics(z, seconds)
         diagnostics["lp"] = lp
         diagnostics["step_size"] = np.tile(plan.kept_step_sizes(self.step_size),
@@ -312,6 +337,165 @@ def _sample(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size, mo
         return jax.tree_util.tree_map(lambda a: a[kept], states)
 
     return jax.vmap(chain)(z0, keys)
+
+
+# -- streaming: X read by chunks (bayesreg._stream) -------------------------------------------
+@partial(jax.jit, static_argnames=("model", "plan", "keep"))
+def _sample_chunk(model, plan: _Plan, keep: int, likelihood, prior, carry, keys, X, y, t0,
+                  count, n, step_size, momentum):
+    """One chunk of a streamed run: X (L, B, D) and y (L, B) hold L batches' rows in file
+    order, of which the first ``count``·B are real (the rest padding, skipped). Each chain
+    shuffles the real rows into its own batches on the device (a permutation drawn from its
+    key at step ``t0``) and takes one step per batch, steps t0 … t0 + count − 1, with the
+    in-memory sampler's noise keys (fold_in(key, t)); the carry (z, v) goes in and out.
+    Returns (carry, (kept, kept_count)): the kept states of the chunk in order, in ``keep``
+    slots (the first kept_count used). ``plan`` is static without N: ``n`` (traced) is the
+    number of rows, so one program serves every chunk and every fit of the same shapes."""
+    steps, b = y.shape
+    rows = steps * b
+    grad = jax.grad(partial(minibatch_log_joint, model, likelihood, prior))
+
+    def chain(carry, key):
+        perm_key = jax.random.split(jax.random.fold_in(key, t0))[0]
+        u = jax.random.uniform(perm_key, (rows,))
+        perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * b, u, 2.0))
+        Xf, yf = X.reshape(rows, -1), y.reshape(rows)
+
+        def step(c, j):
+            z, v, buf, i = c
+            t = t0 + j
+            phase = t % plan.cycle_length
+            noisy = (phase >= plan.explore) | plan.explore_noise
+            noise_key = jax.random.split(jax.random.fold_in(key, t))[1]
+            idx = jax.lax.dynamic_slice_in_dim(perm, j * b, b)
+            g = grad(z, Xf[idx], yf[idx], n / b)
+            eta = plan.step_size(t, step_size) / n
+            leaves, treedef = jax.tree_util.tree_flatten(z)
+            noise = jax.tree_util.tree_unflatten(treedef, [
+                jax.random.normal(k, jnp.shape(a), jnp.result_type(a))
+                for k, a in zip(jax.random.split(noise_key, len(leaves)), leaves, strict=True)])
+            amp = jnp.where(noisy, jnp.sqrt(2.0 * (1.0 - momentum) * eta), 0.0)
+            new_v = jax.tree_util.tree_map(
+                lambda vi, gi, xi: momentum * vi + eta * gi + amp * xi, v, g, noise)
+            new_z = jax.tree_util.tree_map(jnp.add, z, new_v)
+            real = j < count
+            z, v = jax.tree_util.tree_map(lambda a, o: jnp.where(real, a, o),
+                                          (new_z, new_v), (z, v))
+            kept = (real & (phase >= plan.explore)
+                    & ((phase - plan.explore + 1) % plan.thinning == 0))
+            slot = jnp.where(kept, i, keep)  # out of range: dropped
+            buf = jax.tree_util.tree_map(lambda s, a: s.at[slot].set(a, mode="drop"), buf, z)
+            return (z, v, buf, i + kept.astype(i.dtype)), None
+
+        z, v = carry
+        buf0 = jax.tree_util.tree_map(lambda a: jnp.zeros((keep, *a.shape), a.dtype), z)
+        (z, v, buf, i), _ = jax.lax.scan(step, (z, v, buf0, jnp.zeros((), jnp.int32)),
+                                         jnp.arange(steps))
+        return (z, v), (buf, i)
+
+    return jax.vmap(chain)(carry, keys)
+
+
+def sample_streamed(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size,
+                    momentum):
+    """:func:`_sample` over an X read by chunks (:mod:`bayesreg._stream`): a Python loop
+    over chunks of batches, each one compiled scan (:func:`_sample_chunk`) carrying every
+    chain's (z, v) and step counter on, the next chunk read by a background thread
+    meanwhile. The batches are those of a streamed mini-batch MAP epoch
+    (:func:`bayesreg.inference.engine.train_streamed`): an epoch's N // B blocks of B
+    contiguous rows (from a random start, modulo N) visited in a random order, a chunk of
+    about ``_stream.CHUNK_BYTES`` at a time, its rows shuffled on the device into each
+    chain's own batches; epochs follow each other until the plan's steps are done. The
+    likelihood gradient is scaled by N/B, as in memory. Returns the kept states, leading
+    axes (chains, cycles × draws)."""
+    from bayesreg.inference.engine import chunk_plan
+
+    n, d = X.shape
+    batch = plan.batch
+    dtype = jnp.asarray(0.0).dtype  # the working precision
+    per_epoch = n // batch
+    n_chunks, length = chunk_plan(batch, d * dtype.itemsize, per_epoch)
+    keep = -(-length // plan.thinning) + 1  # kept states one chunk can hold
+    seeds = np.asarray(jax.random.key_data(keys)).reshape(-1).tolist()
+    y = np.asarray(y)
+
+    def chunks():
+        """(first step, steps, runs of rows) of each chunk, epoch after epoch."""
+        t, e = 0, 0
+        while True:
+            rng = np.random.default_rng([*seeds, 11, e])
+            start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
+            order = rng.permutation(per_epoch)
+            base, rest = divmod(per_epoch, n_chunks)
+            pos = 0
+            for c in range(n_chunks):
+                count = min(base + (c < rest), plan.steps - t)
+                if count <= 0:
+                    return
+                blocks = np.sort(order[pos:pos + count])
+                yield t, count, _stream.runs_of(np.sort((start + blocks * batch) % n), batch, n)
+                pos, t = pos + count, t + count
+            e += 1
+
+    # host buffers reused as in train_streamed: one chunk samples, PREFETCH wait, one fills
+    ring = [(np.zeros((length, batch, d), dtype), np.zeros((length, batch), dtype))
+            for _ in range(_stream.PREFETCH + 2)]
+
+    def reader(i, t, count, runs):
+        def thunk():
+            out_X, out_y = ring[i % len(ring)]
+            host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
+            _stream.read(X, runs, dtype, out=host_X)
+            p = 0
+            for a, b in runs:
+                host_y[p:p + b - a] = y[a:b]
+                p += b - a
+            host_X[p:], host_y[p:] = 0, 0
+            return (out_X, out_y), (t, count)
+        return thunk
+
+    static = plan._replace(n=0)  # N enters as a value: one program for every N
+    n_rows = jnp.asarray(n, dtype)
+    carry = (z0, jax.tree_util.tree_map(jnp.zeros_like, z0))
+    kept = []
+    for (Xc, yc), (t, count) in _stream.prefetch(
+            reader(i, *c) for i, c in enumerate(chunks())):
+        carry, (buf, used) = _sample_chunk(model, static, keep, likelihood, prior, carry,
+                                           keys, Xc, yc, t, count, n_rows, step_size,
+                                           momentum)
+        m = int(np.asarray(used)[0])  # waits for the chunk before its buffer is refilled
+        if m:
+            kept.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a[:, :m]), buf))
+    return jax.tree_util.tree_map(lambda *a: jnp.asarray(np.concatenate(a, axis=1)), *kept)
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _chunk_log_likelihood(model, likelihood, z, X, y, m):
+    """Σ over the first ``m`` rows of X of log p(yᵢ | xᵢ, z), for each draw of z."""
+    real = jnp.arange(X.shape[0]) < m
+    return jax.lax.map(lambda zi: jnp.sum(jnp.where(
+        real, log_likelihood(model, likelihood, zi, X, y), 0.0)), z)
+
+
+@jax.jit
+def _log_prior_draws(likelihood, prior, z):
+    return jax.vmap(lambda zi: latent_log_prior(likelihood, prior, zi))(z)
+
+
+def _log_joint_draws_streamed(model, likelihood, prior, z, X, y) -> np.ndarray:
+    """:func:`_log_joint_draws` over an X read by chunks: one pass, the log likelihood of
+    every draw summed chunk by chunk (float64 on the host)."""
+    n, d = X.shape
+    dtype = jnp.asarray(0.0).dtype
+    rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
+    host_X, host_y = np.zeros((rows, d), dtype), np.zeros(rows, dtype)
+    total = np.asarray(_log_prior_draws(likelihood, prior, z), np.float64)
+    for a, b in _stream.spans(n, rows):
+        _stream.read(X, [(a, b)], dtype, out=host_X)
+        host_y[:b - a] = y[a:b]
+        host_X[b - a:], host_y[b - a:] = 0, 0
+        total += np.asarray(_chunk_log_likelihood(model, likelihood, z, host_X, host_y, b - a))
+    return total
 
 
 @partial(jax.jit, static_argnames=("model",))
