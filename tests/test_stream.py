@@ -280,7 +280,7 @@ def test_streaming_keeps_the_resident_set_far_below_the_data(tmp_path):
     assert out.returncode == 0, out.stderr
     grew, kind = out.stdout.split()
     assert kind == "memmap"
-    assert float(grew) < 35, f"the resident set grew by {grew} MB during the fit"
+    assert float(grew) < 20, f"the resident set grew by {grew} MB during the fit"
 
 
 def test_exact_streams_with_the_resident_set_far_below_the_data(tmp_path):
