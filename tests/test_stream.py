@@ -393,6 +393,7 @@ def _coefficients(post):
                            np.asarray(p["biases"][0]).reshape(post.num_draws, -1)], axis=1)
 
 
+@pytest.mark.slow  # ~22 s: the in-memory sampler permutes all rows at every step
 def test_one_chunk_streamed_sgld_matches_the_in_memory_sgld(tmp_path):
     # N = 4·B rows that fit in one chunk. The chains' batches differ (in memory each step
     # draws B random rows; a stream deals each epoch's rows into N/B disjoint batches), the
