@@ -132,6 +132,30 @@ def lookup(name: str) -> type:
                          f"version registers (known: {sorted(_REGISTRY)})") from None
 
 
+def mode_arrays(mode, prefix: str = "mode") -> dict[str, np.ndarray]:
+    """A parameter pytree without a draw axis (a mode) as named arrays for ``arrays()``."""
+    from bayesreg._pytree import leaf_names
+
+    return {f"{prefix}/{name}": np.asarray(leaf) for name, leaf in zip(
+        leaf_names(mode), jax.tree_util.tree_leaves(mode), strict=True)}
+
+
+def mode_from_arrays(arrays, context: LoadContext, what: str, prefix: str = "mode"):
+    """The mode written by :func:`mode_arrays`, each leaf checked against the model's shape
+    (``context.params`` without its draw axis); ``what`` names it in the error."""
+    from bayesreg._pytree import leaf_names
+
+    leaves, treedef = jax.tree_util.tree_flatten(context.params)
+    mode = []
+    for name, leaf in zip(leaf_names(context.params), leaves, strict=True):
+        a = arrays[f"{prefix}/{name}"]
+        if a.shape != leaf.shape[1:]:
+            raise ValueError(f"{what} {name} has shape {a.shape}; the model needs "
+                             f"{leaf.shape[1:]}")
+        mode.append(a)
+    return jax.tree_util.tree_unflatten(treedef, mode)
+
+
 def draw_outputs(model, params, X: np.ndarray, chunk_size: int | None = None) -> np.ndarray:
     """All model outputs under every draw: (S, N, K), ``chunk_size`` draws at a time.
 

@@ -165,9 +165,25 @@ def _build(cls, **fields):
     return obj
 
 
+class _NoParameters:
+    """A likelihood with no parameters θ of its own (nothing to learn, no prior on them)."""
+
+    def init_params(self, y) -> dict:
+        del y
+        return {}
+
+    def resolved(self, y):
+        del y
+        return self
+
+    def log_noise_prior(self, theta) -> jax.Array:
+        del theta
+        return jnp.zeros(())
+
+
 @pytree_dataclass(())
 @dataclasses.dataclass(frozen=True)
-class HeteroscedasticGaussian:
+class HeteroscedasticGaussian(_NoParameters):
     """y ~ N(f(x), σ(x)²): the noise depends on x.
 
     The model has two outputs, the mean f(x) and log σ(x), so the noise is part of the
@@ -194,17 +210,6 @@ class HeteroscedasticGaussian:
         del y
         return 2
 
-    def init_params(self, y) -> dict:
-        del y
-        return {}
-
-    def resolved(self, y):
-        del y
-        return self
-
-    def log_noise_prior(self, theta) -> jax.Array:
-        del theta
-        return jnp.zeros(())
 
     def noise_std(self, theta, out) -> jax.Array:
         """σ(x) = exp(out[..., 1])."""
@@ -238,7 +243,7 @@ class HeteroscedasticGaussian:
 
 @pytree_dataclass(())
 @dataclasses.dataclass(frozen=True)
-class Bernoulli:
+class Bernoulli(_NoParameters):
     """y ∈ {0, 1} with P(y = 1) = sigmoid(f(x)); the model outputs one logit.
 
     Examples
@@ -255,17 +260,6 @@ class Bernoulli:
         del y
         return 1
 
-    def init_params(self, y) -> dict:
-        del y
-        return {}
-
-    def resolved(self, y):
-        del y
-        return self
-
-    def log_noise_prior(self, theta) -> jax.Array:
-        del theta
-        return jnp.zeros(())
 
     def log_prob(self, y, out, theta) -> jax.Array:
         del theta
@@ -298,7 +292,7 @@ class Bernoulli:
 
 
 @dataclasses.dataclass(frozen=True)
-class Categorical:
+class Categorical(_NoParameters):
     """y ∈ {0, …, C−1} with P(y = c) = softmax(f(x))_c; the model outputs C logits.
 
     ``num_classes=None`` takes C = max(y) + 1 from the training labels.
@@ -323,17 +317,9 @@ class Categorical:
     def n_outputs(self, y) -> int:
         return int(self.num_classes) if self.num_classes else int(np.max(y)) + 1
 
-    def init_params(self, y) -> dict:
-        del y
-        return {}
-
     def resolved(self, y):
         return self if self.num_classes else dataclasses.replace(
             self, num_classes=self.n_outputs(y))
-
-    def log_noise_prior(self, theta) -> jax.Array:
-        del theta
-        return jnp.zeros(())
 
     def log_prob(self, y, out, theta) -> jax.Array:
         del theta

@@ -68,8 +68,13 @@ import numpy as np
 
 from bayesreg._buckets import pad_rows
 from bayesreg._lazy import linalg
-from bayesreg._pytree import leaf_names
-from bayesreg.approximation import FunctionDraws, LoadContext, register
+from bayesreg.approximation import (
+    FunctionDraws,
+    LoadContext,
+    mode_arrays,
+    mode_from_arrays,
+    register,
+)
 from bayesreg.inference import exact
 from bayesreg.inference._latent import check_hierarchical, init_latent
 from bayesreg.inference._problem import Problem
@@ -118,23 +123,12 @@ class LastLayerGaussian:
         return FunctionDraws(np.einsum("nh,shk->snk", phi, w).astype(dtype), (mean, var_f))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {f"mode/{name}": np.asarray(leaf) for name, leaf in zip(
-            leaf_names(self.mode), jax.tree_util.tree_leaves(self.mode), strict=True)}
-        out["mean"] = np.asarray(self.mean)
-        out["chol_cov"] = np.asarray(self.chol_cov)
-        return out
+        return {**mode_arrays(self.mode), "mean": np.asarray(self.mean),
+                "chol_cov": np.asarray(self.chol_cov)}
 
     @classmethod
     def from_arrays(cls, arrays, context: LoadContext) -> LastLayerGaussian:
-        leaves, treedef = jax.tree_util.tree_flatten(context.params)
-        mode = []
-        for name, leaf in zip(leaf_names(context.params), leaves, strict=True):
-            a = arrays[f"mode/{name}"]
-            if a.shape != leaf.shape[1:]:
-                raise ValueError(f"the last-layer Laplace mode {name} has shape {a.shape}; "
-                                 f"the model needs {leaf.shape[1:]}")
-            mode.append(a)
-        mode = jax.tree_util.tree_unflatten(treedef, mode)
+        mode = mode_from_arrays(arrays, context, "the last-layer Laplace mode")
         p = int(np.size(mode["weights"][-1]) + np.size(mode["biases"][-1]))
         mean, chol = arrays["mean"], arrays["chol_cov"]
         if mean.shape != (p,) or chol.shape != (p, p):

@@ -23,8 +23,14 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayesreg._buckets import bucket
-from bayesreg._pytree import leaf_names
-from bayesreg.approximation import FunctionDraws, LoadContext, draw_outputs, register
+from bayesreg.approximation import (
+    FunctionDraws,
+    LoadContext,
+    draw_outputs,
+    mode_arrays,
+    mode_from_arrays,
+    register,
+)
 
 # Rows whose Jacobian (rows × P) is formed at once.
 JACOBIAN_ROWS = 2048
@@ -59,27 +65,17 @@ class Linearization:
         return FunctionDraws(f_draws[..., None], (mean, var_f))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {f"mode/{name}": np.asarray(leaf) for name, leaf in zip(
-            leaf_names(self.mode), jax.tree_util.tree_leaves(self.mode), strict=True)}
-        out["chol_cov"] = np.asarray(self.chol_cov)
-        return out
+        return {**mode_arrays(self.mode), "chol_cov": np.asarray(self.chol_cov)}
 
     @classmethod
     def from_arrays(cls, arrays, context: LoadContext) -> Linearization:
-        leaves, treedef = jax.tree_util.tree_flatten(context.params)
-        mode = []
-        for name, leaf in zip(leaf_names(context.params), leaves, strict=True):
-            a = arrays[f"mode/{name}"]
-            if a.shape != leaf.shape[1:]:
-                raise ValueError(f"the linearisation's mode {name} has shape {a.shape}; the "
-                                 f"model needs {leaf.shape[1:]}")
-            mode.append(a)
+        mode = mode_from_arrays(arrays, context, "the linearisation's mode")
         chol = arrays["chol_cov"]
         p = context.num_params
         if chol.shape != (p, p):
             raise ValueError(f"the linearisation's covariance has shape {chol.shape}; the "
                              f"model has {p} parameters")
-        return cls(jax.tree_util.tree_unflatten(treedef, mode), chol)
+        return cls(mode, chol)
 
 
 def linearized_predictive(model, lin: Linearization, params, X, rows: int = JACOBIAN_ROWS):
