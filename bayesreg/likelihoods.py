@@ -181,6 +181,24 @@ class _NoParameters:
         return jnp.zeros(())
 
 
+class _Classifier(_NoParameters):
+    """A likelihood over class labels: no noise σ, a predictive of class probabilities."""
+
+    kind = "classification"
+    learned_noise = False
+
+    def noise_draws(self, theta, num_draws: int) -> None:
+        """None: a classifier has no noise σ."""
+        del theta, num_draws
+
+    def predictive(self, draws, theta, *, point: str = "mean"):
+        """Class probabilities averaged over the draws of the logits (``draws.outputs``)."""
+        from bayesreg.predictive import ClassPredictive
+
+        del theta, point
+        return ClassPredictive(np.asarray(self.probs(jnp.asarray(draws.outputs))))
+
+
 @pytree_dataclass(())
 @dataclasses.dataclass(frozen=True)
 class HeteroscedasticGaussian(_NoParameters):
@@ -243,7 +261,7 @@ class HeteroscedasticGaussian(_NoParameters):
 
 @pytree_dataclass(())
 @dataclasses.dataclass(frozen=True)
-class Bernoulli(_NoParameters):
+class Bernoulli(_Classifier):
     """y ∈ {0, 1} with P(y = 1) = sigmoid(f(x)); the model outputs one logit.
 
     Examples
@@ -252,9 +270,6 @@ class Bernoulli(_NoParameters):
     >>> round(float(br.Bernoulli().log_prob(jnp.array([1.0]), jnp.array([[0.0]]), {})[0]), 4)
     -0.6931
     """
-
-    kind = "classification"
-    learned_noise = False
 
     def n_outputs(self, y) -> int:
         del y
@@ -279,20 +294,9 @@ class Bernoulli(_NoParameters):
     def to_dict(self):
         return {"type": "Bernoulli"}
 
-    def noise_draws(self, theta, num_draws: int) -> None:
-        """None: a classifier has no noise σ."""
-        del theta, num_draws
-
-    def predictive(self, draws, theta, *, point: str = "mean"):
-        """Class probabilities averaged over the draws of the logits (``draws.outputs``)."""
-        from bayesreg.predictive import ClassPredictive
-
-        del theta, point
-        return ClassPredictive(np.asarray(self.probs(jnp.asarray(draws.outputs))))
-
 
 @dataclasses.dataclass(frozen=True)
-class Categorical(_NoParameters):
+class Categorical(_Classifier):
     """y ∈ {0, …, C−1} with P(y = c) = softmax(f(x))_c; the model outputs C logits.
 
     ``num_classes=None`` takes C = max(y) + 1 from the training labels.
@@ -306,9 +310,6 @@ class Categorical(_NoParameters):
     """
 
     num_classes: int | None = None
-
-    kind = "classification"
-    learned_noise = False
 
     def __post_init__(self):
         if self.num_classes is not None and int(self.num_classes) < 2:
@@ -339,17 +340,6 @@ class Categorical(_NoParameters):
 
     def to_dict(self):
         return {"type": "Categorical", "num_classes": self.num_classes}
-
-    def noise_draws(self, theta, num_draws: int) -> None:
-        """None: a classifier has no noise σ."""
-        del theta, num_draws
-
-    def predictive(self, draws, theta, *, point: str = "mean"):
-        """Class probabilities averaged over the draws of the logits (``draws.outputs``)."""
-        from bayesreg.predictive import ClassPredictive
-
-        del theta, point
-        return ClassPredictive(np.asarray(self.probs(jnp.asarray(draws.outputs))))
 
 
 jax.tree_util.register_pytree_node(

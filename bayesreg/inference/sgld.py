@@ -316,14 +316,7 @@ def _sample(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size, mo
                 rows = jax.random.permutation(batch_key, n)[: plan.batch]
                 g = grad(z, X[rows], y[rows], n / plan.batch)
             eta = plan.step_size(t, step_size) / n
-            leaves, treedef = jax.tree_util.tree_flatten(z)
-            noise = jax.tree_util.tree_unflatten(treedef, [
-                jax.random.normal(k, jnp.shape(a), jnp.result_type(a))
-                for k, a in zip(jax.random.split(noise_key, len(leaves)), leaves, strict=True)])
-            amp = jnp.where(noisy, jnp.sqrt(2.0 * (1.0 - momentum) * eta), 0.0)
-            v = jax.tree_util.tree_map(lambda vi, gi, xi: momentum * vi + eta * gi + amp * xi,
-                                       v, g, noise)
-            z = jax.tree_util.tree_map(jnp.add, z, v)
+            z, v = _langevin_step(z, v, g, eta, noisy, momentum, noise_key)
             return (z, v), None
 
         def block(carry, b):  # ``thinning`` steps; the state after them is emitted
@@ -370,14 +363,7 @@ def _sample_chunk(model, plan: _Plan, keep: int, likelihood, prior, carry, keys,
             idx = jax.lax.dynamic_slice_in_dim(perm, j * b, b)
             g = grad(z, Xf[idx], yf[idx], n / b)
             eta = plan.step_size(t, step_size) / n
-            leaves, treedef = jax.tree_util.tree_flatten(z)
-            noise = jax.tree_util.tree_unflatten(treedef, [
-                jax.random.normal(k, jnp.shape(a), jnp.result_type(a))
-                for k, a in zip(jax.random.split(noise_key, len(leaves)), leaves, strict=True)])
-            amp = jnp.where(noisy, jnp.sqrt(2.0 * (1.0 - momentum) * eta), 0.0)
-            new_v = jax.tree_util.tree_map(
-                lambda vi, gi, xi: momentum * vi + eta * gi + amp * xi, v, g, noise)
-            new_z = jax.tree_util.tree_map(jnp.add, z, new_v)
+            new_z, new_v = _langevin_step(z, v, g, eta, noisy, momentum, noise_key)
             real = j < count
             z, v = jax.tree_util.tree_map(lambda a, o: jnp.where(real, a, o),
                                           (new_z, new_v), (z, v))
@@ -496,6 +482,19 @@ def _log_joint_draws_streamed(model, likelihood, prior, z, X, y) -> np.ndarray:
         host_X[b - a:], host_y[b - a:] = 0, 0
         total += np.asarray(_chunk_log_likelihood(model, likelihood, z, host_X, host_y, b - a))
     return total
+
+
+def _langevin_step(z, v, g, eta, noisy, momentum, noise_key):
+    """One update: v ← m·v + η∇log p̃ + √(2(1−m)η)·ξ (ξ ~ N(0, I), no noise outside the
+    sampling phase when ``noisy`` is False), then z ← z + v. Returns (z, v)."""
+    leaves, treedef = jax.tree_util.tree_flatten(z)
+    noise = jax.tree_util.tree_unflatten(treedef, [
+        jax.random.normal(k, jnp.shape(a), jnp.result_type(a))
+        for k, a in zip(jax.random.split(noise_key, len(leaves)), leaves, strict=True)])
+    amp = jnp.where(noisy, jnp.sqrt(2.0 * (1.0 - momentum) * eta), 0.0)
+    v = jax.tree_util.tree_map(lambda vi, gi, xi: momentum * vi + eta * gi + amp * xi,
+                               v, g, noise)
+    return jax.tree_util.tree_map(jnp.add, z, v), v
 
 
 @partial(jax.jit, static_argnames=("model",))
