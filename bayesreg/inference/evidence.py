@@ -134,17 +134,13 @@ class EvidenceHook:
             beta = 1.0 / jnp.square(lik.noise_std({}))
             d = _prior_curvature(pri, unravel, flat)
             if dense:
-                # H = βG + D by a Cholesky factor; where float32 rounding breaks it (a
-                # layer's prior precision and the data's curvature ~1e7 apart: NaN, then
-                # "MAP diverged"), by an eigendecomposition of the scaled H (_eig_inverse).
-                # The Cholesky stays the first choice: it is cheaper, and its rounding
-                # does not depend on how members are batched (eigh's does), so ensembles
-                # over several processes keep equal to one process.
-                H = beta * G + jnp.diag(d)
-                chol = jnp.linalg.cholesky(H)
-                hinv_diag, gamma = jax.lax.cond(
-                    jnp.all(jnp.isfinite(chol)), _chol_inverse, _eig_inverse,
-                    chol, H, d, J, beta * weight)
+                chol = jnp.linalg.cholesky(beta * G + jnp.diag(d))
+                # H⁻¹ = L⁻ᵀL⁻¹: diag(H⁻¹) = column sums of (L⁻¹)², tr(G H⁻¹) = ‖L⁻¹Jᵀ‖²
+                # (no full inverse: one triangular inverse and one product)
+                Linv = jax.scipy.linalg.solve_triangular(
+                    chol, jnp.eye(flat.size, dtype=dtype), lower=True)
+                hinv_diag = jnp.sum(Linv**2, axis=0)
+                gamma = beta * weight * jnp.sum((Linv @ J.T) ** 2)
             else:
                 hinv_diag = 1.0 / (beta * G + d)
                 gamma = beta * jnp.sum(G * hinv_diag)
@@ -223,24 +219,3 @@ def _prior_curvature(prior, unravel, flat) -> jax.Array:
         return -log_prior(prior, unravel(v))
 
     return jax.jvp(jax.grad(neg_log_prior), (flat,), (jnp.ones_like(flat),))[1]
-
-
-def _chol_inverse(chol, H, d, J, scale):
-    """(diag(H⁻¹), scale·‖L⁻¹Jᵀ‖² = β tr(G H⁻¹)) from H = L Lᵀ: one triangular inverse,
-    no full inverse (H⁻¹ = L⁻ᵀL⁻¹)."""
-    del H, d
-    Linv = jax.scipy.linalg.solve_triangular(
-        chol, jnp.eye(chol.shape[0], dtype=chol.dtype), lower=True)
-    return jnp.sum(Linv**2, axis=0), scale * jnp.sum((Linv @ J.T) ** 2)
-
-
-def _eig_inverse(chol, H, d, J, scale):
-    """The same from H = S M S, S = D^(-1/2) (1 where a Flat prior puts d = 0), M = QΛQᵀ.
-    M's eigenvalues are at least min(DS²) (1 under a proper prior) in exact arithmetic:
-    clamping them there keeps rounding from making them 0 or negative. H⁻¹ = S QΛ⁻¹Qᵀ S,
-    so diag(H⁻¹) = s² Σₖ Q²/λₖ and tr(G H⁻¹)·β = scale · Σₖ ‖J S qₖ‖²/λₖ."""
-    del chol
-    sc = jax.lax.rsqrt(jnp.where(d > 0, d, 1.0))
-    lam, Q = jnp.linalg.eigh(H * sc[:, None] * sc[None, :])
-    lam = jnp.maximum(lam, jnp.maximum(jnp.min(d * sc**2), jnp.finfo(H.dtype).eps * lam[-1]))
-    return sc**2 * jnp.sum(Q**2 / lam, axis=1), scale * jnp.sum(((J * sc) @ Q) ** 2 / lam)
