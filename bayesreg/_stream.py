@@ -181,6 +181,18 @@ def read(X, runs: Iterable[tuple[int, int]], dtype, out: np.ndarray | None = Non
     return out
 
 
+def read_padded(X, y, runs, dtype, host_X: np.ndarray, host_y: np.ndarray) -> int:
+    """The rows of the ``runs`` of X and y written, in file order, into the first rows of
+    ``host_X`` (rows, D) and ``host_y`` (rows,), the rest zeroed; returns the rows read."""
+    read(X, runs, dtype, out=host_X)
+    p = 0
+    for a, b in runs:
+        host_y[p:p + b - a] = y[a:b]
+        p += b - a
+    host_X[p:], host_y[p:] = 0, 0
+    return p
+
+
 def take(X, rows: np.ndarray, dtype) -> np.ndarray:
     """The rows ``rows`` (sorted) of X as a fresh array of ``dtype``; pages released after."""
     if isinstance(X, np.ndarray):

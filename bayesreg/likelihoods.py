@@ -246,14 +246,9 @@ class HeteroscedasticGaussian(_NoParameters):
         return Predictive(out[..., 0], np.exp(out[..., 1]), analytic=draws.moments,
                           point=point)
 
-    def log_prob(self, y, out, theta) -> jax.Array:
-        """log N(yᵢ | f(xᵢ), σ(xᵢ)²) for each row; ``out`` has shape (N, 2)."""
-        sigma = self.noise_std(theta, out)
-        z = (y - out[:, 0]) / sigma
-        return -0.5 * z**2 - jnp.log(sigma) - 0.5 * math.log(2 * math.pi)
-
-    def check_targets(self, y: np.ndarray) -> np.ndarray:
-        return y.astype(np.float32) if y.dtype != np.float64 else y
+    # log N(yᵢ | f(xᵢ), σ(xᵢ)²) per row (out (N, 2)) and the targets' dtype: as for one σ
+    log_prob = GaussianLikelihood.log_prob
+    check_targets = GaussianLikelihood.check_targets
 
     def to_dict(self):
         return {"type": "HeteroscedasticGaussian"}

@@ -475,11 +475,7 @@ def train_streamed(model, method, epochs, per_epoch, batch, latent, likelihood, 
             out_X, out_y = ring[i % len(ring)]
             host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
             if members is not None:  # file order: each member shuffles on the device
-                _stream.read(X, runs, dtype, out=host_X)
-                p = 0
-                for a, b in runs:
-                    host_y[p:p + b - a] = y[a:b]
-                    p += b - a
+                _stream.read_padded(X, y, runs, dtype, host_X, host_y)
                 host_X[m:], host_y[m:] = 0, 0
                 return (out_X, out_y), (e, pos, count)
             _stream.read(X, runs, dtype, out=raw_X)

@@ -431,12 +431,7 @@ def sample_streamed(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_
         def thunk():
             out_X, out_y = ring[i % len(ring)]
             host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
-            _stream.read(X, runs, dtype, out=host_X)
-            p = 0
-            for a, b in runs:
-                host_y[p:p + b - a] = y[a:b]
-                p += b - a
-            host_X[p:], host_y[p:] = 0, 0
+            _stream.read_padded(X, y, runs, dtype, host_X, host_y)
             return (out_X, out_y), (t, count)
         return thunk
 
