@@ -71,7 +71,9 @@ class Exact:
     max_iter, tol : int, float
         Fixed-point iterations and relative tolerance on σ² when the noise is learned.
 
-    An X read by chunks (a memmap: :mod:`bayesreg._stream`) streams, whatever its size: one
+    Notes
+    -----
+    An X read by chunks (a memmap, see :mod:`bayesreg._stream`) streams, whatever its size: one
     pass over chunks accumulates the QR factor of [Φ, y], never Φ itself (module docstring).
 
     Examples
