@@ -36,6 +36,7 @@ def _csv(path, n=60, bad=None):
     return path
 
 
+@pytest.mark.slow
 def test_compare_writes_report_metrics_and_figure(tmp_path, capsys):
     data = _csv(tmp_path / "d.csv")
     out = tmp_path / "out"
@@ -53,6 +54,7 @@ def test_compare_writes_report_metrics_and_figure(tmp_path, capsys):
     assert "fitting map" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compare_skips_methods_that_do_not_apply(tmp_path):
     data = _csv(tmp_path / "d.csv")
     out = tmp_path / "o"

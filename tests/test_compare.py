@@ -35,6 +35,7 @@ def comparison():
                       prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.5))
 
 
+@pytest.mark.slow
 def test_compare_reports_the_w1_floor_beside_w1_to_nuts(comparison):
     rows = {r["method"]: r for r in comparison.rows}
     floor = rows["NUTS"]["w1_floor"]

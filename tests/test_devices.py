@@ -39,6 +39,7 @@ def four_devices():
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_sharded_ensemble_equals_the_single_device_one(four_devices):
     X, y = br.datasets.gap_example(n=40)
     post = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=8, training=br.MAP(steps=200)),
@@ -47,6 +48,7 @@ def test_sharded_ensemble_equals_the_single_device_one(four_devices):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_parallel_nuts_chains_run_one_per_device(four_devices):
     assert four_devices["chains"] == 4 and four_devices["draws"] == 400
     assert four_devices["rhat"] < 1.1
@@ -63,6 +65,7 @@ def test_shard_members_places_the_member_axis_on_every_device():
     assert shard_members(4, inputs, (None, None)) is inputs
 
 
+@pytest.mark.slow
 def test_float64_changes_precision_and_nothing_else():
     X, y = br.datasets.book_example()
     kw = {"prior": br.Gaussian(10.0), "likelihood": br.GaussianLikelihood(0.3)}

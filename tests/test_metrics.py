@@ -82,6 +82,7 @@ def test_classification_metrics_closed_forms():
     assert np.all(metrics.mutual_information(probs) >= 0)
 
 
+@pytest.mark.slow
 def test_class_predictive_from_every_method():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 2))

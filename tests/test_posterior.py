@@ -140,6 +140,7 @@ def _arviz_fits():
     }
 
 
+@pytest.mark.slow
 def test_to_arviz_warns_where_draws_are_not_posterior_samples():
     # a MAP fit is one draw: ArviZ's LOO failed with IndexError and WAIC read p_waic = 0
     with pytest.warns(UserWarning, match="MAP is a point estimate.*p_waic"):

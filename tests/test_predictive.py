@@ -96,6 +96,7 @@ def test_metrics_keys_and_values():
     assert "coverage_80" in pred.metrics(Y, level=0.8)
 
 
+@pytest.mark.slow
 def test_coverage_is_nominal_on_data_from_the_predictive():
     # 20 000 points drawn from the predictive itself: coverage 0.95 ± 3 · 0.0015
     rng = np.random.default_rng(1)

@@ -68,6 +68,7 @@ def test_short_work_prints_nothing(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_a_short_fit_with_the_default_prints_nothing(linear_data, capsys, monkeypatch):
     monkeypatch.delenv("BAYESREG_PROGRESS", raising=False)
     X, y, _ = linear_data
@@ -124,8 +125,8 @@ def test_silenced_and_the_environment_variable_print_nothing(linear_data, capsys
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("chain_method", [
-    "sequential", pytest.param("vectorized", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
 def test_nuts_lines_in_a_pipe_and_the_same_draws(book_data, capsys, long_work, chain_method):
     X, y = book_data
     kw = {"likelihood": br.GaussianLikelihood(0.3), "prior": br.Gaussian(1.0), "seed": 3}
@@ -145,6 +146,7 @@ def test_nuts_lines_in_a_pipe_and_the_same_draws(book_data, capsys, long_work, c
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_vi_lines_in_a_pipe_and_the_same_draws(book_data, capsys, long_work):
     X, y = book_data
     kw = {"likelihood": br.GaussianLikelihood(0.3), "prior": br.Gaussian(1.0), "seed": 2}

@@ -38,6 +38,7 @@ def test_validation_and_cv_score_held_out_log_density(data):
     assert len(cv.scores) == 2 and cv.by == "cv"
 
 
+@pytest.mark.slow
 def test_evidence_for_networks_uses_laplace():
     X, y = br.datasets.gap_example(n=30)
     sel = br.select_prior_scale(br.MLP((6,), activation="tanh"), X, y, scales=[0.05, 1.0],

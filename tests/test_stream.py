@@ -126,6 +126,7 @@ def test_shapes_dtypes_and_scales_are_checked_by_chunk(tmp_path, monkeypatch):
                method=br.MAP(batch_size=100, epochs=1), **FIXED)
 
 
+@pytest.mark.slow
 def test_methods_that_need_every_row_load_small_and_refuse_large(tmp_path, monkeypatch):
     X, y = _data(400)
     Xm = _memmap(tmp_path, "X", X)
@@ -297,6 +298,7 @@ def test_exact_streams_with_the_resident_set_far_below_the_data(tmp_path):
 
 
 # -- ensembles on a stream: one shared chunk stream, the chunk program vmapped over members --
+@pytest.mark.slow
 def test_one_chunk_streamed_ensemble_equals_the_in_memory_ensemble(tmp_path):
     # N = 8·B rows in one chunk: every member permutes the shared chunk on the device by its
     # own key exactly as the in-memory loop permutes its rows, so each member of the
@@ -321,6 +323,7 @@ def test_one_chunk_streamed_ensemble_equals_the_in_memory_ensemble(tmp_path):
     assert np.min(np.abs(np.diff(lazy.diagnostics["losses"][:, 0]))) > 0  # own batches
 
 
+@pytest.mark.slow
 def test_streamed_ensemble_learns_the_evidence_per_member_and_does_not_recompile(
         tmp_path, monkeypatch):
     # chunks of 4 batches: members train on one shared stream, each shuffling every chunk
@@ -369,6 +372,7 @@ def test_bagged_and_anchored_ensembles_do_not_stream_yet(tmp_path, monkeypatch):
     assert isinstance(post.X_train, np.ndarray) and not isinstance(post.X_train, np.memmap)
 
 
+@pytest.mark.slow
 def test_streamed_ensemble_keeps_the_resident_set_far_below_the_data(tmp_path):
     # 1.2·10⁶ × 10 float32 = 48 MB, 4 members of one epoch: one shared chunk, and each member
     # gathers its batch at its update (M permutations of a chunk's rows, not M copies).
@@ -461,6 +465,7 @@ def test_full_batch_sgld_loads_small_and_refuses_large(tmp_path, monkeypatch):
         br.fit(br.Linear(), _memmap(tmp_path, "X", X), y, method=br.SGLD(num_samples=10))
 
 
+@pytest.mark.slow
 def test_streamed_sgld_keeps_the_resident_set_far_below_the_data(tmp_path):
     # the 16 MB file of the MAP test, 2 chains of 120 steps of B = 4096 (more than one
     # epoch of 97 batches). Measured on 2 cores: 19.0-28.4 MB growth streamed (y, the ring

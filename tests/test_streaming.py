@@ -13,6 +13,7 @@ import bayesreg as br
 
 @pytest.mark.parametrize("method", [br.Ensemble(members=6, training=br.MAP(steps=200)),
                                     br.Exact(num_draws=300)], ids=["ensemble", "exact"])
+@pytest.mark.slow
 def test_streaming_summaries_equal_the_in_memory_ones(method):
     X, y = br.datasets.gap_example(n=40)
     model = br.MLP((8,)) if isinstance(method, br.Ensemble) else br.Polynomial(3)
@@ -90,6 +91,7 @@ def test_peak_memory_of_a_large_predictive_is_bounded_by_the_chunk():
     assert streamed < 0.6 * full
 
 
+@pytest.mark.slow
 def test_streaming_crps_with_many_draws_is_the_all_pairs_value():
     # 1500 draws over 12 points in chunks of 5: every chunk's CRPS pairs all its draws
     from tests.test_predictive import mixture_crps_pairs

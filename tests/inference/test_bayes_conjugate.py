@@ -23,6 +23,7 @@ def _flat(post):
     return np.column_stack([post.params["weights"][0][:, :, 0], post.params["biases"][0]])
 
 
+@pytest.mark.slow
 def test_laplace_is_exact_to_numerical_precision(problem):
     X, y, kw, exact = problem
     for hessian in ("full", "ggn"):
@@ -36,6 +37,7 @@ def test_laplace_is_exact_to_numerical_precision(problem):
         np.testing.assert_allclose(a.interval(0.9)[0], b.interval(0.9)[0], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_nuts_matches_the_closed_form_within_monte_carlo_error(problem):
     X, y, kw, exact = problem
     post = br.fit(br.Polynomial(2), X, y, method=br.NUTS(num_warmup=500, num_samples=1000,
@@ -57,6 +59,7 @@ def test_nuts_matches_the_closed_form_within_monte_carlo_error(problem):
         assert abs(sq.mean() - sd[j] ** 2) < 4 * sq.std() / np.sqrt(ess(sq))
 
 
+@pytest.mark.slow
 def test_vi_reaches_the_mean_field_optimum(problem):
     """For a Gaussian target N(m, A⁻¹) mean-field VI converges to μ = m, ρⱼ² = 1/Aⱼⱼ."""
     X, y, kw, exact = problem
@@ -72,6 +75,7 @@ def test_vi_reaches_the_mean_field_optimum(problem):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.slow
 def test_every_method_exports_the_same_arviz_groups(problem):
     X, y, kw, _ = problem
     methods = [br.MAP(steps=500), br.LaplaceApprox(num_draws=200),

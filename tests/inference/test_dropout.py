@@ -14,6 +14,7 @@ def gap():
     return br.datasets.gap_example(n=60, noise=0.1)
 
 
+@pytest.mark.slow
 def test_bernoulli_dropout_at_rate_zero_is_the_plain_network(gap):
     X, y = gap
     lik = br.GaussianLikelihood(0.1)
@@ -51,6 +52,7 @@ def test_masks_are_folded_into_whole_function_draws():
                                   np.repeat(np.asarray(params["weights"][0])[None], 3, 0))
 
 
+@pytest.mark.slow
 def test_objective_uses_the_tempered_prior(gap):
     """With fixed noise the dropout objective is the MAP objective of the masked network with
     the weight prior raised to the power (1 − p): for N(0, s²) that is N(0, s²/(1 − p)) on
@@ -84,6 +86,7 @@ def test_objective_uses_the_tempered_prior(gap):
     assert gap_to_map(s * np.sqrt(1 - p)) > 1e-2
 
 
+@pytest.mark.slow
 def test_learned_noise_maximises_the_validation_log_likelihood(gap):
     X, y = gap
     post = br.fit(br.MLP((32,)), X, y, method=br.MCDropout(rate=0.05, training=br.MAP(

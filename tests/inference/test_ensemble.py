@@ -9,6 +9,7 @@ from bayesreg.inference.engine import _train
 from bayesreg.priors import as_prior_spec
 
 
+@pytest.mark.slow
 def test_vmapped_members_equal_members_trained_one_by_one():
     X, y = br.datasets.gap_example(n=40)
     method = br.Ensemble(members=4, bagging=True, training=br.MAP(steps=200))
@@ -45,6 +46,7 @@ def test_bagging_draws_differ_per_member_and_use_all_rows_in_expectation():
     assert np.mean(counts == 0) == pytest.approx((1 - 1 / 50) ** 50, abs=0.02)
 
 
+@pytest.mark.slow
 def test_anchored_members_are_exact_randomised_map_draws():
     """Pearce et al.'s randomised MAP sampling on a linear-Gaussian model: member m fits its
     own targets y + σεₘ under a prior centred on its own anchor φ_anc,m ~ N(0, s²), so its
@@ -97,6 +99,7 @@ def test_anchored_members_are_exact_randomised_map_draws():
     np.testing.assert_allclose(plain.predict(grid).mean, exact.predict(grid).mean, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_median_and_mean_ensembles_beat_the_average_member():
     """The book's bagging example: 15 points, a 1-50-1 ReLU network, bootstrap members."""
     X, y = br.datasets.book_example(n=15, noise=0.3, seed=0)
@@ -132,6 +135,7 @@ def test_ensemble_settings_and_errors():
     assert post.num_draws == 3
 
 
+@pytest.mark.slow
 def test_members_and_masks_export_as_draws_and_loo_works():
     import arviz as az
 

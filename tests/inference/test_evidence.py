@@ -59,6 +59,7 @@ def test_learned_scales_maximise_the_closed_form_marginal_likelihood():
     assert post.prior["weights"].scale[0] == pytest.approx(s_w, rel=1e-2)
 
 
+@pytest.mark.slow
 def test_evidence_does_not_collapse_the_noise_of_an_interpolating_network():
     rng = np.random.default_rng(1)
     X = rng.uniform(-1, 1, 20)
@@ -97,6 +98,7 @@ def test_a_second_fit_with_the_same_shapes_does_not_recompile(cubic):
     assert post.diagnostics["hyperparameters"] == "evidence"
 
 
+@pytest.mark.slow
 def test_ensemble_members_learn_their_own_noise(cubic):
     X, y = cubic
     post = br.fit(br.MLP((16,)), X, y, method=br.Ensemble(members=3,
@@ -107,6 +109,7 @@ def test_ensemble_members_learn_their_own_noise(cubic):
     assert np.all((noise > 0.15) & (noise < 0.6))  # the data's noise is 0.3
 
 
+@pytest.mark.slow
 def test_noiseless_data_warn_at_the_noise_floor():
     X = np.linspace(0, 1, 15)
     with pytest.warns(UserWarning, match="noise at its floor"):

@@ -33,6 +33,7 @@ def test_heteroscedastic_noise_follows_the_data(hetero, method):
     assert pred.std == pytest.approx(np.sqrt(pred.epistemic_std**2 + pred.aleatoric_std**2))
 
 
+@pytest.mark.slow
 def test_heteroscedastic_laplace_predicts_through_the_linearised_network(hetero):
     X, y = hetero
     post = br.fit(br.MLP((16,)), X[::3], y[::3], prior=br.Gaussian(3.0),
@@ -74,6 +75,7 @@ def test_heteroscedastic_nuts_runs(hetero):
                   marks=pytest.mark.slow)],
     ids=["ensemble", "bagging", "anchored", "dropout", "laplace", "vi", "nuts"],
 )
+@pytest.mark.slow
 def test_epistemic_std_grows_away_from_the_data(method):
     X, y = br.datasets.gap_example(n=40, noise=0.1)
     with warnings.catch_warnings():

@@ -24,6 +24,7 @@ def laplace_mlp(gap):
                   likelihood=br.GaussianLikelihood(0.1), method=br.LaplaceApprox())
 
 
+@pytest.mark.slow
 def test_ggn_is_positive_definite_and_linearised_predictive_is_consistent(laplace_mlp, gap):
     X, y = gap
     post = laplace_mlp
@@ -70,6 +71,7 @@ def test_evidence_matches_the_laplace_formula(laplace_mlp, gap):
     assert post.log_evidence == pytest.approx(expected, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_full_hessian_and_sampled_predictive_options(gap):
     X, y = gap
     post = br.fit(br.MLP((8,), activation="tanh"), X, y, prior=br.Gaussian(1.0),
@@ -79,6 +81,7 @@ def test_full_hessian_and_sampled_predictive_options(gap):
     assert post.predict(GRID).draws.shape == (300, GRID.size)
 
 
+@pytest.mark.slow
 def test_learned_noise_is_type2_by_default_and_has_a_spread_on_request(gap):
     X, y = gap
     post = br.fit(br.Polynomial(5), X, y, method=br.LaplaceApprox())

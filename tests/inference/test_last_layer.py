@@ -28,6 +28,7 @@ def mlp_post(gap):
 
 
 @pytest.mark.parametrize("hessian", ["full", "kron"])
+@pytest.mark.slow
 def test_no_hidden_layer_equals_exact(hessian):
     # float64 algebra on both sides (same Φ, σ, prior): only the order of the float64
     # operations differs, so 1e-9 relative is loose (measured ~1e-15)
@@ -66,6 +67,7 @@ def test_linear_with_flat_bias_equals_exact():
     np.testing.assert_allclose(a.std, b.std, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_kron_equals_full_for_a_gaussian_likelihood():
     # K = 1 and Λₙ = 1/σ² for every row: A ⊗ B = ΦᵀΦ/σ² exactly; the prior diagonal differs
     # between weights and bias and is added exactly in both
@@ -81,6 +83,7 @@ def test_kron_equals_full_for_a_gaussian_likelihood():
     np.testing.assert_allclose(kron, closed, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_kron_and_full_fits_agree(gap, mlp_post):
     X, y = gap
     kron = br.fit(br.MLP((16,)), X, y, seed=0,
@@ -133,6 +136,7 @@ def test_epistemic_std_grows_in_the_gap_and_away(gap, mlp_post):
     assert mlp_post.predict(X).metrics(gap[1])["rmse"] < 0.2
 
 
+@pytest.mark.slow
 def test_predictive_save_load_arviz_compare(gap, mlp_post, tmp_path):
     X, y = gap
     grid = np.linspace(-2, 2, 9)

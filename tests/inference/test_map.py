@@ -42,6 +42,7 @@ def test_every_optimizer_reaches_the_posterior_mode(linear_data, exact_mean, met
     np.testing.assert_allclose(_coefs(post), exact_mean, atol=atol)
 
 
+@pytest.mark.slow
 def test_minibatch_plan_counts_updates(linear_data):
     X, y, _ = linear_data
     post = br.fit(br.Linear(), X, y, method=br.MAP(batch_size=30, epochs=7), prior=PRIOR)
@@ -99,6 +100,7 @@ def test_mlp_map_fits_a_curve():
     assert post.diagnostics["losses"][-1] < post.diagnostics["losses"][0]
 
 
+@pytest.mark.slow
 def test_dropout_mlp_trains_with_keys():
     X, y = br.datasets.gap_example(n=60, noise=0.05)
     post = br.fit(br.MLP((64,), dropout=0.2), X, y, method=br.MAP(steps=500))
@@ -169,6 +171,7 @@ def test_lbfgs_reaches_the_mode_of_an_ill_conditioned_polynomial(book_data):
     assert np.abs(adam - exact).max() > 10 * np.abs(lbfgs - exact).max()
 
 
+@pytest.mark.slow
 def test_fits_on_many_training_sizes_share_a_few_programs():
     """Full-batch training pads the rows to a geometric bucket and masks the padding: 15
     training sizes from 20 to 34 compile 3 programs (24, 32, 48 rows), not 15."""

@@ -33,6 +33,7 @@ def test_hierarchical_scale_recovers_a_known_scale():
     assert "weights_scale" in post.to_arviz().posterior
 
 
+@pytest.mark.slow
 def test_hierarchical_scale_needs_a_sampler():
     X, y = br.datasets.book_example()
     prior = br.Gaussian(scale=br.HalfNormal(1.0))
@@ -56,6 +57,7 @@ def test_hard_posterior_warns_with_the_fix():
     assert post.diagnostics["diverging"].shape == (100,)
 
 
+@pytest.mark.slow
 def test_learned_noise_is_sampled_with_its_prior():
     X, y = br.datasets.gap_example(n=40, noise=0.1)
     post = br.fit(br.Polynomial(5), X, y, method=br.NUTS(num_warmup=300, num_samples=300,
@@ -134,6 +136,7 @@ def test_mlp_posterior_agrees_with_numpyro_written_directly():
     assert np.all(np.abs(s1 / s2 - 1) < 4 * rel)
 
 
+@pytest.mark.slow
 def test_second_fit_with_same_shapes_reuses_the_compiled_model():
     """Count XLA compilations during a second fit with new data values and prior scale.
 
@@ -161,6 +164,7 @@ def test_second_fit_with_same_shapes_reuses_the_compiled_model():
     assert len(compiles) <= method.num_chains
 
 
+@pytest.mark.slow
 def test_one_chain_reports_split_rhat_without_arviz_noise(caplog, capfd):
     X = np.linspace(-1, 1, 20)
     with warnings.catch_warnings():

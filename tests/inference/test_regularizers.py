@@ -11,6 +11,7 @@ def data():
     return br.datasets.gap_example(n=60, noise=0.1)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_restores_best_and_keeps_curves(data):
     X, y = data
     method = br.MAP(lr=0.01, steps=4000, schedule="constant", validation=0.25, early_stopping=50)
@@ -39,6 +40,7 @@ def test_validation_curve_without_stopping(data):
 
 
 @pytest.mark.parametrize("kind", ["inputs", "weights"])
+@pytest.mark.slow
 def test_noise_injection_regularises(data, kind):
     """Noise added at each step shrinks the fit: training error rises with the noise.
     (Not label noise: the squared loss is linear in y, so label noise leaves the expected

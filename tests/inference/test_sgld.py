@@ -94,6 +94,7 @@ def test_gradient_is_the_latent_log_joint_of_nuts_and_vi():
     assert float(half) == pytest.approx(float(full), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_thinning_keeps_every_kth_state_of_one_trajectory():
     # step t's randomness is fold_in(key, t): the trajectory does not depend on thinning
     X, y = br.datasets.gap_example(n=12)
@@ -118,6 +119,7 @@ def test_cyclical_schedule_explores_without_noise_then_samples():
     np.testing.assert_array_less(plan.kept_step_sizes(1.0), 0.5 + 1e-9)  # sampled in the tail
 
 
+@pytest.mark.slow
 def test_epistemic_std_grows_away_from_the_data():
     X, y = br.datasets.gap_example(n=40, noise=0.1)
     with warnings.catch_warnings():
@@ -129,6 +131,7 @@ def test_epistemic_std_grows_away_from_the_data():
     assert far.min() > 1.5 * inside
 
 
+@pytest.mark.slow
 def test_predict_save_load_arviz_compare_and_no_recompile(linear, tmp_path):
     import arviz as az
 

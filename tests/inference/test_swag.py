@@ -57,6 +57,7 @@ def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model():
     assert np.all(tol < 0.4 * exact.predict(X_test).epistemic_std)
 
 
+@pytest.mark.slow
 def test_epistemic_std_grows_away_from_the_data():
     X, y = br.datasets.gap_example(n=40, noise=0.1)
     post = br.fit(br.MLP((16,)), X, y, method=br.SWAG(num_samples=100, training=QUICK),
@@ -66,6 +67,7 @@ def test_epistemic_std_grows_away_from_the_data():
     assert far.min() > 1.5 * inside
 
 
+@pytest.mark.slow
 def test_learned_noise_and_scales_are_the_pretrainings_and_reported(learned):
     post, X, y = learned
     pre = br.fit(br.MLP((8,)), X, y, method=QUICK, seed=0)  # the same pretraining
@@ -84,6 +86,7 @@ def test_learned_noise_and_scales_are_the_pretrainings_and_reported(learned):
     assert d["swa_loss"] < pre.diagnostics["final_loss"] + 0.1
 
 
+@pytest.mark.slow
 def test_predict_save_load_arviz_and_compare(learned, tmp_path):
     post, X, y = learned
     pred = post.predict(FAR)
@@ -103,6 +106,7 @@ def test_predict_save_load_arviz_and_compare(learned, tmp_path):
     assert np.isfinite(res.rows[1]["rmse"])
 
 
+@pytest.mark.slow
 def test_multiswag_members_differ_and_a_second_fit_does_not_recompile():
     X, y = br.datasets.gap_example(n=40)
     method = br.SWAG(rank=5, num_samples=20, members=3, epochs=10, training=QUICK)
@@ -135,6 +139,7 @@ def test_configuration_is_checked():
         br.fit(br.Linear(), X, y, method=br.SWAG(epochs=1, training=br.MAP(steps=10)))
 
 
+@pytest.mark.slow
 def test_the_cli_compares_swag(tmp_path):
     import json
 
