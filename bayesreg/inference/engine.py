@@ -1,13 +1,14 @@
 r"""The training engine: one compiled loop for every method that optimises (MAP, ensemble
 members, MC dropout, the Laplace approximation's mode, VI's starting point).
 
-``_train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X, y,
-key, X_val, y_val, *, hook=None, mask=None, val_mask=None)`` is pure: the objective
-(negative log joint per point, or the latent density with ``latent=True``), an optax
-transform from ``method`` (L-BFGS included, with its line search fed the objective), early
-stopping as state in the carry, and an optional ``hook`` (:class:`EvidenceHook`) that updates
-hyperparameters between rounds of updates. ``_train`` is it under ``jit``; ``_train_members``
-is its ``vmap`` over members (initial states, keys, and bagged data or anchored priors).
+``_train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
+key, X_val, y_val, *, hook=None, mask=None, val_mask=None)`` is pure. What it minimises is
+passed in: ``objective`` (a hashable :class:`NegLogJoint`, the negative log joint per point
+or the latent density); the update is an optax transform from ``method`` (L-BFGS included,
+its line search fed the objective); early stopping is an :class:`EarlyStopping` state in the
+carry; an optional ``hook`` (:class:`EvidenceHook`) updates hyperparameters between rounds
+of updates. ``_train`` is it under ``jit``; ``_train_members`` is its ``vmap`` over members
+(initial states, keys, and bagged data or anchored priors).
 
 Every loop is ``lax.scan`` — a scan over rounds of a scan over units with a hook — so there is
 no Python loop per step and no ``cond`` (cheap under ``vmap``). Full-batch data are padded to
@@ -17,7 +18,9 @@ O(log N) compiled programs.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,34 +69,101 @@ def _bind(hook, h, likelihood, prior):
     return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
 
 
-def _objective(model, noise, latent, n, bound, mask=None):
-    """The per-point negative log joint of a batch, ``objective(state, h, Xb, yb, k)``, with
-    the hyperparameters h bound by ``bound`` and the noise regularizers drawn from k; ``mask``
-    (full batch only) weighs padded rows 0."""
+@dataclasses.dataclass(frozen=True)
+class NegLogJoint:
+    r"""The training objective: the negative log joint per training point of a batch B,
 
-    def objective(state, h, Xb, yb, k):
-        lik, pri = bound(h)
-        k_drop, k_in, k_w, k_lab = jax.random.split(k, 4)
+        ℓ(φ, θ) = −(1/|B|) Σ_{i∈B} log p(yᵢ | f_φ(xᵢ), θ) − log p(φ) / N,
+
+    whose minimiser over the full data is the MAP estimate (N ℓ is the negative log joint).
+    With ``latent=True`` the prior term is the latent density of the Bayesian methods (the
+    weight prior plus the noise prior on log σ). ``noise`` holds (kind, scale) pairs of
+    noise injection, drawn from the step's key: "inputs" and "labels" add Gaussian noise to
+    the batch, "weights" evaluates the loss at jittered weights (gradient w.r.t. the clean
+    ones).
+
+    Hashable (a static argument of the compiled loops): two fits with equal objectives share
+    a compiled program.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bayesreg as br
+    >>> from bayesreg.inference.engine import NegLogJoint
+    >>> model = br.Linear()
+    >>> state = {"params": model.init(jax.random.key(0), 1), "theta": {}}
+    >>> X, y = jnp.zeros((4, 1)), jnp.ones(4)
+    >>> loss = NegLogJoint(model)(state, br.GaussianLikelihood(1.0), {"weights": br.Flat(),
+    ...                           "biases": br.Flat()}, X, y, jax.random.key(1), 4.0)
+    >>> round(float(loss), 4)  # ½(1 − b)² + ½ log 2π at the zero-initialised bias b
+    1.4189
+    """
+
+    model: Any
+    noise: tuple[tuple[str, float], ...] = ()
+    latent: bool = False
+
+    def __call__(self, state, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
+        """ℓ on the batch (X (B, D), y (B,)) of a training set of ``n`` rows; ``weights``
+        (B,) of a padded full batch weigh the padding 0 (then B is the padded count)."""
+        noise = dict(self.noise)
+        k_drop, k_in, k_w, k_lab = jax.random.split(key, 4)
         if noise.get("inputs"):
-            Xb = Xb + noise["inputs"] * jax.random.normal(k_in, Xb.shape, Xb.dtype)
+            X = X + noise["inputs"] * jax.random.normal(k_in, X.shape, X.dtype)
         if noise.get("labels"):
-            yb = yb + noise["labels"] * jax.random.normal(k_lab, yb.shape, yb.dtype)
+            y = y + noise["labels"] * jax.random.normal(k_lab, y.shape, y.dtype)
         used = state
         if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
             used = dict(state, params=dict(state["params"], weights=_perturb(
                 state["params"]["weights"], k_w, noise["weights"])))
-        ll = log_likelihood(model, lik, used, Xb, yb, key=k_drop)
-        if mask is not None:  # padded rows weigh nothing
-            ll = ll * mask * (mask.shape[0] / n)
-        lp = (latent_log_prior(lik, pri, state) if latent
-              else log_prior(pri, state["params"]))
+        ll = log_likelihood(self.model, likelihood, used, X, y, key=k_drop)
+        if weights is not None:  # padded rows weigh nothing
+            ll = ll * weights * (weights.shape[0] / n)
+        lp = (latent_log_prior(likelihood, prior, state) if self.latent
+              else log_prior(prior, state["params"]))
         return -(jnp.mean(ll) + lp / n)
 
-    return objective
+    def validation_loss(self, state, likelihood, X, y, weights) -> jax.Array:
+        """Mean negative log likelihood of the validation rows whose ``weights`` are 1."""
+        ll = log_likelihood(self.model, likelihood, state, X, y)
+        return -jnp.sum(ll * weights) / jnp.sum(weights)
 
 
-def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0, X,
-                y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
+class EarlyStopping(NamedTuple):
+    """Early stopping's state, carried by the training loop: the state with the lowest
+    validation loss so far, that loss, the updates since it, the updates run, and the update
+    at which the patience ran out (−1 while it has not)."""
+
+    best_state: Any
+    best_loss: jax.Array
+    since_best: jax.Array
+    step: jax.Array
+    stopped_at: jax.Array
+
+    @classmethod
+    def init(cls, state0, dtype) -> EarlyStopping:
+        return cls(state0, jnp.asarray(jnp.inf, dtype), jnp.asarray(0), jnp.asarray(0),
+                   jnp.asarray(-1))
+
+    def stopped(self, patience: int | None) -> jax.Array:
+        """Whether ``patience`` updates have passed without a better validation loss."""
+        return self.since_best >= patience if patience is not None else jnp.array(False)
+
+    def update(self, state, loss, frozen) -> EarlyStopping:
+        """After an update to ``state`` with validation ``loss``; a ``frozen`` loop (already
+        stopped) only counts the update."""
+        better = (loss < self.best_loss) & ~frozen
+        return EarlyStopping(
+            best_state=jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a),
+                                              self.best_state, state),
+            best_loss=jnp.where(better, loss, self.best_loss),
+            since_best=jnp.where(better, 0, jnp.where(frozen, self.since_best,
+                                                      self.since_best + 1)),
+            step=self.step + 1,
+            stopped_at=jnp.where(frozen & (self.stopped_at < 0), self.step, self.stopped_at))
+
+
+def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
+                key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
     """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
 
     The loop runs ``epochs`` units (one update each with the full batch, one pass over the
@@ -112,7 +182,6 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
     n = X.shape[0] if not full else jnp.sum(mask)
     total = epochs * per_epoch
     tx = method.transform(total)
-    noise = dict(method.noise or {})
     watch = X_val.shape[0] > 0
     patience = method.early_stopping
     lbfgs = method.optimizer == "lbfgs"
@@ -124,48 +193,32 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
     else:
         y_std = None
 
-    def bound(h):
-        return _bind(hook, h, likelihood, prior)
-
-    objective = _objective(model, noise, latent, n, bound, mask if full else None)
-
-    def val_loss(state, h):
-        lik, _ = bound(h)
-        ll = log_likelihood(model, lik, state, X_val, y_val)
-        return -jnp.sum(ll * val_mask) / jnp.sum(val_mask)
+    weights = mask if full else None
 
     def update(carry, xs):
         state, opt_state, track, h = carry
         Xb, yb, k = xs
+        lik, pri = _bind(hook, h, likelihood, prior)
+
+        def value_fn(s):
+            return objective(s, lik, pri, Xb, yb, k, n, weights)
+
         if lbfgs:  # the line search needs the objective itself
-
-            def value_fn(s):
-                return objective(s, h, Xb, yb, k)
-
             loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
             updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
                                          value_fn=value_fn)
         else:
-            loss, grads = jax.value_and_grad(objective)(state, h, Xb, yb, k)
+            loss, grads = jax.value_and_grad(value_fn)(state)
             updates, new_opt = tx.update(grads, opt_state, state)
         new_state = optax.apply_updates(state, updates)
         if not watch:
             return (new_state, new_opt, track, h), (loss, jnp.zeros((), loss.dtype))
-        best_state, best, since, step, stopped_at = track
-        frozen = since >= patience if patience is not None else jnp.array(False)
+        frozen = track.stopped(patience)
         # once stopped, keep the parameters where they were: the loop runs on, unchanged
-        new_state = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b), state,
-                                           new_state)
-        new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b), opt_state,
-                                         new_opt)
-        v = val_loss(new_state, h)
-        better = (v < best) & ~frozen
-        best_state = jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a), best_state,
-                                            new_state)
-        track = (best_state, jnp.where(better, v, best),
-                 jnp.where(better, 0, jnp.where(frozen, since, since + 1)), step + 1,
-                 jnp.where(frozen & (stopped_at < 0), step, stopped_at))
-        return (new_state, new_opt, track, h), (loss, v)
+        new_state, new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b),
+                                                    (state, opt_state), (new_state, new_opt))
+        v = objective.validation_loss(new_state, lik, X_val, y_val, val_mask)
+        return (new_state, new_opt, track.update(new_state, v, frozen), h), (loss, v)
 
     if full:  # full batch: a unit is one update
 
@@ -181,8 +234,7 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
             return jax.lax.scan(lambda c, xs: update(c, (X[xs[0]], y[xs[0]], xs[1])), carry,
                                 (idx, step_keys))
 
-    track0 = (state0, jnp.asarray(jnp.inf, X.dtype), jnp.asarray(0), jnp.asarray(0),
-              jnp.asarray(-1)) if watch else ()
+    track0 = EarlyStopping.init(state0, X.dtype) if watch else ()
     h0 = hook.init(state0["params"], y_std, X.dtype) if hook is not None else {}
     carry0 = (state0, tx.init(state0), track0, h0)
     desc = f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
@@ -211,11 +263,11 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
         def round_(carry, xs):
             r, k_h, ks, oks = xs
             state, opt_state, track, h = carry
-            h_new, gamma = hook.update(h, model, likelihood, prior, state["params"], X, y,
-                                       k_h, y_std, mask)
+            h_new, gamma = hook.update(h, objective.model, likelihood, prior, state["params"],
+                                       X, y, k_h, y_std, mask)
             keep = r == 0  # the burn-in round; and once early stopping froze the weights
-            if watch and patience is not None:
-                keep = keep | (track[2] >= patience)
+            if watch:
+                keep = keep | track.stopped(patience)
             h = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), h, h_new)
             if lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
                 opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b),
@@ -237,25 +289,24 @@ def _train_impl(model, method, epochs, per_epoch, batch, latent, likelihood, pri
     losses, vals = losses.reshape(-1), vals.reshape(-1)
     trace = {"losses": losses, **extra}
     if watch:
-        best_state, _, _, _, stopped_at = track
         trace.update(val_losses=vals, best_update=jnp.argmin(vals) + 1,
-                     stopped_update=stopped_at)
+                     stopped_update=track.stopped_at)
         if method.restore_best:
-            state = dict(best_state, theta=state["theta"])
+            state = dict(track.best_state, theta=state["theta"])
     return state, trace
 
 
-_STATIC = (0, 1, 2, 3, 4, 5)
+_STATIC = (0, 1, 2, 3, 4)
 _train = jax.jit(_train_impl, static_argnums=_STATIC, static_argnames=("hook",))
 
 
-@partial(jax.jit, static_argnums=(*_STATIC, 6), static_argnames=("hook",))
-def _train_members(model, method, epochs, per_epoch, batch, latent, axes, likelihood, prior,
+@partial(jax.jit, static_argnums=(*_STATIC, 5), static_argnames=("hook",))
+def _train_members(objective, method, epochs, per_epoch, batch, axes, likelihood, prior,
                    state0, X, y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
     """M members in one program: ``vmap`` of the training loop over initial states and keys,
     and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
     data_axis, prior_axis = axes
-    fn = partial(_train_impl, model, method, epochs, per_epoch, batch, latent, hook=hook,
+    fn = partial(_train_impl, objective, method, epochs, per_epoch, batch, hook=hook,
                  mask=mask, val_mask=val_mask)
     return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
         likelihood, prior, state0, X, y, key, X_val, y_val)
@@ -272,8 +323,8 @@ def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
     return k, -(-per_epoch // k)
 
 
-def _chunk_scan(model, method, total, latent, hook, per_epoch, likelihood, prior, carry, X,
-                y, keys, epoch, offset, count, n, perm=None):
+def _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior, carry, X, y,
+                keys, epoch, offset, count, n, perm=None):
     """One chunk of a stream: X (L, B, D) and y (L, B) hold L batches, already shuffled, of
     which the first ``count`` are real (the rest padding, skipped); one update each — the
     in-memory loop's update, without validation rows — with the optimiser state carried in
@@ -284,8 +335,6 @@ def _chunk_scan(model, method, total, latent, hook, per_epoch, likelihood, prior
     step_key = jax.random.split(keys[epoch])[1]
     step_keys = jax.random.split(step_key, per_epoch)
     tx = method.transform(total)
-    objective = _objective(model, dict(method.noise or {}), latent, n,
-                           lambda h: _bind(hook, h, likelihood, prior))
 
     def update(carry, xs):
         state, opt_state, h = carry
@@ -293,7 +342,8 @@ def _chunk_scan(model, method, total, latent, hook, per_epoch, likelihood, prior
         if perm is not None:  # Xb holds the batch's rows of the chunk: gather them now
             Xb, yb = X.reshape(-1, X.shape[-1])[Xb], y.reshape(-1)[Xb]
         k = step_keys[jnp.minimum(offset + j, per_epoch - 1)]
-        loss, grads = jax.value_and_grad(objective)(state, h, Xb, yb, k)
+        lik, pri = _bind(hook, h, likelihood, prior)
+        loss, grads = jax.value_and_grad(objective)(state, lik, pri, Xb, yb, k, n)
         updates, new_opt = tx.update(grads, opt_state, state)
         new = (optax.apply_updates(state, updates), new_opt, h)
         return jax.tree_util.tree_map(lambda a, b: jnp.where(j < count, a, b), new,
@@ -303,12 +353,12 @@ def _chunk_scan(model, method, total, latent, hook, per_epoch, likelihood, prior
     return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), *rows))
 
 
-_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))(_chunk_scan)
+_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))(_chunk_scan)
 _train_chunk.__doc__ = _chunk_scan.__doc__
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
-def _train_chunk_members(model, method, total, latent, hook, per_epoch, one_chunk, likelihood,
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, likelihood,
                          prior, carry, X, y, keys, epoch, offset, count, n):
     """One chunk of a stream for M ensemble members: :func:`_chunk_scan` ``vmap``ped over
     the members' carries and keys (M, epochs). X (L, B, D) and y (L, B) hold the chunk's
@@ -327,7 +377,7 @@ def _train_chunk_members(model, method, total, latent, hook, per_epoch, one_chun
         else:
             u = jax.random.uniform(jax.random.fold_in(k_perm, offset), (rows,))
             perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * X.shape[1], u, 2.0))
-        return _chunk_scan(model, method, total, latent, hook, per_epoch, likelihood, prior,
+        return _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior,
                            carry, X, y, keys, epoch, offset, count, n, perm)
 
     return jax.vmap(member)(carry, keys)
@@ -391,8 +441,8 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
                 jnp.asarray(n, dtype))
 
 
-def train_streamed(model, method, epochs, per_epoch, batch, latent, likelihood, prior, state0,
-                   X, y, key, *, hook=None, members=None):
+def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
+                   y, key, *, hook=None, members=None):
     """The mini-batch loop of :func:`_train_impl` over an X read by chunks
     (:mod:`bayesreg._stream`): a Python loop over chunks of batches, each one compiled scan
     (:func:`_train_chunk`, one program per shape), the next chunk read by a background
@@ -494,8 +544,8 @@ def train_streamed(model, method, epochs, per_epoch, batch, latent, likelihood, 
     for r, first in enumerate(range(0, epochs, every)):
         if hook is not None:
             if r > 0:  # before every round but the burn-in: the hyperparameters move
-                h, gamma = _streamed_hook_update(hook, model, likelihood, prior, h,
-                                                 carry[0]["params"], X, y,
+                h, gamma = _streamed_hook_update(hook, objective.model, likelihood, prior,
+                                                 h, carry[0]["params"], X, y,
                                                  hyper_keys[..., r], y_std, dtype, members)
                 carry = (carry[0], carry[1], h)
             history.append(h)
@@ -503,14 +553,13 @@ def train_streamed(model, method, epochs, per_epoch, batch, latent, likelihood, 
             c for e in range(first, min(first + every, epochs)) for c in epoch_chunks(e))]
         for (Xc, yc), (e, pos, count) in _stream.prefetch(plan):
             if members is None:
-                carry, loss = _train_chunk(model, method, total, latent, hook, per_epoch,
+                carry, loss = _train_chunk(objective, method, total, hook, per_epoch,
                                            likelihood, prior, carry, Xc, yc, keys, e, pos,
                                            count, n_rows)
             else:
-                carry, loss = _train_chunk_members(model, method, total, latent, hook,
-                                                   per_epoch, n_chunks == 1, likelihood,
-                                                   prior, carry, Xc, yc, keys, e, pos, count,
-                                                   n_rows)
+                carry, loss = _train_chunk_members(objective, method, total, hook, per_epoch,
+                                                   n_chunks == 1, likelihood, prior, carry, Xc,
+                                                   yc, keys, e, pos, count, n_rows)
             # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
             # next meanwhile) before its buffer can be refilled
             losses.append((loss.block_until_ready(), count))

@@ -199,8 +199,9 @@ class Ensemble:
             method = self.training.resolved(problem.model)
             epochs, per_epoch, batch = method.plan(problem.n)
             state, trace = train_streamed(
-                problem.model, method, epochs, per_epoch, batch, False, problem.likelihood,
-                problem.prior, state0, problem.X, problem.y, jax.random.split(train_key, M),
+                method.objective(problem.model), method, epochs, per_epoch, batch,
+                problem.likelihood, problem.prior, state0, problem.X, problem.y,
+                jax.random.split(train_key, M),
                 hook=self.training.evidence_hook(problem), members=M)
             return self._posterior(problem, problem, method, state, trace)
         train, X_val, y_val = self.training.split(problem)
@@ -221,8 +222,9 @@ class Ensemble:
             rest = _distributed.replicate(rest, _distributed.mesh())
         likelihood, X_val, y_val, mask, val_mask = rest
         state, trace = _train_members(
-            problem.model, method, epochs, per_epoch, batch, False, axes, likelihood,
-            prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask, val_mask=val_mask)
+            method.objective(problem.model), method, epochs, per_epoch, batch, axes,
+            likelihood, prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask,
+            val_mask=val_mask)
         # every process gets every member (an all-gather across processes), padding dropped
         state, trace = jax.tree_util.tree_map(lambda a: a[:self.members],
                                               _distributed.gather((state, trace)))

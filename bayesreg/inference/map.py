@@ -42,7 +42,7 @@ from bayesreg._scales import divergence_causes
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import _train, bucketed, train_streamed
+from bayesreg.inference.engine import NegLogJoint, _train, bucketed, train_streamed
 from bayesreg.inference.evidence import NOISE_FLOOR, EvidenceHook, concrete_prior
 from bayesreg.inference.noise_grid import fit_noise_grid, split_rows
 from bayesreg.likelihoods import GaussianLikelihood
@@ -246,6 +246,11 @@ class MAP:
             "lbfgs": lambda: optax.lbfgs(),
         }[self.optimizer]()
 
+    def objective(self, model, latent: bool = False) -> NegLogJoint:
+        """What the training loop minimises for ``model``: the negative log joint per point
+        (the latent density with ``latent=True``) with this configuration's noise injection."""
+        return NegLogJoint(model, tuple(sorted((self.noise or {}).items())), latent)
+
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k in ("optimizer", "schedule"):
@@ -302,16 +307,16 @@ class MAP:
         if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
             if X_val is not None and X_val.shape[0]:
                 raise ValueError("a streamed X cannot hold out validation rows")
-            return train_streamed(problem.model, method, epochs, per_epoch, batch, latent,
-                                  problem.likelihood, problem.prior, state0, problem.X,
-                                  problem.y, key, hook=hook)
+            return train_streamed(method.objective(problem.model, latent), method, epochs,
+                                  per_epoch, batch, problem.likelihood, problem.prior, state0,
+                                  problem.X, problem.y, key, hook=hook)
         X_val = problem.X[:0] if X_val is None else X_val
         y_val = problem.y[:0] if y_val is None else y_val
         X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
                                                              y_val, per_epoch, batch)
         return _train(
-            problem.model, method, epochs, per_epoch, batch, latent, problem.likelihood,
-            problem.prior, state0, jnp.asarray(X), jnp.asarray(y), key,
+            method.objective(problem.model, latent), method, epochs, per_epoch, batch,
+            problem.likelihood, problem.prior, state0, jnp.asarray(X), jnp.asarray(y), key,
             jnp.asarray(X_val), jnp.asarray(y_val), hook=hook, mask=mask, val_mask=val_mask,
         )
 

@@ -78,8 +78,8 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     X, y, mask, X_val, y_val, val_mask, batch = bucketed(part.X, part.y, part.X[:0],
                                                          part.y[:0], per_epoch, batch)
     states, trace = _train_members(
-        model, method, epochs, per_epoch, batch, False, (None, 0), part.likelihood, spec,
-        state0, jnp.asarray(X), jnp.asarray(y), jnp.stack([train_key] * k),
+        method.objective(model), method, epochs, per_epoch, batch, (None, 0), part.likelihood,
+        spec, state0, jnp.asarray(X), jnp.asarray(y), jnp.stack([train_key] * k),
         jnp.asarray(X_val), jnp.asarray(y_val), mask=mask, val_mask=val_mask)
     scores = np.array([score(jax.tree_util.tree_map(lambda a, i=i: a[i], states["params"]),
                              float(s), problem.X[val], problem.y[val])
