@@ -103,8 +103,9 @@ class NegLogJoint:
     latent: bool = False
 
     def __call__(self, state, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
-        """ℓ on the batch (X (B, D), y (B,)) of a training set of ``n`` rows; ``weights``
-        (B,) of a padded full batch weigh the padding 0 (then B is the padded count)."""
+        """ℓ on the batch (X (B, D), y (B,)) of a training set of ``n`` rows. ``weights``
+        (B,) of a padded full batch are B/n on the real rows and 0 on the padding, so that
+        the batch mean is the mean over the real rows (:func:`row_weights`)."""
         noise = dict(self.noise)
         k_drop, k_in, k_w, k_lab = jax.random.split(key, 4)
         if noise.get("inputs"):
@@ -117,7 +118,7 @@ class NegLogJoint:
                 state["params"]["weights"], k_w, noise["weights"])))
         ll = log_likelihood(self.model, likelihood, used, X, y, key=k_drop)
         if weights is not None:  # padded rows weigh nothing
-            ll = ll * weights * (weights.shape[0] / n)
+            ll = ll * weights
         lp = (latent_log_prior(likelihood, prior, state) if self.latent
               else log_prior(prior, state["params"]))
         return -(jnp.mean(ll) + lp / n)
@@ -126,6 +127,12 @@ class NegLogJoint:
         """Mean negative log likelihood of the validation rows whose ``weights`` are 1."""
         ll = log_likelihood(self.model, likelihood, state, X, y)
         return -jnp.sum(ll * weights) / jnp.sum(weights)
+
+
+def row_weights(mask) -> jax.Array:
+    """The objective's row weights of a padded batch from its mask (1 real, 0 padding):
+    B/n on the real rows. Computed once per fit, outside the loop."""
+    return mask * (mask.shape[0] / jnp.sum(mask))
 
 
 class EarlyStopping(NamedTuple):
@@ -193,7 +200,7 @@ def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, 
     else:
         y_std = None
 
-    weights = mask if full else None
+    weights = row_weights(mask) if full else None
 
     def update(carry, xs):
         state, opt_state, track, h = carry
