@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 
@@ -27,6 +28,17 @@ def bucket(n: int) -> int:
     while size < n:
         size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
     return size
+
+
+def to_device(a) -> jax.Array:
+    """``a`` on the default device in the dtype JAX gives it, cast on the host.
+
+    ``jnp.asarray`` of a NumPy array compiles a small program per shape (and one more per
+    dtype cast); ``jax.device_put`` of an array already in JAX's dtype compiles none."""
+    if isinstance(a, jax.Array):
+        return a
+    a = np.asarray(a)
+    return jax.device_put(np.asarray(a, jax.dtypes.canonicalize_dtype(a.dtype)))
 
 
 def pad_rows(a, axis: int = -2):

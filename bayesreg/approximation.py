@@ -43,10 +43,9 @@ from functools import partial
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from bayesreg._buckets import pad_rows
+from bayesreg._buckets import pad_rows, to_device
 from bayesreg._validation import check_int
 
 # Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
@@ -165,7 +164,7 @@ def draw_outputs(model, params, X: np.ndarray, chunk_size: int | None = None) ->
     """
     n, X = X.shape[0], pad_rows(X)
     size = _chunk(params, X.shape[0], chunk_size)
-    out = _apply_draws(model, min(size, num_draws(params)), params, jnp.asarray(X))
+    out = _apply_draws(model, min(size, num_draws(params)), params, to_device(X))
     return np.asarray(out)[:, :n]
 
 

@@ -218,3 +218,39 @@ def test_predicting_on_many_sizes_compiles_log_many_programs():
     buckets = len({bucket(n) for n in sizes})  # 8, 12, 16, 24, 32, 48, 64: 7 sizes
     assert _apply_draws._cache_size() - before[0] <= buckets
     assert _linearized_chunk._cache_size() - before[1] <= buckets
+
+
+def _compiled_programs(run) -> list[str]:
+    """The names of the programs JAX compiles while ``run()`` runs."""
+    import logging
+
+    names = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            msg = record.getMessage()
+            if msg.startswith("Compiling "):
+                names.append(msg.split()[1])
+
+    logger, handler = logging.getLogger("jax"), Record()
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles():
+            run()
+    finally:
+        logger.removeHandler(handler)
+    return names
+
+
+def test_a_new_size_compiles_the_forward_pass_and_the_training_loop_only():
+    # jnp.asarray of a NumPy array compiled a copy program per shape (and a cast per dtype):
+    # as many programs again as the forward passes, and ~8 MB per training size
+    X, y = br.datasets.gap_example(n=30)
+    post = br.fit(br.MLP((8,)), X, y, method=br.MAP(steps=20))
+    rng = np.random.default_rng(0)
+    names = _compiled_programs(lambda: [post.predict(rng.uniform(-1, 1, n)).mean
+                                        for n in (3, 50, 100)])  # float64 X, new buckets
+    assert names == ["jit(_apply_draws)"] * 3, names
+    Xn, yn = br.datasets.gap_example(n=70)  # a new bucket of training rows
+    names = _compiled_programs(lambda: br.fit(br.MLP((8,)), Xn, yn, method=br.MAP(steps=20)))
+    assert names == ["jit(_train_impl)"], names

@@ -28,7 +28,7 @@ import numpy as np
 import optax
 
 from bayesreg import _progress, _stream
-from bayesreg._buckets import bucket, pad_rows
+from bayesreg._buckets import bucket, pad_rows, to_device
 from bayesreg._random import numpy_rng
 from bayesreg.inference._latent import latent_log_prior
 from bayesreg.inference._problem import log_likelihood
@@ -53,7 +53,7 @@ def padded(X, y, full_batch: bool):
     n = X.shape[-2]
     if not full_batch or n == 0:
         return X, y, None
-    mask = jnp.asarray(np.arange(bucket(n)) < n, jnp.asarray(X).dtype)
+    mask = to_device((np.arange(bucket(n)) < n).astype(X.dtype))
     return pad_rows(X, -2), pad_rows(y, -1), mask
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 
 from bayesreg import _stream
+from bayesreg._buckets import to_device
 from bayesreg._pytree import check_positive
 from bayesreg._scales import divergence_causes
 from bayesreg._validation import check_int
@@ -316,8 +317,8 @@ class MAP:
                                                              y_val, per_epoch, batch)
         return _train(
             method.objective(problem.model, latent), method, epochs, per_epoch, batch,
-            problem.likelihood, problem.prior, state0, jnp.asarray(X), jnp.asarray(y), key,
-            jnp.asarray(X_val), jnp.asarray(y_val), hook=hook, mask=mask, val_mask=val_mask,
+            problem.likelihood, problem.prior, state0, to_device(X), to_device(y), key,
+            to_device(X_val), to_device(y_val), hook=hook, mask=mask, val_mask=val_mask,
         )
 
     def _run_validation(self, problem: Problem):

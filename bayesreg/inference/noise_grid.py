@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg._buckets import to_device
 from bayesreg._random import holdout, numpy_rng
 from bayesreg.inference._problem import Problem
 from bayesreg.likelihoods import GaussianLikelihood
@@ -79,8 +80,8 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
                                                          part.y[:0], per_epoch, batch)
     states, trace = _train_members(
         method.objective(model), method, epochs, per_epoch, batch, (None, 0), part.likelihood,
-        spec, state0, jnp.asarray(X), jnp.asarray(y), jnp.stack([train_key] * k),
-        jnp.asarray(X_val), jnp.asarray(y_val), mask=mask, val_mask=val_mask)
+        spec, state0, to_device(X), to_device(y), jnp.stack([train_key] * k),
+        to_device(X_val), to_device(y_val), mask=mask, val_mask=val_mask)
     scores = np.array([score(jax.tree_util.tree_map(lambda a, i=i: a[i], states["params"]),
                              float(s), problem.X[val], problem.y[val])
                        for i, s in enumerate(sigmas)])
