@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg import _distributed, _stream
+from bayesreg._buckets import to_device
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
@@ -127,7 +128,7 @@ class Ensemble:
         init_key, train_key, bag_key, anchor_key, jitter_key = jax.random.split(problem.key, 5)
         state0 = jax.vmap(problem.init_state)(jax.random.split(init_key, M))
         keys = jax.random.split(train_key, M)
-        X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
+        X, y = to_device(problem.X), to_device(problem.y)
         data_axis = prior_axis = None
         if self.bagging:
             idx = jax.random.randint(bag_key, (M, problem.n), 0, problem.n)
@@ -217,7 +218,7 @@ class Ensemble:
         # anchors are draws from the given prior: an anchored ensemble keeps it
         hook = self.training.evidence_hook(
             dataclasses.replace(train, learn_prior=train.learn_prior and not self.anchored))
-        rest = (train.likelihood, jnp.asarray(X_val), jnp.asarray(y_val), mask, val_mask)
+        rest = (train.likelihood, to_device(X_val), to_device(y_val), mask, val_mask)
         if jax.device_count() > 1:
             rest = _distributed.replicate(rest, _distributed.mesh())
         likelihood, X_val, y_val, mask, val_mask = rest
