@@ -134,3 +134,17 @@ def test_numeric_scales_of_every_kind_are_accepted():
     assert br.Gaussian(2).scale == 2
     assert br.Laplace([0.5, np.array(1.0), jnp.array(2.0)]).scale[2] == 2.0
     assert br.Gaussian(1.0, loc=np.array([0.0, 1.0])).loc[1] == 1.0
+
+
+def test_gaussian_density_and_its_scale_gradient_stay_finite_at_tiny_scales():
+    # a hierarchical prior's funnel reaches scales far below 1e-10; written as z²·(1/s²)
+    # the gradient in s went through s⁴ (inf below s ~ 1e-10 in float32) and the value
+    # was 0·inf = NaN at z = 0 below s ~ 1e-19. (z·(1/s))² has neither problem
+    for log_s in (-23.0, -40.0):
+        z = jnp.array([0.0, 1.0, -2.0]) * np.exp(log_s / 2)
+
+        def logp(log_s, z=z):
+            return br.Gaussian(1.0).with_scale(jnp.exp(log_s)).log_prob(z)
+
+        value, grad = jax.value_and_grad(logp)(jnp.float32(log_s))
+        assert np.isfinite(value) and np.isfinite(grad), (log_s, value, grad)
