@@ -290,7 +290,9 @@ def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, 
         per = losses.shape[2:] if losses.ndim > 2 else ()
         losses = losses.reshape(-1, *per)[:epochs]
         vals = vals.reshape(-1, *per)[:epochs]
-        extra = {"hyper": h, "effective_parameters": gammas[-1], "hyper_history": history}
+        extra = {"hyper": h, "effective_parameters": gammas[-1], "hyper_history": history,
+                 # updates the hook refused (not finite; round 0's is the burn-in, unused)
+                 "evidence_refused": jnp.sum(~jnp.isfinite(gammas[1:]))}
         if hook.learn_noise:  # the noise the evidence chose is the posterior's noise
             state = dict(state, theta={"log_noise": h["log_noise"]})
     losses, vals = losses.reshape(-1), vals.reshape(-1)
@@ -490,6 +492,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
         h, every = {}, epochs
     carry = (state0, per_member(tx.init)(state0), h)
     losses, history, gamma = [], [], jnp.asarray(jnp.nan, dtype)
+    refused = 0  # evidence updates refused (not finite), per member
     def epoch_chunks(e):
         """(epoch, first update, updates, runs of rows, row order) of each chunk of epoch
         e; the order is None for a chunk shuffled by the reading thread."""
@@ -554,6 +557,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                 h, gamma = _streamed_hook_update(hook, objective.model, likelihood, prior,
                                                  h, carry[0]["params"], X, y,
                                                  hyper_keys[..., r], y_std, dtype, members)
+                refused = refused + ~np.isfinite(np.asarray(gamma))
                 carry = (carry[0], carry[1], h)
             history.append(h)
         plan = [reader(i, *c) for i, c in enumerate(
@@ -577,7 +581,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
         axis = 0 if members is None else 1  # rounds after the member axis, as when vmapped
         if members is not None and epochs <= every:  # no update ran: γ per member
             gamma = jnp.full((members,), jnp.nan, dtype)
-        trace.update(hyper=h, effective_parameters=gamma,
+        trace.update(hyper=h, effective_parameters=gamma, evidence_refused=np.asarray(refused),
                      hyper_history=jax.tree_util.tree_map(
                          lambda *a: jnp.stack(a, axis=axis), *history))
         if hook.learn_noise:

@@ -134,7 +134,16 @@ class EvidenceHook:
             beta = 1.0 / jnp.square(lik.noise_std({}))
             d = _prior_curvature(pri, unravel, flat)
             if dense:
-                chol = jnp.linalg.cholesky(beta * G + jnp.diag(d))
+                H = beta * G + jnp.diag(d)
+                chol = jnp.linalg.cholesky(H)
+                # In float32 the Cholesky fails (NaN) once a layer's α falls near 1e-8 against
+                # βG ~ 1e5. Then, and only then, factor H + δI with δ = 10·eps·tr(H), which
+                # bounds the condition number by 1/(10 eps) (always used, that jitter moved
+                # the evidence's maximiser on well-posed problems by 2%)
+                chol = jax.lax.cond(
+                    jnp.all(jnp.isfinite(chol)), lambda: chol,
+                    lambda: jnp.linalg.cholesky(H + 10 * jnp.finfo(dtype).eps * jnp.trace(H)
+                                                * jnp.eye(flat.size, dtype=dtype)))
                 # H⁻¹ = L⁻ᵀL⁻¹: diag(H⁻¹) = column sums of (L⁻¹)², tr(G H⁻¹) = ‖L⁻¹Jᵀ‖²
                 # (no full inverse: one triangular inverse and one product)
                 Linv = jax.scipy.linalg.solve_triangular(
@@ -155,15 +164,13 @@ class EvidenceHook:
                 sigma2 = rss / jnp.maximum(n - gamma, 1.0)
                 floor = NOISE_FLOOR * y_std
                 new["log_noise"] = 0.5 * jnp.log(jnp.maximum(sigma2, floor**2))
-            # An update that is not finite is refused and the hyperparameters stay where they
-            # were: in float32 the Cholesky of βG + diag(α) fails (NaN) once a layer's α falls
-            # near 1e-8 against βG ~ 1e5, and the weights then inherited the NaN. A jitter
-            # large enough to prevent it (10·eps·tr H) moved the evidence's maximiser by 2%
-            # on well-posed problems; the refusal leaves those untouched.
+            # an update that is still not finite is refused (γ reported as NaN, and counted by
+            # the engine): the hyperparameters stay where they were, and the weights do not
+            # inherit a NaN
             finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
                                         for v in jax.tree_util.tree_leaves(new)]))
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, h)
-            return new, gamma
+            return new, jnp.where(finite, gamma, jnp.nan)
 
         h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
         return h, gammas[-1]

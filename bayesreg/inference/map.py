@@ -417,6 +417,14 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
     if hyper is None:
         return prior, trace
     trace["hyperparameters"] = "evidence"
+    refused = np.asarray(trace.get("evidence_refused", 0))
+    if np.any(refused > 0):
+        warnings.warn(
+            f"{int(np.max(refused))} evidence update(s) were refused: the Gauss–Newton "
+            "matrix βG + diag(α) could not be factored even with a jitter, so σ and the prior "
+            "scales stayed at their last values (see diagnostics['prior_scales']). A prior "
+            "given explicitly (prior=br.Gaussian(...)) or standardised inputs avoid it",
+            UserWarning, stacklevel=4)
     if "log_noise" in hyper:
         floor = NOISE_FLOOR * (_stream.std(problem.y) or 1.0)  # as in the training loop
         if np.any(np.asarray(trace["noise_std"]) <= 1.01 * floor):
