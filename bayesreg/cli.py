@@ -65,7 +65,7 @@ def make_method(name: str, quick: bool = False):
         "laplace-ll": lambda: br.LaplaceApprox(subset="last_layer"),
         "vi": lambda: br.VI(steps=1500 if q else 5000),
         "nuts": lambda: br.NUTS(num_warmup=200 if q else 500, num_samples=200 if q else 1000),
-        "dropout": lambda: br.MCDropout(rate=0.05, training=br.MAP(steps=1000 if q else 3000)),
+        "dropout": lambda: br.MCDropout(training=br.MAP(steps=1000 if q else 3000)),
         "ensemble": lambda: br.Ensemble(members=10, training=br.MAP(steps=1000 if q else 3000)),
         "sgld": lambda: br.SGLD(num_samples=200 if q else 1000),
         "swag": lambda: br.SWAG(epochs=30 if q else 100,
