@@ -55,7 +55,7 @@ def methods():
     # the library's defaults: noise and prior scales by the evidence during training
     return {
         "MAP": br.MAP(),
-        "MC dropout": br.MCDropout(rate=0.05),
+        "MC dropout": br.MCDropout(),
         "Ensemble(5)": br.Ensemble(members=5),
         "Laplace (GGN)": br.LaplaceApprox(),
         "SWAG": br.SWAG(),
