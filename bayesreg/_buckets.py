@@ -38,7 +38,7 @@ def to_device(a) -> jax.Array:
     if isinstance(a, jax.Array):
         return a
     a = np.asarray(a)
-    return jax.device_put(np.asarray(a, jax.dtypes.canonicalize_dtype(a.dtype)))
+    return jax.device_put(a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False))
 
 
 def pad_rows(a, axis: int = -2):

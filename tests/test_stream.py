@@ -268,33 +268,34 @@ MEMORY = textwrap.dedent("""
 """)
 
 
+def _resident_growth(tmp_path, rows: int, method: str) -> float:
+    """MB the resident set grew while ``method`` (source text) fitted a fresh memmap of
+    ``rows`` × 10 float32, in its own process (:data:`MEMORY`); checks X stayed a memmap."""
+    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), str(rows), method],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr
+    grew, kind = out.stdout.split()[-2:]
+    assert kind == "memmap"
+    return float(grew)
+
+
 def test_streaming_keeps_the_resident_set_far_below_the_data(tmp_path):
     # 400k × 10 float32 = 16 MB. With the programs compiled on a file of the same shape,
     # the fit on a fresh file peaks, streamed, at y (1.6 MB), a few 4 MB chunk buffers and
     # the validation pass's float64 chunk above where it started: measured 8.6-10.5 MB on
     # 2 cores. Read whole (``is_lazy`` broken on purpose), the mapped pages and the device
     # copy add 36-38 MB: the bound of 20 MB tells the two apart with room for noise.
-    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000",
-                          "br.MAP(batch_size=4096, epochs=1)"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert out.returncode == 0, out.stderr
-    grew, kind = out.stdout.split()
-    assert kind == "memmap"
-    assert float(grew) < 20, f"the resident set grew by {grew} MB during the fit"
+    grew = _resident_growth(tmp_path, 400000, "br.MAP(batch_size=4096, epochs=1)")
+    assert grew < 20, f"the resident set grew by {grew} MB during the fit"
 
 
 def test_exact_streams_with_the_resident_set_far_below_the_data(tmp_path):
     # the same 16 MB file fitted by Exact: one chunk of Φ (float64) and the (P+1)² factor,
     # measured 9.2 MB growth; read whole (is_lazy broken on purpose), X, its float64 design
     # matrix and JAX's copy grow it by 136 MB
-    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000", "br.Exact()"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert out.returncode == 0, out.stderr
-    grew, kind = out.stdout.split()
-    assert kind == "memmap"
-    assert float(grew) < 30, f"the resident set grew by {grew} MB during the fit"
+    grew = _resident_growth(tmp_path, 400000, "br.Exact()")
+    assert grew < 30, f"the resident set grew by {grew} MB during the fit"
 
 
 # -- ensembles on a stream: one shared chunk stream, the chunk program vmapped over members --
@@ -380,14 +381,9 @@ def test_streamed_ensemble_keeps_the_resident_set_far_below_the_data(tmp_path):
     # X read whole (np.asarray(problem.X) in Ensemble._run, broken on purpose) 50-58 MB;
     # with is_lazy broken (the in-memory ensemble) 238-241 MB. On 400k rows one copy
     # (27 MB) is too close to the streamed growth's spread (3.5-19 MB) to tell apart.
-    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "1200000",
-                          "br.Ensemble(members=4, training=br.MAP(batch_size=4096, epochs=1))"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert out.returncode == 0, out.stderr
-    grew, kind = out.stdout.split()
-    assert kind == "memmap"
-    assert float(grew) < 32, f"the resident set grew by {grew} MB during the fit"
+    grew = _resident_growth(
+        tmp_path, 1200000, "br.Ensemble(members=4, training=br.MAP(batch_size=4096, epochs=1))")
+    assert grew < 32, f"the resident set grew by {grew} MB during the fit"
 
 
 # -- SGLD on a stream: chunks of batches, each one scan carrying every chain's (z, v, t) ------
@@ -472,12 +468,6 @@ def test_streamed_sgld_keeps_the_resident_set_far_below_the_data(tmp_path):
     # of 4 MB chunk buffers and their device copies, the float64 validation chunk, the log
     # joint pass's chunk); read whole (is_lazy broken on purpose) 50.5 MB. The bound of
     # 35 MB sits between the two.
-    out = subprocess.run([sys.executable, "-c", MEMORY, str(tmp_path), "400000",
-                          "br.SGLD(num_samples=20, batch_size=4096, num_warmup=100, "
-                          "thinning=1)"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert out.returncode == 0, out.stderr
-    grew, kind = out.stdout.split()[-2:]
-    assert kind == "memmap"
-    assert float(grew) < 35, f"the resident set grew by {grew} MB during the fit"
+    grew = _resident_growth(
+        tmp_path, 400000, "br.SGLD(num_samples=20, batch_size=4096, num_warmup=100, thinning=1)")
+    assert grew < 35, f"the resident set grew by {grew} MB during the fit"
