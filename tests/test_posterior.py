@@ -253,4 +253,4 @@ def test_a_new_size_compiles_the_forward_pass_and_the_training_loop_only():
     assert names == ["jit(_apply_draws)"] * 3, names
     Xn, yn = br.datasets.gap_example(n=70)  # a new bucket of training rows
     names = _compiled_programs(lambda: br.fit(br.MLP((8,)), Xn, yn, method=br.MAP(steps=20)))
-    assert names == ["jit(_train_impl)"], names
+    assert names == ["jit(train_loop)"], names

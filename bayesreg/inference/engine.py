@@ -1,14 +1,18 @@
 r"""The training engine: one compiled loop for every method that optimises (MAP, ensemble
 members, MC dropout, the Laplace approximation's mode, VI's starting point).
 
-``_train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
-key, X_val, y_val, *, hook=None, mask=None, val_mask=None)`` is pure. What it minimises is
-passed in: ``objective`` (a hashable :class:`NegLogJoint`, the negative log joint per point
-or the latent density); the update is an optax transform from ``method`` (L-BFGS included,
-its line search fed the objective); early stopping is an :class:`EarlyStopping` state in the
-carry; an optional ``hook`` (:class:`EvidenceHook`) updates hyperparameters between rounds
-of updates. ``_train`` is it under ``jit``; ``_train_members`` is its ``vmap`` over members
-(initial states, keys, and bagged data or anchored priors).
+``train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
+key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None, opt_state0=None)``
+is pure. What it minimises is passed in: ``objective`` (a hashable :class:`NegLogJoint`, the
+negative log joint per point or the latent density); the update is an optax transform from
+``method`` (L-BFGS included, its line search fed the objective), started from
+``opt_state0`` when the caller computed one; early stopping is an :class:`EarlyStopping`
+state in the carry; an optional ``hook`` (:class:`EvidenceHook`) updates hyperparameters
+between rounds of updates, or a ``collect`` (:class:`Collector`) folds the iterates after
+each round into running statistics (SWAG's moments). ``train_compiled`` is it under
+``jit``; ``train_members`` is its ``vmap`` over members (initial states, keys, and bagged
+data or anchored priors). A method's own jitted program may call ``train_loop`` inside it
+(SWAG computes its rates, trains and draws in one program).
 
 Every loop is ``lax.scan`` — a scan over rounds of a scan over units with a hook — so there is
 no Python loop per step and no ``cond`` (cheap under ``vmap``). Full-batch data are padded to
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -135,6 +139,32 @@ def row_weights(mask) -> jax.Array:
     return mask * (mask.shape[0] / jnp.sum(mask))
 
 
+class Collector(Protocol):
+    """What :func:`train_loop` folds the iterates into (``collect=``): every ``every``
+    units the parameters φ, as the loop leaves them, update the collector's state.
+    Hashable (a static argument of the compiled loop), e.g. a frozen dataclass.
+
+    Examples
+    --------
+    >>> import dataclasses, jax, jax.numpy as jnp
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class RunningMean:
+    ...     every: int
+    ...     def init(self, params):
+    ...         return jax.tree_util.tree_map(jnp.zeros_like, params)
+    ...     def update(self, acc, params, i):  # the i-th collected iterate, from 0
+    ...         return jax.tree_util.tree_map(lambda a, p: a + (p - a) / (i + 1), acc, params)
+    """
+
+    every: int
+
+    def init(self, params) -> Any:
+        """The state before any iterate is collected."""
+
+    def update(self, acc, params, i) -> Any:
+        """The state after collecting ``params``, the ``i``-th iterate (from 0)."""
+
+
 class EarlyStopping(NamedTuple):
     """Early stopping's state, carried by the training loop: the state with the lowest
     validation loss so far, that loss, the updates since it, the updates run, and the update
@@ -169,8 +199,9 @@ class EarlyStopping(NamedTuple):
             stopped_at=jnp.where(frozen & (self.stopped_at < 0), self.step, self.stopped_at))
 
 
-def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
-                key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
+def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
+               key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None,
+               opt_state0=None):
     """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
 
     The loop runs ``epochs`` units (one update each with the full batch, one pass over the
@@ -182,7 +213,18 @@ def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, 
     ``mask`` (full batch only) and ``val_mask`` mark the real rows (1) of data padded to a
     bucketed size (0 for padding): the objective averages over real rows only, so fits on
     many training sizes share a few compiled programs.
+
+    With ``collect`` (a :class:`Collector`) the units are split into rounds of
+    ``collect.every`` and the parameters after each round are folded into the collector's
+    state (``trace["collected"]``); the iterates are those of the loop without it.
+    ``opt_state0`` replaces ``tx.init(state0)``: an optimiser state computed in the
+    program (SWAG's per-parameter rates).
     """
+    if collect is not None and hook is not None:
+        raise ValueError("the training loop takes a hyperparameter hook or a collector, not both")
+    if collect is not None and epochs % collect.every:
+        raise ValueError(f"the collector's rounds of {collect.every} units must divide the "
+                         f"{epochs} units of the loop")
     full = per_epoch == 1 and (mask is not None or batch == X.shape[0])
     mask = jnp.ones(X.shape[0], X.dtype) if mask is None else mask
     val_mask = jnp.ones(X_val.shape[0], X.dtype) if val_mask is None else val_mask
@@ -243,10 +285,28 @@ def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, 
 
     track0 = EarlyStopping.init(state0, X.dtype) if watch else ()
     h0 = hook.init(state0["params"], y_std, X.dtype) if hook is not None else {}
-    carry0 = (state0, tx.init(state0), track0, h0)
-    desc = f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
+    carry0 = (state0, tx.init(state0) if opt_state0 is None else opt_state0, track0, h0)
+    desc = getattr(method, "progress_desc", None) or (
+        f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})")
     keys = jax.random.split(key, epochs)
-    if hook is None:
+    if collect is not None:
+        # rounds of ``every`` units, the parameters folded into the collector after each:
+        # the same keys, so the same iterates, as the loop without it
+        rounds = epochs // collect.every
+
+        def collect_round(carry, xs):
+            i, ks = xs
+            inner, acc = carry
+            inner, outs = jax.lax.scan(unit, inner, ks)
+            return (inner, collect.update(acc, inner[0]["params"], i)), outs
+
+        ((state, _, track, h), acc), (losses, vals) = _progress.scan(
+            collect_round, (carry0, collect.init(state0["params"])),
+            (jnp.arange(rounds), keys.reshape(rounds, collect.every, *keys.shape[1:])),
+            length=rounds, enabled=method.progress_bar, desc=desc, stride=collect.every,
+            total=epochs)
+        extra = {"collected": acc}
+    elif hook is None:
         (state, _, track, h), (losses, vals) = _progress.scan(
             unit, carry0, keys, length=epochs, enabled=method.progress_bar, desc=desc)
         extra = {}
@@ -306,17 +366,19 @@ def _train_impl(objective, method, epochs, per_epoch, batch, likelihood, prior, 
 
 
 _STATIC = (0, 1, 2, 3, 4)
-_train = jax.jit(_train_impl, static_argnums=_STATIC, static_argnames=("hook",))
+train_compiled = jax.jit(train_loop, static_argnums=_STATIC,
+                         static_argnames=("hook", "collect"))
 
 
-@partial(jax.jit, static_argnums=(*_STATIC, 5), static_argnames=("hook",))
-def _train_members(objective, method, epochs, per_epoch, batch, axes, likelihood, prior,
-                   state0, X, y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None):
+@partial(jax.jit, static_argnums=(*_STATIC, 5), static_argnames=("hook", "collect"))
+def train_members(objective, method, epochs, per_epoch, batch, axes, likelihood, prior,
+                  state0, X, y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None,
+                  collect=None):
     """M members in one program: ``vmap`` of the training loop over initial states and keys,
     and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
     data_axis, prior_axis = axes
-    fn = partial(_train_impl, objective, method, epochs, per_epoch, batch, hook=hook,
-                 mask=mask, val_mask=val_mask)
+    fn = partial(train_loop, objective, method, epochs, per_epoch, batch, hook=hook,
+                 mask=mask, val_mask=val_mask, collect=collect)
     return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
         likelihood, prior, state0, X, y, key, X_val, y_val)
 
@@ -452,7 +514,7 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
 
 def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
                    y, key, *, hook=None, members=None):
-    """The mini-batch loop of :func:`_train_impl` over an X read by chunks
+    """The mini-batch loop of :func:`train_loop` over an X read by chunks
     (:mod:`bayesreg._stream`): a Python loop over chunks of batches, each one compiled scan
     (:func:`_train_chunk`, one program per shape), the next chunk read by a background
     thread meanwhile. Returns (final state, trace) as the in-memory loop does (no

@@ -32,7 +32,7 @@ from bayesreg._buckets import to_device
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import _train_members, bucketed, train_streamed
+from bayesreg.inference.engine import bucketed, train_members, train_streamed
 from bayesreg.inference.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
@@ -222,7 +222,7 @@ class Ensemble:
         if jax.device_count() > 1:
             rest = _distributed.replicate(rest, _distributed.mesh())
         likelihood, X_val, y_val, mask, val_mask = rest
-        state, trace = _train_members(
+        state, trace = train_members(
             method.objective(problem.model), method, epochs, per_epoch, batch, axes,
             likelihood, prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask,
             val_mask=val_mask)

@@ -43,7 +43,7 @@ from bayesreg._scales import divergence_causes
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import NegLogJoint, _train, bucketed, train_streamed
+from bayesreg.inference.engine import NegLogJoint, bucketed, train_compiled, train_streamed
 from bayesreg.inference.evidence import NOISE_FLOOR, EvidenceHook, concrete_prior
 from bayesreg.inference.noise_grid import fit_noise_grid, split_rows
 from bayesreg.likelihoods import GaussianLikelihood
@@ -315,7 +315,7 @@ class MAP:
         y_val = problem.y[:0] if y_val is None else y_val
         X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
                                                              y_val, per_epoch, batch)
-        return _train(
+        return train_compiled(
             method.objective(problem.model, latent), method, epochs, per_epoch, batch,
             problem.likelihood, problem.prior, state0, to_device(X), to_device(y), key,
             to_device(X_val), to_device(y_val), hook=hook, mask=mask, val_mask=val_mask,

@@ -9,7 +9,7 @@ the one trained with the chosen σ — selection and result share one regulariza
 All K networks are one vmapped program: with a fixed noise only λ = σ²/s² moves the mode,
 so training at noise 1 with the prior rescaled (N(0, s²) → N(0, (s/σₖ)²),
 Laplace(b) → Laplace(b/σₖ²)) has the mode of noise σₖ, and the grid is a grid of prior
-scales stacked along the member axis of :func:`bayesreg.inference.map._train_members`.
+scales stacked along the member axis of :func:`bayesreg.inference.engine.train_members`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     Returns (state of the chosen network with its log σ, its trace, diagnostics,
     (X_train, y_train) it was trained on).
     """
-    from bayesreg.inference.engine import _train_members, bucketed
+    from bayesreg.inference.engine import bucketed, train_members
     from bayesreg.inference.map import check_trace
 
     val, train = split_rows(problem, fraction, key)
@@ -78,7 +78,7 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
                                     part.init_state(init_key))
     X, y, mask, X_val, y_val, val_mask, batch = bucketed(part.X, part.y, part.X[:0],
                                                          part.y[:0], per_epoch, batch)
-    states, trace = _train_members(
+    states, trace = train_members(
         method.objective(model), method, epochs, per_epoch, batch, (None, 0), part.likelihood,
         spec, state0, to_device(X), to_device(y), jnp.stack([train_key] * k),
         to_device(X_val), to_device(y_val), mask=mask, val_mask=val_mask)

@@ -44,25 +44,33 @@ stable; with momentum they are multiplied by (1 − β), leaving the effective s
 "cyclical" schedule (Izmailov et al. 2018) lowers the rate linearly from η to η/10 within
 each cycle of ``collect_every`` updates and collects at the end of the cycle.
 
-The whole SGD phase (updates, collection, draws) is one ``lax.scan`` under ``jit``, the
-members ``vmap``\ ped, cached on shapes and configuration: a second fit with the same
-shapes does not recompile.
+The SGD phase runs on the training engine (:func:`bayesreg.inference.engine.train_loop`):
+the objective is MAP's :class:`~bayesreg.inference.engine.NegLogJoint`, the update
+:func:`preconditioned_sgd` with the rates computed in the program as its initial state, and
+the iterates are folded into the moments by the engine's collector hook
+(:class:`IterateMoments`). Each unit of the loop is one update on B rows drawn without
+replacement. Rates, updates, collection and draws are one program under ``jit``, the members
+``vmap``\ ped, cached on shapes and configuration: a second fit with the same shapes does not
+recompile.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
 from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem, log_likelihood
+from bayesreg.inference.engine import NegLogJoint, train_loop
 from bayesreg.inference.ensemble import Ensemble
 from bayesreg.inference.evidence import layerwise_prior
 from bayesreg.inference.map import MAP, check_training
@@ -211,11 +219,12 @@ class SWAG:
         dtype = jnp.asarray(X[:1], problem.dtype).dtype
         lr = jnp.full((M,), jnp.nan if self.lr is None else self.lr, dtype)
         keys = jax.random.split(jax.random.fold_in(problem.key, 0x5A6), M)
+        phase = SGDPhase(float(self.momentum), every if self.schedule == "cyclical" else None,
+                         self.training.progress_bar)
         draws, out = _swag_members(
-            problem.model, (collected, every, batch, self.rank, self.schedule,
-                            float(self.momentum), self.num_samples, self.lr is None),
-            problem.likelihood, pre.prior, state, log_scale, jnp.asarray(X, dtype),
-            jnp.asarray(y), keys, lr)
+            NegLogJoint(problem.model), phase, IterateMoments(every, self.rank),
+            (collected, batch, self.num_samples, self.lr is None), problem.likelihood,
+            pre.prior, state, log_scale, jnp.asarray(X, dtype), jnp.asarray(y), keys, lr)
         S = self.num_samples
         # (M, S, ...) → (M·S, ...), member-major: member m's draws are one "chain"
         params = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(M * S, *a.shape[2:]),
@@ -245,67 +254,136 @@ class SWAG:
                        "posterior), not posterior samples")
 
 
-def _swag_one(model, config, likelihood, prior, state, log_scale, X, y, key, lr):
-    """One member's SGD phase, collection and draws (pure; ``vmap``\\ ped over members)."""
-    collected, every, batch, rank, schedule, momentum, num_samples, default_lr = config
+class RatesState(NamedTuple):
+    """The state of :func:`preconditioned_sgd`: per-parameter rates η (a pytree like the
+    parameters, set by the caller), the heavy-ball velocity v and the updates made."""
+
+    rates: Any
+    velocity: Any
+    count: jax.Array
+
+
+def preconditioned_sgd(momentum: float, cycle: int | None = None) -> optax.GradientTransformation:
+    r"""Heavy-ball SGD with a rate per parameter: v ← βv + g, φ ← φ − c(t) η ⊙ v.
+
+    ``init`` sets every rate to 1; the caller puts its own in the state (:class:`RatesState`,
+    passed to the engine as ``opt_state0``), since SWAG's default rates are computed in the
+    compiled program from the pretrained mode. With ``cycle`` = c updates the rate falls
+    linearly within each cycle, c(t) = (1 − t) + t·``CYCLE_RATIO`` with t = (j + 1)/c at
+    the cycle's j-th update (Izmailov et al. 2018); else c(t) = 1. A rate of 0 freezes its
+    parameter (SWAG holds the likelihood's θ fixed so).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> tx = preconditioned_sgd(momentum=0.0)
+    >>> state = tx.init({"w": jnp.zeros(2)})._replace(rates={"w": jnp.array([0.1, 1.0])})
+    >>> updates, _ = tx.update({"w": jnp.ones(2)}, state)
+    >>> updates["w"].tolist()
+    [-0.10000000149011612, -1.0]
+    """
+
+    def init(params):
+        return RatesState(jax.tree_util.tree_map(jnp.ones_like, params),
+                          jax.tree_util.tree_map(jnp.zeros_like, params),
+                          jnp.zeros((), jnp.int32))
+
+    def update(grads, state, params=None):
+        del params
+        velocity = jax.tree_util.tree_map(lambda v, g: momentum * v + g, state.velocity, grads)
+        factor = 1.0
+        if cycle is not None:
+            t = ((state.count % cycle) + 1) / cycle
+            factor = (1 - t) + t * CYCLE_RATIO
+        updates = jax.tree_util.tree_map(lambda r, v: -(factor * r) * v, state.rates, velocity)
+        return updates, RatesState(state.rates, velocity, state.count + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+@dataclasses.dataclass(frozen=True)
+class SGDPhase:
+    """SWAG's SGD phase as the training engine's ``method``: :func:`preconditioned_sgd`,
+    no early stopping (hashable, so equal phases share a compiled program)."""
+
+    momentum: float
+    cycle: int | None
+    progress_bar: bool | None
+
+    optimizer = "sgd"
+    early_stopping = None
+    restore_best = False
+    progress_desc = "SWAG (SGD phase)"
+
+    def transform(self, total: int) -> optax.GradientTransformation:
+        del total
+        return preconditioned_sgd(self.momentum, self.cycle)
+
+
+@dataclasses.dataclass(frozen=True)
+class IterateMoments:
+    r"""The engine's :class:`~bayesreg.inference.engine.Collector` of SWAG: every ``every``
+    units the flattened iterate θₖ updates the running mean θ̄ and Σ (θₖ − θ̄)² (Welford's
+    update, no cancellation), and θₖ − θ̄ₖ overwrites the oldest of ``rank`` deviation rows.
+    The state is (mean (P,), m2 (P,), D (rank, P))."""
+
+    every: int
+    rank: int
+
+    def init(self, params):
+        flat, _ = ravel_pytree(params)
+        zeros = jnp.zeros_like(flat)
+        return zeros, zeros, jnp.zeros((self.rank, flat.shape[0]), flat.dtype)
+
+    def update(self, acc, params, i):
+        mean, m2, D = acc
+        flat, _ = ravel_pytree(params)
+        delta = flat - mean
+        mean = mean + delta / (i + 1).astype(flat.dtype)
+        m2 = m2 + delta * (flat - mean)
+        D = jax.lax.dynamic_update_slice(D, (flat - mean)[None], (i % self.rank, 0))
+        return mean, m2, D
+
+
+def _swag_one(objective, phase, collector, config, likelihood, prior, state, log_scale, X, y,
+              key, lr):
+    """One member's SGD phase (the training engine's loop, iterates collected by
+    ``collector``), its rates and its draws (pure; ``vmap``\\ ped over members)."""
+    collected, batch, num_samples, default_lr = config
     if log_scale is not None:
         prior = layerwise_prior(log_scale)
     theta = state["theta"]
     flat0, unravel = ravel_pytree(state["params"])
-    n, P = X.shape[0], flat0.shape[0]
+    n = X.shape[0]
+    model = objective.model
 
-    def objective(flat, Xb, yb):
-        params = unravel(flat)
-        ll = log_likelihood(model, likelihood, {"params": params, "theta": theta}, Xb, yb)
-        return -(jnp.mean(ll) + log_prior(prior, params) / n)
+    def flat_objective(flat, Xb, yb):
+        return objective({"params": unravel(flat), "theta": theta}, likelihood, prior, Xb, yb,
+                         key, n)
 
     k_lr, k_run, k_draw = jax.random.split(key, 3)
     if default_lr:
-        lr = _default_lr(model, likelihood, theta, prior, objective, flat0, unravel, X, y,
-                         k_lr, batch, momentum)
-
-    def update(carry, xs):
-        flat, vel = carry
-        j, k = xs
-        if batch < n:
-            rows = jax.random.choice(k, n, (batch,), replace=False)
-            Xb, yb = X[rows], y[rows]
-        else:
-            Xb, yb = X, y
-        loss, g = jax.value_and_grad(objective)(flat, Xb, yb)
-        vel = momentum * vel + g
-        if schedule == "cyclical":
-            t = (j + 1) / every
-            rate = lr * ((1 - t) + t * CYCLE_RATIO)
-        else:
-            rate = lr
-        return (flat - rate * vel, vel), loss
-
-    def cycle(carry, xs):
-        flat, vel, mean, m2, D = carry
-        i, k = xs
-        (flat, vel), losses = jax.lax.scan(update, (flat, vel),
-                                           (jnp.arange(every), jax.random.split(k, every)))
-        count = (i + 1).astype(flat.dtype)
-        delta = flat - mean
-        mean = mean + delta / count
-        m2 = m2 + delta * (flat - mean)  # Welford: Σ (θₖ − θ_SWA)² without cancellation
-        D = jax.lax.dynamic_update_slice(D, (flat - mean)[None], (i % rank, 0))
-        return (flat, vel, mean, m2, D), losses
-
-    zeros = jnp.zeros_like(flat0)
-    carry0 = (flat0, zeros, zeros, zeros, jnp.zeros((rank, P), flat0.dtype))
-    (_, _, mean, m2, D), losses = jax.lax.scan(
-        cycle, carry0, (jnp.arange(collected), jax.random.split(k_run, collected)))
+        lr = _default_lr(model, likelihood, theta, prior, flat_objective, flat0, unravel, X, y,
+                         k_lr, batch, phase.momentum)
+    rates = jnp.broadcast_to(lr, flat0.shape)
+    # θ (the likelihood's σ) has rate 0: the phase holds it where the pretraining put it
+    opt0 = RatesState({"params": unravel(rates),
+                       "theta": jax.tree_util.tree_map(jnp.zeros_like, theta)},
+                      jax.tree_util.tree_map(jnp.zeros_like, state), jnp.zeros((), jnp.int32))
+    _, trace = train_loop(objective, phase, collected * collector.every, 1, batch, likelihood,
+                          prior, state, X, y, k_run, X[:0], y[:0], collect=collector,
+                          opt_state0=opt0)
+    mean, m2, D = trace["collected"]
     diag = m2 / collected
-    k_d = min(collected, rank)  # columns of D that hold deviations (the rest are zeros)
+    rank = collector.rank
+    k_d = min(collected, rank)  # rows of D that hold deviations (the rest are zeros)
     z1, z2 = (jax.random.normal(k, shape, flat0.dtype) for k, shape in zip(
-        jax.random.split(k_draw), [(num_samples, P), (num_samples, rank)], strict=True))
+        jax.random.split(k_draw), [(num_samples, flat0.shape[0]), (num_samples, rank)],
+        strict=True))
     flats = (mean + jnp.sqrt(diag / 2) * z1
              + (z2 @ D) / jnp.sqrt(2.0 * (k_d - 1)))
     draws = jax.vmap(unravel)(flats)
-    rates = jnp.broadcast_to(lr, flat0.shape)
-    out = {"losses": losses.reshape(-1), "swa_loss": objective(mean, X, y),
+    out = {"losses": trace["losses"], "swa_loss": flat_objective(mean, X, y),
            "lr": jnp.stack([jnp.median(rates), jnp.min(rates), jnp.max(rates)])}
     return draws, out
 
@@ -355,8 +433,10 @@ def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y,
     return (1.0 - momentum) * rate * jnp.minimum(1.0, 1.0 / jnp.maximum(lam, tiny))
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _swag_members(model, config, likelihood, prior, state, log_scale, X, y, keys, lr):
-    """Every member's SGD phase in one program: ``vmap`` of :func:`_swag_one`."""
-    fn = partial(_swag_one, model, config, likelihood, prior)
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _swag_members(objective, phase, collector, config, likelihood, prior, state, log_scale, X,
+                  y, keys, lr):
+    """Every member's SGD phase, collection and draws in one program: ``vmap`` of
+    :func:`_swag_one`."""
+    fn = partial(_swag_one, objective, phase, collector, config, likelihood, prior)
     return jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0))(state, log_scale, X, y, keys, lr)

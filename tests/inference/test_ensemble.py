@@ -5,7 +5,7 @@ import pytest
 
 import bayesreg as br
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import _train
+from bayesreg.inference.engine import train_compiled
 from bayesreg.priors import as_prior_spec
 
 
@@ -23,9 +23,9 @@ def test_vmapped_members_equal_members_trained_one_by_one():
     epochs, per_epoch, batch = train.plan(problem.n)
     for m in range(4):
         one = jax.tree_util.tree_map(lambda a, m=m: a[m], state0)
-        state, _ = _train(train.objective(problem.model), train, epochs, per_epoch, batch, lik,
-                          prior, one, Xs[m], ys[m], keys[m], jnp.zeros((0, 1)), jnp.zeros((0,)),
-                          hook=hook)
+        state, _ = train_compiled(train.objective(problem.model), train, epochs, per_epoch,
+                                  batch, lik, prior, one, Xs[m], ys[m], keys[m],
+                                  jnp.zeros((0, 1)), jnp.zeros((0,)), hook=hook)
         for a, b in zip(state["params"]["weights"], post.params["weights"], strict=True):
             np.testing.assert_allclose(np.asarray(a), b[m], rtol=2e-4, atol=2e-5)
 

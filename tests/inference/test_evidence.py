@@ -10,7 +10,7 @@ import pytest
 from scipy import optimize, stats
 
 import bayesreg as br
-from bayesreg.inference.engine import _train
+from bayesreg.inference.engine import train_compiled
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +122,9 @@ def test_an_update_that_cannot_be_finite_is_refused_and_reported():
 def test_a_second_fit_with_the_same_shapes_does_not_recompile(cubic):
     X, y = cubic
     br.fit(br.MLP((8,)), X, y, method=br.MAP(steps=200))
-    before = _train._cache_size()
+    before = train_compiled._cache_size()
     post = br.fit(br.MLP((8,)), X, 2 * y, method=br.MAP(steps=200), seed=3)
-    assert _train._cache_size() == before
+    assert train_compiled._cache_size() == before
     assert post.diagnostics["hyperparameters"] == "evidence"
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg.inference.engine import _train
+from bayesreg.inference.engine import train_compiled
 
 SIGMA = 0.5
 PRIOR = br.Gaussian(1.0)
@@ -75,10 +75,10 @@ def test_second_fit_with_same_shapes_does_not_recompile(linear_data):
     X, y, _ = linear_data
     method = br.MAP(steps=200)
     br.fit(br.Linear(), X, y, method=method, prior=br.Gaussian(1.0))
-    before = _train._cache_size()
+    before = train_compiled._cache_size()
     br.fit(br.Linear(), X + 1.0, y * 2, method=method, prior=br.Gaussian(3.0), seed=5)
     br.fit(br.Linear(), X, y, method=method, prior=br.Gaussian(0.1))
-    assert _train._cache_size() == before
+    assert train_compiled._cache_size() == before
 
 
 def test_same_seed_same_numbers_and_seed_matters():
@@ -177,9 +177,9 @@ def test_fits_on_many_training_sizes_share_a_few_programs():
     training sizes from 20 to 34 compile 3 programs (24, 32, 48 rows), not 15."""
     rng = np.random.default_rng(0)
     br.fit(br.MLP((4,)), rng.uniform(-1, 1, 20), rng.normal(size=20), method=br.MAP(steps=60))
-    before = _train._cache_size()
+    before = train_compiled._cache_size()
     for n in range(21, 35):
         X = rng.uniform(-1, 1, n)
         br.fit(br.MLP((4,)), X, np.sin(3 * X) + 0.1 * rng.normal(size=n),
                method=br.MAP(steps=60))
-    assert _train._cache_size() - before <= 2
+    assert train_compiled._cache_size() - before <= 2
