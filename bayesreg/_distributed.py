@@ -91,6 +91,28 @@ def replicate(tree, m: jax.sharding.Mesh):
         lambda x: _global(x, whole) if isinstance(x, np.ndarray | jax.Array) else x, tree)
 
 
+def batch_shardings(m: jax.sharding.Mesh):
+    """(sharding of a batch's X (B, D) rows, of its y (B,)) over ``m``: data-parallel
+    mini-batches, each device holding B/D rows."""
+    spec = jax.sharding.PartitionSpec
+    return (jax.sharding.NamedSharding(m, spec(AXIS, None)),
+            jax.sharding.NamedSharding(m, spec(AXIS)))
+
+
+def local(tree):
+    """A tree of replicated arrays (every device holds the whole value, as the result of a
+    data-parallel fit) as NumPy arrays read from this process's own copy: no
+    communication."""
+    def one(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return x
+        key = _is_key(x)
+        impl = jax.random.key_impl(x) if key else None
+        data = jax.random.key_data(x) if key else x
+        return _device(np.asarray(data.addressable_shards[0].data), impl)
+    return jax.tree_util.tree_map(one, tree)
+
+
 def gather(tree):
     """Every leaf as a NumPy array holding its whole value, on every process (a PRNG key
     array as a process-local key array). Arrays spread

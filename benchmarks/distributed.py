@@ -4,7 +4,9 @@ processes joined by ``jax.distributed.initialize`` (gloo collectives; one CPU de
 Cases (tests/distributed_worker.py): ``Ensemble(members=8)`` of MLP(64) members, 2000
 full-batch Adam updates on 400 rows — timed once with compilation ("bench") and once again
 with the same shapes ("bench-again": training and the all-gather only) — and NUTS with 4
-chains (``chain_method="parallel"``) of 300 + 300 iterations on an MLP(16) ("bench-nuts"). Each
+chains (``chain_method="parallel"``) of 300 + 300 iterations on an MLP(16) ("bench-nuts"), and
+data-parallel mini-batch MAP, 300 Adam updates of an MLP(256, 256) on batches of 2048 of
+8192 rows, each batch split over the processes ("bench-dp", then "bench-dp-again"). Each
 process's wall-clock time of ``br.fit``, the slowest process reported; the posterior of every
 process is checked against the single-process one.
 

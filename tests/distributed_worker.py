@@ -36,6 +36,12 @@ def nuts(br, chains=2):
                                  chain_method="parallel", progress_bar=False))
 
 
+def minibatch_map(br, batch_size=16):
+    X, y = br.datasets.gap_example(n=40)
+    return br.fit(br.MLP((8,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
+                  method=br.MAP(batch_size=batch_size, steps=200))
+
+
 CASES = {
     "ensemble": lambda br: ensemble(br),
     "ensemble-odd": lambda br: ensemble(br, members=3, bagging=True),
@@ -43,12 +49,28 @@ CASES = {
     "ensemble-anchored": lambda br: ensemble(br, members=2, anchored=True),
     "nuts": nuts,
     "nuts-odd": lambda br: nuts(br, chains=3),
+    # data parallel: each process's device evaluates half of every batch (odd: 7 and 8 rows)
+    "map-minibatch": minibatch_map,
+    "map-minibatch-odd": lambda br: minibatch_map(br, batch_size=15),
     # benchmarks/distributed.py: enough work per member / chain for the split to matter;
     # "-again" repeats the fit with the same shapes (no compilation)
     "bench": lambda br: ensemble(br, members=8, steps=2000, n=400, hidden=64),
     "bench-again": lambda br: ensemble(br, members=8, steps=2000, n=400, hidden=64),
     "bench-nuts": lambda br: bench_nuts(br),
+    "bench-dp": lambda br: bench_minibatch(br),
+    "bench-dp-again": lambda br: bench_minibatch(br),
 }
+
+
+def bench_minibatch(br):
+    """Data-parallel mini-batch MAP: MLP(256, 256), batches of 2048 of 8192 rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8192, 8))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(8192)
+    return br.fit(br.MLP((256, 256)), X, y, likelihood=br.GaussianLikelihood(0.1),
+                  prior=br.Gaussian(1.0), seed=0, method=br.MAP(batch_size=2048, steps=300))
 
 
 def bench_nuts(br):

@@ -13,15 +13,27 @@ import bayesreg as br
 SCRIPT = textwrap.dedent("""
     import json, warnings
     import jax, numpy as np, bayesreg as br
+    from bayesreg.inference import map as map_module
     warnings.simplefilter("ignore")
     assert len(jax.devices()) == 4, jax.devices()
     X, y = br.datasets.gap_example(n=40)
+    compiled = {}
+    train = map_module.train_compiled
+    def spy(*args, **kwargs):  # keep the compiled training loop's HLO
+        compiled["hlo"] = train.lower(*args, **kwargs).compile().as_text()
+        return train(*args, **kwargs)
+    map_module.train_compiled = spy
+    minibatch = br.fit(br.MLP((8,)), X, y, method=br.MAP(batch_size=16, steps=200),
+                       likelihood=br.GaussianLikelihood(0.1), seed=0)
+    map_module.train_compiled = train
     post = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=8, training=br.MAP(steps=200)),
                   likelihood=br.GaussianLikelihood(0.1), seed=0)
     nuts = br.fit(br.Linear(), X, y, likelihood=br.GaussianLikelihood(0.1),
                   method=br.NUTS(num_warmup=100, num_samples=100, num_chains=4,
                                  chain_method="parallel", progress_bar=False))
     print(json.dumps({"w": np.asarray(post.params["weights"][0]).tolist(),
+                      "minibatch_w": np.asarray(minibatch.params["weights"][0]).tolist(),
+                      "all_reduce": "all-reduce" in compiled["hlo"],
                       "chains": nuts.num_chains, "draws": nuts.num_draws,
                       "rhat": nuts.diagnostics["r_hat"]}))
 """)
@@ -45,6 +57,19 @@ def test_sharded_ensemble_equals_the_single_device_one(four_devices):
     post = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=8, training=br.MAP(steps=200)),
                   likelihood=br.GaussianLikelihood(0.1), seed=0)
     np.testing.assert_allclose(np.array(four_devices["w"]), post.params["weights"][0],
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_minibatch_map_is_data_parallel_and_equals_the_single_device_fit(four_devices):
+    """Each of the 4 devices evaluates 4 of a batch's 16 rows and the gradient is summed
+    across them (an all-reduce in the compiled loop); the fit is the single-device one up
+    to the order of the sums."""
+    assert four_devices["all_reduce"]
+    X, y = br.datasets.gap_example(n=40)
+    post = br.fit(br.MLP((8,)), X, y, method=br.MAP(batch_size=16, steps=200),
+                  likelihood=br.GaussianLikelihood(0.1), seed=0)
+    np.testing.assert_allclose(np.array(four_devices["minibatch_w"]), post.params["weights"][0],
                                rtol=1e-4, atol=1e-5)
 
 

@@ -10,8 +10,9 @@ import pytest
 import bayesreg as br
 from tests import distributed_worker as worker
 
-# 4 members (2 per process); 3 bagged members (padded to 4); 3 NUTS chains (2 per process)
-CASES = ("ensemble", "ensemble-odd", "nuts-odd")
+# 4 members (2 per process); 3 bagged members (padded to 4); 3 NUTS chains (2 per process);
+# mini-batch MAP, data parallel: each batch's 16 (15) rows split 8 + 8 (8 + 7)
+CASES = ("ensemble", "ensemble-odd", "nuts-odd", "map-minibatch", "map-minibatch-odd")
 
 
 @pytest.fixture(scope="module")

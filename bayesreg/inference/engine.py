@@ -201,7 +201,7 @@ class EarlyStopping(NamedTuple):
 
 def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
                key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None,
-               opt_state0=None):
+               opt_state0=None, batch_sharding=None):
     """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
 
     The loop runs ``epochs`` units (one update each with the full batch, one pass over the
@@ -219,6 +219,11 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     state (``trace["collected"]``); the iterates are those of the loop without it.
     ``opt_state0`` replaces ``tx.init(state0)``: an optimiser state computed in the
     program (SWAG's per-parameter rates).
+
+    ``batch_sharding`` = (sharding of a batch's X rows, of its y) spreads each mini-batch
+    over the devices (data parallel): every device evaluates the objective on its share of
+    the rows, and the mean over the batch, so the gradient, is reduced across devices by
+    the compiled program. The numbers are those of one device up to the order of the sums.
     """
     if collect is not None and hook is not None:
         raise ValueError("the training loop takes a hyperparameter hook or a collector, not both")
@@ -275,12 +280,19 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
             return update(carry, (X, y, k))
     else:  # a unit is one epoch of shuffled mini-batches
 
+        def rows(idx):
+            Xb, yb = X[idx], y[idx]
+            if batch_sharding is not None:  # data parallel: each device a share of the rows
+                Xb = jax.lax.with_sharding_constraint(Xb, batch_sharding[0])
+                yb = jax.lax.with_sharding_constraint(yb, batch_sharding[1])
+            return Xb, yb
+
         def unit(carry, k):
             perm_key, step_key = jax.random.split(k)
             idx = jax.random.permutation(perm_key, n)[: per_epoch * batch]
             idx = idx.reshape(per_epoch, batch)
             step_keys = jax.random.split(step_key, per_epoch)
-            return jax.lax.scan(lambda c, xs: update(c, (X[xs[0]], y[xs[0]], xs[1])), carry,
+            return jax.lax.scan(lambda c, xs: update(c, (*rows(xs[0]), xs[1])), carry,
                                 (idx, step_keys))
 
     track0 = EarlyStopping.init(state0, X.dtype) if watch else ()
@@ -367,7 +379,7 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
 
 _STATIC = (0, 1, 2, 3, 4)
 train_compiled = jax.jit(train_loop, static_argnums=_STATIC,
-                         static_argnames=("hook", "collect"))
+                         static_argnames=("hook", "collect", "batch_sharding"))
 
 
 @partial(jax.jit, static_argnums=(*_STATIC, 5), static_argnames=("hook", "collect"))
