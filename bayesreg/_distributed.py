@@ -10,6 +10,11 @@ inputs from the same seed, hands JAX only the rows its own devices hold
 :func:`gather` brings the sharded results back to NumPy on every process
 (``multihost_utils.process_allgather``). The numbers are those of one process: the pieces
 are independent and built from the same keys, whatever the process count.
+
+Mini-batch MAP is data parallel instead (:func:`batch_shardings`): the data and the state
+are replicated, each batch's rows are spread over the same mesh, the compiled program sums
+the per-device parts of the gradient, and each process reads the result from its own
+replica (:func:`local`).
 """
 
 from __future__ import annotations
@@ -80,13 +85,18 @@ def shard_leading(tree, m: jax.sharding.Mesh):
     return jax.tree_util.tree_map(lambda x: _global(x, spread), tree)
 
 
-def replicate(tree, m: jax.sharding.Mesh):
+def replicate(tree, m: jax.sharding.Mesh, *, everywhere: bool = False):
     """Each array leaf replicated on every device of ``m`` (a global array, as a program
     compiled for the whole cluster needs); Python scalars and non-array leaves as they are.
-    On one process the tree is returned unchanged."""
-    if not multiprocess():
-        return tree
+    On one process the tree is returned unchanged, unless ``everywhere`` (an array the
+    caller committed to one device would clash with a program sharded over all of them)."""
     whole = jax.sharding.NamedSharding(m, jax.sharding.PartitionSpec())
+    if not multiprocess():
+        if not everywhere:
+            return tree
+        return jax.tree_util.tree_map(
+            lambda x: jax.device_put(x, whole) if isinstance(x, np.ndarray | jax.Array) else x,
+            tree)
     return jax.tree_util.tree_map(
         lambda x: _global(x, whole) if isinstance(x, np.ndarray | jax.Array) else x, tree)
 
@@ -100,12 +110,15 @@ def batch_shardings(m: jax.sharding.Mesh):
 
 
 def local(tree):
-    """A tree of replicated arrays (every device holds the whole value, as the result of a
-    data-parallel fit) as NumPy arrays read from this process's own copy: no
-    communication."""
+    """The result of a data-parallel fit as host arrays: a replicated array (every device
+    holds the whole value) is read from this process's own copy, without communication, so
+    that later work runs on one device and not on all of them; an array that is not
+    replicated is all-gathered (:func:`gather`, a collective)."""
     def one(x):
-        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+        if not isinstance(x, jax.Array) or len(x.sharding.device_set) == 1:
             return x
+        if not x.sharding.is_fully_replicated:
+            return gather(x)
         key = _is_key(x)
         impl = jax.random.key_impl(x) if key else None
         data = jax.random.key_data(x) if key else x

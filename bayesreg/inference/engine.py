@@ -2,17 +2,19 @@ r"""The training engine: one compiled loop for every method that optimises (MAP,
 members, MC dropout, the Laplace approximation's mode, VI's starting point).
 
 ``train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
-key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None, opt_state0=None)``
-is pure. What it minimises is passed in: ``objective`` (a hashable :class:`NegLogJoint`, the
-negative log joint per point or the latent density); the update is an optax transform from
-``method`` (L-BFGS included, its line search fed the objective), started from
-``opt_state0`` when the caller computed one; early stopping is an :class:`EarlyStopping`
-state in the carry; an optional ``hook`` (:class:`EvidenceHook`) updates hyperparameters
-between rounds of updates, or a ``collect`` (:class:`Collector`) folds the iterates after
-each round into running statistics (SWAG's moments). ``train_compiled`` is it under
-``jit``; ``train_members`` is its ``vmap`` over members (initial states, keys, and bagged
-data or anchored priors). A method's own jitted program may call ``train_loop`` inside it
-(SWAG computes its rates, trains and draws in one program).
+key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None, opt_state0=None,
+batch_sharding=None)`` is pure. What it minimises is passed in: ``objective`` (a hashable
+:class:`NegLogJoint`, the negative log joint per point or the latent density); the update is
+an optax transform from ``method`` (L-BFGS included, its line search fed the objective),
+started from ``opt_state0`` when the caller computed one; early stopping is an
+:class:`EarlyStopping` state in the carry; an optional ``hook`` (:class:`EvidenceHook`)
+updates hyperparameters between rounds of updates, or a ``collect`` (:class:`Collector`)
+folds the iterates after each round into running statistics (SWAG's moments).
+``train_compiled`` is it under ``jit``; ``train_members`` is its ``vmap`` over members
+(initial states, keys, and bagged data or anchored priors). A method's own jitted program
+may call ``train_loop`` inside it (SWAG computes its rates, trains and draws in one
+program). With ``batch_sharding`` each mini-batch is spread over the devices (data
+parallel, :mod:`bayesreg._distributed`).
 
 Every loop is ``lax.scan`` — a scan over rounds of a scan over units with a hook — so there is
 no Python loop per step and no ``cond`` (cheap under ``vmap``). Full-batch data are padded to

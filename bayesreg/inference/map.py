@@ -323,7 +323,7 @@ class MAP:
             # parallel, the data and the state replicated, each batch's rows spread
             m = _distributed.mesh()
             sharding = _distributed.batch_shardings(m)
-            args = _distributed.replicate(args, m)
+            args = _distributed.replicate(args, m, everywhere=True)
             # JAX runs no ordered callback (the progress report's) on several devices
             method = dataclasses.replace(method, progress_bar=False)
         *args, mask, val_mask = args

@@ -222,7 +222,7 @@ class SWAG:
         phase = SGDPhase(float(self.momentum), every if self.schedule == "cyclical" else None,
                          self.training.progress_bar)
         draws, out = _swag_members(
-            NegLogJoint(problem.model), phase, IterateMoments(every, self.rank),
+            NegLogJoint(deterministic(problem.model)), phase, IterateMoments(every, self.rank),
             (collected, batch, self.num_samples, self.lr is None), problem.likelihood,
             pre.prior, state, log_scale, jnp.asarray(X, dtype), jnp.asarray(y), keys, lr)
         S = self.num_samples
@@ -252,6 +252,15 @@ class SWAG:
             config=self.to_dict(), num_chains=M,
             draws_kind="draws from SWAG's Gaussian fitted to SGD iterates (an approximate "
                        "posterior), not posterior samples")
+
+
+def deterministic(model):
+    """``model`` without dropout: SWAG's SGD phase, its rates and ``swa_loss`` evaluate the
+    network the draws are pushed through, which drops nothing (the noise of SGD is the
+    mini-batch's)."""
+    if getattr(model, "dropout", 0.0):
+        return dataclasses.replace(model, dropout=0.0)
+    return model
 
 
 class RatesState(NamedTuple):
@@ -357,9 +366,9 @@ def _swag_one(objective, phase, collector, config, likelihood, prior, state, log
     n = X.shape[0]
     model = objective.model
 
-    def flat_objective(flat, Xb, yb):
+    def flat_objective(flat, Xb, yb):  # the network is deterministic: the key is unused
         return objective({"params": unravel(flat), "theta": theta}, likelihood, prior, Xb, yb,
-                         key, n)
+                         jax.random.fold_in(key, 3), n)
 
     k_lr, k_run, k_draw = jax.random.split(key, 3)
     if default_lr:

@@ -154,3 +154,19 @@ def test_the_cli_compares_swag(tmp_path):
     rows = json.loads((out / "metrics.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["map", "swag"]
     assert np.isfinite(rows[1]["rmse"])
+
+
+def test_the_sgd_phase_of_a_dropout_network_drops_nothing():
+    """The draws are pushed through the network without dropout, so the SGD phase, its rates
+    and ``swa_loss`` use that network too: with a full batch and a negligible rate the
+    iterates stay at the pretrained mode and every update's loss is the same number (with
+    units dropped, each update would see another mask: spread ~0.1 here)."""
+    X, y = br.datasets.gap_example(n=40)
+    method = br.SWAG(rank=3, num_samples=5, epochs=6, batch_size=None, lr=1e-12,
+                     training=br.MAP(steps=200))
+    post = br.fit(br.MLP((8,), dropout=0.3), X, y, method=method,
+                  likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0), seed=0)
+    losses = post.diagnostics["swag_losses"]
+    assert losses.shape == (6,)
+    np.testing.assert_allclose(losses, losses[0], rtol=1e-6)
+    np.testing.assert_allclose(post.diagnostics["swa_loss"], losses[0], rtol=1e-5)
