@@ -10,7 +10,7 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
 - **mini-batch MAP** (``br.MAP(batch_size=B)``) streams: every epoch is cut into chunks of
   2ᵏ batches, a background thread reads the next chunk (``PREFETCH`` ahead) while the device
   trains on the current one, and each chunk is one compiled ``lax.scan`` over its batches
-  that carries the optimiser state on (:func:`bayesreg.inference.engine.train_streamed`);
+  that carries the optimiser state on (:func:`bayesreg.inference.streamed.train_streamed`);
 - **Exact** streams at any size: one pass over chunks accumulates the QR factor of
   [Φ, y] (:func:`bayesreg.inference.exact.streamed_factor`);
 - **an Ensemble with a mini-batch training** streams: one shared chunk stream, the chunk

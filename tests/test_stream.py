@@ -1,5 +1,5 @@
 """Data larger than memory: a memmap X is validated by chunks and streamed by mini-batch MAP
-(bayesreg._stream, bayesreg.inference.engine.train_streamed)."""
+(bayesreg._stream, bayesreg.inference.streamed.train_streamed)."""
 
 import os
 import subprocess
@@ -87,11 +87,11 @@ def test_stream_learns_the_noise_by_evidence_and_does_not_recompile(tmp_path, mo
     assert float(post.diagnostics["effective_parameters"]) == pytest.approx(
         float(full.diagnostics["effective_parameters"]), rel=0.01)
     assert np.all(np.isfinite(post.predict(X[:10]).std))
-    from bayesreg.inference import engine
+    from bayesreg.inference import streamed
 
-    before = engine._train_chunk._cache_size()
+    before = streamed._train_chunk._cache_size()
     br.fit(br.Linear(), Xm, ym * 2, method=method, seed=3)
-    assert engine._train_chunk._cache_size() == before
+    assert streamed._train_chunk._cache_size() == before
 
 
 def test_a_nan_in_a_late_chunk_is_found_by_row(tmp_path, monkeypatch):
@@ -349,11 +349,11 @@ def test_streamed_ensemble_learns_the_evidence_per_member_and_does_not_recompile
     np.testing.assert_allclose(w.mean(0), np.asarray(full.params["weights"][0])[:, :, 0]
                                .mean(0), atol=0.05)
     assert np.all(np.isfinite(post.predict(X[:10]).std))
-    from bayesreg.inference import engine
+    from bayesreg.inference import streamed
 
-    before = engine._train_chunk_members._cache_size()
+    before = streamed._train_chunk_members._cache_size()
     br.fit(br.Linear(), Xm, ym * 2, method=method, seed=3)
-    assert engine._train_chunk_members._cache_size() == before
+    assert streamed._train_chunk_members._cache_size() == before
 
 
 def test_bagged_and_anchored_ensembles_do_not_stream_yet(tmp_path, monkeypatch):

@@ -32,8 +32,9 @@ from bayesreg._buckets import to_device
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import bucketed, train_members, train_streamed
+from bayesreg.inference.engine import bucketed, train_members
 from bayesreg.inference.map import MAP, check_trace, check_training, learned_hyperparameters
+from bayesreg.inference.streamed import train_streamed
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 
 REDUCE = ("mean", "median")
@@ -77,7 +78,7 @@ class Ensemble:
     (``training=br.MAP(batch_size=B)``, no validation or early stopping), without bagging or
     anchoring, on one device: every chunk is read once and all members train on it in one
     ``vmap``ped program, each shuffling it into its own batches
-    (:func:`bayesreg.inference.engine.train_streamed`). Otherwise such an X is read into
+    (:func:`bayesreg.inference.streamed.train_streamed`). Otherwise such an X is read into
     memory up to ``bayesreg._stream.MATERIALIZE_LIMIT`` and refused above (docs: "Data
     larger than memory").
 

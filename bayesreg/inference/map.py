@@ -43,9 +43,10 @@ from bayesreg._scales import divergence_causes
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem
-from bayesreg.inference.engine import NegLogJoint, bucketed, train_compiled, train_streamed
+from bayesreg.inference.engine import NegLogJoint, bucketed, train_compiled
 from bayesreg.inference.evidence import NOISE_FLOOR, EvidenceHook, concrete_prior
 from bayesreg.inference.noise_grid import fit_noise_grid, split_rows
+from bayesreg.inference.streamed import train_streamed
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian
 

@@ -388,13 +388,13 @@ def sample_streamed(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_
     over chunks of batches, each one compiled scan (:func:`_sample_chunk`) carrying every
     chain's (z, v) and step counter on, the next chunk read by a background thread
     meanwhile. The batches are those of a streamed mini-batch MAP epoch
-    (:func:`bayesreg.inference.engine.train_streamed`): an epoch's N // B blocks of B
+    (:func:`bayesreg.inference.streamed.train_streamed`): an epoch's N // B blocks of B
     contiguous rows (from a random start, modulo N) visited in a random order, a chunk of
     about ``_stream.CHUNK_BYTES`` at a time, its rows shuffled on the device into each
     chain's own batches; epochs follow each other until the plan's steps are done. The
     likelihood gradient is scaled by N/B, as in memory. Returns the kept states, leading
     axes (chains, cycles × draws)."""
-    from bayesreg.inference.engine import chunk_plan
+    from bayesreg.inference.streamed import chunk_plan
 
     n, d = X.shape
     batch = plan.batch

@@ -126,3 +126,41 @@ def test_mlp_dropout_must_agree_with_the_method():
         br.MCDropout(mask="beta")
     with pytest.raises(ValueError, match="rate"):
         br.MCDropout(rate=1.0)
+
+
+def _sine(n=300):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (n, 1))
+    return X, np.sin(2 * X[:, 0]) + 0.2 * rng.standard_normal(n)
+
+
+def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row():
+    X, y = _sine()
+    training = br.MAP(steps=300)
+    post = br.fit(br.MLP((16,)), X, y, method=br.MCDropout(rate="validation",
+                                                          training=training), seed=0)
+    scores = post.diagnostics["rate_scores"]
+    assert sorted(scores) == [0.005, 0.01, 0.05, 0.1]
+    # the scores separate the candidates (0.1 is far worse here), and the best one is used
+    assert max(scores.values()) - min(scores.values()) > 0.05
+    best = max(scores, key=scores.get)
+    assert post.diagnostics["rate"] == best and post.config["rate"] == "validation"
+    # the returned fit is the best rate's on all rows: the same as asking for it directly
+    direct = br.fit(br.MLP((16,)), X, y, method=br.MCDropout(rate=best, training=training),
+                    seed=0)
+    assert direct.X_train.shape == post.X_train.shape == (300, 1)
+    for a, b in zip(jax.tree_util.tree_leaves(post.params),
+                    jax.tree_util.tree_leaves(direct.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_rate_grid_is_checked_and_warns_on_few_held_out_rows():
+    for bad in ((), (0.1, 1.0), "gal", (True,)):
+        with pytest.raises(ValueError, match="rate must be"):
+            br.MCDropout(rate=bad)
+    method = br.MCDropout(rate=[0.01, 0.1], training=br.MAP(steps=50))
+    assert method.rate == (0.01, 0.1) and hash(method)
+    X, y = _sine(40)
+    with pytest.warns(UserWarning, match="8 held-out rows"):
+        post = br.fit(br.MLP((8,)), X, y, method=method, seed=0)
+    assert post.diagnostics["rate"] in (0.01, 0.1)
