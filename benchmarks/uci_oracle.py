@@ -15,10 +15,10 @@ import argparse
 import warnings
 
 import numpy as np
+import uci
 from scipy import stats
 
 import bayesreg as br
-import uci
 
 FACTORS = np.linspace(0.5, 3.0, 51)  # the oracle's std multipliers
 
