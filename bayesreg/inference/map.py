@@ -433,8 +433,8 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
     if np.any(refused > 0):
         warnings.warn(
             f"{int(np.max(refused))} evidence update(s) were refused: the Gauss–Newton "
-            "matrix βG + diag(α) could not be factored even with a jitter, so σ and the prior "
-            "scales stayed at their last values (see diagnostics['prior_scales']). A prior "
+            "matrix βG + diag(α) could not be factored in the working precision, so σ and the "
+            "prior scales stayed at their last values (see diagnostics['prior_scales']). A prior "
             "given explicitly (prior=br.Gaussian(...)) or standardised inputs avoid it",
             UserWarning, stacklevel=4)
     if "log_noise" in hyper:

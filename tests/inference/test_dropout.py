@@ -1,3 +1,5 @@
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,11 +136,12 @@ def _sine(n=300):
     return X, np.sin(2 * X[:, 0]) + 0.2 * rng.standard_normal(n)
 
 
+@pytest.mark.slow  # five dropout networks, each rate compiled: ~10 s
 def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row():
-    X, y = _sine()
-    training = br.MAP(steps=300)
-    post = br.fit(br.MLP((16,)), X, y, method=br.MCDropout(rate="validation",
-                                                          training=training), seed=0)
+    X, y = _sine(200)
+    training = br.MAP(steps=150)
+    post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate="validation",
+                                                         training=training), seed=0)
     scores = post.diagnostics["rate_scores"]
     assert sorted(scores) == [0.005, 0.01, 0.05, 0.1]
     # the scores separate the candidates (0.1 is far worse here), and the best one is used
@@ -146,21 +149,37 @@ def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row(
     best = max(scores, key=scores.get)
     assert post.diagnostics["rate"] == best and post.config["rate"] == "validation"
     # the returned fit is the best rate's on all rows: the same as asking for it directly
-    direct = br.fit(br.MLP((16,)), X, y, method=br.MCDropout(rate=best, training=training),
+    direct = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate=best, training=training),
                     seed=0)
-    assert direct.X_train.shape == post.X_train.shape == (300, 1)
+    assert direct.X_train.shape == post.X_train.shape == (200, 1)
     for a, b in zip(jax.tree_util.tree_leaves(post.params),
                     jax.tree_util.tree_leaves(direct.params), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_rate_grid_is_checked_and_warns_on_few_held_out_rows():
+def test_a_rate_grid_is_checked():
     for bad in ((), (0.1, 1.0), "gal", (True,)):
         with pytest.raises(ValueError, match="rate must be"):
             br.MCDropout(rate=bad)
-    method = br.MCDropout(rate=[0.01, 0.1], training=br.MAP(steps=50))
+    method = br.MCDropout(rate=[0.01, 0.1])
     assert method.rate == (0.01, 0.1) and hash(method)
+    assert br.MCDropout().rates == (0.005, 0.01, 0.05, 0.1)  # "auto": Gal's grid
+
+
+@pytest.mark.slow  # three dropout networks: ~5 s
+def test_a_rate_grid_on_few_held_out_rows_warns():
+    method = br.MCDropout(rate=[0.01, 0.1], training=br.MAP(steps=30))
     X, y = _sine(40)
     with pytest.warns(UserWarning, match="8 held-out rows"):
         post = br.fit(br.MLP((8,)), X, y, method=method, seed=0)
     assert post.diagnostics["rate"] in (0.01, 0.1)
+
+
+def test_auto_rate_on_few_rows_is_the_fixed_rate_without_a_warning():
+    X, y = _sine(40)  # 8 held-out rows: too few to choose on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(training=br.MAP(steps=30)),
+                      likelihood=br.GaussianLikelihood(0.2), prior=br.Gaussian(1.0), seed=0)
+    assert post.diagnostics["rate"] == 0.05 and "rate_scores" not in post.diagnostics
+    assert post.config["rate"] == "auto"
