@@ -450,14 +450,6 @@ def sample_streamed(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_
     return jax.tree_util.tree_map(lambda *a: jnp.asarray(np.concatenate(a, axis=1)), *kept)
 
 
-@partial(jax.jit, static_argnames=("model",))
-def _chunk_log_likelihood(model, likelihood, z, X, y, m):
-    """Σ over the first ``m`` rows of X of log p(yᵢ | xᵢ, z), for each draw of z."""
-    real = jnp.arange(X.shape[0]) < m
-    return jax.lax.map(lambda zi: jnp.sum(jnp.where(
-        real, log_likelihood(model, likelihood, zi, X, y), 0.0)), z)
-
-
 @jax.jit
 def _log_prior_draws(likelihood, prior, z):
     return jax.vmap(lambda zi: latent_log_prior(likelihood, prior, zi))(z)
@@ -466,17 +458,10 @@ def _log_prior_draws(likelihood, prior, z):
 def _log_joint_draws_streamed(model, likelihood, prior, z, X, y) -> np.ndarray:
     """:func:`_log_joint_draws` over an X read by chunks: one pass, the log likelihood of
     every draw summed chunk by chunk (float64 on the host)."""
-    n, d = X.shape
-    dtype = jnp.asarray(0.0).dtype
-    rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
-    host_X, host_y = np.zeros((rows, d), dtype), np.zeros(rows, dtype)
-    total = np.asarray(_log_prior_draws(likelihood, prior, z), np.float64)
-    for a, b in _stream.spans(n, rows):
-        _stream.read(X, [(a, b)], dtype, out=host_X)
-        host_y[:b - a] = y[a:b]
-        host_X[b - a:], host_y[b - a:] = 0, 0
-        total += np.asarray(_chunk_log_likelihood(model, likelihood, z, host_X, host_y, b - a))
-    return total
+    from bayesreg.inference.streamed import sum_log_likelihood_streamed
+
+    return (np.asarray(_log_prior_draws(likelihood, prior, z), np.float64)
+            + sum_log_likelihood_streamed(model, likelihood, z, X, y))
 
 
 def _langevin_step(z, v, g, eta, noisy, momentum, noise_key):

@@ -20,6 +20,7 @@ import optax
 
 from bayesreg import _stream
 from bayesreg._random import numpy_rng
+from bayesreg.inference._problem import log_likelihood
 from bayesreg.inference.engine import bind_hyperparameters
 
 
@@ -152,7 +153,7 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
 
 
 def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
-                   y, key, *, hook=None, members=None):
+                   y, key, *, hook=None, members=None, collect=None, opt_state0=None):
     """The mini-batch loop of :func:`train_loop` over an X read by chunks
     (:mod:`bayesreg._stream`): a Python loop over chunks of batches, each one compiled scan
     (:func:`_train_chunk`, one program per shape), the next chunk read by a background
@@ -168,7 +169,12 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     ``members`` = M trains an ensemble on one shared stream: state0 and key have a leading
     member axis, every chunk is read once, in file order, and :func:`_train_chunk_members`
     (the chunk program ``vmap``ped over members) shuffles it into each member's own batches
-    from its own key; the state and trace come back with a leading member axis."""
+    from its own key; the state and trace come back with a leading member axis.
+
+    ``collect`` (:class:`~bayesreg.inference.engine.Collector`, its ``every`` counted in
+    epochs) folds the parameters in at the end of every ``every``-th epoch
+    (``trace["collected"]``); ``opt_state0`` replaces ``tx.init(state0)`` (with a leading
+    member axis for an ensemble), as in :func:`~bayesreg.inference.engine.train_loop`."""
     n, d = X.shape
     dtype = jnp.asarray(0.0).dtype  # the working precision
     total = epochs * per_epoch
@@ -191,7 +197,11 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                                                            hook.rounds))(key)
     else:
         h, every = {}, epochs
-    carry = (state0, per_member(tx.init)(state0), h)
+    if collect is not None and (hook is not None or epochs % collect.every):
+        raise ValueError("a streamed loop collects every collect.every epochs, which must "
+                         f"divide the {epochs} epochs, and takes no hyperparameter hook")
+    acc = per_member(collect.init)(state0["params"]) if collect is not None else None
+    carry = (state0, per_member(tx.init)(state0) if opt_state0 is None else opt_state0, h)
     losses, history, gamma = [], [], jnp.asarray(jnp.nan, dtype)
     refused = 0  # evidence updates refused (not finite), per member
     def epoch_chunks(e):
@@ -275,6 +285,10 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
             # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
             # next meanwhile) before its buffer can be refilled
             losses.append((loss.block_until_ready(), count))
+            if collect is not None and pos + count == per_epoch and (e + 1) % collect.every == 0:
+                # the end of a round of collect.every epochs: fold the iterate in
+                acc = _collect_step(collect, members is not None, acc, carry[0]["params"],
+                                    jnp.asarray((e + 1) // collect.every - 1))
     state, _, h = carry
     trace = {"losses": np.concatenate([np.asarray(loss)[..., :count] for loss, count in losses],
                                       axis=-1)}
@@ -287,4 +301,42 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                          lambda *a: jnp.stack(a, axis=axis), *history))
         if hook.learn_noise:
             state = dict(state, theta={"log_noise": h["log_noise"]})
+    if collect is not None:
+        trace["collected"] = acc
     return state, trace
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _collect_step(collect, members: bool, acc, params, i):
+    """``collect.update`` at the end of a round of a streamed loop (vmapped over members)."""
+    if members:
+        return jax.vmap(collect.update, in_axes=(0, 0, None))(acc, params, i)
+    return collect.update(acc, params, i)
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _chunk_log_likelihood(model, likelihood, states, X, y, m):
+    """Σ over the first ``m`` rows of X of log p(yᵢ | xᵢ, state), for each of the states
+    (a leading axis)."""
+    real = jnp.arange(X.shape[0]) < m
+    return jax.lax.map(lambda s: jnp.sum(jnp.where(
+        real, log_likelihood(model, likelihood, s, X, y), 0.0)), states)
+
+
+def sum_log_likelihood_streamed(model, likelihood, states, X, y) -> np.ndarray:
+    """Σᵢ log p(yᵢ | xᵢ, state) over an X read by chunks, for each of the ``states`` (a
+    pytree {"params", "theta"} with a leading axis): one pass, summed in float64 on the
+    host."""
+    n, d = X.shape
+    dtype = jnp.asarray(0.0).dtype
+    rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
+    host_X, host_y = np.zeros((rows, d), dtype), np.zeros(rows, dtype)
+    count = jax.tree_util.tree_leaves(states)[0].shape[0]
+    total = np.zeros(count, np.float64)
+    for a, b in _stream.spans(n, rows):
+        _stream.read(X, [(a, b)], dtype, out=host_X)
+        host_y[:b - a] = y[a:b]
+        host_X[b - a:], host_y[b - a:] = 0, 0
+        total += np.asarray(_chunk_log_likelihood(model, likelihood, states, host_X, host_y,
+                                                  b - a))
+    return total

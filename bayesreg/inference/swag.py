@@ -66,7 +66,9 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from bayesreg import _stream
 from bayesreg._pytree import check_positive
+from bayesreg._random import numpy_rng
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import check_hierarchical
 from bayesreg.inference._problem import Problem, log_likelihood
@@ -200,32 +202,117 @@ class SWAG:
             return self.training._run(problem)
         return Ensemble(members=self.members, training=self.training)._run(problem)
 
-    def _run(self, problem: Problem):
-        from bayesreg.posterior import Posterior
+    # -- streaming (bayesreg._stream) ----------------------------------------------------
+    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+        """None when a fit on ``n`` rows streams an X read by chunks; else why it cannot."""
+        why = self.training._why_not_streamed(n, likelihood)
+        if why is not None:
+            return f"SWAG's pretraining cannot stream: {why}"
+        if self.members > 1:
+            return "MultiSWAG's members hold their own prior scales (not streamed yet)"
+        if self.batch_size is None or self.batch_size >= n:
+            return "full-batch SWAG (batch_size=None, or at least N) needs every row at each update"
+        per_epoch = n // self.batch_size
+        if self.collect_every is not None and self.collect_every % per_epoch:
+            return (f"a streamed SWAG collects at the end of an epoch: collect_every must be a "
+                    f"multiple of N // batch_size = {per_epoch}")
+        return None
 
+    def _streams(self, n: int, likelihood) -> bool:
+        """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
+        return self._why_not_streamed(n, likelihood) is None
+
+    # -- running -------------------------------------------------------------------------
+    def _run(self, problem: Problem):
         check_hierarchical(problem.prior, "SWAG")
+        if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
+            why = self._why_not_streamed(problem.n, problem.likelihood)
+            if why is not None:
+                raise ValueError(why)
+            return self._run_streamed(problem)
         pre = self.pretrain(problem)
         M = self.members
         X, y = np.asarray(pre.X_train), np.asarray(pre.y_train)
         batch, collected, every = self.plan(X.shape[0])
         state = {"params": jax.tree_util.tree_map(jnp.asarray, pre.params),
                  "theta": jax.tree_util.tree_map(jnp.asarray, pre.theta)}
-        scales = pre.diagnostics.get("prior_scales")
-        log_scale = None  # the prior scales the evidence learned, per member
-        if scales is not None:
-            log_scale = {g: [jnp.log(jnp.asarray(np.reshape(scales[g], (M, -1))[:, j]))
-                             for j in range(np.reshape(scales[g], (M, -1)).shape[1])]
-                         for g in PARAM_GROUPS}
         dtype = jnp.asarray(X[:1], problem.dtype).dtype
         lr = jnp.full((M,), jnp.nan if self.lr is None else self.lr, dtype)
         keys = jax.random.split(jax.random.fold_in(problem.key, 0x5A6), M)
-        phase = SGDPhase(float(self.momentum), every if self.schedule == "cyclical" else None,
-                         self.training.progress_bar)
         draws, out = _swag_members(
-            NegLogJoint(deterministic(problem.model)), phase, IterateMoments(every, self.rank),
+            NegLogJoint(deterministic(problem.model)), self._phase(every),
+            IterateMoments(every, self.rank),
             (collected, batch, self.num_samples, self.lr is None), problem.likelihood,
-            pre.prior, state, log_scale, jnp.asarray(X, dtype), jnp.asarray(y), keys, lr)
-        S = self.num_samples
+            pre.prior, state, _learned_log_scales(pre, M), jnp.asarray(X, dtype),
+            jnp.asarray(y), keys, lr)
+        return self._posterior(problem, pre, draws, out, collected)
+
+    def _phase(self, every: int) -> SGDPhase:
+        """The SGD phase's engine configuration (a cycle of ``every`` updates)."""
+        return SGDPhase(float(self.momentum), every if self.schedule == "cyclical" else None,
+                        self.training.progress_bar)
+
+    def _run_streamed(self, problem: Problem):
+        """SWAG over an X read by chunks: the pretraining streams (MAP with ``batch_size``),
+        the rates are computed on at most ``LR_ROWS`` rows read at random, the SGD phase is
+        the streamed engine's loop (epochs of N // B batches without replacement) with the
+        iterate collected at the end of every ``collect_every // (N // B)``-th epoch, and
+        ``swa_loss`` takes one more pass over the rows."""
+        from bayesreg.inference.streamed import sum_log_likelihood_streamed, train_streamed
+
+        pre = self.pretrain(problem)
+        X, y, n = problem.X, np.asarray(problem.y), problem.n
+        batch = self.batch_size
+        per_epoch = n // batch
+        every = per_epoch if self.collect_every is None else self.collect_every
+        rounds_of = every // per_epoch  # epochs between two collected iterates
+        collected = self.epochs // rounds_of
+        if collected < 2:
+            raise ValueError(f"SWAG needs at least 2 collected iterates; epochs={self.epochs} "
+                             f"collected every {rounds_of} epoch(s) gives {collected}. Raise "
+                             "epochs or lower collect_every")
+        dtype = jnp.asarray(0.0, problem.dtype).dtype
+        one = jax.tree_util.tree_map(lambda a: jnp.asarray(a[0]), {"params": pre.params,
+                                                                   "theta": pre.theta})
+        log_scale = _learned_log_scales(pre, 1)
+        prior = (layerwise_prior(jax.tree_util.tree_map(lambda a: a[0], log_scale))
+                 if log_scale is not None else pre.prior)
+        key = jax.random.fold_in(problem.key, 0x5A6)
+        k_lr, k_run, k_draw = jax.random.split(key, 3)
+        objective = NegLogJoint(deterministic(problem.model))
+        if self.lr is None:  # the rates on LR_ROWS rows read at random
+            pick = np.sort(numpy_rng(k_lr).choice(n, min(n, LR_ROWS), replace=False))
+            rates = _streamed_rates(objective, batch, float(self.momentum), problem.likelihood,
+                                    prior, one, _stream.take(X, pick, dtype),
+                                    np.asarray(y[pick], dtype), k_lr, jnp.asarray(n, dtype))
+        else:
+            rates = jnp.full(ravel_pytree(one["params"])[0].shape, self.lr, dtype)
+        unravel = ravel_pytree(one["params"])[1]
+        opt0 = RatesState({"params": unravel(rates),
+                           "theta": jax.tree_util.tree_map(jnp.zeros_like, one["theta"])},
+                          jax.tree_util.tree_map(jnp.zeros_like, one),
+                          jnp.zeros((), jnp.int32))
+        _, trace = train_streamed(objective, self._phase(every), collected * rounds_of,
+                                  per_epoch, batch, problem.likelihood, prior, one, X, y,
+                                  k_run, collect=IterateMoments(rounds_of, self.rank),
+                                  opt_state0=opt0)
+        mean, m2, D = trace["collected"]
+        flats = _swag_draws_compiled(mean, m2, D, collected, self.num_samples, k_draw)
+        draws = jax.tree_util.tree_map(lambda a: a[None], jax.vmap(unravel)(flats))
+        swa = {"params": jax.tree_util.tree_map(lambda a: a[None], unravel(mean)),
+               "theta": jax.tree_util.tree_map(lambda a: a[None], one["theta"])}
+        ll = sum_log_likelihood_streamed(objective.model, problem.likelihood, swa, X, y)[0]
+        swa_loss = -(ll + float(log_prior(prior, unravel(mean)))) / n
+        out = {"losses": np.asarray(trace["losses"])[None],
+               "swa_loss": np.array([swa_loss]),
+               "lr": np.stack([np.median(rates), np.min(rates), np.max(rates)])[None]}
+        return self._posterior(problem, pre, draws, out, collected)
+
+    def _posterior(self, problem: Problem, pre, draws, out, collected: int):
+        """The Posterior of M members' draws (M, S, ...) and their phase's outputs."""
+        from bayesreg.posterior import Posterior
+
+        M, S = self.members, self.num_samples
         # (M, S, ...) → (M·S, ...), member-major: member m's draws are one "chain"
         params = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(M * S, *a.shape[2:]),
                                         draws)
@@ -252,6 +339,17 @@ class SWAG:
             config=self.to_dict(), num_chains=M,
             draws_kind="draws from SWAG's Gaussian fitted to SGD iterates (an approximate "
                        "posterior), not posterior samples")
+
+
+def _learned_log_scales(pre, members: int):
+    """The log prior scales the pretraining's evidence learned, per member
+    ({group: [(M,) per layer]}), or None for a prior given by the user."""
+    scales = pre.diagnostics.get("prior_scales")
+    if scales is None:
+        return None
+    return {g: [jnp.log(jnp.asarray(np.reshape(scales[g], (members, -1))[:, j]))
+                for j in range(np.reshape(scales[g], (members, -1)).shape[1])]
+            for g in PARAM_GROUPS}
 
 
 def deterministic(model):
@@ -383,31 +481,51 @@ def _swag_one(objective, phase, collector, config, likelihood, prior, state, log
                           prior, state, X, y, k_run, X[:0], y[:0], collect=collector,
                           opt_state0=opt0)
     mean, m2, D = trace["collected"]
-    diag = m2 / collected
-    rank = collector.rank
-    k_d = min(collected, rank)  # rows of D that hold deviations (the rest are zeros)
-    z1, z2 = (jax.random.normal(k, shape, flat0.dtype) for k, shape in zip(
-        jax.random.split(k_draw), [(num_samples, flat0.shape[0]), (num_samples, rank)],
-        strict=True))
-    flats = (mean + jnp.sqrt(diag / 2) * z1
-             + (z2 @ D) / jnp.sqrt(2.0 * (k_d - 1)))
-    draws = jax.vmap(unravel)(flats)
+    draws = jax.vmap(unravel)(_swag_draws(mean, m2, D, collected, num_samples, k_draw))
     out = {"losses": trace["losses"], "swa_loss": flat_objective(mean, X, y),
            "lr": jnp.stack([jnp.median(rates), jnp.min(rates), jnp.max(rates)])}
     return draws, out
 
 
+def _swag_draws(mean, m2, D, collected: int, num_samples: int, key) -> jax.Array:
+    """(S, P) draws θ = θ_SWA + (1/√2) Σ_diag^½ z₁ + D z₂ / √(2(K_D − 1)) from the moments
+    and the deviation rows D (rank, P) of K collected iterates (module docstring)."""
+    rank = D.shape[0]
+    k_d = min(collected, rank)  # rows of D that hold deviations (the rest are zeros)
+    z1, z2 = (jax.random.normal(k, shape, mean.dtype) for k, shape in zip(
+        jax.random.split(key), [(num_samples, mean.shape[0]), (num_samples, rank)],
+        strict=True))
+    return mean + jnp.sqrt(m2 / collected / 2) * z1 + (z2 @ D) / jnp.sqrt(2.0 * (k_d - 1))
+
+
+_swag_draws_compiled = jax.jit(_swag_draws, static_argnums=(3, 4))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _streamed_rates(objective, batch, momentum, likelihood, prior, state, Xs, ys, key, n):
+    """The default rates of a streamed fit from the rows Xs, ys read at random (N = ``n``)."""
+    flat0, unravel = ravel_pytree(state["params"])
+
+    def flat_objective(flat, Xb, yb):
+        return objective({"params": unravel(flat), "theta": state["theta"]}, likelihood,
+                         prior, Xb, yb, jax.random.fold_in(key, 3), n)
+
+    return _default_lr(objective.model, likelihood, state["theta"], prior, flat_objective,
+                       flat0, unravel, Xs, ys, key, batch, momentum, n_total=n)
+
+
 def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y, key, batch,
-                momentum):
+                momentum, n_total=None):
     """Per-parameter rates: Mandt et al.'s preconditioner 2B/(N C_kk), capped at 1/H_kk,
     scaled down until the preconditioned Hessian is stable, times (1 − β) (module
-    docstring)."""
-    n, P = X.shape[0], flat.shape[0]
+    docstring). ``n_total``: N when X holds only some rows of the data (a stream)."""
+    n_rows, P = X.shape[0], flat.shape[0]
+    n = n_rows if n_total is None else n_total
     tiny = jnp.finfo(flat.dtype).tiny
-    m = min(n, LR_ROWS, max(16, (1 << 22) // max(1, P)))
+    m = min(n_rows, LR_ROWS, max(16, (1 << 22) // max(1, P)))
     k_rows, k_power = jax.random.split(key)
-    if m < n:
-        rows = jax.random.choice(k_rows, n, (m,), replace=False)
+    if m < n_rows:
+        rows = jax.random.choice(k_rows, n_rows, (m,), replace=False)
         Xs, ys = X[rows], y[rows]
     else:
         Xs, ys = X, y

@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 
 import numpy as np
@@ -18,7 +19,9 @@ def learned():
     return br.fit(br.MLP((8,)), X, y, method=method, seed=0), X, y
 
 
-def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model():
+@pytest.mark.parametrize("stream", [False, True], ids=["memory", "stream"])
+def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model(stream, tmp_path,
+                                                                  monkeypatch):
     """On a linear-Gaussian model the per-point objective is quadratic, so the minibatch
     gradient is unbiased and linear in θ: E[θₜ₊₁ − m] = (I − ηH) E[θₜ − m] with m the
     posterior mean (= the mode, where the MAP pretraining leaves θ₀). Every SGD iterate
@@ -30,14 +33,28 @@ def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model():
     variance vⱼ (1 + aⱼ)/(K (1 − aⱼ)), vⱼ the iterates' variance. SWAG's draws have about
     the iterates' covariance (½ diag + ½ low rank, each ≈ the iterates' covariance), so vⱼ
     is estimated from the draws, whose own mean adds vⱼ/S. At a test point x the error of
-    the predictive mean is φ(x)ᵀ(θ̄ − m): we allow 4 standard deviations of it."""
+    the predictive mean is φ(x)ᵀ(θ̄ − m): we allow 4 standard deviations of it.
+
+    Streamed (a memmap read 4 batches a chunk, 3 chunks an epoch): the pretraining is
+    mini-batch MAP, each epoch deals the rows into 10 disjoint batches, and the iterate is
+    collected at the end of each epoch; batches without replacement within an epoch only
+    lower the iterates' variance, so the same tolerance holds."""
     X, y, _ = br.datasets.linear_example(n=100, d=3, noise=0.5, seed=1)
     sigma, s, lr, batch, every, epochs, S = 0.5, 1.0, 0.05, 10, 10, 200, 2000
     lik, prior = br.GaussianLikelihood(sigma), br.Gaussian(s)
     exact = br.fit(br.Linear(), X, y, method=br.Exact(), prior=prior, likelihood=lik)
+    training = br.MAP(batch_size=batch, epochs=300) if stream else br.MAP(steps=1000)
     method = br.SWAG(rank=20, num_samples=S, epochs=epochs, batch_size=batch, lr=lr,
-                     collect_every=every, training=br.MAP(steps=1000))
-    post = br.fit(br.Linear(), X, y, method=method, prior=prior, likelihood=lik, seed=0)
+                     collect_every=every, training=training)
+    data = X
+    if stream:
+        from bayesreg import _stream
+
+        monkeypatch.setattr(_stream, "CHUNK_BYTES", 4 * batch * 3 * 4)
+        np.save(tmp_path / "X.npy", X.astype(np.float32))
+        data = np.load(tmp_path / "X.npy", mmap_mode="r")
+    post = br.fit(br.Linear(), data, y, method=method, prior=prior, likelihood=lik, seed=0)
+    assert isinstance(post.X_train, np.memmap) == stream
     K = post.diagnostics["num_collected"]
     assert K == epochs * (100 // batch) // every == 200
 
@@ -134,6 +151,13 @@ def test_configuration_is_checked():
         br.SWAG(schedule="cosine")
     with pytest.raises(TypeError, match="training"):
         br.SWAG(training=br.Exact())
+    # what streams a memmap, and why not otherwise
+    streams = br.SWAG(batch_size=10, training=br.MAP(batch_size=10))
+    assert streams._why_not_streamed(100, br.GaussianLikelihood()) is None
+    assert "pretraining" in br.SWAG(batch_size=10)._why_not_streamed(100, None)
+    assert "MultiSWAG" in dataclasses.replace(streams, members=2)._why_not_streamed(100, None)
+    assert "multiple of" in dataclasses.replace(streams, collect_every=15)._why_not_streamed(
+        100, None)
     X, y = br.datasets.gap_example(n=20)
     with pytest.raises(ValueError, match="at least 2 collected"):
         br.fit(br.Linear(), X, y, method=br.SWAG(epochs=1, training=br.MAP(steps=10)))
