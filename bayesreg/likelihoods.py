@@ -213,6 +213,14 @@ class HeteroscedasticGaussian(_NoParameters):
     apart from the network, so neither the evidence nor a validation split sets one; the
     prior scales stay as given (``Gaussian(1.0)`` when omitted).
 
+    The likelihood is unbounded: a network that fits a training row exactly can send σ(x)
+    there to 0 and the log likelihood to +∞, so training to the mode shrinks σ(x) on the
+    training rows far below the noise of new ones (Boston, MAP with 3000 updates: 95%
+    coverage 0.50 on test rows). A network trained through :class:`bayesreg.MAP` (MAP,
+    ensemble members, MC dropout) therefore holds out 10% of the rows by default
+    (``MAP(validation=...)`` overrides it) and keeps the weights with the best held-out log
+    likelihood.
+
     Examples
     --------
     >>> import jax.numpy as jnp, bayesreg as br

@@ -62,6 +62,8 @@ def methods():
         "SWAG": br.SWAG(),
         "Laplace (last layer)": br.LaplaceApprox(subset="last_layer"),
         "SGLD": br.SGLD(),  # σ sampled (HalfNormal(std y)), prior N(0, 1) as NUTS
+        # the deep ensembles' likelihood: a mean and a log-scale per network
+        "Ensemble(5) heteroscedastic": (br.Ensemble(members=5), br.HeteroscedasticGaussian()),
     }
 
 
@@ -92,7 +94,9 @@ def run(splits: int = 20, out: str | None = None, datasets=("boston", "concrete"
                 start = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    post = br.fit(br.MLP((50,)), Xtr, ytr, method=method, seed=k)
+                    method, likelihood = method if isinstance(method, tuple) else (method, None)
+                    post = br.fit(br.MLP((50,)), Xtr, ytr, method=method, seed=k,
+                                  likelihood=likelihood)
                 pred = post.predict(Xte).affine(sy, my)
                 scores[mname]["seconds"].append(time.perf_counter() - start)
                 scores[mname]["rmse"].append(pred.metrics(y[test])["rmse"])

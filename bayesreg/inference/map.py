@@ -280,13 +280,19 @@ class MAP:
 
     # -- running -------------------------------------------------------------------------
     def split(self, problem: Problem) -> tuple[Problem, np.ndarray, np.ndarray]:
-        """(training problem, X_val, y_val): the validation rows held out when asked for."""
+        """(training problem, X_val, y_val): the validation rows held out when asked for,
+        and by default under a heteroscedastic likelihood (``HETEROSCEDASTIC_VALIDATION``:
+        its likelihood is unbounded as σ(x) → 0 at a fitted row, so the network with the
+        best held-out log likelihood is kept)."""
         fraction = self.validation
         if fraction is None:
-            if self.early_stopping is None:
+            hetero = (getattr(problem.likelihood, "heteroscedastic", False)
+                      and not _stream.is_lazy(problem.X)
+                      and round(HETEROSCEDASTIC_VALIDATION * problem.n) >= 1)
+            if self.early_stopping is None and not hetero:
                 empty = problem.X[:0]
                 return problem, empty, problem.y[:0]
-            fraction = 0.2
+            fraction = HETEROSCEDASTIC_VALIDATION if self.early_stopping is None else 0.2
         val, train = split_rows(problem, fraction, jax.random.fold_in(problem.key, 17))
         return (dataclasses.replace(problem, X=problem.X[train], y=problem.y[train]),
                 problem.X[val], problem.y[val])
@@ -403,6 +409,10 @@ def _score_gaussian(model):
                              - 0.5 * math.log(2 * math.pi)))
 
     return score
+
+
+# a heteroscedastic fit holds out this fraction of rows unless told otherwise (MAP.split)
+HETEROSCEDASTIC_VALIDATION = 0.1
 
 
 def check_training(training) -> None:
