@@ -105,7 +105,9 @@ class MAP:
         gradient is applied to the clean weights). Any subset of the three keys.
     validation : float, optional
         Fraction of the rows held out as a validation set (seeded); its mean negative log
-        likelihood after every update is kept in ``diagnostics["val_losses"]``.
+        likelihood after every update is kept in ``diagnostics["val_losses"]``. Under a
+        heteroscedastic likelihood 0.1 is held out when this is None (its likelihood is
+        unbounded at the mode: see :class:`bayesreg.HeteroscedasticGaussian`).
     early_stopping : int, optional
         Patience: stop updating once the validation loss has not improved for this many
         updates (the loop runs on with frozen parameters, so it stays one compiled scan).
