@@ -22,21 +22,15 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=5)
     args = ap.parse_args()
     X, y = uci.load("boston")
-    n = len(y)
-    np.random.seed(1)  # noqa: NPY002 (the published protocol's calls, as in uci.py)
-    perms = [np.random.choice(n, n, replace=False) for _ in range(args.splits)]  # noqa: NPY002
     for name, method in (("MAP", br.MAP()), ("Ensemble(5)", br.Ensemble(members=5))):
         rows = []
-        for k, perm in enumerate(perms):
-            n_train = round(0.9 * n)
-            train, test = perm[:n_train], perm[n_train:]
-            mx, sx = X[train].mean(0), X[train].std(0)
-            my, sy = y[train].mean(), y[train].std()
+        for k, (Xtr, ytr, Xte, test, sy, my) in enumerate(
+                uci.protocol_splits(X, y, args.splits)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                post = br.fit(br.MLP((50,)), (X[train] - mx) / sx, (y[train] - my) / sy,
-                              method=method, likelihood=br.HeteroscedasticGaussian(), seed=k)
-            pred = post.predict((X[test] - mx) / sx).affine(sy, my)
+                post = br.fit(br.MLP((50,)), Xtr, ytr, method=method,
+                              likelihood=br.HeteroscedasticGaussian(), seed=k)
+            pred = post.predict(Xte).affine(sy, my)
             yt = y[test]
             rows.append((pred.metrics(yt)["rmse"], float(np.mean(pred.log_prob(yt))),
                          float(np.mean(np.abs(yt - pred.mean) < 1.96 * pred.std))))

@@ -67,6 +67,23 @@ def methods():
     }
 
 
+def protocol_splits(X, y, splits: int):
+    """The protocol's splits of (X, y): for each, the standardised training inputs and
+    target, the standardised test inputs, the test rows' indices and the target's (std,
+    mean) on the training rows (to map predictions back to the original units)."""
+    n = len(y)
+    # the published protocol's exact calls, so the splits match theirs
+    np.random.seed(1)  # noqa: NPY002
+    perms = [np.random.choice(n, n, replace=False) for _ in range(splits)]  # noqa: NPY002
+    for perm in perms:
+        n_train = round(0.9 * n)
+        train, test = perm[:n_train], perm[n_train:]
+        mx, sx = X[train].mean(0), X[train].std(0)
+        sx[sx == 0] = 1.0
+        my, sy = y[train].mean(), y[train].std()
+        yield (X[train] - mx) / sx, (y[train] - my) / sy, (X[test] - mx) / sx, test, sy, my
+
+
 def run(splits: int = 20, out: str | None = None, datasets=("boston", "concrete"),
         only: list[str] | None = None) -> dict:
     chosen = {m: v for m, v in methods().items() if only is None or m in only}
@@ -77,19 +94,8 @@ def run(splits: int = 20, out: str | None = None, datasets=("boston", "concrete"
     start_all = time.perf_counter()  # each split prints a line; fits over 2 s report progress
     for name in datasets:
         X, y = load(name)
-        n = len(y)
-        # the published protocol's exact calls, so the splits match theirs
-        np.random.seed(1)  # noqa: NPY002
-        perms = [np.random.choice(n, n, replace=False) for _ in range(splits)]  # noqa: NPY002
         scores = {m: {"rmse": [], "ll": [], "seconds": []} for m in chosen}
-        for k, perm in enumerate(perms):
-            n_train = round(0.9 * n)
-            train, test = perm[:n_train], perm[n_train:]
-            mx, sx = X[train].mean(0), X[train].std(0)
-            sx[sx == 0] = 1.0
-            my, sy = y[train].mean(), y[train].std()
-            Xtr, Xte = (X[train] - mx) / sx, (X[test] - mx) / sx
-            ytr = (y[train] - my) / sy
+        for k, (Xtr, ytr, Xte, test, sy, my) in enumerate(protocol_splits(X, y, splits)):
             for mname, method in chosen.items():
                 start = time.perf_counter()
                 with warnings.catch_warnings():
