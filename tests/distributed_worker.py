@@ -42,6 +42,12 @@ def minibatch_map(br, batch_size=16):
                   method=br.MAP(batch_size=batch_size, steps=200))
 
 
+def minibatch_sgld(br):
+    X, y = br.datasets.gap_example(n=40)
+    return br.fit(br.MLP((8,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
+                  method=br.SGLD(num_samples=50, batch_size=16, num_warmup=50, num_chains=2))
+
+
 CASES = {
     "ensemble": lambda br: ensemble(br),
     "ensemble-odd": lambda br: ensemble(br, members=3, bagging=True),
@@ -52,6 +58,7 @@ CASES = {
     # data parallel: each process's device evaluates half of every batch (odd: 7 and 8 rows)
     "map-minibatch": minibatch_map,
     "map-minibatch-odd": lambda br: minibatch_map(br, batch_size=15),
+    "sgld-minibatch": lambda br: minibatch_sgld(br),
     # benchmarks/distributed.py: enough work per member / chain for the split to matter;
     # "-again" repeats the fit with the same shapes (no compilation)
     "bench": lambda br: ensemble(br, members=8, steps=2000, n=400, hidden=64),

@@ -26,6 +26,16 @@ SCRIPT = textwrap.dedent("""
     minibatch = br.fit(br.MLP((8,)), X, y, method=br.MAP(batch_size=16, steps=200),
                        likelihood=br.GaussianLikelihood(0.1), seed=0)
     map_module.train_compiled = train
+    from bayesreg.inference import sgld as sgld_module
+    sample = sgld_module._sample
+    def spy_sgld(*args, **kwargs):
+        compiled["sgld_hlo"] = sample.lower(*args, **kwargs).compile().as_text()
+        return sample(*args, **kwargs)
+    sgld_module._sample = spy_sgld
+    langevin = br.fit(br.MLP((8,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
+                      method=br.SGLD(num_samples=50, batch_size=16, num_warmup=50,
+                                     num_chains=2))
+    sgld_module._sample = sample
     post = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=8, training=br.MAP(steps=200)),
                   likelihood=br.GaussianLikelihood(0.1), seed=0)
     nuts = br.fit(br.Linear(), X, y, likelihood=br.GaussianLikelihood(0.1),
@@ -34,6 +44,8 @@ SCRIPT = textwrap.dedent("""
     print(json.dumps({"w": np.asarray(post.params["weights"][0]).tolist(),
                       "minibatch_w": np.asarray(minibatch.params["weights"][0]).tolist(),
                       "all_reduce": "all-reduce" in compiled["hlo"],
+                      "sgld_w": np.asarray(langevin.params["weights"][0]).tolist(),
+                      "sgld_all_reduce": "all-reduce" in compiled["sgld_hlo"],
                       "chains": nuts.num_chains, "draws": nuts.num_draws,
                       "rhat": nuts.diagnostics["r_hat"]}))
 """)
@@ -71,6 +83,18 @@ def test_minibatch_map_is_data_parallel_and_equals_the_single_device_fit(four_de
                   likelihood=br.GaussianLikelihood(0.1), seed=0)
     np.testing.assert_allclose(np.array(four_devices["minibatch_w"]), post.params["weights"][0],
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_minibatch_sgld_is_data_parallel_and_equals_the_single_device_chains(four_devices):
+    """The same for SGLD's mini-batches: each device evaluates the log likelihood of 4 of a
+    batch's 16 rows; the chains are the single-device chains up to the order of the sums."""
+    assert four_devices["sgld_all_reduce"]
+    X, y = br.datasets.gap_example(n=40)
+    post = br.fit(br.MLP((8,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
+                  method=br.SGLD(num_samples=50, batch_size=16, num_warmup=50, num_chains=2))
+    np.testing.assert_allclose(np.array(four_devices["sgld_w"]), post.params["weights"][0],
+                               rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow

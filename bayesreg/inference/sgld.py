@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesreg import _stream
+from bayesreg import _distributed, _stream
 from bayesreg._validation import check_int
 from bayesreg.inference._latent import (
     init_latent,
@@ -221,9 +221,21 @@ class SGLD:
         X = problem.X if lazy else jnp.asarray(problem.X)
         y = np.asarray(problem.y) if lazy else jnp.asarray(problem.y)
         start = time.perf_counter()
-        sample = sample_streamed if lazy else _sample
-        z = sample(model, plan, lik, prior, z0, chain_keys, X, y, float(self.step_size),
-                   float(self.momentum))
+        if lazy:
+            z = sample_streamed(model, plan, lik, prior, z0, chain_keys, X, y,
+                                float(self.step_size), float(self.momentum))
+        elif plan.batch is not None and 1 < jax.device_count() <= plan.batch:
+            # mini-batches over several devices (of one or several processes): data
+            # parallel, the data and the chains' state replicated, each batch's rows spread
+            m = _distributed.mesh()
+            args = _distributed.replicate((lik, prior, z0, chain_keys, X, y), m,
+                                          everywhere=True)
+            z = _distributed.local(_sample(model, plan, *args, float(self.step_size),
+                                           float(self.momentum),
+                                           batch_sharding=_distributed.batch_shardings(m)))
+        else:
+            z = _sample(model, plan, lik, prior, z0, chain_keys, X, y, float(self.step_size),
+                        float(self.momentum))
         z = jax.block_until_ready(z)
         seconds = time.perf_counter() - start
         flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
@@ -298,9 +310,12 @@ def minibatch_log_joint(model, likelihood, prior, z, X, y, scale=1.0) -> jax.Arr
     return scale * ll + latent_log_prior(likelihood, prior, z)
 
 
-@partial(jax.jit, static_argnames=("model", "plan"))
-def _sample(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size, momentum):
-    """Kept states of every chain: a pytree with leading axes (chains, cycles × draws)."""
+@partial(jax.jit, static_argnames=("model", "plan", "batch_sharding"))
+def _sample(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
+            batch_sharding=None):
+    """Kept states of every chain: a pytree with leading axes (chains, cycles × draws).
+    With ``batch_sharding`` (X rows, y) each mini-batch is spread over the devices (data
+    parallel: the gradient's sum over the batch is reduced across them)."""
     n = plan.n
     grad = jax.grad(partial(minibatch_log_joint, model, likelihood, prior))
 
@@ -314,7 +329,11 @@ def _sample(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size, mo
                 g = grad(z, X, y, 1.0)
             else:
                 rows = jax.random.permutation(batch_key, n)[: plan.batch]
-                g = grad(z, X[rows], y[rows], n / plan.batch)
+                Xb, yb = X[rows], y[rows]
+                if batch_sharding is not None:
+                    Xb = jax.lax.with_sharding_constraint(Xb, batch_sharding[0])
+                    yb = jax.lax.with_sharding_constraint(yb, batch_sharding[1])
+                g = grad(z, Xb, yb, n / plan.batch)
             eta = plan.step_size(t, step_size) / n
             z, v = _langevin_step(z, v, g, eta, noisy, momentum, noise_key)
             return (z, v), None
