@@ -68,9 +68,10 @@ _train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))(_chunk_scan)
 _train_chunk.__doc__ = _chunk_scan.__doc__
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), static_argnames=("prior_axis",))
 def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, likelihood,
-                         prior, carry, X, y, keys, epoch, offset, count, n):
+                         prior, carry, X, y, keys, epoch, offset, count, n, *,
+                         prior_axis=None):
     """One chunk of a stream for M ensemble members: :func:`_chunk_scan` ``vmap``ped over
     the members' carries and keys (M, epochs). X (L, B, D) and y (L, B) hold the chunk's
     rows in file order, shared by every member; each member shuffles them into its own
@@ -78,10 +79,11 @@ def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, l
     (split(keys[epoch])[0]) when the epoch is ``one_chunk``, else by a permutation of the
     chunk's ``count``·B real rows drawn from its key, the epoch and ``offset`` (padding
     stays last, skipped). Each update gathers its batch from the shared chunk, so the
-    members hold M permutations, not M copies of the chunk."""
+    members hold M permutations, not M copies of the chunk. ``prior_axis`` = 0: each member
+    has its own prior (a leading member axis on its arrays)."""
     rows = X.shape[0] * X.shape[1]
 
-    def member(carry, keys):
+    def member(carry, keys, prior):
         k_perm = jax.random.split(keys[epoch])[0]
         if one_chunk:
             perm = jax.random.permutation(k_perm, rows)
@@ -91,7 +93,7 @@ def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, l
         return _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior,
                            carry, X, y, keys, epoch, offset, count, n, perm)
 
-    return jax.vmap(member)(carry, keys)
+    return jax.vmap(member, in_axes=(0, 0, prior_axis))(carry, keys, prior)
 
 
 @partial(jax.jit, static_argnums=(0,))
@@ -153,7 +155,8 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
 
 
 def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
-                   y, key, *, hook=None, members=None, collect=None, opt_state0=None):
+                   y, key, *, hook=None, members=None, collect=None, opt_state0=None,
+                   prior_axis=None):
     """The mini-batch loop of :func:`train_loop` over an X read by chunks
     (:mod:`bayesreg._stream`): a Python loop over chunks of batches, each one compiled scan
     (:func:`_train_chunk`, one program per shape), the next chunk read by a background
@@ -171,6 +174,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     (the chunk program ``vmap``ped over members) shuffles it into each member's own batches
     from its own key; the state and trace come back with a leading member axis.
 
+    ``prior_axis`` = 0 gives each member its own prior (MultiSWAG's learned scales).
     ``collect`` (:class:`~bayesreg.inference.engine.Collector`, its ``every`` counted in
     epochs) folds the parameters in at the end of every ``every``-th epoch
     (``trace["collected"]``); ``opt_state0`` replaces ``tx.init(state0)`` (with a leading
@@ -281,7 +285,8 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
             else:
                 carry, loss = _train_chunk_members(objective, method, total, hook, per_epoch,
                                                    n_chunks == 1, likelihood, prior, carry, Xc,
-                                                   yc, keys, e, pos, count, n_rows)
+                                                   yc, keys, e, pos, count, n_rows,
+                                                   prior_axis=prior_axis)
             # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
             # next meanwhile) before its buffer can be refilled
             losses.append((loss.block_until_ready(), count))

@@ -209,7 +209,10 @@ class SWAG:
         if why is not None:
             return f"SWAG's pretraining cannot stream: {why}"
         if self.members > 1:
-            return "MultiSWAG's members hold their own prior scales (not streamed yet)"
+            why = Ensemble(members=self.members, training=self.training)._why_not_streamed(
+                n, likelihood)
+            if why is not None:
+                return f"MultiSWAG's pretraining cannot stream: {why}"
         if self.batch_size is None or self.batch_size >= n:
             return "full-batch SWAG (batch_size=None, or at least N) needs every row at each update"
         per_epoch = n // self.batch_size
@@ -253,15 +256,16 @@ class SWAG:
                         self.training.progress_bar)
 
     def _run_streamed(self, problem: Problem):
-        """SWAG over an X read by chunks: the pretraining streams (MAP with ``batch_size``),
-        the rates are computed on at most ``LR_ROWS`` rows read at random, the SGD phase is
-        the streamed engine's loop (epochs of N // B batches without replacement) with the
-        iterate collected at the end of every ``collect_every // (N // B)``-th epoch, and
-        ``swa_loss`` takes one more pass over the rows."""
+        """SWAG over an X read by chunks: the pretraining streams (MAP with ``batch_size``,
+        or the streamed ensemble for MultiSWAG), the rates are computed on at most
+        ``LR_ROWS`` rows read at random, the SGD phase is the streamed engine's loop (epochs
+        of N // B batches without replacement; the members share the stream, each with its
+        own prior scales) with the iterate collected at the end of every
+        ``collect_every // (N // B)``-th epoch, and ``swa_loss`` takes one more pass."""
         from bayesreg.inference.streamed import sum_log_likelihood_streamed, train_streamed
 
         pre = self.pretrain(problem)
-        X, y, n = problem.X, np.asarray(problem.y), problem.n
+        X, y, n, M = problem.X, np.asarray(problem.y), problem.n, self.members
         batch = self.batch_size
         per_epoch = n // batch
         every = per_epoch if self.collect_every is None else self.collect_every
@@ -272,40 +276,47 @@ class SWAG:
                              f"collected every {rounds_of} epoch(s) gives {collected}. Raise "
                              "epochs or lower collect_every")
         dtype = jnp.asarray(0.0, problem.dtype).dtype
-        one = jax.tree_util.tree_map(lambda a: jnp.asarray(a[0]), {"params": pre.params,
-                                                                   "theta": pre.theta})
-        log_scale = _learned_log_scales(pre, 1)
-        prior = (layerwise_prior(jax.tree_util.tree_map(lambda a: a[0], log_scale))
-                 if log_scale is not None else pre.prior)
-        key = jax.random.fold_in(problem.key, 0x5A6)
-        k_lr, k_run, k_draw = jax.random.split(key, 3)
+        # every member's state, prior and keys with a leading member axis (M ≥ 1)
+        state = jax.tree_util.tree_map(jnp.asarray, {"params": pre.params, "theta": pre.theta})
+        log_scale = _learned_log_scales(pre, M)
+        prior, prior_axis = ((_member_priors(log_scale, M), 0) if log_scale is not None
+                             else (pre.prior, None))
+        keys = jax.random.split(jax.random.fold_in(problem.key, 0x5A6), M)
+        k_lr, k_run, k_draw = (jax.vmap(lambda k, i=i: jax.random.split(k, 3)[i])(keys)
+                               for i in range(3))
         objective = NegLogJoint(deterministic(problem.model))
-        if self.lr is None:  # the rates on LR_ROWS rows read at random
-            pick = np.sort(numpy_rng(k_lr).choice(n, min(n, LR_ROWS), replace=False))
-            rates = _streamed_rates(objective, batch, float(self.momentum), problem.likelihood,
-                                    prior, one, _stream.take(X, pick, dtype),
-                                    np.asarray(y[pick], dtype), k_lr, jnp.asarray(n, dtype))
+        flat0, unravel = jax.vmap(lambda p: ravel_pytree(p)[0])(state["params"]), ravel_pytree(
+            jax.tree_util.tree_map(lambda a: a[0], state["params"]))[1]
+        if self.lr is None:  # the rates on LR_ROWS rows read at random (the same rows)
+            pick = np.sort(numpy_rng(k_lr[0]).choice(n, min(n, LR_ROWS), replace=False))
+            Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
+            rates = jax.vmap(
+                lambda st, pr, k: _streamed_rates(objective, batch, float(self.momentum),
+                                                  problem.likelihood, pr, st, Xs, ys, k,
+                                                  jnp.asarray(n, dtype)),
+                in_axes=(0, prior_axis, 0))(state, prior, k_lr)
         else:
-            rates = jnp.full(ravel_pytree(one["params"])[0].shape, self.lr, dtype)
-        unravel = ravel_pytree(one["params"])[1]
-        opt0 = RatesState({"params": unravel(rates),
-                           "theta": jax.tree_util.tree_map(jnp.zeros_like, one["theta"])},
-                          jax.tree_util.tree_map(jnp.zeros_like, one),
-                          jnp.zeros((), jnp.int32))
+            rates = jnp.full(flat0.shape, self.lr, dtype)
+        opt0 = RatesState({"params": jax.vmap(unravel)(rates),
+                           "theta": jax.tree_util.tree_map(jnp.zeros_like, state["theta"])},
+                          jax.tree_util.tree_map(jnp.zeros_like, state),
+                          jnp.zeros((M,), jnp.int32))
         _, trace = train_streamed(objective, self._phase(every), collected * rounds_of,
-                                  per_epoch, batch, problem.likelihood, prior, one, X, y,
-                                  k_run, collect=IterateMoments(rounds_of, self.rank),
+                                  per_epoch, batch, problem.likelihood, prior, state, X, y,
+                                  k_run, members=M, prior_axis=prior_axis,
+                                  collect=IterateMoments(rounds_of, self.rank),
                                   opt_state0=opt0)
         mean, m2, D = trace["collected"]
-        flats = _swag_draws_compiled(mean, m2, D, collected, self.num_samples, k_draw)
-        draws = jax.tree_util.tree_map(lambda a: a[None], jax.vmap(unravel)(flats))
-        swa = {"params": jax.tree_util.tree_map(lambda a: a[None], unravel(mean)),
-               "theta": jax.tree_util.tree_map(lambda a: a[None], one["theta"])}
-        ll = sum_log_likelihood_streamed(objective.model, problem.likelihood, swa, X, y)[0]
-        swa_loss = -(ll + float(log_prior(prior, unravel(mean)))) / n
-        out = {"losses": np.asarray(trace["losses"])[None],
-               "swa_loss": np.array([swa_loss]),
-               "lr": np.stack([np.median(rates), np.min(rates), np.max(rates)])[None]}
+        flats = jax.vmap(lambda a, b, c, k: _swag_draws_compiled(
+            a, b, c, collected, self.num_samples, k))(mean, m2, D, k_draw)
+        draws = jax.vmap(jax.vmap(unravel))(flats)  # (M, S, ...)
+        swa = {"params": jax.vmap(unravel)(mean), "theta": state["theta"]}
+        ll = sum_log_likelihood_streamed(objective.model, problem.likelihood, swa, X, y)
+        lp = np.asarray(jax.vmap(lambda p, pr: log_prior(pr, p), in_axes=(0, prior_axis))(
+            swa["params"], prior))
+        rates = np.asarray(rates)
+        out = {"losses": np.asarray(trace["losses"]), "swa_loss": -(ll + lp) / n,
+               "lr": np.stack([np.median(rates, 1), rates.min(1), rates.max(1)], axis=1)}
         return self._posterior(problem, pre, draws, out, collected)
 
     def _posterior(self, problem: Problem, pre, draws, out, collected: int):
@@ -339,6 +350,15 @@ class SWAG:
             config=self.to_dict(), num_chains=M,
             draws_kind="draws from SWAG's Gaussian fitted to SGD iterates (an approximate "
                        "posterior), not posterior samples")
+
+
+def _member_priors(log_scale: dict, members: int) -> dict:
+    """The layer-wise Gaussian priors of M members as one prior whose every array has a
+    leading member axis (its ``loc`` too), to be ``vmap``ped over members."""
+    prior = layerwise_prior(log_scale)
+    for g in PARAM_GROUPS:
+        object.__setattr__(prior[g], "loc", jnp.zeros(members, log_scale[g][0].dtype))
+    return prior
 
 
 def _learned_log_scales(pre, members: int):

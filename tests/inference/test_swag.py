@@ -19,8 +19,11 @@ def learned():
     return br.fit(br.MLP((8,)), X, y, method=method, seed=0), X, y
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["memory", "stream"])
-def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model(stream, tmp_path,
+@pytest.mark.parametrize("stream, members", [
+    (False, 1), (True, 1),
+    pytest.param(True, 2, marks=pytest.mark.slow)],  # two streamed pretrainings: ~8 s
+    ids=["memory", "stream", "stream-multiswag"])
+def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model(stream, members, tmp_path,
                                                                   monkeypatch):
     """On a linear-Gaussian model the per-point objective is quadratic, so the minibatch
     gradient is unbiased and linear in θ: E[θₜ₊₁ − m] = (I − ηH) E[θₜ − m] with m the
@@ -38,14 +41,16 @@ def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model(stream, tmp_pat
     Streamed (a memmap read 4 batches a chunk, 3 chunks an epoch): the pretraining is
     mini-batch MAP, each epoch deals the rows into 10 disjoint batches, and the iterate is
     collected at the end of each epoch; batches without replacement within an epoch only
-    lower the iterates' variance, so the same tolerance holds."""
+    lower the iterates' variance, so the same tolerance holds. Streamed MultiSWAG (2
+    members sharing the stream, each its own pretraining) averages two such means: the same
+    tolerance is then √2 wider than it needs to be."""
     X, y, _ = br.datasets.linear_example(n=100, d=3, noise=0.5, seed=1)
     sigma, s, lr, batch, every, epochs, S = 0.5, 1.0, 0.05, 10, 10, 200, 2000
     lik, prior = br.GaussianLikelihood(sigma), br.Gaussian(s)
     exact = br.fit(br.Linear(), X, y, method=br.Exact(), prior=prior, likelihood=lik)
     training = br.MAP(batch_size=batch, epochs=300) if stream else br.MAP(steps=1000)
     method = br.SWAG(rank=20, num_samples=S, epochs=epochs, batch_size=batch, lr=lr,
-                     collect_every=every, training=training)
+                     collect_every=every, training=training, members=members)
     data = X
     if stream:
         from bayesreg import _stream
@@ -55,6 +60,7 @@ def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model(stream, tmp_pat
         data = np.load(tmp_path / "X.npy", mmap_mode="r")
     post = br.fit(br.Linear(), data, y, method=method, prior=prior, likelihood=lik, seed=0)
     assert isinstance(post.X_train, np.memmap) == stream
+    assert post.num_chains == members and post.num_draws == members * S
     K = post.diagnostics["num_collected"]
     assert K == epochs * (100 // batch) // every == 200
 
@@ -155,7 +161,7 @@ def test_configuration_is_checked():
     streams = br.SWAG(batch_size=10, training=br.MAP(batch_size=10))
     assert streams._why_not_streamed(100, br.GaussianLikelihood()) is None
     assert "pretraining" in br.SWAG(batch_size=10)._why_not_streamed(100, None)
-    assert "MultiSWAG" in dataclasses.replace(streams, members=2)._why_not_streamed(100, None)
+    assert dataclasses.replace(streams, members=2)._why_not_streamed(100, None) is None
     assert "multiple of" in dataclasses.replace(streams, collect_every=15)._why_not_streamed(
         100, None)
     X, y = br.datasets.gap_example(n=20)
@@ -194,3 +200,26 @@ def test_the_sgd_phase_of_a_dropout_network_drops_nothing():
     assert losses.shape == (6,)
     np.testing.assert_allclose(losses, losses[0], rtol=1e-6)
     np.testing.assert_allclose(post.diagnostics["swa_loss"], losses[0], rtol=1e-5)
+
+
+@pytest.mark.slow  # a streamed ensemble's evidence and SGD phase: ~13 s
+def test_streamed_multiswag_keeps_each_members_learned_scales(tmp_path):
+    """MultiSWAG on a memmap with the prior left to the evidence: the streamed ensemble
+    pretrains two members, each learns its own prior scales, and the SGD phase (one shared
+    stream) evaluates each member's objective under its own scales: swa_loss is each
+    member's full-data objective at its θ_SWA, which the pretraining's mode bounds."""
+    X, y = br.datasets.gap_example(n=200)
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    lazy = np.load(tmp_path / "X.npy", mmap_mode="r")
+    method = br.SWAG(rank=3, num_samples=10, epochs=6, batch_size=20, members=2,
+                     training=br.MAP(batch_size=20, epochs=60))
+    post = br.fit(br.MLP((8,)), lazy, y, method=method, likelihood=br.GaussianLikelihood(0.1),
+                  seed=0)
+    assert isinstance(post.X_train, np.memmap) and post.num_chains == 2
+    scales = np.asarray(post.diagnostics["prior_scales"]["weights"])
+    assert scales.shape == (2, 2) and not np.allclose(scales[0], scales[1])
+    d = post.diagnostics
+    assert d["swa_loss"].shape == (2,) and np.all(np.isfinite(d["swa_loss"]))
+    assert d["swag_losses"].shape == (2, 6 * 10)
+    f = post.predict(FAR).draws.reshape(2, 10, 2)
+    assert not np.allclose(f[0].mean(0), f[1].mean(0))  # two modes, two Gaussians
