@@ -39,8 +39,9 @@ The rate. ``rate="validation"`` (or a tuple of rates) chooses it as Gal & Ghahra
 experiments do, over {0.005, 0.01, 0.05, 0.1}: one fit per candidate on the rows left after
 holding out a ``validation`` fraction, the candidate whose posterior gives the held-out rows
 the highest mean log predictive density wins, and the returned fit is that rate's on all
-rows (``len(rates) + 1`` fits in all). ``post.diagnostics["rate"]`` is the rate used and
-``["rate_scores"]`` the held-out log density of every candidate. The default, "auto", does
+rows (``len(rates) + 1`` fits in all). ``post.diagnostics["rate"]`` is the rate used,
+``["rate_grid"]`` the candidates and ``["rate_scores"]`` their held-out log densities. An
+``MLP(dropout=p)`` fixes the rate at p. The default, "auto", does
 that when at least ``MIN_VALIDATION_ROWS`` rows are held out (N ≥ 100 at the default 20%)
 and uses 0.05, their fixed UCI rate, on less data, where a held-out choice is mostly noise.
 """
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 
 import jax
@@ -67,6 +69,17 @@ from bayesreg.priors import Tempered
 
 MASKS = ("bernoulli", "gaussian", "uniform")
 RATES = (0.005, 0.01, 0.05, 0.1)  # rate="validation": Gal & Ghahramani's UCI grid
+
+
+def _as_rate(r):
+    """A real number (a NumPy scalar or 0-d array included) as a float; anything else as
+    it is, for the check to refuse."""
+    if isinstance(r, bool | str):
+        return r
+    if isinstance(r, numbers.Real) or (isinstance(r, np.ndarray | np.generic)
+                                        and np.ndim(r) == 0 and np.isrealobj(r)):
+        return float(r)
+    return r
 DEFAULT_RATE = 0.05  # rate="auto" on too few rows to choose on: their fixed UCI rate
 MIN_VALIDATION_ROWS = 20  # below it a held-out choice of the rate warns
 
@@ -169,13 +182,16 @@ class MCDropout:
     validation: float = 0.2
 
     def __post_init__(self):
-        if isinstance(self.rate, list):  # hashable, like every setting
-            object.__setattr__(self, "rate", tuple(self.rate))
+        rate = self.rate
+        if isinstance(rate, list | tuple):  # hashable, like every setting
+            rate = tuple(_as_rate(r) for r in rate)
+        elif not isinstance(rate, str):
+            rate = _as_rate(rate)
+        object.__setattr__(self, "rate", rate)
         rates = self.rates
-        if not rates or not all(isinstance(r, int | float) and not isinstance(r, bool)
-                                and 0.0 <= float(r) < 1.0 for r in rates):
-            raise ValueError(f"rate must be in [0, 1), a tuple of such rates or 'validation'; "
-                             f"got {self.rate!r}")
+        if not rates or not all(isinstance(r, float) and 0.0 <= r < 1.0 for r in rates):
+            raise ValueError(f"rate must be in [0, 1), a tuple of such rates, 'auto' or "
+                             f"'validation'; got {self.rate!r}")
         check_int("num_samples", self.num_samples)
         if self.mask not in MASKS:
             raise ValueError(f"mask must be one of {MASKS}; got {self.mask!r}")
@@ -218,7 +234,9 @@ class MCDropout:
         init_key, train_key = jax.random.split(key)
         state, trace = self.training.optimize(train, train.init_state(init_key), train_key,
                                               X_val=X_val, y_val=y_val, hook=hook)
-        return state, check_trace(trace, self.training.resolved(net).lr, train)
+        # the rows it was trained on (without those MAP.split held out)
+        return (state, check_trace(trace, self.training.resolved(net).lr, train),
+                (train.X, train.y))
 
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (an MLP: the masks act on its
@@ -227,6 +245,15 @@ class MCDropout:
         return isinstance(model, MLP)
 
     def _run(self, problem: Problem):
+        own = getattr(problem.model, "dropout", 0.0)
+        if own and not isinstance(self.rate, float):  # the MLP's own rate fixes it
+            if self.rate != "auto" and float(own) not in self.rates:
+                raise ValueError(
+                    f"the MLP's own dropout={own} fixes the rate, which MCDropout(rate="
+                    f"{self.rate!r}) would choose: set MLP(dropout=0) to choose it, or "
+                    f"MCDropout(rate={own})")
+            post = dataclasses.replace(self, rate=float(own))._run_rate(problem)
+            return dataclasses.replace(post, config=self.to_dict())
         if self.rate == "auto" and round(self.validation * problem.n) < MIN_VALIDATION_ROWS:
             # too few rows to choose on: the fixed rate, recorded as the configuration
             post = dataclasses.replace(self, rate=DEFAULT_RATE)._run_rate(problem)
@@ -259,7 +286,8 @@ class MCDropout:
         best = max(finite, key=finite.get)
         post = dataclasses.replace(self, rate=best)._run_rate(problem)
         return dataclasses.replace(post, config=self.to_dict(), diagnostics={
-            **post.diagnostics, "rate": best, "rate_scores": scores})
+            **post.diagnostics, "rate": best, "rate_grid": np.array(list(scores)),
+            "rate_scores": np.array(list(scores.values()))})
 
     def _run_rate(self, problem: Problem):
         from bayesreg.posterior import Posterior
@@ -272,14 +300,15 @@ class MCDropout:
         hook = self.training.evidence_hook(problem)
         prior, diagnostics, X_train, y_train = problem.prior, {}, problem.X, problem.y
         if hook is not None:
-            state, trace = self._fit_network(problem, net, lik, fit_key, hook=hook)
+            state, trace, (X_train, y_train) = self._fit_network(problem, net, lik, fit_key,
+                                                                 hook=hook)
             prior, trace = learned_hyperparameters(problem, trace, state)
         elif isinstance(lik, GaussianLikelihood) and lik.learned_noise and not lik.heteroscedastic \
                 and self.training.hyperparameters == "validation":
             state, trace, diagnostics, (X_train, y_train) = self._choose_noise(
                 problem, net, noise_key)
         else:
-            state, trace = self._fit_network(problem, net, lik, fit_key)
+            state, trace, (X_train, y_train) = self._fit_network(problem, net, lik, fit_key)
         theta = jax.tree_util.tree_map(
             lambda a: np.repeat(np.asarray(a)[None], self.num_samples, 0), state["theta"])
         params = net.masked_params(state["params"], draw_key, self.num_samples)

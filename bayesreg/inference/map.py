@@ -271,6 +271,9 @@ class MAP:
                     "update")
         if self.validation is not None or self.early_stopping is not None:
             return "MAP's validation and early_stopping hold out random rows kept in memory"
+        if getattr(likelihood, "heteroscedastic", False):
+            return ("a heteroscedastic fit holds out random rows, kept in memory (its "
+                    "likelihood is unbounded at the mode: see br.HeteroscedasticGaussian)")
         if self.hyperparameters == "validation" and isinstance(likelihood, GaussianLikelihood) \
                 and likelihood.learned_noise:
             return "hyperparameters='validation' holds out random rows kept in memory"
@@ -289,7 +292,6 @@ class MAP:
         fraction = self.validation
         if fraction is None:
             hetero = (getattr(problem.likelihood, "heteroscedastic", False)
-                      and not _stream.is_lazy(problem.X)
                       and round(HETEROSCEDASTIC_VALIDATION * problem.n) >= 1)
             if self.early_stopping is None and not hetero:
                 empty = problem.X[:0]

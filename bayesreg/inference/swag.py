@@ -235,7 +235,8 @@ class SWAG:
             return self._run_streamed(problem)
         pre = self.pretrain(problem)
         M = self.members
-        X, y = np.asarray(pre.X_train), np.asarray(pre.y_train)
+        # every row: the pretraining may have held some out (a heteroscedastic likelihood)
+        X, y = np.asarray(problem.X), np.asarray(problem.y)
         batch, collected, every = self.plan(X.shape[0])
         state = {"params": jax.tree_util.tree_map(jnp.asarray, pre.params),
                  "theta": jax.tree_util.tree_map(jnp.asarray, pre.theta)}
@@ -346,7 +347,7 @@ class SWAG:
         return Posterior(
             model=problem.model, likelihood=problem.likelihood, prior=pre.prior,
             method="MultiSWAG" if M > 1 else "SWAG", params=params, theta=theta,
-            X_train=pre.X_train, y_train=pre.y_train, diagnostics=diagnostics,
+            X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
             config=self.to_dict(), num_chains=M,
             draws_kind="draws from SWAG's Gaussian fitted to SGD iterates (an approximate "
                        "posterior), not posterior samples")

@@ -142,7 +142,8 @@ def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row(
     training = br.MAP(steps=150)
     post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate="validation",
                                                          training=training), seed=0)
-    scores = post.diagnostics["rate_scores"]
+    scores = dict(zip(post.diagnostics["rate_grid"].tolist(),
+                      post.diagnostics["rate_scores"].tolist(), strict=True))
     assert sorted(scores) == [0.005, 0.01, 0.05, 0.1]
     # the scores separate the candidates (0.1 is far worse here), and the best one is used
     assert max(scores.values()) - min(scores.values()) > 0.05
@@ -157,10 +158,24 @@ def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row(
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # five dropout networks: ~6 s
+def test_the_rate_grid_and_scores_survive_save_and_load(tmp_path):
+    X, y = _sine(200)
+    post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate=(0.01, 0.1),
+                                                         training=br.MAP(steps=50)), seed=0)
+    post.save(tmp_path / "p")
+    back = br.load(tmp_path / "p").diagnostics
+    np.testing.assert_array_equal(back["rate_grid"], [0.01, 0.1])
+    np.testing.assert_array_equal(back["rate_scores"], post.diagnostics["rate_scores"])
+    assert back["rate"] == post.diagnostics["rate"]
+
+
 def test_a_rate_grid_is_checked():
-    for bad in ((), (0.1, 1.0), "gal", (True,)):
+    for bad in ((), (0.1, 1.0), "gal", (True,), np.array([0.1, 0.2])):
         with pytest.raises(ValueError, match="rate must be"):
             br.MCDropout(rate=bad)
+    for given in (np.float32(0.05), np.array(0.05), 0):  # NumPy scalars and ints are rates
+        assert isinstance(br.MCDropout(rate=given).rate, float)
     method = br.MCDropout(rate=[0.01, 0.1])
     assert method.rate == (0.01, 0.1) and hash(method)
     assert br.MCDropout().rates == (0.005, 0.01, 0.05, 0.1)  # "auto": Gal's grid
@@ -183,3 +198,16 @@ def test_auto_rate_on_few_rows_is_the_fixed_rate_without_a_warning():
                       likelihood=br.GaussianLikelihood(0.2), prior=br.Gaussian(1.0), seed=0)
     assert post.diagnostics["rate"] == 0.05 and "rate_scores" not in post.diagnostics
     assert post.config["rate"] == "auto"
+
+
+def test_an_mlps_own_dropout_fixes_the_rate(tmp_path):
+    X, y = _sine(120)  # enough rows for "auto" to choose, but the MLP's rate decides
+    kw = dict(likelihood=br.GaussianLikelihood(0.2), prior=br.Gaussian(1.0), seed=0)
+    post = br.fit(br.MLP((8,), dropout=0.1), X, y,
+                  method=br.MCDropout(training=br.MAP(steps=30)), **kw)
+    assert post.diagnostics["rate"] == 0.1 and post.config["rate"] == "auto"
+    assert post.X_train.shape == (120, 1)
+    with pytest.raises(ValueError, match="fixes the rate"):
+        br.fit(br.MLP((8,), dropout=0.3), X, y, method=br.MCDropout(rate="validation"), **kw)
+    post.save(tmp_path / "p")
+    assert br.load(tmp_path / "p").diagnostics["rate"] == 0.1

@@ -124,6 +124,25 @@ def test_a_heteroscedastic_map_holds_out_rows_and_keeps_the_best_weights():
     assert given.X_train.shape == (70, 8)  # a fraction the user gives is used
 
 
+def test_a_heteroscedastic_fit_of_a_memmap_loads_it_to_hold_rows_out(tmp_path):
+    X, y = _eight_inputs(100, 0)
+    np.save(tmp_path / "X.npy", X)
+    lazy = np.load(tmp_path / "X.npy", mmap_mode="r")
+    method = br.MAP(batch_size=20, epochs=5)  # would stream under a Gaussian likelihood
+    assert method._why_not_streamed(100, br.GaussianLikelihood()) is None
+    assert "heteroscedastic" in method._why_not_streamed(100, br.HeteroscedasticGaussian())
+    post = br.fit(br.MLP((8,)), lazy, y, method=method,
+                  likelihood=br.HeteroscedasticGaussian(), seed=0)
+    assert not isinstance(post.X_train, np.memmap) and post.X_train.shape == (90, 8)
+
+
+def test_swag_uses_every_row_after_a_heteroscedastic_pretraining():
+    X, y = _eight_inputs(100, 0)
+    post = br.fit(br.MLP((8,)), X, y, likelihood=br.HeteroscedasticGaussian(), seed=0,
+                  method=br.SWAG(rank=2, num_samples=4, epochs=2, training=br.MAP(steps=30)))
+    assert post.X_train.shape == (100, 8)
+
+
 @pytest.mark.slow  # two MLP(50) fits of 3000 updates
 def test_a_heteroscedastic_map_does_not_collapse_its_band_on_the_training_rows():
     """100 rows of 8 inputs: an MLP(50) can fit every training row, and trained to the mode
