@@ -160,3 +160,10 @@ def test_a_heteroscedastic_map_does_not_collapse_its_band_on_the_training_rows()
         coverage.append(np.mean(np.abs(y_new - pred.mean) < 1.96 * pred.std))
         assert np.mean(pred.log_prob(y_new)) > -10
     assert np.mean(coverage) > 0.6, coverage
+
+
+def test_mc_dropout_records_the_rows_it_trained_on():
+    X, y = _eight_inputs(100, 0)
+    post = br.fit(br.MLP((8,)), X, y, likelihood=br.HeteroscedasticGaussian(), seed=0,
+                  method=br.MCDropout(rate=0.05, training=br.MAP(steps=30)))
+    assert post.X_train.shape == (90, 8) and post.y_train.shape == (90,)
