@@ -103,17 +103,64 @@ def replicate(tree, m: jax.sharding.Mesh, *, everywhere: bool = False):
 
 def batch_shardings(m: jax.sharding.Mesh):
     """(sharding of a batch's X (B, D) rows, of its y (B,)) over ``m``: data-parallel
-    mini-batches, each device holding B/D rows."""
+    mini-batches, each device holding B/D rows.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from bayesreg import _distributed
+    >>> rows, targets = _distributed.batch_shardings(_distributed.mesh())
+    >>> tuple(rows.spec), tuple(targets.spec)
+    (('members', None), ('members',))
+    """
     spec = jax.sharding.PartitionSpec
     return (jax.sharding.NamedSharding(m, spec(AXIS, None)),
             jax.sharding.NamedSharding(m, spec(AXIS)))
+
+
+def data_parallel(batch: int | None, tree):
+    """(``tree`` replicated on every device, :func:`batch_shardings`) when mini-batches of
+    ``batch`` rows can be spread over more than one device (of one process or several);
+    (``tree``, None) otherwise — full batch (``batch`` None), one device, or fewer rows a
+    batch than devices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesreg import _distributed
+    >>> tree, shardings = _distributed.data_parallel(16, {"X": np.zeros((4, 2))})
+    >>> shardings is None  # one CPU device: nothing to spread
+    True
+    """
+    if batch is None or not 1 < jax.device_count() <= batch:
+        return tree, None
+    m = mesh()
+    return replicate(tree, m, everywhere=True), batch_shardings(m)
+
+
+def constrain_batch(Xb, yb, shardings):
+    """A mini-batch's rows spread over the devices by ``shardings`` (from
+    :func:`data_parallel`), inside a compiled program; unchanged when it is None."""
+    if shardings is None:
+        return Xb, yb
+    return (jax.lax.with_sharding_constraint(Xb, shardings[0]),
+            jax.lax.with_sharding_constraint(yb, shardings[1]))
 
 
 def local(tree):
     """The result of a data-parallel fit as host arrays: a replicated array (every device
     holds the whole value) is read from this process's own copy, without communication, so
     that later work runs on one device and not on all of them; an array that is not
-    replicated is all-gathered (:func:`gather`, a collective)."""
+    replicated is all-gathered (:func:`gather`, a collective). Arrays on one device are
+    returned as they are.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from bayesreg import _distributed
+    >>> _distributed.local({"w": jnp.ones(2)})["w"].tolist()
+    [1.0, 1.0]
+    """
     def one(x):
         if not isinstance(x, jax.Array) or len(x.sharding.device_set) == 1:
             return x

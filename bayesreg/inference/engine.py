@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bayesreg import _progress
+from bayesreg import _distributed, _progress
 from bayesreg._buckets import bucket, pad_rows, to_device
 from bayesreg.inference._latent import latent_log_prior
 from bayesreg.inference._problem import log_likelihood
@@ -72,7 +72,15 @@ def _perturb(tree, key, scale):
 
 
 def bind_hyperparameters(hook, h, likelihood, prior):
-    """(likelihood, prior) at the hook's hyperparameters ``h``; as given without a hook."""
+    """(likelihood, prior) at the hook's hyperparameters ``h``; as given without a hook.
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> lik, prior = br.GaussianLikelihood(0.5), {"weights": br.Gaussian(1.0)}
+    >>> bind_hyperparameters(None, {}, lik, prior) == (lik, prior)
+    True
+    """
     return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
 
 
@@ -227,6 +235,21 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     over the devices (data parallel): every device evaluates the objective on its share of
     the rows, and the mean over the batch, so the gradient, is reduced across devices by
     the compiled program. The numbers are those of one device up to the order of the sums.
+
+    Returns (final state, trace): ``trace["losses"]`` holds the objective at every update.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bayesreg as br
+    >>> model, method = br.Linear(), br.MAP(optimizer="sgd", lr=0.5, steps=200)
+    >>> X, y = jnp.linspace(-1, 1, 8)[:, None], 2 * jnp.linspace(-1, 1, 8)
+    >>> state0 = {"params": model.init(jax.random.key(0), 1), "theta": {}}
+    >>> prior = {"weights": br.Flat(), "biases": br.Flat()}
+    >>> state, trace = train_loop(method.objective(model), method, 200, 1, 8,
+    ...                           br.GaussianLikelihood(1.0), prior, state0, X, y,
+    ...                           jax.random.key(1), X[:0], y[:0])
+    >>> round(float(state["params"]["weights"][0][0, 0]), 3), trace["losses"].shape
+    (2.0, (200,))
     """
     if collect is not None and hook is not None:
         raise ValueError("the training loop takes a hyperparameter hook or a collector, not both")
@@ -283,12 +306,8 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
             return update(carry, (X, y, k))
     else:  # a unit is one epoch of shuffled mini-batches
 
-        def rows(idx):
-            Xb, yb = X[idx], y[idx]
-            if batch_sharding is not None:  # data parallel: each device a share of the rows
-                Xb = jax.lax.with_sharding_constraint(Xb, batch_sharding[0])
-                yb = jax.lax.with_sharding_constraint(yb, batch_sharding[1])
-            return Xb, yb
+        def rows(idx):  # data parallel with a batch sharding: each device a share
+            return _distributed.constrain_batch(X[idx], y[idx], batch_sharding)
 
         def unit(carry, k):
             perm_key, step_key = jax.random.split(k)

@@ -326,18 +326,13 @@ class MAP:
         y_val = problem.y[:0] if y_val is None else y_val
         X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
                                                              y_val, per_epoch, batch)
-        args = (problem.likelihood, problem.prior, state0, to_device(X), to_device(y), key,
-                to_device(X_val), to_device(y_val), mask, val_mask)
-        sharding = None
-        if mask is None and jax.device_count() > 1 and batch >= jax.device_count():
-            # mini-batches over several devices (of one or several processes): data
-            # parallel, the data and the state replicated, each batch's rows spread
-            m = _distributed.mesh()
-            sharding = _distributed.batch_shardings(m)
-            args = _distributed.replicate(args, m, everywhere=True)
-            # JAX runs no ordered callback (the progress report's) on several devices
-            method = dataclasses.replace(method, progress_bar=False)
-        *args, mask, val_mask = args
+        # mini-batches (mask None) over several devices: data parallel
+        (*args, mask, val_mask), sharding = _distributed.data_parallel(
+            batch if mask is None else None,
+            (problem.likelihood, problem.prior, state0, to_device(X), to_device(y), key,
+             to_device(X_val), to_device(y_val), mask, val_mask))
+        if sharding is not None:  # JAX runs no ordered callback (the progress report's)
+            method = dataclasses.replace(method, progress_bar=False)  # on several devices
         out = train_compiled(method.objective(problem.model, latent), method, epochs,
                              per_epoch, batch, *args, hook=hook, mask=mask, val_mask=val_mask,
                              batch_sharding=sharding)

@@ -224,18 +224,12 @@ class SGLD:
         if lazy:
             z = sample_streamed(model, plan, lik, prior, z0, chain_keys, X, y,
                                 float(self.step_size), float(self.momentum))
-        elif plan.batch is not None and 1 < jax.device_count() <= plan.batch:
-            # mini-batches over several devices (of one or several processes): data
-            # parallel, the data and the chains' state replicated, each batch's rows spread
-            m = _distributed.mesh()
-            args = _distributed.replicate((lik, prior, z0, chain_keys, X, y), m,
-                                          everywhere=True)
-            z = _distributed.local(_sample(model, plan, *args, float(self.step_size),
-                                           float(self.momentum),
-                                           batch_sharding=_distributed.batch_shardings(m)))
-        else:
-            z = _sample(model, plan, lik, prior, z0, chain_keys, X, y, float(self.step_size),
-                        float(self.momentum))
+        else:  # data parallel when the mini-batches can be spread over several devices
+            args, sharding = _distributed.data_parallel(plan.batch,
+                                                        (lik, prior, z0, chain_keys, X, y))
+            z = _sample(model, plan, *args, float(self.step_size), float(self.momentum),
+                        batch_sharding=sharding)
+            z = z if sharding is None else _distributed.local(z)
         z = jax.block_until_ready(z)
         seconds = time.perf_counter() - start
         flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
@@ -329,10 +323,7 @@ def _sample(model, plan: _Plan, likelihood, prior, z0, keys, X, y, step_size, mo
                 g = grad(z, X, y, 1.0)
             else:
                 rows = jax.random.permutation(batch_key, n)[: plan.batch]
-                Xb, yb = X[rows], y[rows]
-                if batch_sharding is not None:
-                    Xb = jax.lax.with_sharding_constraint(Xb, batch_sharding[0])
-                    yb = jax.lax.with_sharding_constraint(yb, batch_sharding[1])
+                Xb, yb = _distributed.constrain_batch(X[rows], y[rows], batch_sharding)
                 g = grad(z, Xb, yb, n / plan.batch)
             eta = plan.step_size(t, step_size) / n
             z, v = _langevin_step(z, v, g, eta, noisy, momentum, noise_key)

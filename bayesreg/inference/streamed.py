@@ -331,7 +331,19 @@ def _chunk_log_likelihood(model, likelihood, states, X, y, m):
 def sum_log_likelihood_streamed(model, likelihood, states, X, y) -> np.ndarray:
     """Σᵢ log p(yᵢ | xᵢ, state) over an X read by chunks, for each of the ``states`` (a
     pytree {"params", "theta"} with a leading axis): one pass, summed in float64 on the
-    host."""
+    host.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> model = br.Linear()
+    >>> state = {"params": model.init(jax.random.key(0), 2), "theta": {}}  # f = 0
+    >>> states = jax.tree_util.tree_map(lambda a: a[None], state)  # one state
+    >>> ll = sum_log_likelihood_streamed(model, br.GaussianLikelihood(1.0), states,
+    ...                                  np.zeros((5, 2)), np.zeros(5))
+    >>> round(float(ll[0]), 4)  # 5 · log N(0; 0, 1)
+    -4.5947
+    """
     n, d = X.shape
     dtype = jnp.asarray(0.0).dtype
     rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))

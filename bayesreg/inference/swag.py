@@ -283,11 +283,10 @@ class SWAG:
         prior, prior_axis = ((_member_priors(log_scale, M), 0) if log_scale is not None
                              else (pre.prior, None))
         keys = jax.random.split(jax.random.fold_in(problem.key, 0x5A6), M)
-        k_lr, k_run, k_draw = (jax.vmap(lambda k, i=i: jax.random.split(k, 3)[i])(keys)
-                               for i in range(3))
+        k_lr, k_run, k_draw = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k, 3))(keys),
+                                           1, 0)
         objective = NegLogJoint(deterministic(problem.model))
-        flat0, unravel = jax.vmap(lambda p: ravel_pytree(p)[0])(state["params"]), ravel_pytree(
-            jax.tree_util.tree_map(lambda a: a[0], state["params"]))[1]
+        unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], state["params"]))[1]
         if self.lr is None:  # the rates on LR_ROWS rows read at random (the same rows)
             pick = np.sort(numpy_rng(k_lr[0]).choice(n, min(n, LR_ROWS), replace=False))
             Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
@@ -297,7 +296,8 @@ class SWAG:
                                                   jnp.asarray(n, dtype)),
                 in_axes=(0, prior_axis, 0))(state, prior, k_lr)
         else:
-            rates = jnp.full(flat0.shape, self.lr, dtype)
+            rates = jax.vmap(lambda p: jnp.full_like(ravel_pytree(p)[0], self.lr))(
+                state["params"])
         opt0 = RatesState({"params": jax.vmap(unravel)(rates),
                            "theta": jax.tree_util.tree_map(jnp.zeros_like, state["theta"])},
                           jax.tree_util.tree_map(jnp.zeros_like, state),
@@ -376,7 +376,14 @@ def _learned_log_scales(pre, members: int):
 def deterministic(model):
     """``model`` without dropout: SWAG's SGD phase, its rates and ``swa_loss`` evaluate the
     network the draws are pushed through, which drops nothing (the noise of SGD is the
-    mini-batch's)."""
+    mini-batch's).
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> deterministic(br.MLP((4,), dropout=0.5)).dropout, deterministic(br.Linear())
+    (0.0, Linear())
+    """
     if getattr(model, "dropout", 0.0):
         return dataclasses.replace(model, dropout=0.0)
     return model
@@ -432,7 +439,13 @@ def preconditioned_sgd(momentum: float, cycle: int | None = None) -> optax.Gradi
 @dataclasses.dataclass(frozen=True)
 class SGDPhase:
     """SWAG's SGD phase as the training engine's ``method``: :func:`preconditioned_sgd`,
-    no early stopping (hashable, so equal phases share a compiled program)."""
+    no early stopping (hashable, so equal phases share a compiled program).
+
+    Examples
+    --------
+    >>> SGDPhase(0.9, None, False) == SGDPhase(0.9, None, False)  # one compiled program
+    True
+    """
 
     momentum: float
     cycle: int | None
@@ -453,7 +466,19 @@ class IterateMoments:
     r"""The engine's :class:`~bayesreg.inference.engine.Collector` of SWAG: every ``every``
     units the flattened iterate θₖ updates the running mean θ̄ and Σ (θₖ − θ̄)² (Welford's
     update, no cancellation), and θₖ − θ̄ₖ overwrites the oldest of ``rank`` deviation rows.
-    The state is (mean (P,), m2 (P,), D (rank, P))."""
+    The state is (mean (P,), m2 (P,), D (rank, P)).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> collect = IterateMoments(every=1, rank=2)
+    >>> acc = collect.init({"w": jnp.zeros(2)})
+    >>> for i, w in enumerate([1.0, 3.0]):
+    ...     acc = collect.update(acc, {"w": jnp.full(2, w)}, i)
+    >>> mean, m2, D = acc
+    >>> mean.tolist(), (m2 / 2).tolist(), D[:, 0].tolist()  # mean, variance, deviations
+    ([2.0, 2.0], [1.0, 1.0], [0.0, 1.0])
+    """
 
     every: int
     rank: int
@@ -467,7 +492,7 @@ class IterateMoments:
         mean, m2, D = acc
         flat, _ = ravel_pytree(params)
         delta = flat - mean
-        mean = mean + delta / (i + 1).astype(flat.dtype)
+        mean = mean + delta / jnp.asarray(i + 1, flat.dtype)
         m2 = m2 + delta * (flat - mean)
         D = jax.lax.dynamic_update_slice(D, (flat - mean)[None], (i % self.rank, 0))
         return mean, m2, D
@@ -480,30 +505,23 @@ def _swag_one(objective, phase, collector, config, likelihood, prior, state, log
     collected, batch, num_samples, default_lr = config
     if log_scale is not None:
         prior = layerwise_prior(log_scale)
-    theta = state["theta"]
     flat0, unravel = ravel_pytree(state["params"])
     n = X.shape[0]
-    model = objective.model
-
-    def flat_objective(flat, Xb, yb):  # the network is deterministic: the key is unused
-        return objective({"params": unravel(flat), "theta": theta}, likelihood, prior, Xb, yb,
-                         jax.random.fold_in(key, 3), n)
-
     k_lr, k_run, k_draw = jax.random.split(key, 3)
     if default_lr:
-        lr = _default_lr(model, likelihood, theta, prior, flat_objective, flat0, unravel, X, y,
-                         k_lr, batch, phase.momentum)
+        lr = _rates(objective, batch, phase.momentum, likelihood, prior, state, X, y, k_lr, n)
     rates = jnp.broadcast_to(lr, flat0.shape)
     # θ (the likelihood's σ) has rate 0: the phase holds it where the pretraining put it
     opt0 = RatesState({"params": unravel(rates),
-                       "theta": jax.tree_util.tree_map(jnp.zeros_like, theta)},
+                       "theta": jax.tree_util.tree_map(jnp.zeros_like, state["theta"])},
                       jax.tree_util.tree_map(jnp.zeros_like, state), jnp.zeros((), jnp.int32))
     _, trace = train_loop(objective, phase, collected * collector.every, 1, batch, likelihood,
                           prior, state, X, y, k_run, X[:0], y[:0], collect=collector,
                           opt_state0=opt0)
     mean, m2, D = trace["collected"]
     draws = jax.vmap(unravel)(_swag_draws(mean, m2, D, collected, num_samples, k_draw))
-    out = {"losses": trace["losses"], "swa_loss": flat_objective(mean, X, y),
+    swa_loss = _flat_objective(objective, likelihood, prior, state, n)(mean, X, y)
+    out = {"losses": trace["losses"], "swa_loss": swa_loss,
            "lr": jnp.stack([jnp.median(rates), jnp.min(rates), jnp.max(rates)])}
     return draws, out
 
@@ -522,17 +540,29 @@ def _swag_draws(mean, m2, D, collected: int, num_samples: int, key) -> jax.Array
 _swag_draws_compiled = jax.jit(_swag_draws, static_argnums=(3, 4))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _streamed_rates(objective, batch, momentum, likelihood, prior, state, Xs, ys, key, n):
-    """The default rates of a streamed fit from the rows Xs, ys read at random (N = ``n``)."""
-    flat0, unravel = ravel_pytree(state["params"])
+def _flat_objective(objective, likelihood, prior, state, n):
+    """The per-point objective (:class:`~bayesreg.inference.engine.NegLogJoint`, N = ``n``)
+    as a function (flat φ, X, y) with θ held at ``state``'s. SWAG's network is
+    deterministic (:func:`deterministic`), so the objective's key is unused."""
+    unravel = ravel_pytree(state["params"])[1]
 
-    def flat_objective(flat, Xb, yb):
+    def fn(flat, Xb, yb):
         return objective({"params": unravel(flat), "theta": state["theta"]}, likelihood,
-                         prior, Xb, yb, jax.random.fold_in(key, 3), n)
+                         prior, Xb, yb, jax.random.key(0), n)
 
-    return _default_lr(objective.model, likelihood, state["theta"], prior, flat_objective,
-                       flat0, unravel, Xs, ys, key, batch, momentum, n_total=n)
+    return fn
+
+
+def _rates(objective, batch, momentum, likelihood, prior, state, X, y, key, n):
+    """The default per-parameter rates (P,) at ``state`` from the rows X, y of a data set
+    of N = ``n`` rows (all of them in memory; a random subset of a stream)."""
+    flat0, unravel = ravel_pytree(state["params"])
+    return _default_lr(objective.model, likelihood, state["theta"], prior,
+                       _flat_objective(objective, likelihood, prior, state, n), flat0, unravel,
+                       X, y, key, batch, momentum, n_total=n)
+
+
+_streamed_rates = jax.jit(_rates, static_argnums=(0, 1, 2))
 
 
 def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y, key, batch,
