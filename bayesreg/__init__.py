@@ -22,7 +22,13 @@ from bayesreg.equivalence import (
     weight_decay,
 )
 from bayesreg.fit import fit
-from bayesreg.inference import (
+from bayesreg.likelihoods import (
+    Bernoulli,
+    Categorical,
+    GaussianLikelihood,
+    HeteroscedasticGaussian,
+)
+from bayesreg.methods import (
     MAP,
     NUTS,
     SGLD,
@@ -32,12 +38,6 @@ from bayesreg.inference import (
     Exact,
     LaplaceApprox,
     MCDropout,
-)
-from bayesreg.likelihoods import (
-    Bernoulli,
-    Categorical,
-    GaussianLikelihood,
-    HeteroscedasticGaussian,
 )
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.persistence import load

@@ -20,7 +20,7 @@ COLUMN_SCALE = 1e4  # an input column with std above this, or this many times an
 
 def check_scales(X: np.ndarray, y: np.ndarray, dtype: str, x_stats=None) -> None:
     """ValueError when X or y would overflow when squared; a warning naming badly scaled
-    input columns. ``x_stats`` (:class:`bayesreg._stream.ColumnStats`, accumulated chunk by
+    input columns. ``x_stats`` (:class:`bayesreg.data.stream.ColumnStats`, accumulated chunk by
     chunk) stands in for X's maximum and column stds when X is streamed."""
     limit = OVERFLOW[dtype]
     for name, a in (("X", X), ("y", y)):
@@ -58,7 +58,7 @@ def check_scales(X: np.ndarray, y: np.ndarray, dtype: str, x_stats=None) -> None
 
 def column_std(X) -> np.ndarray:
     """Population std of each column of X; by chunks when X is streamed."""
-    from bayesreg._stream import check_X_stream, is_lazy
+    from bayesreg.data.stream import check_X_stream, is_lazy
 
     return check_X_stream(X)[1].std if is_lazy(X) else np.std(X, axis=0)
 

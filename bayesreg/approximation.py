@@ -45,8 +45,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
-from bayesreg._buckets import pad_rows, to_device
 from bayesreg._validation import check_int
+from bayesreg.data.buckets import pad_rows, to_device
 
 # Elements (draws × points × widest layer) one chunk of the predictive may hold at once.
 PREDICT_BUDGET = 1 << 24
@@ -122,7 +122,7 @@ def register(cls: type) -> type:
 
 def lookup(name: str) -> type:
     """The approximation class registered under ``name``."""
-    import bayesreg.inference  # noqa: F401  (importing the methods registers their classes)
+    import bayesreg.methods  # noqa: F401  (importing the methods registers their classes)
 
     try:
         return _REGISTRY[name]
@@ -158,7 +158,7 @@ def mode_from_arrays(arrays, context: LoadContext, what: str, prefix: str = "mod
 def draw_outputs(model, params, X: np.ndarray, chunk_size: int | None = None) -> np.ndarray:
     """All model outputs under every draw: (S, N, K), ``chunk_size`` draws at a time.
 
-    Rows are padded to a bucketed count (:mod:`bayesreg._buckets`), so predictions on many
+    Rows are padded to a bucketed count (:mod:`bayesreg.data.buckets`), so predictions on many
     batch sizes share a few compiled programs; by default a chunk of draws holds at most
     2²⁴ activations (draws × points × widest layer).
     """

@@ -7,13 +7,13 @@ import dataclasses
 import jax
 import numpy as np
 
-from bayesreg import _stream
 from bayesreg._scales import check_scales
 from bayesreg._validation import check_int, check_X, check_y
-from bayesreg.inference._problem import Problem
-from bayesreg.inference.map import MAP
+from bayesreg.data import stream as _stream
 from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.methods.map import MAP
 from bayesreg.priors import Gaussian, as_prior_spec
+from bayesreg.problem import Problem
 
 
 def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
@@ -30,7 +30,7 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         (``br.MAP(batch_size=...)``) and an ``Ensemble`` of such members stream it with
         prefetching, ``Exact`` factorises it chunk by chunk, and methods that need
         every row at once read it into memory up to 256 MiB and refuse it above
-        (:mod:`bayesreg._stream`; the docs' "Data larger than memory" page). The posterior
+        (:mod:`bayesreg.data.stream`; the docs' "Data larger than memory" page). The posterior
         keeps a reference to it as ``X_train``, not a copy.
     y : array (N,) or (N, 1)
         Targets (class labels for Bernoulli / Categorical). A memmap y is read into
@@ -110,7 +110,7 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
 
 def _streamed_or_loaded(X, method, likelihood, dtype):
     """A lazily read X as it is, for a method that streams it (``method._streams``); read
-    into memory otherwise, up to ``bayesreg._stream.MATERIALIZE_LIMIT`` bytes."""
+    into memory otherwise, up to ``bayesreg.data.stream.MATERIALIZE_LIMIT`` bytes."""
     streams = getattr(method, "_streams", None)
     if streams is not None and streams(X.shape[0], likelihood):
         return X

@@ -30,10 +30,10 @@ import numpy as np
 from bayesreg._random import holdout
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.fit import fit
-from bayesreg.inference.exact import Exact
-from bayesreg.inference.laplace import LaplaceApprox
-from bayesreg.inference.map import MAP
 from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.methods.exact import Exact
+from bayesreg.methods.laplace import LaplaceApprox
+from bayesreg.methods.map import MAP
 from bayesreg.priors import Gaussian, Prior
 
 CRITERIA = ("evidence", "validation", "cv")

@@ -3,7 +3,7 @@
 One process: a small unrelated fit first (so JAX's runtime and XLA's compiler are set up
 and not counted), then, measured from there, an MLP(8) MAP fit (100 steps) on 100 rows,
 ``predict`` on every batch size 1-200, and MAP fits on every training size 20-69. Rows are
-padded to bucketed counts (:mod:`bayesreg._buckets`), so this compiles 11 forward passes
+padded to bucketed counts (:mod:`bayesreg.data.buckets`), so this compiles 11 forward passes
 and 5 training loops, not 250 programs. VmRSS after each phase above where it started.
 
 Run:  .venv/bin/python benchmarks/many_shapes.py

@@ -9,7 +9,7 @@ import jax
 import pytest
 
 import bayesreg as br
-from bayesreg.inference import nuts
+from bayesreg.methods import nuts
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -39,7 +39,7 @@ def test_two_processes_equal_one(two_processes, case):
 def test_gather_leaves_a_single_process_tree_as_numpy():
     import jax
 
-    from bayesreg import _distributed
+    from bayesreg.data import devices as _distributed
 
     key = jax.random.split(jax.random.key(0), 3)
     tree = {"a": jax.numpy.arange(3.0), "k": key}

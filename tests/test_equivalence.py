@@ -4,7 +4,7 @@ import pytest
 from sklearn.linear_model import Lasso, Ridge
 
 import bayesreg as br
-from bayesreg.inference._problem import Problem
+from bayesreg.problem import Problem
 
 
 def test_l2_conversions_follow_the_conventions():

@@ -195,9 +195,9 @@ def test_learned_hyperparameters_survive_a_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_predicting_on_many_sizes_compiles_log_many_programs():
-    from bayesreg._buckets import bucket
     from bayesreg.approximation import _apply_draws
-    from bayesreg.inference.linearized import _linearized_chunk
+    from bayesreg.data.buckets import bucket
+    from bayesreg.linearized import _linearized_chunk
 
     X, y = br.datasets.gap_example(n=30)
     net = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=3, training=br.MAP(steps=50)))

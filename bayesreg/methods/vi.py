@@ -1,0 +1,173 @@
+r"""Mean-field Gaussian variational inference through NumPyro's SVI with ``AutoNormal``.
+
+The variational family is q(z) = Πⱼ N(zⱼ | μⱼ, ρⱼ²) over the unconstrained latent state z
+(weights, log σ when the noise is learned, log s for sampled prior scales), fitted by
+maximising the ELBO
+
+    ELBO(μ, ρ) = E_q[log p(z, y)] − E_q[log q(z)]
+
+with the reparameterisation gradient (``Trace_ELBO``) and an optax optimiser, in a loop
+that NumPyro compiles into one program. For a Gaussian target N(m, A⁻¹) the optimum is
+known in closed form — μ = m, ρⱼ² = 1/Aⱼⱼ (mean field under-states the marginal variances
+of correlated coordinates) — and the tests check exactly that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from bayesreg import _progress
+from bayesreg._pytree import check_positive
+from bayesreg._validation import check_int
+from bayesreg.latent import (
+    NUMPYRO_LOCK,
+    init_latent,
+    latent_log_joint,
+    split_draws,
+)
+from bayesreg.methods.map import MAP
+from bayesreg.priors import is_hierarchical
+from bayesreg.problem import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class VI:
+    """Mean-field Gaussian VI (NumPyro ``SVI`` + ``AutoNormal``) on the log joint.
+
+    Parameters
+    ----------
+    steps : int
+        Optimisation steps on the ELBO.
+    lr : float
+        Peak learning rate of Adam; it decays to lr/100 along a cosine, which lets the
+        noisy ELBO gradients settle.
+    optimizer : optax.GradientTransformation, optional
+        Replaces Adam and its schedule.
+    num_particles : int
+        Monte Carlo samples per ELBO gradient.
+    init_scale : float
+        Initial standard deviation of every factor of q.
+    num_draws : int
+        Draws from q kept for the predictive and ArviZ export.
+    init : {"map", "model"}
+        Where the variational means start: at the mode of the log joint found by 500
+        L-BFGS steps (default; on the book's 10-feature ReLU basis this took the test RMSE
+        from 0.455 to that of the exact posterior), or at the model's initialisation.
+        A hierarchical prior has no mode to start from and always uses "model".
+    progress_bar : bool, optional
+        Report progress (``bayesreg._progress``): a bar when stderr is a terminal, otherwise
+        a line every 5 s such as ``VI: 2500/5000 steps (50%), 3.1 s, ~3 s left``. ``None``
+        (default): only once the run has taken 2 s, so short runs print nothing; ``True``:
+        from the start; ``False``: never (also for the L-BFGS start). The report is a host
+        callback inside the compiled loop and does not change the result. (NumPyro's own
+        bar is not used: it steps SVI from Python, one dispatch per step.)
+
+    Examples
+    --------
+    >>> import numpy as np, bayesreg as br
+    >>> X = np.linspace(0, 1, 20); y = 2 * X + 0.1
+    >>> post = br.fit(br.Linear(), X, y, method=br.VI(steps=2000, progress_bar=False),
+    ...               likelihood=br.GaussianLikelihood(0.1))
+    >>> len(post.diagnostics["elbo"])
+    2000
+    """
+
+    steps: int = 5000
+    lr: float = 0.01
+    optimizer: optax.GradientTransformation | None = None
+    num_particles: int = 1
+    init_scale: float = 0.1
+    num_draws: int = 1000
+    init: str = "map"
+    progress_bar: bool | None = None
+
+    def __post_init__(self):
+        if self.init not in ("map", "model"):
+            raise ValueError(f"init must be 'map' or 'model'; got {self.init!r}")
+        check_int("steps", self.steps)
+        check_positive("lr", self.lr)
+        check_int("num_particles", self.num_particles)
+        check_positive("init_scale", self.init_scale)
+        check_int("num_draws", self.num_draws)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["optimizer"] = "adam+cosine" if self.optimizer is None else "custom"
+        return out
+
+    def transform(self) -> optax.GradientTransformation:
+        if self.optimizer is not None:
+            return self.optimizer
+        return optax.adam(optax.cosine_decay_schedule(self.lr, self.steps, alpha=0.01))
+
+    def supports(self, model, likelihood) -> bool:
+        """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood)."""
+        del model, likelihood
+        return True
+
+    def _run(self, problem: Problem):
+        with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
+            return self._run_locked(problem)
+
+    def _run_locked(self, problem: Problem):
+        # NumPyro is imported here, where it runs: ``import bayesreg`` stays light
+        import numpyro
+        import numpyro.distributions as dist
+        from numpyro.distributions import constraints
+        from numpyro.infer import SVI, Trace_ELBO
+        from numpyro.infer.autoguide import AutoNormal
+        from numpyro.infer.initialization import init_to_value
+        from numpyro.optim import optax_to_numpyro
+
+        from bayesreg.posterior import Posterior
+
+        model, lik, prior = problem.model, problem.likelihood, problem.prior
+        X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
+        init_key, run_key, draw_key = jax.random.split(problem.key, 3)
+        z0 = init_latent(problem, init_key)
+        if self.init == "map" and not is_hierarchical(prior):
+            z0, _ = MAP(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
+                        ).optimize(problem, z0, init_key, latent=True)
+        flat0, unravel = ravel_pytree(z0)
+
+        def numpyro_model():
+            z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat0.shape))
+            numpyro.factor("log_joint", latent_log_joint(model, lik, prior, unravel(z), X, y))
+
+        guide = AutoNormal(numpyro_model, init_loc_fn=init_to_value(values={"z": flat0}),
+                           init_scale=self.init_scale)
+        steps = self.steps
+
+        class ReportingSVI(SVI):  # every update ticks the progress report (see _progress)
+            def update(self, svi_state, *args, **kwargs):
+                new, loss = super().update(svi_state, *args, **kwargs)
+                _progress.tick(new.optim_state[0], steps)  # numpyro.optim's step count
+                return new, loss
+
+        cls = SVI if self.progress_bar is False else ReportingSVI
+        svi = cls(numpyro_model, guide, optax_to_numpyro(self.transform()),
+                  Trace_ELBO(num_particles=self.num_particles))
+        with _progress.active(_progress.Reporter("VI", self.steps, enabled=self.progress_bar,
+                                                 unit="steps")):
+            result = svi.run(run_key, self.steps, progress_bar=False)
+            jax.block_until_ready(result.losses)
+        loc = result.params["z_auto_loc"]
+        scale = result.params["z_auto_scale"]
+        eps = jax.random.normal(draw_key, (self.num_draws, loc.size))
+        draws = jax.vmap(unravel)(loc + scale * eps)
+        params, theta, hyper = split_draws(draws)
+        losses = np.asarray(result.losses)
+        return Posterior(
+            model=model, likelihood=lik, prior=prior, method="VI", params=params, theta=theta,
+            X_train=problem.X, y_train=problem.y,
+            diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
+                         "variational_loc": np.asarray(loc),
+                         "variational_scale": np.asarray(scale)},
+            config=self.to_dict(), hyper=hyper,
+        )

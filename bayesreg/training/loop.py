@@ -1,0 +1,418 @@
+r"""The training engine: one compiled loop for every method that optimises (MAP, ensemble
+members, MC dropout, the Laplace approximation's mode, VI's starting point).
+
+``train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
+key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None, opt_state0=None,
+batch_sharding=None)`` is pure. What it minimises is passed in: ``objective`` (a hashable
+:class:`NegLogJoint`, the negative log joint per point or the latent density); the update is
+an optax transform from ``method`` (L-BFGS included, its line search fed the objective),
+started from ``opt_state0`` when the caller computed one; early stopping is an
+:class:`EarlyStopping` state in the carry; an optional ``hook`` (:class:`EvidenceHook`)
+updates hyperparameters between rounds of updates, or a ``collect`` (:class:`Collector`)
+folds the iterates after each round into running statistics (SWAG's moments).
+``train_compiled`` is it under ``jit``; ``train_members`` is its ``vmap`` over members
+(initial states, keys, and bagged data or anchored priors). A method's own jitted program
+may call ``train_loop`` inside it (SWAG computes its rates, trains and draws in one
+program). With ``batch_sharding`` each mini-batch is spread over the devices (data
+parallel, :mod:`bayesreg.data.devices`).
+
+Every loop is ``lax.scan`` — a scan over rounds of a scan over units with a hook — so there is
+no Python loop per step and no ``cond`` (cheap under ``vmap``). Full-batch data are padded to
+a geometric bucket of rows and masked (:func:`padded`), so fits on many training sizes share
+O(log N) compiled programs. The same loop over data read by chunks is
+:mod:`bayesreg.training.streamed`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bayesreg import _progress
+from bayesreg.data import devices as _distributed
+from bayesreg.data.buckets import bucket, pad_rows, to_device
+from bayesreg.latent import latent_log_prior
+from bayesreg.priors import log_prior
+from bayesreg.problem import log_likelihood
+
+
+def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
+    """The training and validation rows padded for the compiled loop (:func:`padded`), with
+    the batch size of a full-batch plan set to the padded row count."""
+    X, y, mask = padded(X, y, per_epoch == 1)
+    X_val, y_val, val_mask = padded(X_val, y_val, True)
+    if mask is not None:
+        batch = int(X.shape[-2])
+    return X, y, mask, X_val, y_val, val_mask, batch
+
+
+def padded(X, y, full_batch: bool):
+    """(X, y, mask) with the rows padded to a bucketed count (:mod:`bayesreg.data.buckets`; mask 0
+    on the copies) for full-batch training, so that fits on many training sizes compile
+    O(log N) programs; mini-batch plans depend on N anyway, so their data is kept (mask
+    None). An empty validation set stays empty."""
+    n = X.shape[-2]
+    if not full_batch or n == 0:
+        return X, y, None
+    mask = to_device((np.arange(bucket(n)) < n).astype(X.dtype))
+    return pad_rows(X, -2), pad_rows(y, -1), mask
+
+
+def _perturb(tree, key, scale):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    keys = jax.random.split(key, max(1, len(leaves)))
+    return jax.tree_util.tree_unflatten(treedef, [
+        x + scale * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys,
+                                                                          strict=False)])
+
+
+def bind_hyperparameters(hook, h, likelihood, prior):
+    """(likelihood, prior) at the hook's hyperparameters ``h``; as given without a hook.
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> lik, prior = br.GaussianLikelihood(0.5), {"weights": br.Gaussian(1.0)}
+    >>> bind_hyperparameters(None, {}, lik, prior) == (lik, prior)
+    True
+    """
+    return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
+
+
+@dataclasses.dataclass(frozen=True)
+class NegLogJoint:
+    r"""The training objective: the negative log joint per training point of a batch B,
+
+        ℓ(φ, θ) = −(1/|B|) Σ_{i∈B} log p(yᵢ | f_φ(xᵢ), θ) − log p(φ) / N,
+
+    whose minimiser over the full data is the MAP estimate (N ℓ is the negative log joint).
+    With ``latent=True`` the prior term is the latent density of the Bayesian methods (the
+    weight prior plus the noise prior on log σ). ``noise`` holds (kind, scale) pairs of
+    noise injection, drawn from the step's key: "inputs" and "labels" add Gaussian noise to
+    the batch, "weights" evaluates the loss at jittered weights (gradient w.r.t. the clean
+    ones).
+
+    Hashable (a static argument of the compiled loops): two fits with equal objectives share
+    a compiled program.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bayesreg as br
+    >>> from bayesreg.training.loop import NegLogJoint
+    >>> model = br.Linear()
+    >>> state = {"params": model.init(jax.random.key(0), 1), "theta": {}}
+    >>> X, y = jnp.zeros((4, 1)), jnp.ones(4)
+    >>> loss = NegLogJoint(model)(state, br.GaussianLikelihood(1.0), {"weights": br.Flat(),
+    ...                           "biases": br.Flat()}, X, y, jax.random.key(1), 4.0)
+    >>> round(float(loss), 4)  # ½(1 − b)² + ½ log 2π at the zero-initialised bias b
+    1.4189
+    """
+
+    model: Any
+    noise: tuple[tuple[str, float], ...] = ()
+    latent: bool = False
+
+    def __call__(self, state, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
+        """ℓ on the batch (X (B, D), y (B,)) of a training set of ``n`` rows. ``weights``
+        (B,) of a padded full batch are B/n on the real rows and 0 on the padding, so that
+        the batch mean is the mean over the real rows (:func:`row_weights`)."""
+        noise = dict(self.noise)
+        k_drop, k_in, k_w, k_lab = jax.random.split(key, 4)
+        if noise.get("inputs"):
+            X = X + noise["inputs"] * jax.random.normal(k_in, X.shape, X.dtype)
+        if noise.get("labels"):
+            y = y + noise["labels"] * jax.random.normal(k_lab, y.shape, y.dtype)
+        used = state
+        if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
+            used = dict(state, params=dict(state["params"], weights=_perturb(
+                state["params"]["weights"], k_w, noise["weights"])))
+        ll = log_likelihood(self.model, likelihood, used, X, y, key=k_drop)
+        if weights is not None:  # padded rows weigh nothing
+            ll = ll * weights
+        lp = (latent_log_prior(likelihood, prior, state) if self.latent
+              else log_prior(prior, state["params"]))
+        return -(jnp.mean(ll) + lp / n)
+
+    def validation_loss(self, state, likelihood, X, y, weights) -> jax.Array:
+        """Mean negative log likelihood of the validation rows whose ``weights`` are 1."""
+        ll = log_likelihood(self.model, likelihood, state, X, y)
+        return -jnp.sum(ll * weights) / jnp.sum(weights)
+
+
+def row_weights(mask) -> jax.Array:
+    """The objective's row weights of a padded batch from its mask (1 real, 0 padding):
+    B/n on the real rows. Computed once per fit, outside the loop."""
+    return mask * (mask.shape[0] / jnp.sum(mask))
+
+
+class Collector(Protocol):
+    """What :func:`train_loop` folds the iterates into (``collect=``): every ``every``
+    units the parameters φ, as the loop leaves them, update the collector's state.
+    Hashable (a static argument of the compiled loop), e.g. a frozen dataclass.
+
+    Examples
+    --------
+    >>> import dataclasses, jax, jax.numpy as jnp
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class RunningMean:
+    ...     every: int
+    ...     def init(self, params):
+    ...         return jax.tree_util.tree_map(jnp.zeros_like, params)
+    ...     def update(self, acc, params, i):  # the i-th collected iterate, from 0
+    ...         return jax.tree_util.tree_map(lambda a, p: a + (p - a) / (i + 1), acc, params)
+    """
+
+    every: int
+
+    def init(self, params) -> Any:
+        """The state before any iterate is collected."""
+
+    def update(self, acc, params, i) -> Any:
+        """The state after collecting ``params``, the ``i``-th iterate (from 0)."""
+
+
+class EarlyStopping(NamedTuple):
+    """Early stopping's state, carried by the training loop: the state with the lowest
+    validation loss so far, that loss, the updates since it, the updates run, and the update
+    at which the patience ran out (−1 while it has not)."""
+
+    best_state: Any
+    best_loss: jax.Array
+    since_best: jax.Array
+    step: jax.Array
+    stopped_at: jax.Array
+
+    @classmethod
+    def init(cls, state0, dtype) -> EarlyStopping:
+        return cls(state0, jnp.asarray(jnp.inf, dtype), jnp.asarray(0), jnp.asarray(0),
+                   jnp.asarray(-1))
+
+    def stopped(self, patience: int | None) -> jax.Array:
+        """Whether ``patience`` updates have passed without a better validation loss."""
+        return self.since_best >= patience if patience is not None else jnp.array(False)
+
+    def update(self, state, loss, frozen) -> EarlyStopping:
+        """After an update to ``state`` with validation ``loss``; a ``frozen`` loop (already
+        stopped) only counts the update."""
+        better = (loss < self.best_loss) & ~frozen
+        return EarlyStopping(
+            best_state=jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a),
+                                              self.best_state, state),
+            best_loss=jnp.where(better, loss, self.best_loss),
+            since_best=jnp.where(better, 0, jnp.where(frozen, self.since_best,
+                                                      self.since_best + 1)),
+            step=self.step + 1,
+            stopped_at=jnp.where(frozen & (self.stopped_at < 0), self.step, self.stopped_at))
+
+
+def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
+               key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None,
+               opt_state0=None, batch_sharding=None):
+    """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
+
+    The loop runs ``epochs`` units (one update each with the full batch, one pass over the
+    shuffled mini-batches otherwise). With a ``hook`` (:class:`EvidenceHook`) the units are
+    split into a burn-in and rounds: before each round the hook updates the hyperparameters
+    h (σ, prior scales), which the objective then holds fixed, so the loop is a scan over
+    rounds of a scan over units — no ``cond``, so it stays cheap under ``vmap``.
+
+    ``mask`` (full batch only) and ``val_mask`` mark the real rows (1) of data padded to a
+    bucketed size (0 for padding): the objective averages over real rows only, so fits on
+    many training sizes share a few compiled programs.
+
+    With ``collect`` (a :class:`Collector`) the units are split into rounds of
+    ``collect.every`` and the parameters after each round are folded into the collector's
+    state (``trace["collected"]``); the iterates are those of the loop without it.
+    ``opt_state0`` replaces ``tx.init(state0)``: an optimiser state computed in the
+    program (SWAG's per-parameter rates).
+
+    ``batch_sharding`` = (sharding of a batch's X rows, of its y) spreads each mini-batch
+    over the devices (data parallel): every device evaluates the objective on its share of
+    the rows, and the mean over the batch, so the gradient, is reduced across devices by
+    the compiled program. The numbers are those of one device up to the order of the sums.
+
+    Returns (final state, trace): ``trace["losses"]`` holds the objective at every update.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bayesreg as br
+    >>> model, method = br.Linear(), br.MAP(optimizer="sgd", lr=0.5, steps=200)
+    >>> X, y = jnp.linspace(-1, 1, 8)[:, None], 2 * jnp.linspace(-1, 1, 8)
+    >>> state0 = {"params": model.init(jax.random.key(0), 1), "theta": {}}
+    >>> prior = {"weights": br.Flat(), "biases": br.Flat()}
+    >>> state, trace = train_loop(method.objective(model), method, 200, 1, 8,
+    ...                           br.GaussianLikelihood(1.0), prior, state0, X, y,
+    ...                           jax.random.key(1), X[:0], y[:0])
+    >>> round(float(state["params"]["weights"][0][0, 0]), 3), trace["losses"].shape
+    (2.0, (200,))
+    """
+    if collect is not None and hook is not None:
+        raise ValueError("the training loop takes a hyperparameter hook or a collector, not both")
+    if collect is not None and epochs % collect.every:
+        raise ValueError(f"the collector's rounds of {collect.every} units must divide the "
+                         f"{epochs} units of the loop")
+    full = per_epoch == 1 and (mask is not None or batch == X.shape[0])
+    mask = jnp.ones(X.shape[0], X.dtype) if mask is None else mask
+    val_mask = jnp.ones(X_val.shape[0], X.dtype) if val_mask is None else val_mask
+    n = X.shape[0] if not full else jnp.sum(mask)
+    total = epochs * per_epoch
+    tx = method.transform(total)
+    watch = X_val.shape[0] > 0
+    patience = method.early_stopping
+    lbfgs = method.optimizer == "lbfgs"
+    # the scale of the targets (1 for a constant target): σ's start and floor
+    if hook:
+        y_mean = jnp.sum(mask * y) / jnp.sum(mask)
+        y_sd = jnp.sqrt(jnp.sum(mask * (y - y_mean) ** 2) / jnp.sum(mask))
+        y_std = jnp.where(y_sd > 0, y_sd, 1.0).astype(X.dtype)
+    else:
+        y_std = None
+
+    weights = row_weights(mask) if full else None
+
+    def update(carry, xs):
+        state, opt_state, track, h = carry
+        Xb, yb, k = xs
+        lik, pri = bind_hyperparameters(hook, h, likelihood, prior)
+
+        def value_fn(s):
+            return objective(s, lik, pri, Xb, yb, k, n, weights)
+
+        if lbfgs:  # the line search needs the objective itself
+            loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
+            updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
+                                         value_fn=value_fn)
+        else:
+            loss, grads = jax.value_and_grad(value_fn)(state)
+            updates, new_opt = tx.update(grads, opt_state, state)
+        new_state = optax.apply_updates(state, updates)
+        if not watch:
+            return (new_state, new_opt, track, h), (loss, jnp.zeros((), loss.dtype))
+        frozen = track.stopped(patience)
+        # once stopped, keep the parameters where they were: the loop runs on, unchanged
+        new_state, new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b),
+                                                    (state, opt_state), (new_state, new_opt))
+        v = objective.validation_loss(new_state, lik, X_val, y_val, val_mask)
+        return (new_state, new_opt, track.update(new_state, v, frozen), h), (loss, v)
+
+    if full:  # full batch: a unit is one update
+
+        def unit(carry, k):
+            return update(carry, (X, y, k))
+    else:  # a unit is one epoch of shuffled mini-batches
+
+        def rows(idx):  # data parallel with a batch sharding: each device a share
+            return _distributed.constrain_batch(X[idx], y[idx], batch_sharding)
+
+        def unit(carry, k):
+            perm_key, step_key = jax.random.split(k)
+            idx = jax.random.permutation(perm_key, n)[: per_epoch * batch]
+            idx = idx.reshape(per_epoch, batch)
+            step_keys = jax.random.split(step_key, per_epoch)
+            return jax.lax.scan(lambda c, xs: update(c, (*rows(xs[0]), xs[1])), carry,
+                                (idx, step_keys))
+
+    track0 = EarlyStopping.init(state0, X.dtype) if watch else ()
+    h0 = hook.init(state0["params"], y_std, X.dtype) if hook is not None else {}
+    carry0 = (state0, tx.init(state0) if opt_state0 is None else opt_state0, track0, h0)
+    desc = getattr(method, "progress_desc", None) or (
+        f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})")
+    keys = jax.random.split(key, epochs)
+    if collect is not None:
+        # rounds of ``every`` units, the parameters folded into the collector after each:
+        # the same keys, so the same iterates, as the loop without it
+        rounds = epochs // collect.every
+
+        def collect_round(carry, xs):
+            i, ks = xs
+            inner, acc = carry
+            inner, outs = jax.lax.scan(unit, inner, ks)
+            return (inner, collect.update(acc, inner[0]["params"], i)), outs
+
+        ((state, _, track, h), acc), (losses, vals) = _progress.scan(
+            collect_round, (carry0, collect.init(state0["params"])),
+            (jnp.arange(rounds), keys.reshape(rounds, collect.every, *keys.shape[1:])),
+            length=rounds, enabled=method.progress_bar, desc=desc, stride=collect.every,
+            total=epochs)
+        extra = {"collected": acc}
+    elif hook is None:
+        (state, _, track, h), (losses, vals) = _progress.scan(
+            unit, carry0, keys, length=epochs, enabled=method.progress_bar, desc=desc)
+        extra = {}
+    else:
+        # rounds of ``every`` units; before each round but the first (the burn-in) the hook
+        # updates h. The last round is padded to full length with masked units, so the unit
+        # body is compiled once.
+        rounds, every = hook.rounds, -(-epochs // hook.rounds)
+        valid = jnp.arange(rounds * every) < epochs
+        pad = rounds * every - epochs
+        keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(key, 1), pad)])[
+            : rounds * every] if pad else keys
+        hyper_keys = jax.random.split(jax.random.fold_in(key, epochs), rounds)
+
+        def masked(carry, xs):
+            k, ok = xs
+            new, out = unit(carry, k)
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, carry)
+            return new, out
+
+        def round_(carry, xs):
+            r, k_h, ks, oks = xs
+            state, opt_state, track, h = carry
+            h_new, gamma = hook.update(h, objective.model, likelihood, prior, state["params"],
+                                       X, y, k_h, y_std, mask)
+            keep = r == 0  # the burn-in round; and once early stopping froze the weights
+            if watch:
+                keep = keep | track.stopped(patience)
+            h = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), h, h_new)
+            if lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
+                opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b),
+                                                   opt_state, tx.init(state))
+            carry, outs = jax.lax.scan(masked, (state, opt_state, track, h), (ks, oks))
+            return carry, (outs, gamma, h)
+
+        xs = (jnp.arange(rounds), hyper_keys, keys.reshape(rounds, every, *keys.shape[1:]),
+              valid.reshape(rounds, every))
+        (state, _, track, h), ((losses, vals), gammas, history) = _progress.scan(
+            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc,
+            stride=every, total=epochs)
+        per = losses.shape[2:] if losses.ndim > 2 else ()
+        losses = losses.reshape(-1, *per)[:epochs]
+        vals = vals.reshape(-1, *per)[:epochs]
+        extra = {"hyper": h, "effective_parameters": gammas[-1], "hyper_history": history,
+                 # updates the hook refused (not finite; round 0's is the burn-in, unused)
+                 "evidence_refused": jnp.sum(~jnp.isfinite(gammas[1:]))}
+        if hook.learn_noise:  # the noise the evidence chose is the posterior's noise
+            state = dict(state, theta={"log_noise": h["log_noise"]})
+    losses, vals = losses.reshape(-1), vals.reshape(-1)
+    trace = {"losses": losses, **extra}
+    if watch:
+        trace.update(val_losses=vals, best_update=jnp.argmin(vals) + 1,
+                     stopped_update=track.stopped_at)
+        if method.restore_best:
+            state = dict(track.best_state, theta=state["theta"])
+    return state, trace
+
+
+_STATIC = (0, 1, 2, 3, 4)
+train_compiled = jax.jit(train_loop, static_argnums=_STATIC,
+                         static_argnames=("hook", "collect", "batch_sharding"))
+
+
+@partial(jax.jit, static_argnums=(*_STATIC, 5), static_argnames=("hook", "collect"))
+def train_members(objective, method, epochs, per_epoch, batch, axes, likelihood, prior,
+                  state0, X, y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None,
+                  collect=None):
+    """M members in one program: ``vmap`` of the training loop over initial states and keys,
+    and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
+    data_axis, prior_axis = axes
+    fn = partial(train_loop, objective, method, epochs, per_epoch, batch, hook=hook,
+                 mask=mask, val_mask=val_mask, collect=collect)
+    return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
+        likelihood, prior, state0, X, y, key, X_val, y_val)

@@ -1,0 +1,359 @@
+r"""The training engine's loop over data read by chunks (:mod:`bayesreg.data.stream`): a
+memory-mapped or otherwise lazy X too large to load.
+
+:func:`train_streamed` runs the mini-batch loop of
+:func:`bayesreg.training.loop.train_loop` as a Python loop over chunks of batches, each
+chunk one compiled scan (:func:`_train_chunk`, or :func:`_train_chunk_members` for an
+ensemble sharing one stream) carrying the optimiser state on, the next chunk read by a
+background thread meanwhile; the evidence update reads the data once per round
+(:func:`_streamed_hook_update`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bayesreg._random import numpy_rng
+from bayesreg.data import stream as _stream
+from bayesreg.problem import log_likelihood
+from bayesreg.training.loop import bind_hyperparameters
+
+
+def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
+    """(chunks per epoch k, batches per chunk L) of a stream: the fewest chunks whose rows
+    take at most ``_stream.CHUNK_BYTES`` each (one chunk may exceed it when a single batch
+    does). The epoch's batches are dealt out as evenly as possible, L = ⌈per_epoch / k⌉ per
+    chunk and one less in some, so one compiled program serves every chunk."""
+    most = max(1, _stream.CHUNK_BYTES // max(1, batch * row_bytes))
+    k = -(-per_epoch // most)
+    return k, -(-per_epoch // k)
+
+
+def _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior, carry, X, y,
+                keys, epoch, offset, count, n, perm=None):
+    """One chunk of a stream: X (L, B, D) and y (L, B) hold L batches, already shuffled, of
+    which the first ``count`` are real (the rest padding, skipped); one update each — the
+    in-memory loop's update, without validation rows — with the optimiser state carried in
+    and out. Update ``offset + j`` of ``epoch`` uses the in-memory loop's key:
+    split(split(keys[epoch])[1], per_epoch)[offset + j]. ``n`` (traced, so one program
+    serves every N with the same plan) is the number of training rows. With ``perm`` (L·B,)
+    batch j is the rows perm[jB:(j+1)B] of the chunk, gathered at its update."""
+    step_key = jax.random.split(keys[epoch])[1]
+    step_keys = jax.random.split(step_key, per_epoch)
+    tx = method.transform(total)
+
+    def update(carry, xs):
+        state, opt_state, h = carry
+        j, Xb, yb = xs
+        if perm is not None:  # Xb holds the batch's rows of the chunk: gather them now
+            Xb, yb = X.reshape(-1, X.shape[-1])[Xb], y.reshape(-1)[Xb]
+        k = step_keys[jnp.minimum(offset + j, per_epoch - 1)]
+        lik, pri = bind_hyperparameters(hook, h, likelihood, prior)
+        loss, grads = jax.value_and_grad(objective)(state, lik, pri, Xb, yb, k, n)
+        updates, new_opt = tx.update(grads, opt_state, state)
+        new = (optax.apply_updates(state, updates), new_opt, h)
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(j < count, a, b), new,
+                                      carry), loss
+
+    rows = (X, y) if perm is None else (perm.reshape(y.shape),) * 2
+    return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), *rows))
+
+
+_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))(_chunk_scan)
+_train_chunk.__doc__ = _chunk_scan.__doc__
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), static_argnames=("prior_axis",))
+def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, likelihood,
+                         prior, carry, X, y, keys, epoch, offset, count, n, *,
+                         prior_axis=None):
+    """One chunk of a stream for M ensemble members: :func:`_chunk_scan` ``vmap``ped over
+    the members' carries and keys (M, epochs). X (L, B, D) and y (L, B) hold the chunk's
+    rows in file order, shared by every member; each member shuffles them into its own
+    batches on the device: by the in-memory loop's permutation
+    (split(keys[epoch])[0]) when the epoch is ``one_chunk``, else by a permutation of the
+    chunk's ``count``·B real rows drawn from its key, the epoch and ``offset`` (padding
+    stays last, skipped). Each update gathers its batch from the shared chunk, so the
+    members hold M permutations, not M copies of the chunk. ``prior_axis`` = 0: each member
+    has its own prior (a leading member axis on its arrays)."""
+    rows = X.shape[0] * X.shape[1]
+
+    def member(carry, keys, prior):
+        k_perm = jax.random.split(keys[epoch])[0]
+        if one_chunk:
+            perm = jax.random.permutation(k_perm, rows)
+        else:
+            u = jax.random.uniform(jax.random.fold_in(k_perm, offset), (rows,))
+            perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * X.shape[1], u, 2.0))
+        return _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior,
+                           carry, X, y, keys, epoch, offset, count, n, perm)
+
+    return jax.vmap(member, in_axes=(0, 0, prior_axis))(carry, keys, prior)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _sum_sq_residuals(model, params, X, y, mask):
+    return jnp.sum(mask * (y - model.apply(params, X)[:, 0]) ** 2)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _hook_step(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
+    return hook.update(h, model, likelihood, prior, params, X, y, key, y_std,
+                       totals=(rss, n))
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _sum_sq_residuals_members(model, params, X, y, mask):
+    return jax.vmap(lambda p: _sum_sq_residuals(model, p, X, y, mask))(params)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _hook_step_members(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
+    return jax.vmap(lambda h, p, k, r: hook.update(h, model, likelihood, prior, p, X, y, k,
+                                                   y_std, totals=(r, n)))(h, params, key, rss)
+
+
+def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, y_std, dtype,
+                          members=None):
+    """The evidence update on a stream: RSS by one pass over chunks (when σ is learned), the
+    Gauss–Newton matrix on ``hook.max_rows`` random rows read at once. With ``members`` = M
+    (an ensemble), h, params and key have a leading member axis: one pass gives every
+    member's RSS, and every member's update uses the same random rows (drawn from key[0])."""
+    n = X.shape[0]
+    rss = jnp.zeros(() if members is None else (members,), dtype)
+    sum_sq = _sum_sq_residuals if members is None else _sum_sq_residuals_members
+    if hook.learn_noise:
+        rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
+
+        ring = [(np.zeros((rows, X.shape[1]), dtype), np.zeros(rows, dtype), np.zeros(rows, dtype))
+                for _ in range(_stream.PREFETCH + 2)]  # reused as in train_streamed
+
+        def part(i, a, b):
+            def thunk():
+                host_X, host_y, mask = ring[i % len(ring)]
+                _stream.read(X, [(a, b)], dtype, out=host_X)
+                host_X[b - a:], host_y[: b - a], host_y[b - a:] = 0, y[a:b], 0
+                mask[: b - a], mask[b - a:] = 1, 0
+                return host_X, host_y, mask
+            return thunk
+
+        for Xc, yc, m in _stream.prefetch(
+                part(i, a, b) for i, (a, b) in enumerate(_stream.spans(n, rows))):
+            rss = (rss + sum_sq(model, params, Xc, yc, m)).block_until_ready()
+    m = min(hook.max_rows, n)
+    rng = numpy_rng(key if members is None else key[0])
+    pick = np.sort(rng.choice(n, m, replace=False))
+    Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
+    step = _hook_step if members is None else _hook_step_members
+    return step(hook, model, likelihood, prior, h, params, Xs, ys, key, y_std, rss,
+                jnp.asarray(n, dtype))
+
+
+def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
+                   y, key, *, hook=None, members=None, collect=None, opt_state0=None,
+                   prior_axis=None):
+    """The mini-batch loop of :func:`train_loop` over an X read by chunks
+    (:mod:`bayesreg.data.stream`): a Python loop over chunks of batches, each one compiled scan
+    (:func:`_train_chunk`, one program per shape), the next chunk read by a background
+    thread meanwhile. Returns (final state, trace) as the in-memory loop does (no
+    validation rows).
+
+    An epoch takes the rows [s, s + per_epoch·B) modulo N (s random), visits its
+    per_epoch blocks of B contiguous rows in a random order, reads them k chunks at a time
+    (:func:`chunk_plan`) and shuffles each chunk's rows into its batches. Keys are used as
+    in the in-memory loop, so an epoch of one chunk (N = per_epoch·B rows that fit in
+    ``_stream.CHUNK_BYTES``) draws exactly the in-memory batches.
+
+    ``members`` = M trains an ensemble on one shared stream: state0 and key have a leading
+    member axis, every chunk is read once, in file order, and :func:`_train_chunk_members`
+    (the chunk program ``vmap``ped over members) shuffles it into each member's own batches
+    from its own key; the state and trace come back with a leading member axis.
+
+    ``prior_axis`` = 0 gives each member its own prior (MultiSWAG's learned scales).
+    ``collect`` (:class:`~bayesreg.training.loop.Collector`, its ``every`` counted in
+    epochs) folds the parameters in at the end of every ``every``-th epoch
+    (``trace["collected"]``); ``opt_state0`` replaces ``tx.init(state0)`` (with a leading
+    member axis for an ensemble), as in :func:`~bayesreg.training.loop.train_loop`."""
+    n, d = X.shape
+    dtype = jnp.asarray(0.0).dtype  # the working precision
+    total = epochs * per_epoch
+    tx = method.transform(total)
+    n_chunks, steps = chunk_plan(batch, d * dtype.itemsize, per_epoch)
+    n_rows = jnp.asarray(n, dtype)
+    split = jax.random.split if members is None else jax.vmap(jax.random.split, (0, None))
+    keys = split(key, epochs)  # (epochs,), or (M, epochs) for an ensemble
+    # the host's draws (start rows, block order): one stream, shared by the members
+    seeds = np.asarray(jax.random.key_data(keys if members is None else keys[0])).reshape(
+        epochs, -1)
+    per_member = (lambda f: f) if members is None else jax.vmap
+    y = np.asarray(y)
+    if hook is not None:
+        y_sd = _stream.std(y)
+        y_std = jnp.asarray(y_sd if y_sd > 0 else 1.0, dtype)
+        h = per_member(lambda p: hook.init(p, y_std, dtype))(state0["params"])
+        every = -(-epochs // hook.rounds)
+        hyper_keys = per_member(lambda k: jax.random.split(jax.random.fold_in(k, epochs),
+                                                           hook.rounds))(key)
+    else:
+        h, every = {}, epochs
+    if collect is not None and (hook is not None or epochs % collect.every):
+        raise ValueError("a streamed loop collects every collect.every epochs, which must "
+                         f"divide the {epochs} epochs, and takes no hyperparameter hook")
+    acc = per_member(collect.init)(state0["params"]) if collect is not None else None
+    carry = (state0, per_member(tx.init)(state0) if opt_state0 is None else opt_state0, h)
+    losses, history, gamma = [], [], jnp.asarray(jnp.nan, dtype)
+    refused = 0  # evidence updates refused (not finite), per member
+    def epoch_chunks(e):
+        """(epoch, first update, updates, runs of rows, row order) of each chunk of epoch
+        e; the order is None for a chunk shuffled by the reading thread."""
+        rng = np.random.default_rng([*seeds[e].tolist(), 5])
+        # the N mod B rows after the epoch's blocks sit out; a random start (rows taken
+        # modulo N) gives every row the same chance to, as the in-memory permutation does
+        start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
+        if n_chunks == 1 and members is not None:  # each member permutes on the device
+            yield (e, 0, per_epoch,
+                   _stream.runs_of(np.array([start]), per_epoch * batch, n), None)
+            return
+        if n_chunks == 1:  # the in-memory loop's permutation of the epoch's rows
+            perm_key = jax.random.split(keys[e])[0]
+            yield (e, 0, per_epoch,
+                   _stream.runs_of(np.array([start]), per_epoch * batch, n),
+                   np.asarray(jax.random.permutation(perm_key, per_epoch * batch)))
+            return
+        order = rng.permutation(per_epoch)
+        base, rest = divmod(per_epoch, n_chunks)
+        pos = 0
+        for c in range(n_chunks):
+            count = base + (c < rest)
+            blocks = np.sort(order[pos:pos + count])
+            starts = np.sort((start + blocks * batch) % n)
+            yield e, pos, count, _stream.runs_of(starts, batch, n), None
+            pos += count
+
+    # host buffers, reused, so resident memory does not depend on how many chunks were
+    # read: the reading thread reads a chunk into ``raw`` and shuffles its rows into the
+    # batches of the next buffer of a ring; a buffer is refilled only after the chunk it
+    # held was trained on (one chunk trains, PREFETCH wait, one is being filled)
+    raw_X, raw_y = ((np.zeros((steps * batch, d), dtype), np.zeros(steps * batch, dtype))
+                    if members is None else (None, None))
+    ring = [(np.zeros((steps, batch, d), dtype), np.zeros((steps, batch), dtype))
+            for _ in range(_stream.PREFETCH + 2)]
+
+    def reader(i, e, pos, count, runs, order):
+        def thunk():
+            m = count * batch
+            out_X, out_y = ring[i % len(ring)]
+            host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
+            if members is not None:  # file order: each member shuffles on the device
+                _stream.read_padded(X, y, runs, dtype, host_X, host_y)
+                host_X[m:], host_y[m:] = 0, 0
+                return (out_X, out_y), (e, pos, count)
+            _stream.read(X, runs, dtype, out=raw_X)
+            p = 0
+            for a, b in runs:
+                raw_y[p:p + b - a] = y[a:b]
+                p += b - a
+            perm = order if order is not None else np.random.default_rng(
+                [*seeds[e].tolist(), 7, pos]).permutation(m)
+            np.take(raw_X[:m], perm, axis=0, out=host_X[:m])
+            np.take(raw_y[:m], perm, out=host_y[:m])
+            host_X[m:], host_y[m:] = 0, 0
+            return (out_X, out_y), (e, pos, count)
+        return thunk
+
+    for r, first in enumerate(range(0, epochs, every)):
+        if hook is not None:
+            if r > 0:  # before every round but the burn-in: the hyperparameters move
+                h, gamma = _streamed_hook_update(hook, objective.model, likelihood, prior,
+                                                 h, carry[0]["params"], X, y,
+                                                 hyper_keys[..., r], y_std, dtype, members)
+                refused = refused + ~np.isfinite(np.asarray(gamma))
+                carry = (carry[0], carry[1], h)
+            history.append(h)
+        plan = [reader(i, *c) for i, c in enumerate(
+            c for e in range(first, min(first + every, epochs)) for c in epoch_chunks(e))]
+        for (Xc, yc), (e, pos, count) in _stream.prefetch(plan):
+            if members is None:
+                carry, loss = _train_chunk(objective, method, total, hook, per_epoch,
+                                           likelihood, prior, carry, Xc, yc, keys, e, pos,
+                                           count, n_rows)
+            else:
+                carry, loss = _train_chunk_members(objective, method, total, hook, per_epoch,
+                                                   n_chunks == 1, likelihood, prior, carry, Xc,
+                                                   yc, keys, e, pos, count, n_rows,
+                                                   prior_axis=prior_axis)
+            # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
+            # next meanwhile) before its buffer can be refilled
+            losses.append((loss.block_until_ready(), count))
+            if collect is not None and pos + count == per_epoch and (e + 1) % collect.every == 0:
+                # the end of a round of collect.every epochs: fold the iterate in
+                acc = _collect_step(collect, members is not None, acc, carry[0]["params"],
+                                    jnp.asarray((e + 1) // collect.every - 1))
+    state, _, h = carry
+    trace = {"losses": np.concatenate([np.asarray(loss)[..., :count] for loss, count in losses],
+                                      axis=-1)}
+    if hook is not None:
+        axis = 0 if members is None else 1  # rounds after the member axis, as when vmapped
+        if members is not None and epochs <= every:  # no update ran: γ per member
+            gamma = jnp.full((members,), jnp.nan, dtype)
+        trace.update(hyper=h, effective_parameters=gamma, evidence_refused=np.asarray(refused),
+                     hyper_history=jax.tree_util.tree_map(
+                         lambda *a: jnp.stack(a, axis=axis), *history))
+        if hook.learn_noise:
+            state = dict(state, theta={"log_noise": h["log_noise"]})
+    if collect is not None:
+        trace["collected"] = acc
+    return state, trace
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _collect_step(collect, members: bool, acc, params, i):
+    """``collect.update`` at the end of a round of a streamed loop (vmapped over members)."""
+    if members:
+        return jax.vmap(collect.update, in_axes=(0, 0, None))(acc, params, i)
+    return collect.update(acc, params, i)
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _chunk_log_likelihood(model, likelihood, states, X, y, m):
+    """Σ over the first ``m`` rows of X of log p(yᵢ | xᵢ, state), for each of the states
+    (a leading axis)."""
+    real = jnp.arange(X.shape[0]) < m
+    return jax.lax.map(lambda s: jnp.sum(jnp.where(
+        real, log_likelihood(model, likelihood, s, X, y), 0.0)), states)
+
+
+def sum_log_likelihood_streamed(model, likelihood, states, X, y) -> np.ndarray:
+    """Σᵢ log p(yᵢ | xᵢ, state) over an X read by chunks, for each of the ``states`` (a
+    pytree {"params", "theta"} with a leading axis): one pass, summed in float64 on the
+    host.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> model = br.Linear()
+    >>> state = {"params": model.init(jax.random.key(0), 2), "theta": {}}  # f = 0
+    >>> states = jax.tree_util.tree_map(lambda a: a[None], state)  # one state
+    >>> ll = sum_log_likelihood_streamed(model, br.GaussianLikelihood(1.0), states,
+    ...                                  np.zeros((5, 2)), np.zeros(5))
+    >>> round(float(ll[0]), 4)  # 5 · log N(0; 0, 1)
+    -4.5947
+    """
+    n, d = X.shape
+    dtype = jnp.asarray(0.0).dtype
+    rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
+    host_X, host_y = np.zeros((rows, d), dtype), np.zeros(rows, dtype)
+    count = jax.tree_util.tree_leaves(states)[0].shape[0]
+    total = np.zeros(count, np.float64)
+    for a, b in _stream.spans(n, rows):
+        _stream.read(X, [(a, b)], dtype, out=host_X)
+        host_y[:b - a] = y[a:b]
+        host_X[b - a:], host_y[b - a:] = 0, 0
+        total += np.asarray(_chunk_log_likelihood(model, likelihood, states, host_X, host_y,
+                                                  b - a))
+    return total

@@ -1,0 +1,204 @@
+"""SGLD / cSG-MCMC / SGHMC (bayesreg.methods.sgld) against closed forms and NUTS."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import bayesreg as br
+from bayesreg.latent import init_latent, latent_log_joint
+from bayesreg.methods import sgld
+from bayesreg.priors import as_prior_spec
+from bayesreg.problem import Problem
+
+SIGMA = 0.5
+PRIOR = br.Gaussian(1.0)
+
+
+@pytest.fixture(scope="module")
+def linear():
+    X, y, _ = br.datasets.linear_example(n=100, d=3, noise=SIGMA, seed=0)
+    exact = br.fit(br.Linear(), X, y, method=br.Exact(), prior=PRIOR,
+                   likelihood=br.GaussianLikelihood(SIGMA))
+    return X, y, exact
+
+
+def coefficients(post):
+    """Draws of the flat coefficients [w, b], as Exact orders them: (S, D + 1)."""
+    w, b = post.params["weights"][0], post.params["biases"][0]
+    return np.concatenate([w.reshape(post.num_draws, -1), b.reshape(post.num_draws, -1)], 1)
+
+
+@pytest.mark.parametrize("method", [
+    br.SGLD(step_size=1e-2),
+    br.SGLD(step_size=1e-2, batch_size=20),
+    br.SGLD(cyclical=True, step_size=0.1, num_samples=2000),
+    br.SGLD(momentum=0.9),
+], ids=["sgld", "minibatch", "cyclical", "sghmc"])
+def test_draws_match_the_conjugate_posterior(linear, method):
+    X, y, exact = linear
+    post = br.fit(br.Linear(), X, y, method=method, prior=PRIOR,
+                  likelihood=br.GaussianLikelihood(SIGMA))
+    m, sd = exact.approximation.mean, np.sqrt(np.diag(exact.approximation.cov))
+    d = coefficients(post)
+    # Tolerances (issue 12): mean within sd/4, sd within 30%. With an effective sample size
+    # E the Monte Carlo sd of the mean is sd/√E and of the sd about sd/√(2E); E ≥ 150
+    # (asserted) puts sd/4 at > 3 MC sds (0.08 sd) and 30% at > 5 MC sds (6%). The
+    # step-size bias is far inside: per data point h ≈ ‖x‖²/σ² ≈ 4 here, so the variance is
+    # inflated by 1/(1 − εh/(2(1 + m))) ≤ 1.02 (sd ≤ 1%; cyclical: sampling steps
+    # ≤ ε/2 = 0.05, ≤ 1.13, sd ≤ 6%),
+    # and a batch of 20 adds about εhN/(2|B|) ≈ 10% variance (5% sd) at ε = 1e-2.
+    assert post.diagnostics["ess_bulk"] >= 150
+    np.testing.assert_array_less(np.abs(d.mean(0) - m), sd / 4)
+    np.testing.assert_allclose(d.std(0), sd, rtol=0.3)
+
+
+def test_stationary_covariance_is_the_predicted_step_size_bias(linear):
+    """Full batch, a fixed noise: the chain is linear-Gaussian and its stationary covariance
+    is exactly (H − ηH²/(2(1 + m)))⁻¹ (H: posterior precision, η = ε/N), not H⁻¹."""
+    X, y, exact = linear
+    n, eps = len(y), 0.15
+    cov = exact.approximation.cov
+    H = np.linalg.inv(cov)
+    eta = eps / n
+    for m in (0.0, 0.5):
+        predicted = np.linalg.inv(H - eta * H @ H / (2 * (1 + m)))
+        post = br.fit(br.Linear(), X, y, method=br.SGLD(step_size=eps, momentum=m,
+                                                        num_samples=2000, num_chains=2),
+                      prior=PRIOR, likelihood=br.GaussianLikelihood(SIGMA))
+        var = coefficients(post).var(0)
+        # the largest inflation here is ~1.3× (εh ≈ 0.15 · 4.5 per point); the variance
+        # estimate from E ≥ 1000 effective draws has relative sd √(2/E) ≤ 4.5%: 12% is
+        # > 2.5 MC sds yet far below the 30% that separates the two answers
+        assert post.diagnostics["ess_bulk"] >= 1000
+        np.testing.assert_allclose(var, np.diag(predicted), rtol=0.12)
+        assert np.max(var / np.diag(cov)) > 1.2  # the bias is really there at this step
+
+
+def test_gradient_is_the_latent_log_joint_of_nuts_and_vi():
+    X, y = br.datasets.gap_example(n=12)
+    lik = br.GaussianLikelihood().resolved(y)  # learned noise: log σ in the latent state
+    prior = as_prior_spec(br.Gaussian(1.0))
+    problem = Problem(br.MLP((4,)), lik, prior, X, y, jax.random.key(0))
+    z = init_latent(problem, jax.random.key(1), 0.5)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    full = sgld.minibatch_log_joint(problem.model, lik, prior, z, Xj, yj)
+    assert float(full) == pytest.approx(float(latent_log_joint(problem.model, lik, prior, z,
+                                                               Xj, yj)), rel=1e-6)
+    # N/|B| times a batch's likelihood: unbiased for the full one; for a batch that is the
+    # whole data shuffled twice over (scale 1/2), the same number
+    twice = jnp.concatenate([Xj, Xj[::-1]]), jnp.concatenate([yj, yj[::-1]])
+    half = sgld.minibatch_log_joint(problem.model, lik, prior, z, *twice, scale=0.5)
+    assert float(half) == pytest.approx(float(full), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_thinning_keeps_every_kth_state_of_one_trajectory():
+    # step t's randomness is fold_in(key, t): the trajectory does not depend on thinning
+    X, y = br.datasets.gap_example(n=12)
+    kw = dict(prior=PRIOR, likelihood=br.GaussianLikelihood(0.1), seed=3)
+    every = br.fit(br.MLP((4,)), X, y, method=br.SGLD(num_samples=20, thinning=1,
+                                                      num_warmup=0, num_chains=1), **kw)
+    fifth = br.fit(br.MLP((4,)), X, y, method=br.SGLD(num_samples=4, thinning=5,
+                                                      num_warmup=0, num_chains=1), **kw)
+    for a, b in zip(jax.tree_util.tree_leaves(every.params),
+                    jax.tree_util.tree_leaves(fifth.params), strict=True):
+        np.testing.assert_allclose(b, a[4::5], rtol=1e-6, atol=1e-7)
+
+
+def test_cyclical_schedule_explores_without_noise_then_samples():
+    plan = br.SGLD(num_samples=40, cyclical=True, num_cycles=4, thinning=2,
+                   exploration=0.5).plan(100)
+    assert plan.cycles == 4 and plan.draws == 10 and plan.explore == 20
+    kept = plan.kept_steps()
+    assert kept.tolist()[:3] == [21, 23, 25] and kept[10] == plan.cycle_length + 21
+    eps = plan.step_size(np.arange(plan.steps, dtype=float), 1.0)
+    assert eps[0] == 1.0 and eps[plan.cycle_length] == 1.0  # each cycle restarts at ε
+    np.testing.assert_array_less(plan.kept_step_sizes(1.0), 0.5 + 1e-9)  # sampled in the tail
+
+
+@pytest.mark.slow
+def test_epistemic_std_grows_away_from_the_data():
+    X, y = br.datasets.gap_example(n=40, noise=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # R-hat of a network's weights
+        post = br.fit(br.MLP((16,)), X, y, method=br.SGLD(num_samples=200),
+                      prior=PRIOR, likelihood=br.GaussianLikelihood(0.1), seed=0)
+    inside = post.predict(X).epistemic_std.mean()
+    far = post.predict(np.array([-2.5, 2.5])).epistemic_std
+    assert far.min() > 1.5 * inside
+
+
+@pytest.mark.slow
+def test_predict_save_load_arviz_compare_and_no_recompile(linear, tmp_path):
+    import arviz as az
+
+    X, y, _ = linear
+    method = br.SGLD(num_samples=300, batch_size=25, step_size=2e-2)
+    kw = dict(prior=PRIOR, likelihood=br.GaussianLikelihood())  # σ sampled too
+    post = br.fit(br.Linear(), X, y, method=method, **kw)
+    size = sgld._sample._cache_size()
+    again = br.fit(br.Linear(), X, y + 0.1, method=method, seed=1, **kw)
+    assert sgld._sample._cache_size() == size  # same shapes: no new program
+    assert not np.allclose(again.params["biases"][0], post.params["biases"][0])
+
+    pred = post.predict(X[:7])
+    assert pred.draws.shape == (600, 7) and post.theta["log_noise"].shape == (600,)
+    assert 0.3 < np.median(post.noise_std()) < 0.8  # true σ = 0.5
+    post.save(tmp_path / "sgld")
+    loaded = br.load(tmp_path / "sgld")
+    assert loaded.method == "SGLD" and loaded.num_chains == 2
+    np.testing.assert_array_equal(loaded.predict(X[:7]).draws, pred.draws)
+    np.testing.assert_array_equal(loaded.predict(X[:7]).std, pred.std)
+
+    idata = post.to_arviz()
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 300
+    assert float(az.rhat(idata)["noise"]) < 1.1  # ArviZ sees the 2 chains
+    assert "lp" in idata.sample_stats and "step_size" in idata.sample_stats
+
+    res = br.compare(br.Linear(), X, y, methods=[method, br.Exact()], **kw)
+    assert [r["method"] for r in res.rows] == ["SGLD", "Exact"]
+
+
+def test_divergence_is_an_error_that_names_the_step_size(linear):
+    X, y, _ = linear
+    with pytest.raises(ValueError, match="step_size"):
+        br.fit(br.Linear(), X, y, method=br.SGLD(step_size=5.0, num_samples=10),
+               prior=PRIOR, likelihood=br.GaussianLikelihood(SIGMA))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(momentum=1.0), "momentum"), (dict(step_size=0.0), "step_size"),
+    (dict(schedule="cosine"), "schedule"), (dict(cyclical=True, num_samples=10), "multiple"),
+    (dict(exploration=1.0), "exploration"), (dict(thinning=0), "thinning"),
+])
+def test_bad_settings_are_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        br.SGLD(**kwargs)
+
+
+@pytest.mark.slow  # NUTS on a network, and SGLD long enough to compare with it
+def test_predictive_matches_nuts_on_a_small_network():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, 20)
+    y = np.sin(X) + 0.2 * rng.standard_normal(20)
+    grid = np.linspace(-2.5, 2.5, 11)
+    kw = dict(prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.2))
+    model = br.MLP((5,), activation="tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # R-hat of the weights (symmetries)
+        nuts = br.fit(model, X, y, method=br.NUTS(num_warmup=500, num_samples=1000,
+                                                  progress_bar=False), **kw).predict(grid)
+        post = br.fit(model, X, y, method=br.SGLD(num_samples=2000), **kw).predict(grid)
+    # Tolerance: both are Monte Carlo estimates of the same predictive. Each mean has MC
+    # error epistemic_sd/√ESS; with ESS ≥ 100 for both (2000-4000 draws) the difference has
+    # sd ≤ 0.14 epistemic sd ≤ 0.14 std, so 0.25 std is > 1.7 sd of it at the worst point
+    # of 11 (measured 0.06). The step-size bias is O(εh): ε = 5e-3 and h ≲ 1/σ² = 25 per
+    # point inflate a variance by ≤ 1/(1 − 0.06) along the best-determined direction. The
+    # total std is dominated by σ = 0.2, so its ratio is checked at 15% (measured 0-5%,
+    # 11% at the grid's far end), and the epistemic part, the hard one, at 35%.
+    np.testing.assert_array_less(np.abs(post.mean - nuts.mean), 0.25 * nuts.std)
+    np.testing.assert_allclose(post.std, nuts.std, rtol=0.15)
+    np.testing.assert_allclose(post.epistemic_std, nuts.epistemic_std, rtol=0.35)
