@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 
 from bayesreg._scales import check_scales
 from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.data import stream as _stream
+from bayesreg.fitted import to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.methods.map import MAP
 from bayesreg.priors import Gaussian, as_prior_spec
@@ -69,7 +68,7 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
 
 def _fit(model, X, y, method, prior, likelihood, seed, dtype):
     method = MAP() if method is None else method
-    if not hasattr(method, "_run"):
+    if not callable(getattr(method, "fit", None)) or not hasattr(method, "supports"):
         raise TypeError(f"method must be a bayesreg method such as br.MAP() or br.Exact(); "
                         f"got {type(method).__name__}")
     if not (hasattr(model, "init") and hasattr(model, "apply")):
@@ -103,9 +102,9 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
         X = _streamed_or_loaded(X, method, likelihood, dtype)
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
-    post = method._run(Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
-                               dtype=dtype, learn_prior=prior is None))
-    return dataclasses.replace(post, dtype=dtype)
+    problem = Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
+                      dtype=dtype, learn_prior=prior is None)
+    return to_posterior(method.fit(problem), problem, method)
 
 
 def _streamed_or_loaded(X, method, likelihood, dtype):

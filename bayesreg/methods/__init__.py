@@ -1,5 +1,6 @@
-"""Inference methods: each is a frozen configuration object whose ``_run(problem)`` returns a
-:class:`bayesreg.Posterior`. Call them through :func:`bayesreg.fit`."""
+"""The methods: each is a frozen configuration object with ``supports(model, likelihood)``,
+``to_dict()`` and ``fit(problem) -> Fitted`` (:mod:`bayesreg.fitted`); :func:`bayesreg.fit`
+turns the ``Fitted`` into a :class:`bayesreg.Posterior`. Call them through ``br.fit``."""
 
 from bayesreg.methods.dropout import MCDropout
 from bayesreg.methods.ensemble import Ensemble

@@ -59,6 +59,7 @@ import numpy as np
 
 from bayesreg._validation import check_int
 from bayesreg.approximation import draw_outputs
+from bayesreg.fitted import Fitted, to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.methods.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.models import MLP
@@ -244,7 +245,7 @@ class MCDropout:
         del likelihood
         return isinstance(model, MLP)
 
-    def _run(self, problem: Problem):
+    def fit(self, problem: Problem) -> Fitted:
         own = getattr(problem.model, "dropout", 0.0)
         if own and not isinstance(self.rate, float):  # the MLP's own rate fixes it
             if self.rate != "auto" and float(own) not in self.rates:
@@ -261,7 +262,7 @@ class MCDropout:
         if len(self.rates) > 1 or isinstance(self.rate, str):
             return self._choose_rate(problem)
         if not isinstance(self.rate, int | float):  # a tuple of one rate
-            return dataclasses.replace(self, rate=self.rates[0])._run(problem)
+            return dataclasses.replace(self, rate=self.rates[0]).fit(problem)
         return self._run_rate(problem)
 
     def _choose_rate(self, problem: Problem):
@@ -276,7 +277,8 @@ class MCDropout:
         part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train])
         scores = {}
         for r in self.rates:
-            post = dataclasses.replace(self, rate=float(r))._run_rate(part)
+            candidate = dataclasses.replace(self, rate=float(r))
+            post = to_posterior(candidate._run_rate(part), part, candidate)
             scores[float(r)] = float(np.mean(post.predict(problem.X[val]).log_prob(
                 problem.y[val])))
         finite = {r: v for r, v in scores.items() if np.isfinite(v)}
@@ -290,8 +292,6 @@ class MCDropout:
             "rate_scores": np.array(list(scores.values()))})
 
     def _run_rate(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
         net = self.network(problem.model)
         lik = problem.likelihood
         # the fit uses the problem's key as MAP does: at rate 0 the two are the same fit
@@ -312,8 +312,8 @@ class MCDropout:
         theta = jax.tree_util.tree_map(
             lambda a: np.repeat(np.asarray(a)[None], self.num_samples, 0), state["theta"])
         params = net.masked_params(state["params"], draw_key, self.num_samples)
-        return Posterior(
-            model=net.base, likelihood=lik, prior=prior, method="MCDropout",
+        return Fitted(
+            model=net.base, likelihood=lik, prior=prior, name="MCDropout",
             params=jax.tree_util.tree_map(np.asarray, params), theta=theta,
             X_train=X_train, y_train=y_train,
             diagnostics={**trace, **diagnostics, "rate": float(self.rate)},

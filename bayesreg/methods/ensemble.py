@@ -31,6 +31,7 @@ from bayesreg._validation import check_int
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
+from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.methods.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
@@ -190,7 +191,7 @@ class Ensemble:
         """Whether the members stream an X read by chunks instead of loading it."""
         return self._why_not_streamed(n, likelihood) is None
 
-    def _run(self, problem: Problem):
+    def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "Ensemble")
         if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
             why = self._why_not_streamed(problem.n, problem.likelihood)
@@ -234,13 +235,11 @@ class Ensemble:
         return self._posterior(problem, train, method, state, trace)
 
     def _posterior(self, problem: Problem, train: Problem, method, state, trace):
-        from bayesreg.posterior import Posterior
-
         trace = check_trace(trace, method.lr, problem)
         used_prior, trace = learned_hyperparameters(problem, trace, state)
-        return Posterior(
+        return Fitted(
             model=problem.model, likelihood=problem.likelihood, prior=used_prior,
-            method="Ensemble", params=jax.tree_util.tree_map(np.asarray, state["params"]),
+            name="Ensemble", params=jax.tree_util.tree_map(np.asarray, state["params"]),
             theta=jax.tree_util.tree_map(np.asarray, state["theta"]), X_train=train.X,
             y_train=train.y, diagnostics=trace, config=self.to_dict(), point=self.reduce,
             draws_kind="independently trained ensemble members, not posterior samples",

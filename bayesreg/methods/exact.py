@@ -53,6 +53,7 @@ from bayesreg._validation import check_int
 from bayesreg.approximation import FunctionDraws, LoadContext, draw_outputs, register
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import pad_rows
+from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Flat, Gaussian, is_proper
@@ -107,9 +108,7 @@ class Exact:
         return (model.linear_in_params and isinstance(likelihood, GaussianLikelihood)
                 and not likelihood.heteroscedastic)
 
-    def _run(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
+    def fit(self, problem: Problem) -> Fitted:
         model, lik = problem.model, problem.likelihood
         if not getattr(model, "linear_in_params", False):
             raise ValueError(
@@ -161,8 +160,8 @@ class Exact:
                   "biases": [flat_draws[:, k:].astype(problem.dtype)]}
         theta = ({"log_noise": np.full(self.num_draws, math.log(sigma))}
                  if lik.learned_noise else {})
-        return Posterior(
-            model=model, likelihood=lik, prior=problem.prior, method="Exact", params=params,
+        return Fitted(
+            model=model, likelihood=lik, prior=problem.prior, name="Exact", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y,
             diagnostics={"noise_std": sigma, "noise_iterations": iters,
                          "log_evidence_improper": log_ev},

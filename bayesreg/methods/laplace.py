@@ -32,6 +32,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
+from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     check_hierarchical,
     init_latent,
@@ -140,9 +141,7 @@ class LaplaceApprox:
             return isinstance(likelihood, GaussianLikelihood)
         return True
 
-    def _run(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
+    def fit(self, problem: Problem) -> Fitted:
         if self.subset == "last_layer":
             return fit_last_layer(self, problem)
         check_hierarchical(problem.prior, "LaplaceApprox")
@@ -215,8 +214,8 @@ class LaplaceApprox:
         if hook is not None and hook.learn_noise:  # the user's likelihood, σ as learned
             lik = problem_likelihood
             theta = {"log_noise": np.full(self.num_draws, math.log(sigma))}
-        return Posterior(
-            model=model, likelihood=lik, prior=prior, method="LaplaceApprox", params=params,
+        return Fitted(
+            model=model, likelihood=lik, prior=prior, name="LaplaceApprox", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y,
             diagnostics={**learned, "hessian": kind, "losses": np.asarray(losses),
                          "mode_loss": float(loss), "newton_steps": steps,

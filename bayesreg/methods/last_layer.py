@@ -75,6 +75,7 @@ from bayesreg.approximation import (
     register,
 )
 from bayesreg.data.buckets import pad_rows
+from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical, init_latent
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.methods import exact
@@ -139,8 +140,6 @@ class LastLayerGaussian:
 
 def fit_last_layer(method, problem: Problem):
     """``LaplaceApprox(subset="last_layer")._run``: the module docstring."""
-    from bayesreg.posterior import Posterior
-
     check_hierarchical(problem.prior, "LaplaceApprox")
     model, lik = problem.model, problem.likelihood
     _check_supported(model, lik, method.hessian)
@@ -205,8 +204,8 @@ def fit_last_layer(method, problem: Problem):
     }
     if lik.learned_noise:
         diagnostics["noise_std_last_layer"] = _last_layer_noise(phi, y, m0, prec0)
-    return Posterior(
-        model=model, likelihood=lik, prior=prior, method="LaplaceApprox", params=params,
+    return Fitted(
+        model=model, likelihood=lik, prior=prior, name="LaplaceApprox", params=params,
         theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
         log_evidence=log_ev_public, config=method.to_dict(),
         approximation=LastLayerGaussian(mode=mode, mean=mean, chol_cov=chol_cov),

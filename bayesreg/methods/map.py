@@ -42,6 +42,7 @@ from bayesreg._validation import check_int
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
+from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian
@@ -340,16 +341,14 @@ class MAP:
         return out if sharding is None else _distributed.local(out)
 
     def _run_validation(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
         key = jax.random.fold_in(problem.key, 17)
         state, trace, diagnostics, (X, y) = fit_noise_grid(
             problem, self, problem.model, problem.prior, key, _score_gaussian(problem.model),
             self.validation or 0.2)
         draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
-        return Posterior(
+        return Fitted(
             model=problem.model, likelihood=problem.likelihood, prior=problem.prior,
-            method="MAP", params=draws["params"], theta=draws["theta"], X_train=X,
+            name="MAP", params=draws["params"], theta=draws["theta"], X_train=X,
             y_train=y, diagnostics={**trace, **diagnostics},
             config=self.resolved(problem.model).to_dict())
 
@@ -378,9 +377,7 @@ class MAP:
         del model, likelihood
         return True
 
-    def _run(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
+    def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "MAP")
         lik = problem.likelihood
         if self.hyperparameters == "validation" and isinstance(lik, GaussianLikelihood) \
@@ -394,9 +391,9 @@ class MAP:
         trace = check_trace(trace, self.resolved(problem.model).lr, problem)
         prior, trace = learned_hyperparameters(problem, trace, state)
         draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
-        return Posterior(
+        return Fitted(
             model=problem.model, likelihood=problem.likelihood, prior=prior,
-            method="MAP", params=draws["params"], theta=draws["theta"],
+            name="MAP", params=draws["params"], theta=draws["theta"],
             X_train=train.X, y_train=train.y, diagnostics=trace,
             config=self.resolved(problem.model).to_dict(),
         )

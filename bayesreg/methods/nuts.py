@@ -39,6 +39,7 @@ from jax.flatten_util import ravel_pytree
 from bayesreg import _progress
 from bayesreg._validation import check_int
 from bayesreg.data import devices as _distributed
+from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
     init_latent,
@@ -145,13 +146,11 @@ class NUTS:
         del model, likelihood
         return True
 
-    def _run(self, problem: Problem):
+    def fit(self, problem: Problem) -> Fitted:
         with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
             return self._run_locked(problem)
 
     def _run_locked(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         init_key, run_key = jax.random.split(problem.key)
         inits = [ravel_pytree(init_latent(problem, k, self.init_jitter))[0]
@@ -192,8 +191,8 @@ class NUTS:
         params, theta, hyper = split_draws(flat)
         diagnostics = _diagnostics(z, extra, seconds)
         _warn(diagnostics, self)
-        return Posterior(
-            model=model, likelihood=lik, prior=prior, method="NUTS", params=params,
+        return Fitted(
+            model=model, likelihood=lik, prior=prior, name="NUTS", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
             num_chains=self.num_chains, config=method.to_dict(), hyper=hyper,
         )

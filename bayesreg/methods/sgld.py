@@ -62,6 +62,7 @@ import numpy as np
 from bayesreg._validation import check_int
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
+from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     init_latent,
     latent_log_joint,
@@ -206,9 +207,7 @@ class SGLD:
         """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
         return self._why_not_streamed(n, likelihood) is None
 
-    def _run(self, problem: Problem):
-        from bayesreg.posterior import Posterior
-
+    def fit(self, problem: Problem) -> Fitted:
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         init_key, run_key = jax.random.split(problem.key)
         starts = [init_latent(problem, k, self.init_jitter)
@@ -247,8 +246,8 @@ class SGLD:
                                            self.num_chains)
         diagnostics["gradient_evaluations"] = plan.steps * self.num_chains
         _warn(diagnostics, self)
-        return Posterior(
-            model=model, likelihood=lik, prior=prior, method="SGLD", params=params,
+        return Fitted(
+            model=model, likelihood=lik, prior=prior, name="SGLD", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
             num_chains=self.num_chains, config=self.to_dict(), hyper=hyper,
         )

@@ -70,6 +70,7 @@ from bayesreg._pytree import check_positive
 from bayesreg._random import numpy_rng
 from bayesreg._validation import check_int
 from bayesreg.data import stream as _stream
+from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.methods.ensemble import Ensemble
 from bayesreg.methods.map import MAP, check_training
@@ -199,8 +200,8 @@ class SWAG:
         """The MAP pretraining: one fit, or the M members of ``br.Ensemble`` (a Posterior
         whose draws are the modes)."""
         if self.members == 1:
-            return self.training._run(problem)
-        return Ensemble(members=self.members, training=self.training)._run(problem)
+            return self.training.fit(problem)
+        return Ensemble(members=self.members, training=self.training).fit(problem)
 
     # -- streaming (bayesreg.data.stream) ----------------------------------------------------
     def _why_not_streamed(self, n: int, likelihood) -> str | None:
@@ -226,7 +227,7 @@ class SWAG:
         return self._why_not_streamed(n, likelihood) is None
 
     # -- running -------------------------------------------------------------------------
-    def _run(self, problem: Problem):
+    def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "SWAG")
         if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
             why = self._why_not_streamed(problem.n, problem.likelihood)
@@ -322,8 +323,6 @@ class SWAG:
 
     def _posterior(self, problem: Problem, pre, draws, out, collected: int):
         """The Posterior of M members' draws (M, S, ...) and their phase's outputs."""
-        from bayesreg.posterior import Posterior
-
         M, S = self.members, self.num_samples
         # (M, S, ...) → (M·S, ...), member-major: member m's draws are one "chain"
         params = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(M * S, *a.shape[2:]),
@@ -344,9 +343,9 @@ class SWAG:
             swag_lr_range=(np.asarray(out["lr"][0, 1:]) if one
                            else np.asarray(out["lr"][:, 1:])),
             num_collected=collected, rank_used=min(collected, self.rank))
-        return Posterior(
+        return Fitted(
             model=problem.model, likelihood=problem.likelihood, prior=pre.prior,
-            method="MultiSWAG" if M > 1 else "SWAG", params=params, theta=theta,
+            name="MultiSWAG" if M > 1 else "SWAG", params=params, theta=theta,
             X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
             config=self.to_dict(), num_chains=M,
             draws_kind="draws from SWAG's Gaussian fitted to SGD iterates (an approximate "

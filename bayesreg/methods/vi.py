@@ -25,6 +25,7 @@ from jax.flatten_util import ravel_pytree
 from bayesreg import _progress
 from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
+from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
     init_latent,
@@ -111,7 +112,7 @@ class VI:
         del model, likelihood
         return True
 
-    def _run(self, problem: Problem):
+    def fit(self, problem: Problem) -> Fitted:
         with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
             return self._run_locked(problem)
 
@@ -124,9 +125,6 @@ class VI:
         from numpyro.infer.autoguide import AutoNormal
         from numpyro.infer.initialization import init_to_value
         from numpyro.optim import optax_to_numpyro
-
-        from bayesreg.posterior import Posterior
-
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
@@ -163,8 +161,8 @@ class VI:
         draws = jax.vmap(unravel)(loc + scale * eps)
         params, theta, hyper = split_draws(draws)
         losses = np.asarray(result.losses)
-        return Posterior(
-            model=model, likelihood=lik, prior=prior, method="VI", params=params, theta=theta,
+        return Fitted(
+            model=model, likelihood=lik, prior=prior, name="VI", params=params, theta=theta,
             X_train=problem.X, y_train=problem.y,
             diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
                          "variational_loc": np.asarray(loc),
