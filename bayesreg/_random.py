@@ -28,3 +28,13 @@ def holdout(n: int, fraction: float, seed=None, *, rng=None) -> tuple[np.ndarray
     perm = rng.permutation(n)
     n_out = max(1, round(fraction * n))
     return np.sort(perm[:n_out]), np.sort(perm[n_out:])
+
+
+def split_rows(problem, fraction: float, key) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows) of ``problem`` (anything with ``n`` rows), sorted,
+    from a permutation seeded by the JAX ``key``; a ``ValueError`` when none would be left
+    to train on."""
+    n_val = max(1, round(fraction * problem.n))
+    if n_val >= problem.n:
+        raise ValueError(f"validation={fraction} leaves no training rows of {problem.n}")
+    return holdout(problem.n, fraction, rng=numpy_rng(key))

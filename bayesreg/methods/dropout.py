@@ -57,16 +57,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg._random import split_rows
 from bayesreg._validation import check_int
 from bayesreg.approximation import draw_outputs
 from bayesreg.fitted import Fitted, to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
-from bayesreg.methods.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.models import MLP
 from bayesreg.predictive import Predictive
 from bayesreg.priors import Tempered
 from bayesreg.problem import Problem
-from bayesreg.training.noise_grid import fit_noise_grid, split_rows
+from bayesreg.training.noise_grid import fit_noise_grid
+from bayesreg.training.results import check_trace, learned_hyperparameters
+from bayesreg.training.trainer import Trainer, check_training
 
 MASKS = ("bernoulli", "gaussian", "uniform")
 RATES = (0.005, 0.01, 0.05, 0.1)  # rate="validation": Gal & Ghahramani's UCI grid
@@ -159,7 +161,7 @@ class MCDropout:
         dropping the inputs gave Concrete RMSE 5.80 and log-likelihood −3.18 against 5.34
         and −3.08 without, and a network with one input feature loses its whole input with
         probability ``rate``.
-    training : MAP
+    training : MAP or Trainer
         Optimiser settings of the dropout objective.
     validation : float
         Fraction of rows held out to choose a learned noise or the rate (module
@@ -179,7 +181,7 @@ class MCDropout:
     num_samples: int = 100
     mask: str = "bernoulli"
     drop_input: bool = False
-    training: MAP = dataclasses.field(default_factory=MAP)
+    training: Trainer = dataclasses.field(default_factory=Trainer)
     validation: float = 0.2
 
     def __post_init__(self):

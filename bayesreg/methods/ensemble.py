@@ -33,11 +33,12 @@ from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
-from bayesreg.methods.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 from bayesreg.problem import Problem
 from bayesreg.training.loop import bucketed, train_members
+from bayesreg.training.results import check_trace, learned_hyperparameters
 from bayesreg.training.streamed import train_streamed
+from bayesreg.training.trainer import Trainer, check_training
 
 REDUCE = ("mean", "median")
 
@@ -95,7 +96,7 @@ class Ensemble:
         fixed noise, jitter its targets: approximately Bayesian ensembling.
     reduce : {"mean", "median"}
         Point prediction ``pred.point``: mean or median over members.
-    training : MAP
+    training : MAP or Trainer
         Optimiser settings shared by all members.
 
     Examples
@@ -112,7 +113,7 @@ class Ensemble:
     bagging: bool = False
     anchored: bool = False
     reduce: str = "mean"
-    training: MAP = dataclasses.field(default_factory=MAP)
+    training: Trainer = dataclasses.field(default_factory=Trainer)
 
     def __post_init__(self):
         check_int("members", self.members)

@@ -44,9 +44,10 @@ from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.linearized import Linearization
 from bayesreg.methods.exact import GaussianCoefficients
 from bayesreg.methods.last_layer import fit_last_layer
-from bayesreg.methods.map import MAP, check_trace, check_training, learned_hyperparameters
 from bayesreg.priors import is_proper
 from bayesreg.problem import Problem
+from bayesreg.training.results import check_trace, learned_hyperparameters
+from bayesreg.training.trainer import Trainer, check_training
 
 HESSIANS = ("auto", "full", "ggn")
 MAX_PARAMS = 20_000
@@ -65,7 +66,7 @@ class LaplaceApprox:
         linear-in-parameters models, GGN for networks.
     num_draws : int
         Draws from the Gaussian for the predictive and ArviZ export.
-    training : MAP
+    training : MAP or Trainer
         How the mode is found. Default: 1000 full-batch L-BFGS steps, which reach a
         stationary point of a small network's loss (gradient norm ~1e-3 on a 40-point toy)
         where Adam's 3000 steps stop at ~0.9 — the expansion needs a true mode.
@@ -104,8 +105,8 @@ class LaplaceApprox:
 
     hessian: str = "auto"
     num_draws: int = 1000
-    training: MAP = dataclasses.field(
-        default_factory=lambda: MAP(optimizer="lbfgs", steps=1000))
+    training: Trainer = dataclasses.field(
+        default_factory=lambda: Trainer(optimizer="lbfgs", steps=1000))
     newton_steps: int = 5
     predictive: str = "auto"
     subset: str = "all"

@@ -79,10 +79,10 @@ from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical, init_latent
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.methods import exact
-from bayesreg.methods.map import check_trace, learned_hyperparameters
 from bayesreg.models import MLP
 from bayesreg.priors import Flat, Gaussian, is_proper
 from bayesreg.problem import Problem
+from bayesreg.training.results import check_trace, learned_hyperparameters
 
 LAST_LAYER_HESSIANS = ("auto", "full", "ggn", "kron")
 DRAWS_KIND = "last-layer posterior samples (the other layers fixed at the MAP mode)"

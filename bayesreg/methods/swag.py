@@ -73,11 +73,12 @@ from bayesreg.data import stream as _stream
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.methods.ensemble import Ensemble
-from bayesreg.methods.map import MAP, check_training
+from bayesreg.methods.map import MAP
 from bayesreg.priors import PARAM_GROUPS, log_prior
 from bayesreg.problem import Problem, log_likelihood
 from bayesreg.training.evidence import layerwise_prior
 from bayesreg.training.loop import NegLogJoint, train_loop
+from bayesreg.training.trainer import check_training
 
 SCHEDULES = ("constant", "cyclical")
 CYCLE_RATIO = 0.1  # the cyclical schedule's rate at the end of a cycle, relative to lr

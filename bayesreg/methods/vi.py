@@ -32,9 +32,9 @@ from bayesreg.latent import (
     latent_log_joint,
     split_draws,
 )
-from bayesreg.methods.map import MAP
 from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
+from bayesreg.training.trainer import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +130,7 @@ class VI:
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
         z0 = init_latent(problem, init_key)
         if self.init == "map" and not is_hierarchical(prior):
-            z0, _ = MAP(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
+            z0, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
                         ).optimize(problem, z0, init_key, latent=True)
         flat0, unravel = ravel_pytree(z0)
 

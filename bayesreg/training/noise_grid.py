@@ -20,11 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesreg._random import holdout, numpy_rng
+from bayesreg._random import split_rows
 from bayesreg.data.buckets import to_device
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Flat, Gaussian, Laplace, Tempered
 from bayesreg.problem import Problem
+from bayesreg.training.loop import bucketed, train_members
+from bayesreg.training.results import check_trace
 
 NOISE_GRID = (0.02, 1.0, 16)  # candidate σ / std(y): geomspace(start, stop, num)
 
@@ -44,14 +46,6 @@ def at_noise(prior, sigma: float):
                      "(the default) or fix the noise.")
 
 
-def split_rows(problem: Problem, fraction: float, key) -> tuple[np.ndarray, np.ndarray]:
-    """(validation rows, training rows), sorted, from a seeded permutation."""
-    n_val = max(1, round(fraction * problem.n))
-    if n_val >= problem.n:
-        raise ValueError(f"validation={fraction} leaves no training rows of {problem.n}")
-    return holdout(problem.n, fraction, rng=numpy_rng(key))
-
-
 def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
                    fraction: float = 0.2):
     """Train one network per σₖ and keep the best by ``score(params_k, σₖ, X_val, y_val)``.
@@ -59,8 +53,6 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     Returns (state of the chosen network with its log σ, its trace, diagnostics,
     (X_train, y_train) it was trained on).
     """
-    from bayesreg.methods.map import check_trace
-    from bayesreg.training.loop import bucketed, train_members
 
     val, train = split_rows(problem, fraction, key)
     part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train], model=model,

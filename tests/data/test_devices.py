@@ -13,7 +13,7 @@ import bayesreg as br
 SCRIPT = textwrap.dedent("""
     import json, warnings
     import jax, numpy as np, bayesreg as br
-    from bayesreg.methods import map as map_module
+    from bayesreg.training import trainer as map_module
     warnings.simplefilter("ignore")
     assert len(jax.devices()) == 4, jax.devices()
     X, y = br.datasets.gap_example(n=40)

@@ -98,8 +98,8 @@ def test_an_update_that_cannot_be_finite_is_refused_and_reported():
     import jax
     import jax.numpy as jnp
 
-    from bayesreg.methods.map import learned_hyperparameters
     from bayesreg.training.evidence import EvidenceHook
+    from bayesreg.training.results import learned_hyperparameters
 
     model = br.MLP((4,))
     params = model.init(jax.random.key(0), 1)

@@ -1,0 +1,410 @@
+r"""The training settings every iterative method shares, and what they do to a problem.
+
+:class:`Trainer` holds the optimiser, schedule, batches, noise injection, validation rows and
+how hyperparameters are learned; its pieces plan the loop (epochs × batches), build the optax
+transform and the objective, hold validation rows out, build the evidence hook and run the
+compiled loop of :mod:`bayesreg.training.loop` — or, for rows read by chunks, the streamed loop
+of :mod:`bayesreg.training.streamed`. ``br.MAP(...)`` is a ``Trainer`` that is also a method;
+``Ensemble``, ``MCDropout``, ``SWAG`` and ``LaplaceApprox`` take one as ``training=``.
+:func:`check_trace` turns a loop's trace into diagnostics (a diverged loss is an error) and
+:func:`learned_hyperparameters` reads the σ and prior scales the evidence learned.
+
+Examples
+--------
+>>> import bayesreg as br
+>>> br.MAP(batch_size=32, epochs=20).plan(1000)  # (epochs, batches per epoch, batch size)
+(20, 31, 32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bayesreg._pytree import check_positive
+from bayesreg._random import split_rows
+from bayesreg._validation import check_int
+from bayesreg.data import devices as _distributed
+from bayesreg.data import stream as _stream
+from bayesreg.data.buckets import to_device
+from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.problem import Problem
+from bayesreg.training.evidence import EvidenceHook
+from bayesreg.training.loop import NegLogJoint, bucketed, train_compiled
+from bayesreg.training.noise_grid import fit_noise_grid
+from bayesreg.training.results import check_trace, learned_hyperparameters
+from bayesreg.training.streamed import train_streamed
+
+OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
+SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
+NOISE_KEYS = {"inputs", "weights", "labels"}
+HYPERPARAMETERS = ("evidence", "validation", "joint")
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """How a network is trained: the one training loop's settings, shared by every method
+    that trains (``MAP`` is these settings as a method; ``Ensemble``, ``MCDropout``, ``SWAG``
+    and ``LaplaceApprox`` take them as ``training=br.MAP(...)``).
+
+    Parameters
+    ----------
+    optimizer : {"gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs"} or optax transform
+        "gd" and "sgd" are the same update (``optax.sgd``); what makes SGD stochastic is
+        ``batch_size``. "momentum"/"nesterov" use optax's m ← βm + g, which is the lecture's
+        m ← βm + (1−β)g with the learning rate scaled by 1/(1−β). "adamw" adds decoupled
+        weight decay ``weight_decay`` on top of the prior. "lbfgs" is ``optax.lbfgs`` with
+        its zoom line search (full batch only; ``lr`` and ``schedule`` unused): on small
+        ill-conditioned convex problems — raw polynomials, overlapping ReLU bases under a weak
+        prior — it reaches the mode to float32 precision where first-order methods crawl.
+        An optax ``GradientTransformation``
+        is used as given (``lr`` and ``schedule`` are then ignored).
+    lr : float, optional
+        Learning rate (peak rate of a schedule) for the per-point objective. ``None``
+        (default): 0.1 for Adam/AdamW on a linear-in-parameters model (a convex problem,
+        where a large step decayed by the cosine schedule converges to float32 precision
+        on raw polynomial features), 0.01 otherwise.
+    steps : int, optional
+        Number of parameter updates (rounded up to whole epochs with mini-batches).
+        ``None`` (default): 10000 for a linear-in-parameters model, 3000 for a network,
+        500 for "lbfgs".
+    batch_size : int, optional
+        Mini-batch size B; rows are reshuffled each epoch, and the N mod B rows left over
+        sit out that epoch. ``None``: full-batch gradient descent. With an X read by chunks
+        (a memmap, an h5py or zarr array: see :mod:`bayesreg.data.stream`), a mini-batch fit
+        streams it — a background thread reads the next chunk of batches while the current
+        one trains — and never holds more than a few chunks of X in memory; its batches
+        are shuffled within chunks of rows rather than over all rows at once.
+    epochs : int, optional
+        With ``batch_size``: passes over the data (overrides ``steps``).
+    schedule : {"constant", "cosine", "exponential", "warmup_cosine"} or callable
+        Learning-rate schedule over the updates; a callable is an optax schedule
+        ``step -> lr``. "exponential" decays to lr/100; "cosine" to 0; "warmup_cosine"
+        warms up over the first 5% of updates.
+    momentum : float
+        β of "momentum" and "nesterov".
+    weight_decay : float
+        Decoupled weight decay of "adamw" (0 elsewhere; express L2 as a prior instead).
+    noise : dict, optional
+        The lecture's noise regularizers, Gaussian noise of the given std drawn afresh at
+        every update: ``{"inputs": σₓ}`` jitters the inputs, ``{"labels": σ_y}`` the targets
+        (regression), ``{"weights": σ_w}`` the weights at which the loss is evaluated (the
+        gradient is applied to the clean weights). Any subset of the three keys.
+    validation : float, optional
+        Fraction of the rows held out as a validation set (seeded); its mean negative log
+        likelihood after every update is kept in ``diagnostics["val_losses"]``. Under a
+        heteroscedastic likelihood 0.1 is held out when this is None (its likelihood is
+        unbounded at the mode: see :class:`bayesreg.HeteroscedasticGaussian`).
+    early_stopping : int, optional
+        Patience: stop updating once the validation loss has not improved for this many
+        updates (the loop runs on with frozen parameters, so it stays one compiled scan).
+        Holds out ``validation`` (default 0.2) of the rows.
+    restore_best : bool
+        With a validation set: return the parameters of the best validation loss.
+    progress_bar : bool, optional
+        Report progress while the compiled loop runs: a tqdm bar when stderr is a terminal,
+        otherwise a plain line every 5 s (``bayesreg._progress``). ``None`` (default): only
+        once the loop has run for 2 s of wall time, so short fits print nothing; ``True``:
+        from the first step; ``False``: never (no callbacks in the compiled loop).
+    hyperparameters : {"evidence", "validation", "joint"}
+        How what the user left out is learned — the noise σ of a
+        ``GaussianLikelihood(noise=None)``, and the prior scales when ``br.fit`` got no
+        ``prior``. "evidence" (default): by the Laplace–GGN marginal likelihood, updated
+        during training (:mod:`bayesreg.training.evidence`); one Gaussian prior scale per
+        parameter array. "joint": σ at the joint mode of weights and σ, the prior fixed at
+        ``br.Gaussian(1.0)`` — the joint mode sends σ → 0 and λ = σ²/s² with it as a network
+        interpolates, so use it only to reproduce that. "validation": σ chosen on the held
+        out ``validation`` fraction (default 0.2) over a grid, one network per candidate,
+        the selected network returned (:mod:`bayesreg.training.noise_grid`); the prior
+        is as given (``br.Gaussian(1.0)`` when omitted). A fixed noise and an explicit prior
+        are always used as given. Classification and heteroscedastic likelihoods learn
+        nothing (the prior defaults to ``br.Gaussian(1.0)``).
+    evidence_updates : int
+        Number of evidence updates; the training is split into this many rounds plus a
+        first (burn-in) round, and the hyperparameters are updated before each round but
+        the first.
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> br.MAP(optimizer="sgd", lr=0.1, batch_size=32, epochs=20).plan(1000)
+    (20, 31, 32)
+    """
+
+    optimizer: str | optax.GradientTransformation = "adam"
+    lr: float | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    schedule: str | Callable = "cosine"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    noise: dict | None = None
+    validation: float | None = None
+    early_stopping: int | None = None
+    restore_best: bool = True
+    progress_bar: bool | None = None
+    hyperparameters: str = "evidence"
+    evidence_updates: int = 10
+
+    def __hash__(self):  # ``noise`` is a dict: hash its items
+        items = tuple(sorted((self.noise or {}).items()))
+        fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "noise")
+        return hash((fields, items))
+
+    def __post_init__(self):
+        if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS} or an optax "
+                             f"GradientTransformation; got {self.optimizer!r}")
+        if not isinstance(self.optimizer, str | optax.GradientTransformation):
+            raise TypeError(f"optimizer must be a name or an optax GradientTransformation; "
+                            f"got {type(self.optimizer).__name__}")
+        if self.lr is not None:
+            check_positive("lr", self.lr)
+        if self.steps is not None:
+            check_int("steps", self.steps)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size)
+        if self.epochs is not None:
+            check_int("epochs", self.epochs)
+        if isinstance(self.schedule, str) and self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES} or a callable; "
+                             f"got {self.schedule!r}")
+        if not 0.0 <= float(self.momentum) < 1.0:
+            raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if self.noise is not None:
+            if not isinstance(self.noise, dict) or not set(self.noise) <= NOISE_KEYS:
+                raise ValueError(f"noise must be a dict with keys among {sorted(NOISE_KEYS)}, "
+                                 f"e.g. {{'inputs': 0.1}}; got {self.noise!r}")
+            for k, v in self.noise.items():
+                check_positive(f"noise[{k!r}]", v, allow_zero=True)
+        if self.validation is not None and not 0.0 < float(self.validation) < 1.0:
+            raise ValueError(f"validation must be a fraction in (0, 1); got {self.validation!r}")
+        if self.early_stopping is not None:
+            check_int("early_stopping", self.early_stopping)
+        if self.hyperparameters not in HYPERPARAMETERS:
+            raise ValueError(f"hyperparameters must be one of {HYPERPARAMETERS}; "
+                             f"got {self.hyperparameters!r}")
+        check_int("evidence_updates", self.evidence_updates)
+        if self.optimizer == "lbfgs" and self.batch_size is not None:
+            raise ValueError("optimizer='lbfgs' needs the full batch (its line search compares "
+                             f"losses); got batch_size={self.batch_size}. Use 'adam' or 'sgd'.")
+
+    # -- pieces --------------------------------------------------------------------------
+    def resolved(self, model) -> Trainer:
+        """This configuration with ``lr`` and ``steps`` defaults filled in for ``model``."""
+        convex = getattr(model, "linear_in_params", False)
+        adaptive = self.optimizer in ("adam", "adamw")
+        lr = self.lr if self.lr is not None else (0.1 if convex and adaptive else 0.01)
+        steps = self.steps if self.steps is not None else (
+            500 if self.optimizer == "lbfgs" else 10_000 if convex else 3000)
+        return dataclasses.replace(self, lr=lr, steps=steps)
+
+    def plan(self, n: int) -> tuple[int, int, int]:
+        """(epochs, batches per epoch, batch size) for N training rows."""
+        steps = self.steps or 3000
+        if self.batch_size is None or self.batch_size >= n:
+            return self.epochs or steps, 1, n
+        per_epoch = n // self.batch_size
+        epochs = self.epochs or math.ceil(steps / per_epoch)
+        return epochs, per_epoch, self.batch_size
+
+    def learning_rate(self, total: int):
+        """The optax schedule over ``total`` updates."""
+        if callable(self.schedule):
+            return self.schedule
+        return {
+            "constant": lambda: optax.constant_schedule(self.lr),
+            "cosine": lambda: optax.cosine_decay_schedule(self.lr, total),
+            "exponential": lambda: optax.exponential_decay(self.lr, total, 0.01),
+            "warmup_cosine": lambda: optax.warmup_cosine_decay_schedule(
+                0.0, self.lr, max(1, total // 20), total),
+        }[self.schedule]()
+
+    def transform(self, total: int) -> optax.GradientTransformation:
+        """The optax transformation used for ``total`` updates."""
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            return self.optimizer
+        lr = self.learning_rate(total)
+        return {
+            "gd": lambda: optax.sgd(lr),
+            "sgd": lambda: optax.sgd(lr),
+            "momentum": lambda: optax.sgd(lr, momentum=self.momentum),
+            "nesterov": lambda: optax.sgd(lr, momentum=self.momentum, nesterov=True),
+            "adam": lambda: optax.adam(lr),
+            "adamw": lambda: optax.adamw(lr, weight_decay=self.weight_decay),
+            "lbfgs": lambda: optax.lbfgs(),
+        }[self.optimizer]()
+
+    def objective(self, model, latent: bool = False) -> NegLogJoint:
+        """What the training loop minimises for ``model``: the negative log joint per point
+        (the latent density with ``latent=True``) with this configuration's noise injection."""
+        return NegLogJoint(model, tuple(sorted((self.noise or {}).items())), latent)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for k in ("optimizer", "schedule"):
+            if not isinstance(out[k], str):
+                out[k] = "custom"
+        out["noise"] = dict(self.noise) if self.noise else None
+        return out
+
+    # -- streaming (bayesreg.data.stream) ----------------------------------------------------
+    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+        """None when a fit on ``n`` rows streams an X read by chunks; else why it cannot."""
+        if self.batch_size is None or self.batch_size >= n:
+            return ("full-batch MAP (batch_size=None, or at least N) needs every row at each "
+                    "update")
+        if self.validation is not None or self.early_stopping is not None:
+            return "MAP's validation and early_stopping hold out random rows kept in memory"
+        if getattr(likelihood, "heteroscedastic", False):
+            return ("a heteroscedastic fit holds out random rows, kept in memory (its "
+                    "likelihood is unbounded at the mode: see br.HeteroscedasticGaussian)")
+        if self.hyperparameters == "validation" and isinstance(likelihood, GaussianLikelihood) \
+                and likelihood.learned_noise:
+            return "hyperparameters='validation' holds out random rows kept in memory"
+        return None
+
+    def _streams(self, n: int, likelihood) -> bool:
+        """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
+        return self._why_not_streamed(n, likelihood) is None
+
+    # -- running -------------------------------------------------------------------------
+    def split(self, problem: Problem) -> tuple[Problem, np.ndarray, np.ndarray]:
+        """(training problem, X_val, y_val): the validation rows held out when asked for,
+        and by default under a heteroscedastic likelihood (``HETEROSCEDASTIC_VALIDATION``:
+        its likelihood is unbounded as σ(x) → 0 at a fitted row, so the network with the
+        best held-out log likelihood is kept)."""
+        fraction = self.validation
+        if fraction is None:
+            hetero = (getattr(problem.likelihood, "heteroscedastic", False)
+                      and round(HETEROSCEDASTIC_VALIDATION * problem.n) >= 1)
+            if self.early_stopping is None and not hetero:
+                empty = problem.X[:0]
+                return problem, empty, problem.y[:0]
+            fraction = HETEROSCEDASTIC_VALIDATION if self.early_stopping is None else 0.2
+        val, train = split_rows(problem, fraction, jax.random.fold_in(problem.key, 17))
+        return (dataclasses.replace(problem, X=problem.X[train], y=problem.y[train]),
+                problem.X[val], problem.y[val])
+
+    def optimize(self, problem: Problem, state0, key, *, latent: bool = False,
+                 X_val=None, y_val=None, hook: EvidenceHook | None = None):
+        """Run the compiled loop from ``state0``; returns (final state, trace).
+
+        ``trace`` holds ``losses`` (objective per update) and, with validation rows,
+        ``val_losses`` (mean negative log likelihood of the validation rows after each
+        update), ``best_update`` and ``stopped_update``; with a ``hook``, the final
+        hyperparameters ``hyper`` and their ``hyper_history`` per evidence update.
+
+        ``latent=True`` minimises the negative log density of the latent state used by the
+        Bayesian methods (weight prior plus the noise prior on log σ) instead of the MAP
+        objective, whose learned noise has no prior.
+        """
+        method = self.resolved(problem.model)
+        epochs, per_epoch, batch = method.plan(problem.n)
+        if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
+            if X_val is not None and X_val.shape[0]:
+                raise ValueError("a streamed X cannot hold out validation rows")
+            return train_streamed(method.objective(problem.model, latent), method, epochs,
+                                  per_epoch, batch, problem.likelihood, problem.prior, state0,
+                                  problem.X, problem.y, key, hook=hook)
+        X_val = problem.X[:0] if X_val is None else X_val
+        y_val = problem.y[:0] if y_val is None else y_val
+        X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
+                                                             y_val, per_epoch, batch)
+        # mini-batches (mask None) over several devices: data parallel
+        (*args, mask, val_mask), sharding = _distributed.data_parallel(
+            batch if mask is None else None,
+            (problem.likelihood, problem.prior, state0, to_device(X), to_device(y), key,
+             to_device(X_val), to_device(y_val), mask, val_mask))
+        if sharding is not None:  # JAX runs no ordered callback (the progress report's)
+            method = dataclasses.replace(method, progress_bar=False)  # on several devices
+        out = train_compiled(method.objective(problem.model, latent), method, epochs,
+                             per_epoch, batch, *args, hook=hook, mask=mask, val_mask=val_mask,
+                             batch_sharding=sharding)
+        return out if sharding is None else _distributed.local(out)
+
+
+    def evidence_hook(self, problem: Problem) -> EvidenceHook | None:
+        """The evidence update for ``problem``, or None when there is nothing to learn
+        (fixed noise and explicit prior, ``hyperparameters="joint"``, or a likelihood the
+        Gauss–Newton evidence does not cover)."""
+        lik = problem.likelihood
+        if self.hyperparameters != "evidence" or not isinstance(lik, GaussianLikelihood) \
+                or lik.heteroscedastic:
+            return None
+        learn_noise, learn_prior = lik.learned_noise, problem.learn_prior
+        if not (learn_noise or learn_prior):
+            return None
+        if learn_noise and problem.n < 2:
+            raise ValueError(f"a learned noise needs at least 2 training rows (residuals to "
+                             f"measure it on); got {problem.n} sample. Fix it: "
+                             "likelihood=br.GaussianLikelihood(noise=σ)")
+        epochs, _, _ = self.resolved(problem.model).plan(problem.n)
+        # one burn-in round, then one round after each update
+        rounds = max(1, min(self.evidence_updates + 1, epochs))
+        return EvidenceHook(learn_noise=learn_noise, learn_prior=learn_prior, rounds=rounds)
+
+
+    def train(self, problem: Problem) -> Trained:
+        """One network trained on ``problem`` from the model's initialisation: the rows held
+        out for validation (when asked for) are not trained on, σ and the prior scales left
+        out are learned as ``hyperparameters`` says. What ``br.MAP`` returns as one draw, and
+        what SWAG pretrains."""
+        lik = problem.likelihood
+        if self.hyperparameters == "validation" and isinstance(lik, GaussianLikelihood) \
+                and lik.learned_noise:
+            key = jax.random.fold_in(problem.key, 17)
+            state, trace, diagnostics, (X, y) = fit_noise_grid(
+                problem, self, problem.model, problem.prior, key,
+                _score_gaussian(problem.model), self.validation or 0.2)
+            rows = dataclasses.replace(problem, X=X, y=y)
+            return Trained(state, problem.prior, {**trace, **diagnostics}, rows)
+        train, X_val, y_val = self.split(problem)
+        init_key, train_key = jax.random.split(problem.key)
+        hook = self.evidence_hook(train)
+        state, trace = self.optimize(train, train.init_state(init_key), train_key,
+                                     X_val=X_val, y_val=y_val, hook=hook)
+        trace = check_trace(trace, self.resolved(problem.model).lr, problem)
+        prior, trace = learned_hyperparameters(problem, trace, state)
+        return Trained(state, prior, trace, train)
+
+
+class Trained(NamedTuple):
+    """One trained network: ``state`` ({"params", "theta"}), the ``prior`` it was trained
+    under (learned scales written in), its ``diagnostics``, and the problem holding the
+    ``rows`` it was trained on."""
+
+    state: dict
+    prior: dict
+    diagnostics: dict
+    rows: Problem
+
+
+def _score_gaussian(model):
+    """The mean Gaussian log density of held-out rows at noise σ: the validation grid's score."""
+    def score(params, sigma, X_val, y_val):
+        f = np.asarray(model.apply(params, jnp.asarray(X_val)))[:, 0]
+        return float(np.mean(-0.5 * ((y_val - f) / sigma) ** 2 - math.log(sigma)
+                             - 0.5 * math.log(2 * math.pi)))
+
+    return score
+
+
+# a heteroscedastic fit holds out this fraction of rows unless told otherwise (MAP.split)
+HETEROSCEDASTIC_VALIDATION = 0.1
+
+
+def check_training(training) -> None:
+    """``TypeError`` unless ``training`` is a :class:`Trainer` such as ``br.MAP(...)`` (the
+    training setting of the methods that start from a trained network)."""
+    if not isinstance(training, Trainer):
+        raise TypeError(f"training must be a br.MAP(...); got {type(training).__name__}")
