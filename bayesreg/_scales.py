@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from bayesreg.data.stream import check_X_stream, is_lazy
+
 # |value| above which a square overflows: float32 max is 3.4e38, float64 1.8e308
 OVERFLOW = {"float32": 1e18, "float64": 1e150}
 COLUMN_SCALE = 1e4  # an input column with std above this, or this many times another's, warns
@@ -58,8 +60,6 @@ def check_scales(X: np.ndarray, y: np.ndarray, dtype: str, x_stats=None) -> None
 
 def column_std(X) -> np.ndarray:
     """Population std of each column of X; by chunks when X is streamed."""
-    from bayesreg.data.stream import check_X_stream, is_lazy
-
     return check_X_stream(X)[1].std if is_lazy(X) else np.std(X, axis=0)
 
 

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
+from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int
 from bayesreg.data.buckets import pad_rows, to_device
 
@@ -122,8 +123,6 @@ def register(cls: type) -> type:
 
 def lookup(name: str) -> type:
     """The approximation class registered under ``name``."""
-    import bayesreg.methods  # noqa: F401  (importing the methods registers their classes)
-
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -133,8 +132,6 @@ def lookup(name: str) -> type:
 
 def mode_arrays(mode, prefix: str = "mode") -> dict[str, np.ndarray]:
     """A parameter pytree without a draw axis (a mode) as named arrays for ``arrays()``."""
-    from bayesreg._pytree import leaf_names
-
     return {f"{prefix}/{name}": np.asarray(leaf) for name, leaf in zip(
         leaf_names(mode), jax.tree_util.tree_leaves(mode), strict=True)}
 
@@ -142,8 +139,6 @@ def mode_arrays(mode, prefix: str = "mode") -> dict[str, np.ndarray]:
 def mode_from_arrays(arrays, context: LoadContext, what: str, prefix: str = "mode"):
     """The mode written by :func:`mode_arrays`, each leaf checked against the model's shape
     (``context.params`` without its draw axis); ``what`` names it in the error."""
-    from bayesreg._pytree import leaf_names
-
     leaves, treedef = jax.tree_util.tree_flatten(context.params)
     mode = []
     for name, leaf in zip(leaf_names(context.params), leaves, strict=True):

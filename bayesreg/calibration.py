@@ -59,6 +59,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr, logsumexp
 
 from bayesreg._validation import check_level, check_X, check_y
+from bayesreg.metrics import regression_metrics
 from bayesreg.predictive import QUANTILE_STEPS, Predictive, StreamingPredictive
 
 METHODS = ("conformal", "scale", "isotonic")
@@ -118,7 +119,6 @@ class CalibratedPredictive:
 
     def metrics(self, y, level: float = 0.95) -> dict[str, float]:
         """The keys of :meth:`Predictive.metrics`, for the calibrated predictive."""
-        from bayesreg.metrics import regression_metrics
 
         return regression_metrics(self, check_y(y, self._n), level)
 

@@ -25,7 +25,10 @@ import warnings
 
 import numpy as np
 
-from bayesreg import _progress
+import bayesreg as br
+from bayesreg import _progress, bench, plots
+from bayesreg._random import holdout
+from bayesreg.compare import w1_to_reference
 
 # The book's Bayesian figure: prior variances σ_φ² = 1000, 100, 10.
 DEMO_PRIOR_VARIANCES = (1000.0, 100.0, 10.0)
@@ -55,7 +58,6 @@ def _json_rows(rows):
 
 
 def make_method(name: str, quick: bool = False):
-    import bayesreg as br
 
     q = quick
     return {
@@ -74,7 +76,6 @@ def make_method(name: str, quick: bool = False):
 
 
 def parse_model(text: str):
-    import bayesreg as br
 
     kind, _, arg = text.partition(":")
     try:
@@ -102,7 +103,6 @@ def _messages(caught) -> list[str]:
 def parse_prior(text: str):
     """A prior from the command line; "learned" (the default) is None: br.fit then learns
     layer-wise Gaussian scales by the evidence where the method can."""
-    import bayesreg as br
 
     if text == "learned":
         return None
@@ -266,9 +266,6 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     import matplotlib
 
     matplotlib.use("Agg")
-    import bayesreg as br
-    from bayesreg._random import holdout
-    from bayesreg.compare import w1_to_reference
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"--seed must be an integer >= 0; got {seed}")
@@ -376,7 +373,6 @@ def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path, target=No
     outside."""
     import matplotlib.pyplot as plt
 
-    from bayesreg import plots
 
     target = target or "target"
     q1, q99 = np.percentile(y, [1, 99])
@@ -430,8 +426,6 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import bayesreg as br
-    from bayesreg import plots
 
     os.makedirs(out, exist_ok=True)
     X, y = br.datasets.book_example(n=15, noise=DEMO_NOISE, seed=seed)
@@ -572,7 +566,6 @@ QUIET_HELP = ("no progress on stderr (the 'fitting ...' lines, and the bar or pe
 def _dispatch(args) -> None:
     """Run the subcommand ``args.command``."""
     if args.command == "bench":
-        from bayesreg import bench
 
         bench.run(quick=not args.full, out=args.out)
     elif args.command == "demo":

@@ -22,9 +22,9 @@ wd = 2λ of the ``"mse"`` form: see :func:`weight_decay`.
 Examples
 --------
 >>> import bayesreg as br
->>> br.l2_strength(br.Gaussian(2.0), noise_scale=1.0)          # σ²/s²
+>>> br.l2_strength(br.Gaussian(2.0), noise=1.0)          # σ²/s²
 0.25
->>> br.prior_from_l2(0.25, noise_scale=1.0).scale
+>>> br.prior_from_l2(0.25, noise=1.0).scale
 2.0
 """
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 
+from bayesreg._deprecated import renamed
 from bayesreg._pytree import check_positive
 from bayesreg.priors import Gaussian, Laplace
 
@@ -50,20 +51,30 @@ def _divisor(loss: str, n) -> float:
     return float(n) if loss == "mse" else 2.0 * float(n)
 
 
-def _check(prior, cls, fn_name: str, noise_scale) -> None:
+def _noise(fn_name: str, noise, noise_scale) -> float:
+    """σ from ``noise`` (its one name across the API) or ``noise_scale`` (its old name here,
+    kept for one release with a DeprecationWarning); checked positive."""
+    noise = renamed(fn_name, "noise_scale", noise_scale, "noise", noise, stacklevel=4)
+    if noise is None:
+        raise TypeError(f"{fn_name} needs the likelihood's noise σ: {fn_name}(..., noise=σ)")
+    check_positive("noise", noise)
+    return float(noise)
+
+
+def _check(prior, cls, fn_name: str) -> None:
     if not isinstance(prior, cls):
         raise TypeError(f"{fn_name} takes a br.{cls.__name__} prior; got {type(prior).__name__}")
-    check_positive("noise_scale", noise_scale)
 
 
-def l2_strength(prior: Gaussian, noise_scale: float, n: int | None = None, loss: str = "sse"):
+def l2_strength(prior: Gaussian, noise: float | None = None, n: int | None = None,
+                loss: str = "sse", *, noise_scale: float | None = None):
     """L2 strength λ equivalent to a Gaussian prior N(loc, s²) under Gaussian noise σ.
 
     Parameters
     ----------
     prior : Gaussian
         The prior; its ``loc`` becomes the centre of the penalty ‖φ − loc‖².
-    noise_scale : float
+    noise : float
         Likelihood noise standard deviation σ (same units as y).
     n : int, optional
         Number of training points; needed by ``loss="mse"`` and ``"half_mse"``.
@@ -77,28 +88,31 @@ def l2_strength(prior: Gaussian, noise_scale: float, n: int | None = None, loss:
     Examples
     --------
     >>> import bayesreg as br
-    >>> br.l2_strength(br.Gaussian(1.0), noise_scale=0.5, n=10, loss="mse")
+    >>> br.l2_strength(br.Gaussian(1.0), noise=0.5, n=10, loss="mse")
     0.025
     """
-    _check(prior, Gaussian, "l2_strength", noise_scale)
-    return float(noise_scale) ** 2 / float(prior.scale) ** 2 / _divisor(loss, n)
+    _check(prior, Gaussian, "l2_strength")
+    noise = _noise("l2_strength", noise, noise_scale)
+    return noise ** 2 / float(prior.scale) ** 2 / _divisor(loss, n)
 
 
-def prior_from_l2(lam: float, noise_scale: float, n: int | None = None, loss: str = "sse"):
+def prior_from_l2(lam: float, noise: float | None = None, n: int | None = None,
+                  loss: str = "sse", *, noise_scale: float | None = None):
     """Gaussian prior N(0, s²) equivalent to L2 strength λ: the inverse of :func:`l2_strength`.
 
     Examples
     --------
     >>> import bayesreg as br
-    >>> br.prior_from_l2(4.0, noise_scale=1.0).scale        # s = σ/√λ
+    >>> br.prior_from_l2(4.0, noise=1.0).scale        # s = σ/√λ
     0.5
     """
     check_positive("lam", lam)
-    check_positive("noise_scale", noise_scale)
-    return Gaussian(float(noise_scale) / math.sqrt(float(lam) * _divisor(loss, n)))
+    noise = _noise("prior_from_l2", noise, noise_scale)
+    return Gaussian(noise / math.sqrt(float(lam) * _divisor(loss, n)))
 
 
-def l1_strength(prior: Laplace, noise_scale: float, n: int | None = None, loss: str = "sse"):
+def l1_strength(prior: Laplace, noise: float | None = None, n: int | None = None,
+                loss: str = "sse", *, noise_scale: float | None = None):
     """L1 strength λ equivalent to a Laplace prior of scale b under Gaussian noise σ.
 
     ``"sse"``: λ = 2σ²/b;  ``"half_mse"``: λ = σ²/(n b), scikit-learn ``Lasso``'s alpha.
@@ -106,28 +120,31 @@ def l1_strength(prior: Laplace, noise_scale: float, n: int | None = None, loss: 
     Examples
     --------
     >>> import bayesreg as br
-    >>> br.l1_strength(br.Laplace(0.5), noise_scale=1.0, n=4, loss="half_mse")
+    >>> br.l1_strength(br.Laplace(0.5), noise=1.0, n=4, loss="half_mse")
     0.5
     """
-    _check(prior, Laplace, "l1_strength", noise_scale)
-    return 2.0 * float(noise_scale) ** 2 / float(prior.scale) / _divisor(loss, n)
+    _check(prior, Laplace, "l1_strength")
+    noise = _noise("l1_strength", noise, noise_scale)
+    return 2.0 * noise ** 2 / float(prior.scale) / _divisor(loss, n)
 
 
-def prior_from_l1(lam: float, noise_scale: float, n: int | None = None, loss: str = "sse"):
+def prior_from_l1(lam: float, noise: float | None = None, n: int | None = None,
+                  loss: str = "sse", *, noise_scale: float | None = None):
     """Laplace prior equivalent to L1 strength λ: the inverse of :func:`l1_strength`.
 
     Examples
     --------
     >>> import bayesreg as br
-    >>> br.prior_from_l1(2.0, noise_scale=1.0).scale        # b = 2σ²/λ
+    >>> br.prior_from_l1(2.0, noise=1.0).scale        # b = 2σ²/λ
     1.0
     """
     check_positive("lam", lam)
-    check_positive("noise_scale", noise_scale)
-    return Laplace(2.0 * float(noise_scale) ** 2 / (float(lam) * _divisor(loss, n)))
+    noise = _noise("prior_from_l1", noise, noise_scale)
+    return Laplace(2.0 * noise ** 2 / (float(lam) * _divisor(loss, n)))
 
 
-def weight_decay(prior: Gaussian, noise_scale: float, n: int) -> float:
+def weight_decay(prior: Gaussian, noise: float | None = None, n: int | None = None, *,
+                 noise_scale: float | None = None) -> float:
     """SGD weight decay wd on the mean squared error equivalent to a Gaussian prior.
 
     The update φ ← φ − α(∇MSE(φ) + wd·φ) has the fixed points of MSE + (wd/2)‖φ‖², so
@@ -136,7 +153,8 @@ def weight_decay(prior: Gaussian, noise_scale: float, n: int) -> float:
     Examples
     --------
     >>> import bayesreg as br
-    >>> br.weight_decay(br.Gaussian(1.0), noise_scale=1.0, n=100)
+    >>> br.weight_decay(br.Gaussian(1.0), noise=1.0, n=100)
     0.02
     """
-    return 2.0 * l2_strength(prior, noise_scale, n=n, loss="mse")
+    noise = _noise("weight_decay", noise, noise_scale)
+    return 2.0 * l2_strength(prior, noise, n=n, loss="mse")

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._pytree import check_positive, pytree_dataclass
+from bayesreg.predictive import ClassPredictive, Predictive
 
 HETEROSCEDASTIC = "heteroscedastic"
 # Rows of y handled at once by target_std: np.std(y) holds temporaries the size of y.
@@ -132,7 +133,6 @@ class GaussianLikelihood:
         """The predictive of y from :class:`~bayesreg.approximation.FunctionDraws` ``draws``
         (outputs (S, N, K)) and likelihood parameters ``theta`` (leading axis S): the
         mixture (1/S) Σₛ N(fₛ(x), σₛ²(x)), Gaussian where ``draws.moments`` are exact."""
-        from bayesreg.predictive import Predictive
 
         out = np.asarray(draws.outputs)
         noise = self.noise_draws(theta, out.shape[0])[:, None]
@@ -195,7 +195,6 @@ class _Classifier(_NoParameters):
 
     def predictive(self, draws, theta, *, point: str = "mean"):
         """Class probabilities averaged over the draws of the logits (``draws.outputs``)."""
-        from bayesreg.predictive import ClassPredictive
 
         del theta, point
         return ClassPredictive(np.asarray(self.probs(jnp.asarray(draws.outputs))))
@@ -249,7 +248,6 @@ class HeteroscedasticGaussian(_NoParameters):
 
     def predictive(self, draws, theta, *, point: str = "mean"):
         """The mixture (1/S) Σₛ N(fₛ(x), σₛ(x)²) from outputs (S, N, 2) = (f, log σ)."""
-        from bayesreg.predictive import Predictive
 
         del theta
         out = np.asarray(draws.outputs)

@@ -219,23 +219,46 @@ class MLP:
 
     def apply(self, params, X, *, key=None):
         """Forward pass; with ``dropout`` > 0 and a ``key``, hidden units are dropped."""
-        h = X
-        n_layers = len(params["weights"])
-        drop = self.dropout > 0 and key is not None
-        keys = jax.random.split(key, n_layers) if drop else [None] * n_layers
-        for i, (w, b) in enumerate(zip(params["weights"], params["biases"], strict=True)):
-            h = h @ w + b
-            if i < n_layers - 1:
-                h = self.act(h)
-                if drop:
-                    keep = jax.random.bernoulli(keys[i], 1.0 - self.dropout, h.shape)
-                    h = jnp.where(keep, h / (1.0 - self.dropout), 0.0)
-        return h
+        if not (self.dropout > 0 and key is not None):
+            return mlp_forward(self.act, params, X)
+        keys = jax.random.split(key, len(params["weights"]))
+        p = self.dropout
+
+        def drop(i, h):  # the units of hidden layer i − 1, inverted scaling
+            keep = jax.random.bernoulli(keys[i - 1], 1.0 - p, h.shape)
+            return jnp.where(keep, h / (1.0 - p), 0.0)
+
+        return mlp_forward(self.act, params, X, drop, first=1)
 
     def to_dict(self):
         act = self.activation if isinstance(self.activation, str) else "custom"
         return {"type": "MLP", "hidden": list(self.hidden), "activation": act,
                 "dropout": float(self.dropout)}
+
+
+def mlp_forward(act: Callable, params, X, layer_input: Callable | None = None, first: int = 0):
+    """The MLP's forward pass, written once: hₗ₊₁ = act(hₗ Wₗ + bₗ), the last layer linear.
+
+    ``layer_input(i, h)``, when given, transforms the input h of every layer i ≥ ``first``
+    (dropout's masks: on the hidden units from ``first=1``, on the features too from 0).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> params = {"weights": [jnp.ones((2, 3)), jnp.ones((3, 1))],
+    ...           "biases": [jnp.zeros(3), jnp.zeros(1)]}
+    >>> mlp_forward(jnp.tanh, params, jnp.zeros((4, 2))).shape
+    (4, 1)
+    """
+    h = X
+    n_layers = len(params["weights"])
+    for i, (w, b) in enumerate(zip(params["weights"], params["biases"], strict=True)):
+        if layer_input is not None and i >= first:
+            h = layer_input(i, h)
+        h = h @ w + b
+        if i < n_layers - 1:
+            h = act(h)
+    return h
 
 
 def model_from_dict(d: dict):

@@ -3,9 +3,7 @@
 No pickle, in either direction: NumPy refuses object arrays when loading by default, and
 the metadata is JSON stored as a byte array.
 
-A save is atomic: the archive is written to a temporary file in the target's directory,
-flushed and fsynced, then moved over the target with ``os.replace``, so a kill or a full
-disk mid-save leaves the previous file whole. A load checks every field against the model
+A save (:mod:`bayesreg.archive`) is atomic. A load checks every field against the model
 it describes (array shapes, dtypes, finiteness, layer and chain counts) and raises
 ``ValueError("not a bayesreg posterior file: ...")`` for anything else, so a damaged or
 foreign file fails at ``load``, not later inside ``predict``.
@@ -13,89 +11,25 @@ foreign file fails at ``load``, not later inside ``predict``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesreg._pytree import leaf_names
 from bayesreg.approximation import LoadContext, lookup
+from bayesreg.archive import DTYPES, FORMAT_VERSION
 from bayesreg.likelihoods import likelihood_from_dict
+from bayesreg.methods import DRAWS_KIND_BEFORE_FORMAT_1
 from bayesreg.models import model_from_dict
 from bayesreg.posterior import POSTERIOR_SAMPLES, Posterior
 from bayesreg.priors import PARAM_GROUPS, prior_from_dict
 
-FORMAT_VERSION = 1
-DTYPES = ("float32", "float64")
 # Before the approximation protocol: where the two approximations were stored, and what
 # the draws of methods that do not sample a posterior were (now ``draws_kind`` in meta).
 LEGACY_PREFIXES = ("gaussian", "linearization")
-LEGACY_DRAWS_KIND = {
-    "Ensemble": "independently trained ensemble members, not posterior samples",
-    "MCDropout": "dropout masks of one trained network, not posterior samples",
-}
-
-
-def save(post, path) -> None:
-    """Write ``post`` to ``path`` (exactly that name) as an ``.npz`` archive, atomically."""
-    arrays: dict[str, np.ndarray] = {"X_train": post.X_train, "y_train": post.y_train}
-    for name, leaf in zip(leaf_names(post.params), jax.tree_util.tree_leaves(post.params),
-                          strict=True):
-        arrays[f"params/{name}"] = np.asarray(leaf)
-    for name, leaf in post.theta.items():
-        arrays[f"theta/{name}"] = np.asarray(leaf)
-    for name, leaf in post.hyper.items():
-        arrays[f"hyper/{name}"] = np.asarray(leaf)
-    approximation = None
-    if post.approximation is not None:
-        approximation = type(post.approximation).name
-        for name, a in post.approximation.arrays().items():
-            arrays[f"approximation/{name}"] = np.asarray(a)
-    diag_json = {}
-    for k, v in post.diagnostics.items():
-        if isinstance(v, np.ndarray):
-            arrays[f"diagnostics/{k}"] = v
-        elif isinstance(v, dict):  # one level of named arrays (prior_scales, l2_strength)
-            for sub, a in v.items():
-                arrays[f"diagnostics/{k}/{sub}"] = np.asarray(a)
-        else:
-            diag_json[k] = v.item() if isinstance(v, np.generic) else v
-    prior_json = {}
-    for group in PARAM_GROUPS:
-        prior = post.prior[group]
-        prior_json[group] = prior.to_dict()
-        loc = getattr(prior, "loc", None)
-        if isinstance(loc, list | tuple):
-            for i, a in enumerate(loc):
-                arrays[f"prior_loc/{group}/{i}"] = np.asarray(a)
-    meta = {
-        "format": FORMAT_VERSION, "model": post.model.to_dict(),
-        "likelihood": post.likelihood.to_dict(), "prior": prior_json, "method": post.method,
-        "n_layers": len(post.params["weights"]), "diagnostics": diag_json,
-        "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
-        "num_chains": post.num_chains, "config": post.config, "dtype": post.dtype,
-        "approximation": approximation, "point": post.point, "draws_kind": post.draws_kind,
-    }
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".bayesreg-", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 def _read(path) -> tuple[dict, dict]:
@@ -225,7 +159,7 @@ def _build(arrays: dict, meta: dict, model, path):
         log_evidence=math.nan if ev is None else float(ev), num_chains=chains,
         config=meta["config"], hyper=hyper, dtype=dtype, approximation=approximation,
         point=meta.get("point", meta["config"].get("reduce", "mean")),
-        draws_kind=meta.get("draws_kind", LEGACY_DRAWS_KIND.get(meta["method"],
+        draws_kind=meta.get("draws_kind", DRAWS_KIND_BEFORE_FORMAT_1.get(meta["method"],
                                                                 POSTERIOR_SAMPLES)))
 
 

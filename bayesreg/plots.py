@@ -17,6 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayesreg.fit import fit
+from bayesreg.methods import Exact
+from bayesreg.metrics import calibration_curve, miscalibration_area
+from bayesreg.priors import Gaussian
+
 
 def band_label(pred, level: float) -> str:
     """What a central band of ``pred`` at ``level`` is: with one draw (a MAP / point
@@ -140,7 +145,6 @@ def calibration(pred, y, *, ax=None, label=None):
     """Observed against nominal coverage of central intervals (the diagonal is perfect)."""
     import matplotlib.pyplot as plt
 
-    from bayesreg.metrics import calibration_curve, miscalibration_area
 
     if ax is None:
         _, ax = plt.subplots(figsize=(3.8, 3.8))
@@ -184,15 +188,13 @@ def regularization_path(model, X, y, scales, *, likelihood=None, method=None, ax
     posterior mean with ±2 posterior sd bands (``Exact``) as the prior widens."""
     import matplotlib.pyplot as plt
 
-    import bayesreg as br
-
-    method = br.Exact() if method is None else method
+    method = Exact() if method is None else method
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
     scales = np.asarray(scales, dtype=float)
     means, sds = [], []
     for s in scales:
-        post = br.fit(model, X, y, method=method, prior=br.Gaussian(float(s)),
+        post = fit(model, X, y, method=method, prior=Gaussian(float(s)),
                       likelihood=likelihood)
         if post.gaussian is not None:
             means.append(post.gaussian.mean[:-1])

@@ -28,6 +28,7 @@ import numpy as np
 from bayesreg._pytree import leaf_names
 from bayesreg._validation import check_int, check_X
 from bayesreg.approximation import FunctionDraws, draw_outputs, num_draws
+from bayesreg.archive import save
 from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
 from bayesreg.priors import Prior
 
@@ -170,8 +171,9 @@ class Posterior:
             what = "a point estimate (one draw), not posterior samples"
             warnings.warn(
                 f"{self.method} is {what}: ArviZ's LOO fails on it (IndexError) and WAIC "
-                "reports p_waic = 0. For LOO or WAIC fit br.LaplaceApprox, br.VI or "
-                "br.NUTS; to_arviz(log_likelihood=False) leaves the group out",
+                "reports p_waic = 0. For LOO or WAIC fit a method whose draws sample the posterior "
+                "(the Laplace approximation, variational inference, Hamiltonian Monte Carlo); "
+                "to_arviz(log_likelihood=False) leaves the group out",
                 UserWarning, stacklevel=2)
         else:
             what = self.draws_kind
@@ -205,10 +207,8 @@ class Posterior:
     # -- persistence (plain arrays in .npz, configuration as JSON; no Python objects) --------
     def save(self, path) -> None:
         """Write this posterior to ``path`` (exactly that name) as an ``.npz`` archive,
-        atomically (:mod:`bayesreg.persistence`)."""
-        from bayesreg import persistence
-
-        persistence.save(self, path)
+        atomically (:mod:`bayesreg.archive`; :func:`bayesreg.load` reads it back)."""
+        save(self, path)
 
     def __repr__(self) -> str:
         return (f"Posterior(method={self.method}, model={type(self.model).__name__}, "

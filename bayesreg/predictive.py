@@ -38,6 +38,13 @@ from jax.scipy.special import logsumexp, ndtr
 from jax.scipy.stats import norm
 
 from bayesreg._validation import check_level, check_y
+from bayesreg.metrics import (
+    LEVELS,
+    classification_metrics,
+    mutual_information,
+    predictive_entropy,
+    regression_metrics,
+)
 
 # Elements (S × points) handled in one chunk by the mixture computations: bounds memory.
 CHUNK_ELEMENTS = 1 << 22
@@ -359,7 +366,6 @@ class Predictive:
         """Test metrics of observed y: rmse, mae (of ``point``), nll (mean −log p), coverage
         and mean width of the central ``level`` interval (keys ``coverage_95``, ``width_95``
         at 0.95), crps (mean), miscalibration_area and sharpness (:mod:`bayesreg.metrics`)."""
-        from bayesreg.metrics import regression_metrics
 
         return regression_metrics(self, check_y(y, self.draws.shape[1]), level)
 
@@ -415,20 +421,17 @@ class ClassPredictive:
     @property
     def entropy(self) -> np.ndarray:
         """Predictive entropy H[p̄] (total uncertainty), (N,)."""
-        from bayesreg.metrics import predictive_entropy
 
         return predictive_entropy(self.draws)
 
     @property
     def mutual_information(self) -> np.ndarray:
         """Epistemic part of the entropy: H[p̄] − mean_s H[pₛ], (N,)."""
-        from bayesreg.metrics import mutual_information
 
         return mutual_information(self.draws)
 
     def metrics(self, y, bins: int = 15) -> dict[str, float]:
         """accuracy, nll, brier, ece, entropy, mutual_information (:mod:`bayesreg.metrics`)."""
-        from bayesreg.metrics import classification_metrics
 
         y = np.asarray(check_y(y, self.draws.shape[1]), dtype=int)
         return classification_metrics(self.draws, y, bins)
@@ -534,7 +537,6 @@ class StreamingPredictive:
 
     def metrics(self, y, level: float = 0.95) -> dict[str, float]:
         """The same keys as :meth:`Predictive.metrics`, one pass over the point chunks."""
-        from bayesreg.metrics import LEVELS
 
         y = check_y(y, self._n)
         tag = f"{round(100 * level):d}"

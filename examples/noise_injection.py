@@ -23,7 +23,7 @@ def main(quick=False, out=OUTPUT):
         for sd in sds:
             post = br.fit(br.MLP((100, 100)), X, y, prior=br.Gaussian(10.0), seed=0,
                           likelihood=br.GaussianLikelihood(0.15),
-                          method=br.MAP(steps=600 if quick else 4000, noise={kind: sd}))
+                          method=br.MAP(steps=600 if quick else 4000, noise_injection={kind: sd}))
             rmse = post.predict(X).metrics(y)["rmse"]
             ax.plot(grid, post.predict(grid).mean,
                     label=f"noise sd {sd}" + (" (none)" if sd == 0 else "")

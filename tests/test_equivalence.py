@@ -36,8 +36,25 @@ def test_conversion_errors():
         br.l2_strength(br.Gaussian(1.0), 1.0, loss="mae")
     with pytest.raises(TypeError, match="Gaussian"):
         br.l2_strength(br.Laplace(1.0), 1.0)
-    with pytest.raises(ValueError, match="noise_scale"):
+    with pytest.raises(ValueError, match="noise"):
         br.l1_strength(br.Laplace(1.0), 0.0)
+    with pytest.raises(TypeError, match="noise=σ"):
+        br.l2_strength(br.Gaussian(1.0))
+
+
+def test_sigma_is_noise_everywhere_and_the_old_name_warns():
+    """σ is ``noise`` in the likelihood and in the equivalences; ``noise_scale=`` still works
+    for one release, with a DeprecationWarning pointing at the caller's line."""
+    prior = br.Gaussian(2.0)
+    assert br.l2_strength(prior, noise=1.0) == br.l2_strength(prior, 1.0) == 0.25
+    for fn, first in ((br.l2_strength, prior), (br.l1_strength, br.Laplace(0.5)),
+                      (br.prior_from_l2, 0.25), (br.prior_from_l1, 2.0)):
+        with pytest.warns(DeprecationWarning, match="noise_scale") as caught:
+            old = fn(first, noise_scale=1.0)
+        assert caught[0].filename == __file__
+        assert old == fn(first, noise=1.0)
+    with pytest.warns(DeprecationWarning):
+        assert br.weight_decay(prior, noise_scale=1.0, n=4) == br.weight_decay(prior, 1.0, 4)
     with pytest.raises(ValueError, match="lam"):
         br.prior_from_l2(-1.0, 1.0)
 

@@ -169,7 +169,7 @@ def test_to_arviz_of_posterior_samples_warns_nothing():
 
     X, y, lik, _ = _arviz_fits()
     for method in (br.Exact(num_draws=200), br.LaplaceApprox(num_draws=200),
-                   br.VI(steps=300, num_draws=200, init="model", progress_bar=False),
+                   br.VI(steps=300, num_samples=200, init="model", progress_bar=False),
                    br.NUTS(num_warmup=50, num_samples=50, progress_bar=False)):
         post = br.fit(br.Polynomial(2), X, y, method=method, likelihood=lik)
         with warnings.catch_warnings():

@@ -151,9 +151,9 @@ def test_vi_lines_in_a_pipe_and_the_same_draws(book_data, capsys, long_work):
     X, y = book_data
     kw = {"likelihood": br.GaussianLikelihood(0.3), "prior": br.Gaussian(1.0), "seed": 2}
     off = br.fit(br.Polynomial(3), X, y,
-                 method=br.VI(steps=400, num_draws=50, progress_bar=False), **kw)
+                 method=br.VI(steps=400, num_samples=50, progress_bar=False), **kw)
     assert capsys.readouterr().err == ""
-    on = br.fit(br.Polynomial(3), X, y, method=br.VI(steps=400, num_draws=50), **kw)
+    on = br.fit(br.Polynomial(3), X, y, method=br.VI(steps=400, num_samples=50), **kw)
     err = capsys.readouterr().err
     lines = _lines(err, "VI")
     assert lines and int(lines[-1]["done"]) == 400, err

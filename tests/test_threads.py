@@ -14,7 +14,7 @@ Y = np.sin(2 * X) + 0.1 * np.cos(7 * X)
 METHODS = {
     "NUTS": (br.Polynomial(2), br.NUTS(num_warmup=60, num_samples=40, num_chains=1,
                                        progress_bar=False)),
-    "VI": (br.Polynomial(2), br.VI(steps=200, num_draws=20, progress_bar=False)),
+    "VI": (br.Polynomial(2), br.VI(steps=200, num_samples=20, progress_bar=False)),
     "MAP": (br.MLP((4,)), br.MAP(steps=100)),
     "Exact": (br.Polynomial(2), br.Exact(num_draws=10)),
 }

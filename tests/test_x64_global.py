@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent("""
     methods = {
         "map_lbfgs": lbfgs,
         "laplace": br.LaplaceApprox(num_draws=50, training=lbfgs),
-        "vi": br.VI(steps=200, num_draws=50, progress_bar=False),  # L-BFGS start, then SVI
+        "vi": br.VI(steps=200, num_samples=50, progress_bar=False),  # L-BFGS start, then SVI
     }
     methods = {k: methods[k] for k in sys.argv[1:]}
 

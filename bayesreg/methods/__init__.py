@@ -12,4 +12,11 @@ from bayesreg.methods.sgld import SGLD
 from bayesreg.methods.swag import SWAG
 from bayesreg.methods.vi import VI
 
+# What the draws of the methods that do not sample a posterior were, for files written
+# before ``draws_kind`` was stored (bayesreg.persistence reads them by the method's name).
+DRAWS_KIND_BEFORE_FORMAT_1 = {
+    "Ensemble": "independently trained ensemble members, not posterior samples",
+    "MCDropout": "dropout masks of one trained network, not posterior samples",
+}
+
 __all__ = ["MAP", "NUTS", "SGLD", "SWAG", "VI", "Ensemble", "Exact", "LaplaceApprox", "MCDropout"]

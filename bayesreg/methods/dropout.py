@@ -49,12 +49,10 @@ and uses 0.05, their fixed UCI rate, on less data, where a held-out choice is mo
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._random import split_rows
@@ -62,6 +60,7 @@ from bayesreg._validation import check_int
 from bayesreg.approximation import draw_outputs
 from bayesreg.fitted import Fitted, to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.masks import DropoutNetwork
 from bayesreg.models import MLP
 from bayesreg.predictive import Predictive
 from bayesreg.priors import Tempered
@@ -85,56 +84,6 @@ def _as_rate(r):
     return r
 DEFAULT_RATE = 0.05  # rate="auto" on too few rows to choose on: their fixed UCI rate
 MIN_VALIDATION_ROWS = 20  # below it a held-out choice of the rate warns
-
-
-def sample_mask(key, shape, rate: float, kind: str, dtype=jnp.float32) -> jax.Array:
-    """Multiplicative dropout mask with mean 1 (see the module docstring)."""
-    if kind == "bernoulli":
-        return jax.random.bernoulli(key, 1.0 - rate, shape).astype(dtype) / (1.0 - rate)
-    if kind == "gaussian":
-        return 1.0 + math.sqrt(rate / (1.0 - rate)) * jax.random.normal(key, shape, dtype)
-    return 2.0 * jax.random.uniform(key, shape, dtype)
-
-
-@dataclasses.dataclass(frozen=True)
-class DropoutNetwork:
-    """An :class:`bayesreg.MLP` whose dense layers see masked inputs whenever a key is given."""
-
-    base: MLP
-    rate: float
-    mask: str = "bernoulli"
-    drop_input: bool = True
-
-    linear_in_params = False
-
-    def init(self, key, n_features, n_outputs=1, dtype=jnp.float32):
-        return self.base.init(key, n_features, n_outputs, dtype)
-
-    def apply(self, params, X, *, key=None):
-        if key is None:
-            return self.base.apply(params, X)
-        h = X
-        n_layers = len(params["weights"])
-        keys = jax.random.split(key, n_layers)
-        for i, (w, b) in enumerate(zip(params["weights"], params["biases"], strict=True)):
-            if i > 0 or self.drop_input:
-                h = h * sample_mask(keys[i], h.shape, self.rate, self.mask, h.dtype)
-            h = h @ w + b
-            if i < n_layers - 1:
-                h = self.base.act(h)
-        return h
-
-    def masked_params(self, params, key, num: int):
-        """``num`` draws of the weights with one mask per layer folded in: (num, ...)."""
-
-        def one(k):
-            keys = jax.random.split(k, len(params["weights"]))
-            weights = [w if (i == 0 and not self.drop_input) else
-                       sample_mask(keys[i], (w.shape[0], 1), self.rate, self.mask, w.dtype) * w
-                       for i, w in enumerate(params["weights"])]
-            return {"weights": weights, "biases": list(params["biases"])}
-
-        return jax.vmap(one)(jax.random.split(key, num))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress
+from bayesreg._deprecated import renamed
 from bayesreg._pytree import check_positive
 from bayesreg._validation import check_int
 from bayesreg.fitted import Fitted
@@ -54,8 +55,9 @@ class VI:
         Monte Carlo samples per ELBO gradient.
     init_scale : float
         Initial standard deviation of every factor of q.
-    num_draws : int
-        Draws from q kept for the predictive and ArviZ export.
+    num_samples : int
+        Draws from q kept for the predictive and ArviZ export (``num_draws``, its old
+        name, works for one release with a DeprecationWarning).
     init : {"map", "model"}
         Where the variational means start: at the mode of the log joint found by 500
         L-BFGS steps (default; on the book's 10-feature ReLU basis this took the test RMSE
@@ -84,18 +86,21 @@ class VI:
     optimizer: optax.GradientTransformation | None = None
     num_particles: int = 1
     init_scale: float = 0.1
-    num_draws: int = 1000
+    num_samples: int = 1000
     init: str = "map"
     progress_bar: bool | None = None
+    num_draws: dataclasses.InitVar[int | None] = None  # the old name of num_samples
 
-    def __post_init__(self):
+    def __post_init__(self, num_draws):
+        object.__setattr__(self, "num_samples", renamed(
+            "VI", "num_draws", num_draws, "num_samples", self.num_samples, default=1000))
         if self.init not in ("map", "model"):
             raise ValueError(f"init must be 'map' or 'model'; got {self.init!r}")
         check_int("steps", self.steps)
         check_positive("lr", self.lr)
         check_int("num_particles", self.num_particles)
         check_positive("init_scale", self.init_scale)
-        check_int("num_draws", self.num_draws)
+        check_int("num_samples", self.num_samples)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -157,7 +162,7 @@ class VI:
             jax.block_until_ready(result.losses)
         loc = result.params["z_auto_loc"]
         scale = result.params["z_auto_scale"]
-        eps = jax.random.normal(draw_key, (self.num_draws, loc.size))
+        eps = jax.random.normal(draw_key, (self.num_samples, loc.size))
         draws = jax.vmap(unravel)(loc + scale * eps)
         params, theta, hyper = split_draws(draws)
         losses = np.asarray(result.losses)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bayesreg._deprecated import renamed
 from bayesreg._pytree import check_positive
 from bayesreg._random import split_rows
 from bayesreg._validation import check_int
@@ -92,7 +93,7 @@ class Trainer:
         β of "momentum" and "nesterov".
     weight_decay : float
         Decoupled weight decay of "adamw" (0 elsewhere; express L2 as a prior instead).
-    noise : dict, optional
+    noise_injection : dict, optional
         The lecture's noise regularizers, Gaussian noise of the given std drawn afresh at
         every update: ``{"inputs": σₓ}`` jitters the inputs, ``{"labels": σ_y}`` the targets
         (regression), ``{"weights": σ_w}`` the weights at which the loss is evaluated (the
@@ -146,7 +147,7 @@ class Trainer:
     schedule: str | Callable = "cosine"
     momentum: float = 0.9
     weight_decay: float = 0.0
-    noise: dict | None = None
+    noise_injection: dict | None = None
     validation: float | None = None
     early_stopping: int | None = None
     restore_best: bool = True
@@ -154,12 +155,18 @@ class Trainer:
     hyperparameters: str = "evidence"
     evidence_updates: int = 10
 
-    def __hash__(self):  # ``noise`` is a dict: hash its items
-        items = tuple(sorted((self.noise or {}).items()))
-        fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "noise")
+    # the old name of ``noise_injection`` (``noise`` is σ everywhere else), for one release
+    noise: dataclasses.InitVar[dict | None] = None
+
+    def __hash__(self):  # ``noise_injection`` is a dict: hash its items
+        items = tuple(sorted((self.noise_injection or {}).items()))
+        fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self)
+                       if f.name != "noise_injection")
         return hash((fields, items))
 
-    def __post_init__(self):
+    def __post_init__(self, noise):
+        object.__setattr__(self, "noise_injection", renamed(
+            type(self).__name__, "noise", noise, "noise_injection", self.noise_injection))
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS} or an optax "
                              f"GradientTransformation; got {self.optimizer!r}")
@@ -180,12 +187,13 @@ class Trainer:
         if not 0.0 <= float(self.momentum) < 1.0:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        if self.noise is not None:
-            if not isinstance(self.noise, dict) or not set(self.noise) <= NOISE_KEYS:
-                raise ValueError(f"noise must be a dict with keys among {sorted(NOISE_KEYS)}, "
-                                 f"e.g. {{'inputs': 0.1}}; got {self.noise!r}")
-            for k, v in self.noise.items():
-                check_positive(f"noise[{k!r}]", v, allow_zero=True)
+        if self.noise_injection is not None:
+            injection = self.noise_injection
+            if not isinstance(injection, dict) or not set(injection) <= NOISE_KEYS:
+                raise ValueError(f"noise_injection must be a dict with keys among "
+                                 f"{sorted(NOISE_KEYS)}, e.g. {{'inputs': 0.1}}; got {injection!r}")
+            for k, v in injection.items():
+                check_positive(f"noise_injection[{k!r}]", v, allow_zero=True)
         if self.validation is not None and not 0.0 < float(self.validation) < 1.0:
             raise ValueError(f"validation must be a fraction in (0, 1); got {self.validation!r}")
         if self.early_stopping is not None:
@@ -247,14 +255,14 @@ class Trainer:
     def objective(self, model, latent: bool = False) -> NegLogJoint:
         """What the training loop minimises for ``model``: the negative log joint per point
         (the latent density with ``latent=True``) with this configuration's noise injection."""
-        return NegLogJoint(model, tuple(sorted((self.noise or {}).items())), latent)
+        return NegLogJoint(model, tuple(sorted((self.noise_injection or {}).items())), latent)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k in ("optimizer", "schedule"):
             if not isinstance(out[k], str):
                 out[k] = "custom"
-        out["noise"] = dict(self.noise) if self.noise else None
+        out["noise_injection"] = dict(self.noise_injection) if self.noise_injection else None
         return out
 
     # -- streaming (bayesreg.data.stream) ----------------------------------------------------

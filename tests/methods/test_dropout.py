@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg.methods.dropout import DropoutNetwork, sample_mask
+from bayesreg.masks import DropoutNetwork, sample_mask
 
 QUICK = br.MAP(steps=600)
 

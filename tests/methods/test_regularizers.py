@@ -50,7 +50,7 @@ def test_noise_injection_regularises(data, kind):
 
     def train_rmse(noise):
         post = br.fit(br.MLP((32,)), X, y, likelihood=lik, prior=br.Gaussian(3.0), seed=0,
-                      method=br.MAP(steps=1500, noise={kind: noise}))
+                      method=br.MAP(steps=1500, noise_injection={kind: noise}))
         return post.predict(X).metrics(y)["rmse"]
 
     assert train_rmse(0.0) < train_rmse(0.5)
@@ -73,7 +73,7 @@ def test_label_noise_is_unbiased_sgd_noise_around_the_map_solution():
     y = 1.0 + X @ np.array([2.0, -1.0]) + 0.5 * rng.standard_normal(N)
     method = br.Ensemble(members=M, training=br.MAP(optimizer="sgd", lr=lr, steps=500,
                                                      schedule="constant",
-                                                     noise={"labels": sy}))
+                                                     noise_injection={"labels": sy}))
     post = br.fit(br.Linear(), X, y, method=method, prior=br.Gaussian(s),
                   likelihood=br.GaussianLikelihood(sigma), seed=0)
     phi = np.column_stack([post.params["weights"][0][:, :, 0], post.params["biases"][0]])
@@ -103,7 +103,8 @@ def test_input_noise_on_a_linear_model_is_ridge():
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(200)
     sx = 0.5
     post = br.fit(br.Linear(), X, y, prior=br.Flat(), likelihood=br.GaussianLikelihood(1.0),
-                  method=br.MAP(optimizer="sgd", lr=0.05, steps=20_000, noise={"inputs": sx},
+                  method=br.MAP(optimizer="sgd", lr=0.05, steps=20_000,
+                                noise_injection={"inputs": sx},
                                 schedule="cosine"))
     A = np.column_stack([X, np.ones(200)])
     penal = np.diag([1.0, 1.0, 1.0, 0.0])
@@ -112,11 +113,24 @@ def test_input_noise_on_a_linear_model_is_ridge():
     np.testing.assert_allclose(got, ridge, atol=0.03)
 
 
+def test_noise_injection_has_one_name_and_the_old_one_warns():
+    """``noise`` means σ across the API; MAP's injected noise is ``noise_injection``. The old
+    spelling still works for one release, with a warning that points at the caller's line."""
+    with pytest.warns(DeprecationWarning, match="noise_injection") as caught:
+        old = br.MAP(noise={"inputs": 0.1})
+    assert caught[0].filename == __file__
+    assert old == br.MAP(noise_injection={"inputs": 0.1})
+    assert old.to_dict()["noise_injection"] == {"inputs": 0.1}
+    assert old.objective(br.Linear()).noise == (("inputs", 0.1),)
+    with pytest.raises(TypeError, match="both"):
+        br.MAP(noise={"inputs": 0.1}, noise_injection={"inputs": 0.2})
+
+
 def test_bad_noise_settings():
-    with pytest.raises(ValueError, match="noise must be a dict"):
-        br.MAP(noise={"gradients": 0.1})
+    with pytest.raises(ValueError, match="noise_injection must be a dict"):
+        br.MAP(noise_injection={"gradients": 0.1})
     with pytest.raises(ValueError, match="noise"):
-        br.MAP(noise={"inputs": -1.0})
+        br.MAP(noise_injection={"inputs": -1.0})
     with pytest.raises(ValueError, match="validation"):
         br.MAP(validation=1.5)
     with pytest.raises(ValueError, match="early_stopping"):
