@@ -15,6 +15,7 @@ of correlated coordinates) — and the tests check exactly that.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -122,55 +123,77 @@ class VI:
             return self._run_locked(problem)
 
     def _run_locked(self, problem: Problem):
-        # NumPyro is imported here, where it runs: ``import bayesreg`` stays light
-        import numpyro
-        import numpyro.distributions as dist
-        from numpyro.distributions import constraints
-        from numpyro.infer import SVI, Trace_ELBO
-        from numpyro.infer.autoguide import AutoNormal
-        from numpyro.infer.initialization import init_to_value
-        from numpyro.optim import optax_to_numpyro
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         X, y = jnp.asarray(problem.X), jnp.asarray(problem.y)
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
         z0 = init_latent(problem, init_key)
         if self.init == "map" and not is_hierarchical(prior):
             z0, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
-                        ).optimize(problem, z0, init_key, latent=True)
+                            ).optimize(problem, z0, init_key, latent=True)
         flat0, unravel = ravel_pytree(z0)
-
-        def numpyro_model():
-            z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat0.shape))
-            numpyro.factor("log_joint", latent_log_joint(model, lik, prior, unravel(z), X, y))
-
-        guide = AutoNormal(numpyro_model, init_loc_fn=init_to_value(values={"z": flat0}),
-                           init_scale=self.init_scale)
-        steps = self.steps
-
-        class ReportingSVI(SVI):  # every update ticks the progress report (see _progress)
-            def update(self, svi_state, *args, **kwargs):
-                new, loss = super().update(svi_state, *args, **kwargs)
-                _progress.tick(new.optim_state[0], steps)  # numpyro.optim's step count
-                return new, loss
-
-        cls = SVI if self.progress_bar is False else ReportingSVI
-        svi = cls(numpyro_model, guide, optax_to_numpyro(self.transform()),
-                  Trace_ELBO(num_particles=self.num_particles))
+        shapes = tuple((a.shape, a.dtype) for a in jax.tree_util.tree_leaves(z0))
+        run = _program(self, model, jax.tree_util.tree_structure(z0), shapes)
         with _progress.active(_progress.Reporter("VI", self.steps, enabled=self.progress_bar,
                                                  unit="steps")):
-            result = svi.run(run_key, self.steps, progress_bar=False)
-            jax.block_until_ready(result.losses)
-        loc = result.params["z_auto_loc"]
-        scale = result.params["z_auto_scale"]
+            loc, scale, losses = jax.block_until_ready(run(run_key, flat0, X, y, lik, prior))
         eps = jax.random.normal(draw_key, (self.num_samples, loc.size))
         draws = jax.vmap(unravel)(loc + scale * eps)
         params, theta, hyper = split_draws(draws)
-        losses = np.asarray(result.losses)
+        losses = np.asarray(losses)
         return Fitted(
-            model=model, likelihood=lik, prior=prior, name="VI", params=params, theta=theta,
-            X_train=problem.X, y_train=problem.y,
+            params=params, theta=theta, prior=prior, hyper=hyper,
             diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
                          "variational_loc": np.asarray(loc),
-                         "variational_scale": np.asarray(scale)},
-            config=self.to_dict(), hyper=hyper,
-        )
+                         "variational_scale": np.asarray(scale)})
+
+
+@functools.lru_cache(maxsize=64)
+def _program(method: VI, model, treedef, shapes):
+    """SVI's whole run as one jitted program of (key, initial means, X, y, likelihood, prior),
+    built once per configuration and parameter structure: a second fit of the same shapes
+    compiles nothing, and the data are arguments, not constants baked into a program."""
+    # NumPyro is imported here, where it runs: ``import bayesreg`` stays light
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.distributions import constraints
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoNormal
+    from numpyro.infer.initialization import init_to_uniform
+    from numpyro.optim import optax_to_numpyro
+
+    like = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s, d) for s, d in shapes])
+    flat_like, unravel = ravel_pytree(like)
+
+    def numpyro_model(X, y, likelihood, prior):
+        z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat_like.shape))
+        numpyro.factor("log_joint", latent_log_joint(model, likelihood, prior, unravel(z), X, y))
+
+    # the means start where the caller says (set below); radius 0 only fills the site
+    guide = AutoNormal(numpyro_model, init_loc_fn=init_to_uniform(radius=0.0),
+                       init_scale=method.init_scale)
+    steps = method.steps
+
+    class ReportingSVI(SVI):  # every update ticks the progress report (see _progress)
+        def update(self, svi_state, *args, **kwargs):
+            new, loss = super().update(svi_state, *args, **kwargs)
+            _progress.tick(new.optim_state[0], steps)  # numpyro.optim's step count
+            return new, loss
+
+    cls = SVI if method.progress_bar is False else ReportingSVI
+    svi = cls(numpyro_model, guide, optax_to_numpyro(method.transform()),
+              Trace_ELBO(num_particles=method.num_particles))
+
+    @jax.jit
+    def run(key, flat0, X, y, likelihood, prior):
+        state = svi.init(key, X, y, likelihood, prior)
+        params = dict(svi.optim.get_params(state.optim_state), z_auto_loc=flat0)
+        state = state._replace(optim_state=svi.optim.init(params))
+
+        def step(state, _):
+            return svi.update(state, X, y, likelihood, prior)
+
+        state, losses = jax.lax.scan(step, state, None, length=steps)
+        fitted = svi.get_params(state)
+        return fitted["z_auto_loc"], fitted["z_auto_scale"], losses
+
+    return run
