@@ -44,11 +44,11 @@ class Ensemble:
 
     The members are trained together by :func:`bayesreg.training.members.train_many`:
     sharded across JAX devices when there are several (and across processes after
-    ``jax.distributed.initialize``); on an X read from disk by chunks (a memmap), streamed
+    ``jax.distributed.initialize``); on an X read lazily from disk (a memmap), streamed
     when the members train on mini-batches (``training=br.MAP(batch_size=B)``, no validation
-    or early stopping), without bagging or anchoring, on one device — every chunk is read
-    once and all members train on it in one ``vmap``ped program. Otherwise such an X is read
-    into memory up to a limit and refused above (docs: "Data larger than memory").
+    or early stopping), without bagging or anchoring, on one device — every row is read
+    once an epoch and all members train on it in one ``vmap``ped program. Otherwise such an
+    X is read into memory up to a limit and refused above (docs: "Data larger than memory").
 
     Parameters
     ----------
@@ -136,9 +136,9 @@ class Ensemble:
         supports)."""
         return self.training.supports(model, likelihood)
 
-    # -- data read by chunks ---------------------------------------------------------------
+    # -- data read lazily from disk ---------------------------------------------------------
     def _why_not_streamed(self, n: int, likelihood) -> str | None:
-        """None when the members stream an X read by chunks; else why they cannot."""
+        """None when the members stream an X read lazily (a memmap); else why they cannot."""
         why = _members.why_not_streamed(self.training, n, likelihood, self.members)
         if why is None and self.bagging:
             why = "bagging resamples rows at random for each member"
@@ -147,7 +147,7 @@ class Ensemble:
         return None if why is None else f"Ensemble needs every row in memory here: {why}"
 
     def _streams(self, n: int, likelihood) -> bool:
-        """Whether the members stream an X read by chunks instead of loading it."""
+        """Whether the members stream an X read lazily (a memmap) instead of loading it."""
         return self._why_not_streamed(n, likelihood) is None
 
     def fit(self, problem: Problem) -> Fitted:

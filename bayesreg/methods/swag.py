@@ -76,7 +76,7 @@ class SWAG:
     lr : float, optional
         The SGD learning rate on the per-point objective, one for every parameter.
         ``None`` (default): one rate per parameter, Mandt et al.'s (2017) diagonal
-        preconditioner 2B/(N Cₖₖ), capped for stability (module docstring); their median
+        preconditioner 2B/(N Cₖₖ), capped for stability (docs/methods/swag.md); their median
         is ``diagnostics["swag_lr"]``, their (min, max) ``diagnostics["swag_lr_range"]``.
     schedule : {"constant", "cyclical"}
         "cyclical": from lr down to lr/10 linearly within each cycle of ``collect_every``
@@ -161,19 +161,16 @@ class SWAG:
         return net._replace(state=jax.tree_util.tree_map(lambda a: np.asarray(a)[None],
                                                          net.state))
 
-    # -- data read by chunks ---------------------------------------------------------------
+    # -- data read lazily from disk ---------------------------------------------------------
     def _why_not_streamed(self, n: int, likelihood) -> str | None:
-        """None when a fit on ``n`` rows streams an X read by chunks; else why it cannot."""
-        why = self.training._why_not_streamed(n, likelihood)
-        if why is not None:
-            return f"SWAG's pretraining cannot stream: {why}"
+        """None when a fit on ``n`` rows streams an X read lazily (a memmap); else why it cannot."""
         why = _members.why_not_streamed(self.training, n, likelihood, self.members)
         if why is not None:
-            return f"MultiSWAG's pretraining cannot stream: {why}"
+            return f"{'Multi' * (self.members > 1)}SWAG's pretraining cannot stream: {why}"
         return _phase.why_not_streamed(n, self.batch_size, self.collect_every)
 
     def _streams(self, n: int, likelihood) -> bool:
-        """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
+        """Whether a fit on ``n`` rows streams an X read lazily (a memmap) instead of loading it."""
         return self._why_not_streamed(n, likelihood) is None
 
     # -- running -------------------------------------------------------------------------
