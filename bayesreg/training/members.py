@@ -8,18 +8,6 @@ there are several (:func:`shard_members`); for rows read by chunks the streamed 
 every member on one shared stream (:func:`bayesreg.training.streamed.train_streamed` with
 ``members``). :func:`why_not_streamed` says when the stream cannot be used. A caller that
 gives each member its own rows or prior (bagging, anchoring) passes its own ``inputs``.
-
-Examples
---------
->>> import jax, numpy as np, bayesreg as br
->>> from bayesreg.priors import as_prior_spec
->>> from bayesreg.problem import Problem
->>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]
->>> problem = Problem(br.Linear(), br.GaussianLikelihood(0.1), as_prior_spec(br.Gaussian(1.0)),
-...                   X, 2 * X[:, 0], jax.random.key(0))
->>> net = train_many(br.MAP(steps=50), problem, 3)
->>> net.state["params"]["weights"][0].shape, net.diagnostics["losses"].shape
-((3, 1, 1), (3, 50))
 """
 
 from __future__ import annotations
@@ -61,7 +49,18 @@ def member_starts(problem: Problem, count: int):
 
 def member_inputs(problem: Problem, count: int):
     """Per-member (initial states, keys, X, y, prior) and their vmap axes (data axis, prior
-    axis) when every member sees the same rows under the same prior."""
+    axis) when every member sees the same rows under the same prior.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.problem import Problem
+    >>> p = Problem(br.Linear(), br.GaussianLikelihood(1.0), {}, np.zeros((5, 2)),
+    ...             np.zeros(5), jax.random.key(0))
+    >>> *_, X, y, prior, axes = member_inputs(p, 3)
+    >>> X.shape, axes  # every member sees the same rows
+    ((5, 2), (None, None))
+    """
     state0, keys = member_starts(problem, count)
     return state0, keys, to_device(problem.X), to_device(problem.y), problem.prior, (None, None)
 
@@ -89,7 +88,16 @@ def why_not_streamed(training: Trainer, n: int, likelihood, count: int = 1) -> s
 def check_streams(problem: Problem, why_not: Callable[[int, object], str | None]) -> None:
     """``ValueError`` when ``problem``'s X is read by chunks and ``why_not(n, likelihood)``
     says the method cannot stream it (``br.fit`` reads such an X into memory first; a
-    method called directly gets the reason)."""
+    method called directly gets the reason).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.problem import Problem
+    >>> p = Problem(br.Linear(), br.GaussianLikelihood(1.0), {}, np.zeros((5, 2)),
+    ...             np.zeros(5), jax.random.key(0))
+    >>> check_streams(p, lambda n, lik: "never")  # in memory: nothing to check
+    """
     if _stream.is_lazy(problem.X):
         why = why_not(problem.n, problem.likelihood)
         if why is not None:
@@ -157,6 +165,18 @@ def train_many(training: Trainer, problem: Problem, count: int,
         The members' states and the prior they were trained under (learned scales of the
         first member written in), the diagnostics of their trace (a leading member axis on
         every array, as the states have) and the rows trained on.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(0.1), as_prior_spec(br.Gaussian(1.0)),
+    ...                   X, 2 * X[:, 0], jax.random.key(0))
+    >>> net = train_many(br.MAP(steps=50), problem, 3)
+    >>> net.state["params"]["weights"][0].shape, net.diagnostics["losses"].shape
+    ((3, 1, 1), (3, 50))
     """
     method = training.resolved(problem.model)
     if _stream.is_lazy(problem.X):

@@ -5,10 +5,10 @@ its diagnostics are :class:`bayesreg.SWAG`; the mathematics is docs/methods/swag
 :func:`run_sgd_phase` runs it from pretrained modes with a leading member axis (M ≥ 1):
 
 - **in memory** one compiled program (:func:`_swag_members`, ``vmap`` of :func:`_swag_one`
-  over members) computes each member's rates (:func:`default_rates`), runs
+  over members) computes each member's rates (:func:`_default_lr`), runs
   :func:`~bayesreg.training.loop.train_loop` with the update :func:`preconditioned_sgd`
   (rates in its initial state, :class:`RatesState`) and the collector
-  :class:`IterateMoments`, draws from the moments (:func:`swag_draws`) and evaluates the
+  :class:`IterateMoments`, draws from the moments (:func:`_swag_draws`) and evaluates the
   objective at θ_SWA; each unit of the loop is one update on B rows drawn without
   replacement.
 - **on rows read by chunks** the rates come from at most ``LR_ROWS`` rows read at random,
@@ -99,6 +99,21 @@ def run_sgd_phase(swag, problem: Problem, pre: Trained):
     ``collect_every`` and ``training.progress_bar``). Returns (draws with leading axes
     (M, S), {"losses" (M, updates), "swa_loss" (M,), "lr" (M, 3): the median, min and max
     rate}, the number K of collected iterates).
+
+    Examples
+    --------
+    >>> import dataclasses, jax, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> X = np.linspace(-1, 1, 20, dtype=np.float32)[:, None]
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(0.1),
+    ...                   as_prior_spec(br.Gaussian(1.0)), X, 2 * X[:, 0], jax.random.key(0))
+    >>> swag = br.SWAG(rank=3, num_samples=7, epochs=4, batch_size=5,
+    ...                training=br.MAP(steps=200))
+    >>> pre = swag.pretrain(problem)
+    >>> draws, out, collected = run_sgd_phase(swag, problem, pre)
+    >>> draws["weights"][0].shape, out["losses"].shape, collected  # 4 epochs of 4 updates
+    ((1, 7, 1, 1), (1, 16), 4)
     """
     if _stream.is_lazy(problem.X):
         return _run_streamed(swag, problem, pre)
