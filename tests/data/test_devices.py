@@ -106,7 +106,7 @@ def test_parallel_nuts_chains_run_one_per_device(four_devices):
 def test_shard_members_places_the_member_axis_on_every_device():
     import jax
 
-    from bayesreg.methods.ensemble import shard_members
+    from bayesreg.training.members import shard_members
 
     if len(jax.devices()) > 1:
         pytest.skip("the single-device path is what this process can check")

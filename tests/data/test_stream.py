@@ -482,8 +482,8 @@ def test_streamed_members_each_train_under_their_own_prior(tmp_path):
     would give both members the same shrinkage."""
     import jax.numpy as jnp
 
-    from bayesreg.methods.swag import _member_priors
     from bayesreg.training.streamed import train_streamed
+    from bayesreg.training.swag_phase import _member_priors
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 3)).astype(np.float32)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg.methods.swag import _swag_members
+from bayesreg.training.swag_phase import _swag_members
 
 QUICK = br.MAP(steps=800)
 FAR = np.array([-2.5, 2.5])

@@ -9,10 +9,10 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import bayesreg as br
-from bayesreg.methods.swag import IterateMoments, RatesState, SGDPhase
 from bayesreg.priors import as_prior_spec
 from bayesreg.problem import Problem
 from bayesreg.training.loop import train_compiled
+from bayesreg.training.swag_phase import IterateMoments, RatesState, SGDPhase
 
 
 @dataclasses.dataclass(frozen=True)

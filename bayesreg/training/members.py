@@ -1,0 +1,219 @@
+r"""M networks trained together: an ensemble's members, MultiSWAG's pretrainings.
+
+:func:`train_many` trains ``count`` networks under one
+:class:`~bayesreg.training.trainer.Trainer`, each from its own initialisation and key, as one
+program: in memory the compiled loop ``vmap``\ ped over members
+(:func:`bayesreg.training.loop.train_members`), the member axis sharded over the devices when
+there are several (:func:`shard_members`); for rows read by chunks the streamed loop with
+every member on one shared stream (:func:`bayesreg.training.streamed.train_streamed` with
+``members``). :func:`why_not_streamed` says when the stream cannot be used. A caller that
+gives each member its own rows or prior (bagging, anchoring) passes its own ``inputs``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+
+from bayesreg.data import devices as _distributed
+from bayesreg.data import stream as _stream
+from bayesreg.data.buckets import to_device
+from bayesreg.problem import Problem
+from bayesreg.training.loop import bucketed, train_members
+from bayesreg.training.results import check_trace, learned_hyperparameters
+from bayesreg.training.streamed import train_streamed
+from bayesreg.training.trainer import Trained, Trainer
+
+
+def member_starts(problem: Problem, count: int):
+    """(initial states, training keys) of ``count`` members, each with a leading member
+    axis: the first two of five keys split from the problem's (an ensemble draws its bags,
+    anchors and jitter from the other three).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.problem import Problem
+    >>> p = Problem(br.MLP((4,)), br.GaussianLikelihood(1.0), {}, np.zeros((5, 2)),
+    ...             np.zeros(5), jax.random.key(0))
+    >>> state0, keys = member_starts(p, 3)
+    >>> state0["params"]["weights"][0].shape, keys.shape
+    ((3, 2, 4), (3,))
+    """
+    init_key, train_key = jax.random.split(problem.key, 5)[:2]
+    state0 = jax.vmap(problem.init_state)(jax.random.split(init_key, count))
+    return state0, jax.random.split(train_key, count)
+
+
+def member_inputs(problem: Problem, count: int):
+    """Per-member (initial states, keys, X, y, prior) and their vmap axes (data axis, prior
+    axis) when every member sees the same rows under the same prior.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.problem import Problem
+    >>> p = Problem(br.Linear(), br.GaussianLikelihood(1.0), {}, np.zeros((5, 2)),
+    ...             np.zeros(5), jax.random.key(0))
+    >>> *_, X, y, prior, axes = member_inputs(p, 3)
+    >>> X.shape, axes  # every member sees the same rows
+    ((5, 2), (None, None))
+    """
+    state0, keys = member_starts(problem, count)
+    return state0, keys, to_device(problem.X), to_device(problem.y), problem.prior, (None, None)
+
+
+def why_not_streamed(training: Trainer, n: int, likelihood, count: int = 1) -> str | None:
+    """None when ``count`` networks trained by ``training`` on ``n`` rows stream an X read
+    by chunks; else why they cannot (the trainer's reasons, and several devices for several
+    members).
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> why_not_streamed(br.MAP(batch_size=10), 100, br.GaussianLikelihood()) is None
+    True
+    >>> why_not_streamed(br.MAP(), 100, br.GaussianLikelihood())[:15]
+    'full-batch MAP '
+    """
+    why = training._why_not_streamed(n, likelihood)
+    if why is None and count > 1 and jax.device_count() > 1:
+        why = ("members spread over several devices do not share a stream yet (one "
+               "device streams)")
+    return why
+
+
+def check_streams(problem: Problem, why_not: Callable[[int, object], str | None]) -> None:
+    """``ValueError`` when ``problem``'s X is read by chunks and ``why_not(n, likelihood)``
+    says the method cannot stream it (``br.fit`` reads such an X into memory first; a
+    method called directly gets the reason).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.problem import Problem
+    >>> p = Problem(br.Linear(), br.GaussianLikelihood(1.0), {}, np.zeros((5, 2)),
+    ...             np.zeros(5), jax.random.key(0))
+    >>> check_streams(p, lambda n, lik: "never")  # in memory: nothing to check
+    """
+    if _stream.is_lazy(problem.X):
+        why = why_not(problem.n, problem.likelihood)
+        if why is not None:
+            raise ValueError(why)
+
+
+def shard_members(members: int, inputs, axes):
+    """Spread the member axis over every JAX device, of this process and of every other
+    process after ``jax.distributed.initialize`` (:mod:`bayesreg.data.devices`).
+
+    The inputs with a member axis (initial states, keys, and data or prior when bagged or
+    anchored) are padded to a multiple of the device count (copies of the last member, whose
+    results the caller drops) and placed with a ``NamedSharding`` over a 1-D mesh named
+    "members"; the compiled ``vmap`` is then partitioned by XLA so each device trains its
+    share. Across processes each process supplies the rows of its own devices and the other
+    inputs are replicated. With one device the inputs are returned as they are.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> inputs = ({"a": np.zeros((4, 2))}, np.zeros(4), np.zeros((3, 1)), np.zeros(3), {})
+    >>> jax.device_count() > 1 or shard_members(4, inputs, (None, None)) is inputs
+    True
+    """
+    if jax.device_count() < 2:
+        return inputs
+    mesh = _distributed.mesh()
+    count = _distributed.padded_count(members)
+    state0, keys, X, y, prior = inputs
+    data_axis, prior_axis = axes
+
+    def spread(tree):
+        return _distributed.shard_leading(_distributed.pad_leading(tree, count), mesh)
+
+    state0, keys = spread((state0, keys))
+    X, y = spread((X, y)) if data_axis == 0 else _distributed.replicate((X, y), mesh)
+    prior = spread(prior) if prior_axis == 0 else _distributed.replicate(prior, mesh)
+    return state0, keys, X, y, prior
+
+
+def train_many(training: Trainer, problem: Problem, count: int,
+               inputs: Callable = member_inputs, *, learn_prior: bool = True) -> Trained:
+    """``count`` networks trained by ``training`` on ``problem``, as one program.
+
+    Parameters
+    ----------
+    training : Trainer
+        The loop's settings, shared by every member.
+    problem : Problem
+        Its X in memory, or read by chunks (then streamed: ``why_not_streamed`` must be None
+        and every member sees every row under the same prior).
+    count : int
+        M, the number of members.
+    inputs : callable
+        ``inputs(rows, M) -> (states, keys, X, y, prior, (data axis, prior axis))`` for the
+        training rows (after validation rows are held out); default :func:`member_inputs`.
+        Unused for a stream.
+    learn_prior : bool
+        False keeps the prior as given even when ``problem`` would learn its scales
+        (anchored members are draws from the given prior).
+
+    Returns
+    -------
+    Trained
+        The members' states and the prior they were trained under (learned scales of the
+        first member written in), the diagnostics of their trace (a leading member axis on
+        every array, as the states have) and the rows trained on.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(0.1), as_prior_spec(br.Gaussian(1.0)),
+    ...                   X, 2 * X[:, 0], jax.random.key(0))
+    >>> net = train_many(br.MAP(steps=50), problem, 3)
+    >>> net.state["params"]["weights"][0].shape, net.diagnostics["losses"].shape
+    ((3, 1, 1), (3, 50))
+    """
+    method = training.resolved(problem.model)
+    if _stream.is_lazy(problem.X):
+        check_streams(problem, lambda n, lik: why_not_streamed(training, n, lik, count))
+        state0, keys = member_starts(problem, count)
+        epochs, per_epoch, batch = method.plan(problem.n)
+        state, trace = train_streamed(
+            method.objective(problem.model), method, epochs, per_epoch, batch,
+            problem.likelihood, problem.prior, state0, problem.X, problem.y, keys,
+            hook=training.evidence_hook(problem), members=count)
+        return _trained(problem, problem, method, state, trace)
+    train, X_val, y_val = training.split(problem)
+    state0, keys, X, y, prior, axes = inputs(train, count)
+    several = jax.device_count() > 1
+    if several:  # JAX runs no ordered callback (the progress report's) on several devices
+        method = dataclasses.replace(method, progress_bar=False)
+    epochs, per_epoch, batch = method.plan(train.n)
+    X, y, mask, X_val, y_val, val_mask, batch = bucketed(X, y, X_val, y_val, per_epoch, batch)
+    state0, keys, X, y, prior = shard_members(count, (state0, keys, X, y, prior), axes)
+    hook = training.evidence_hook(
+        dataclasses.replace(train, learn_prior=train.learn_prior and learn_prior))
+    rest = (train.likelihood, to_device(X_val), to_device(y_val), mask, val_mask)
+    if several:
+        rest = _distributed.replicate(rest, _distributed.mesh())
+    likelihood, X_val, y_val, mask, val_mask = rest
+    state, trace = train_members(
+        method.objective(problem.model), method, epochs, per_epoch, batch, axes, likelihood,
+        prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask, val_mask=val_mask)
+    # every process gets every member (an all-gather across processes), padding dropped
+    state, trace = jax.tree_util.tree_map(lambda a: a[:count],
+                                          _distributed.gather((state, trace)))
+    return _trained(problem, train, method, state, trace)
+
+
+def _trained(problem: Problem, rows: Problem, method: Trainer, state, trace) -> Trained:
+    """The members' :class:`Trained`: the trace checked (a diverged member is an error) and
+    the hyperparameters the evidence learned read out."""
+    trace = check_trace(trace, method.lr, problem)
+    prior, trace = learned_hyperparameters(problem, trace, state)
+    return Trained(state, prior, trace, rows)
