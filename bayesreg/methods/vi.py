@@ -168,9 +168,6 @@ def _program(method: VI, model, treedef, shapes):
         z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat_like.shape))
         numpyro.factor("log_joint", latent_log_joint(model, likelihood, prior, unravel(z), X, y))
 
-    # the means start where the caller says (set below); radius 0 only fills the site
-    guide = AutoNormal(numpyro_model, init_loc_fn=init_to_uniform(radius=0.0),
-                       init_scale=method.init_scale)
     steps = method.steps
 
     class ReportingSVI(SVI):  # every update ticks the progress report (see _progress)
@@ -179,13 +176,17 @@ def _program(method: VI, model, treedef, shapes):
             _progress.tick(new.optim_state[0], steps)  # numpyro.optim's step count
             return new, loss
 
-    cls = SVI if method.progress_bar is False else ReportingSVI
-    svi = cls(numpyro_model, guide, optax_to_numpyro(method.transform()),
-              Trace_ELBO(num_particles=method.num_particles))
-
     @jax.jit
     def run(key, flat0, X, y, likelihood, prior):
+        # the guide and SVI are built inside the trace: an AutoNormal keeps its prototype
+        # trace, whose values would be tracers of an earlier trace (a new N retraces)
+        guide = AutoNormal(numpyro_model, init_loc_fn=init_to_uniform(radius=0.0),
+                           init_scale=method.init_scale)
+        cls = SVI if method.progress_bar is False else ReportingSVI
+        svi = cls(numpyro_model, guide, optax_to_numpyro(method.transform()),
+                  Trace_ELBO(num_particles=method.num_particles))
         state = svi.init(key, X, y, likelihood, prior)
+        # the means start where the caller says; radius 0 above only fills the site
         params = dict(svi.optim.get_params(state.optim_state), z_auto_loc=flat0)
         state = state._replace(optim_state=svi.optim.init(params))
 
