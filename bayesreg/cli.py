@@ -26,53 +26,23 @@ import warnings
 import numpy as np
 
 import bayesreg as br
-from bayesreg import _progress, bench, plots
+from bayesreg import _progress, bench, methods, plots
 from bayesreg._random import holdout
+from bayesreg._report import json_rows, messages, say
+from bayesreg._report import table as markdown_table
 from bayesreg.compare import w1_to_reference
+from bayesreg.demo import demo
 
-# The book's Bayesian figure: prior variances σ_φ² = 1000, 100, 10.
-DEMO_PRIOR_VARIANCES = (1000.0, 100.0, 10.0)
-DEMO_NOISE = 0.3
-METHOD_NAMES = ("map", "exact", "laplace", "laplace-ll", "vi", "nuts", "dropout", "ensemble",
-                "sgld", "swag")
+METHOD_NAMES = tuple(methods.command_line())
 
 
 class UsageError(Exception):
     """A user error: printed without a traceback, exit code 2."""
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    def fmt(v):
-        if v is None:
-            return "—"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _json_rows(rows):
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in r.items()} for r in rows]
-
-
 def make_method(name: str, quick: bool = False):
-
-    q = quick
-    return {
-        "map": lambda: br.MAP(),
-        "exact": lambda: br.Exact(),
-        "laplace": lambda: br.LaplaceApprox(),
-        "laplace-ll": lambda: br.LaplaceApprox(subset="last_layer"),
-        "vi": lambda: br.VI(steps=1500 if q else 5000),
-        "nuts": lambda: br.NUTS(num_warmup=200 if q else 500, num_samples=200 if q else 1000),
-        "dropout": lambda: br.MCDropout(training=br.MAP(steps=1000 if q else 3000)),
-        "ensemble": lambda: br.Ensemble(members=10, training=br.MAP(steps=1000 if q else 3000)),
-        "sgld": lambda: br.SGLD(num_samples=200 if q else 1000),
-        "swag": lambda: br.SWAG(epochs=30 if q else 100,
-                                training=br.MAP(steps=1000 if q else 3000)),
-    }[name]()
+    """The method the command line runs as ``name`` (the methods package lists them)."""
+    return methods.command_line(quick)[name]
 
 
 def parse_model(text: str):
@@ -88,16 +58,6 @@ def parse_model(text: str):
     except ValueError as err:
         raise UsageError(f"--model {text!r}: {err}") from None
     raise UsageError(f"--model must be linear, poly:DEGREE or mlp:WIDTH[,WIDTH...]; got {text!r}")
-
-
-def _messages(caught) -> list[str]:
-    """The distinct warning messages recorded, whole and in order (one line each)."""
-    out = []
-    for w in caught:
-        text = " ".join(str(w.message).split())
-        if text not in out:
-            out.append(text)
-    return out
 
 
 def parse_prior(text: str):
@@ -233,12 +193,6 @@ def read_csv(path: str, target: str, features: list[str] | None, dropna: bool = 
     return data[:, :-1], data[:, -1], features, dropped
 
 
-def _say(text: str) -> None:
-    """A progress line on stderr, unless silenced (``--quiet``, ``BAYESREG_PROGRESS=0``)."""
-    if not _progress.is_silenced():
-        print(text, file=sys.stderr, flush=True)
-
-
 def _prepare_out(out: str) -> None:
     """Create the output folder and check that it takes files, before any fitting."""
     if os.path.exists(out) and not os.path.isdir(out):
@@ -308,7 +262,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     _prepare_out(out)
     rows, preds = [], {}
     for name, method in methods_run:
-        _say(f"fitting {name} on {len(train)} rows ...")
+        say(f"fitting {name} on {len(train)} rows ...")
         start = time.perf_counter()
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -324,7 +278,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         preds[name] = (post, pred)
         row = {"method": name, **pred.metrics(y[test]), "fit_seconds": seconds,
                "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
-               "warnings": _messages(caught)}
+               "warnings": messages(caught)}
         for message in row["warnings"]:  # in full, on the terminal as in the report
             print(f"  warning ({name}): {message}", file=sys.stderr, flush=True)
         rows.append(row)
@@ -334,7 +288,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
             row["w1_to_nuts"], row["w1_floor"] = dist[row["method"]], floor
     cols = ["method", "rmse", "nll", "coverage_95", "crps", "fit_seconds"]
     cols += ["w1_to_nuts", "w1_floor"] if "nuts" in preds else []
-    table = _table(rows, cols)
+    table = markdown_table(rows, cols)
     report = [f"# bayesreg compare: {os.path.basename(path)}", "",
               f"Target `{target}`, features {', '.join(f'`{n}`' for n in names)}; "
               f"{len(train)} training rows, {len(test)} test rows (seed {seed}).",
@@ -353,7 +307,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         with open(os.path.join(out, "report.md"), "w") as fh:
             fh.write("\n".join(report))
         with open(os.path.join(out, "metrics.json"), "w") as fh:
-            json.dump({"rows": _json_rows(rows), "skipped": skipped, "target": target,
+            json.dump({"rows": json_rows(rows), "skipped": skipped, "target": target,
                        "features": names, "model": model, "prior": prior, "seed": seed,
                        "dropped_rows": dropped}, fh, indent=2)
     except OSError as err:
@@ -411,86 +365,6 @@ def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path, target=No
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool = False):
-    """The book's 15-point example under every method: one PNG of bands, one table.
-
-    Row 1: the exact posterior under prior variances 1000, 100, 10 (the book's figure).
-    Rows 2–3: MAP, Laplace, VI, NUTS on the same fixed ReLU features (prior variance 100),
-    and MC dropout and a deep ensemble on a 1-50-1 ReLU network with a N(0, 3²) prior.
-    Test metrics are on 500 fresh points.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
-    os.makedirs(out, exist_ok=True)
-    X, y = br.datasets.book_example(n=15, noise=DEMO_NOISE, seed=seed)
-    X_test, y_test = br.datasets.book_example(n=500, noise=DEMO_NOISE, seed=seed + 1)
-    grid = np.linspace(0, 1, 200)
-    basis, lik = br.relu_basis(knots), br.GaussianLikelihood(DEMO_NOISE)
-    runs = [(f"Exact, σ_φ² = {v:g}", basis, br.Exact(), br.Gaussian(math.sqrt(v)), v)
-            for v in DEMO_PRIOR_VARIANCES]
-    # L-BFGS: overlapping ReLU features under a weak prior are ill-conditioned, and the
-    # demo should show MAP landing on the posterior mode, as the theory says it does.
-    runs += [(f"{name}, σ_φ² = 100", basis, method, br.Gaussian(10.0), 100.0)
-             for name, method in (("MAP", br.MAP(optimizer="lbfgs")),
-                                  ("Laplace", br.LaplaceApprox()),
-                                  ("VI", make_method("vi", quick)),
-                                  ("NUTS", make_method("nuts", quick)))]
-    # a 1-50-1 ReLU net needs slopes of ~15 on x ∈ [0, 1]: a N(0, 3²) prior allows them
-    net, train = br.MLP((50,)), br.MAP(lr=0.03, steps=1000 if quick else 3000)
-    # with one input feature, input dropout zeroes the whole input: keep it (drop_input=False)
-    # the masks make the gradient noisy: dropout gets more updates (test RMSE 0.51 → 0.38)
-    long = br.MAP(lr=0.03, steps=2000 if quick else 10_000)
-    runs += [("MC dropout, MLP(50)", net, br.MCDropout(rate=0.05, drop_input=False,
-                                                      training=long), br.Gaussian(3.0), 9.0),
-             ("Ensemble(10), MLP(50)", net, br.Ensemble(members=10, training=train),
-              br.Gaussian(3.0), 9.0)]
-    fig, axes = plt.subplots(3, 3, figsize=(13, 10), sharex=True, sharey=True)
-    rows = []
-    for ax, (title, model, method, prior, var) in zip(axes.flat, runs, strict=False):
-        _say(f"fitting {title} ...")
-        start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            post = br.fit(model, X, y, method=method, prior=prior, likelihood=lik, seed=seed)
-        seconds = time.perf_counter() - start
-        for message in _messages(caught):
-            print(f"  warning ({title}): {message}", file=sys.stderr, flush=True)
-        metrics = post.predict(X_test).metrics(y_test)
-        rows.append({"method": title.split(",")[0], "model": type(model).__name__,
-                     "prior_variance": var, **metrics,
-                     "log_evidence": None if math.isnan(post.log_evidence) else
-                     post.log_evidence, "fit_seconds": seconds})
-        plots.bands(post.predict(grid), grid, X=X, y=y, truth=br.datasets.book_function, ax=ax,
-                    title=title.replace("σ_φ²", r"$\sigma_\phi^2$"), legend=False,
-                    xlabel="x" if ax in axes[-1] else "",
-                    ylabel="y" if ax in axes[:, 0] else "")
-        ax.set_ylim(-1, 4)
-        # the full legend once; elsewhere the bands only (a MAP band is noise, not posterior)
-        handles, labels = ax.get_legend_handles_labels()
-        keep = [k for k, lab in enumerate(labels) if ax is axes[0, 0] or "%" in lab]
-        ax.legend([handles[k] for k in keep], [labels[k] for k in keep], loc="upper right",
-                  fontsize=6)
-    fig.suptitle(f"bayesreg demo: y = exp(sin 2πx) + N(0, {DEMO_NOISE}²), {len(y)} points; "
-                 f"{knots} fixed ReLU features max(0, x − k/{knots}) or a 1-50-1 network")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "bands.png"), dpi=100)
-    plt.close(fig)
-    cols = ["method", "model", "prior_variance", "rmse", "nll", "coverage_95", "crps",
-            "log_evidence", "fit_seconds"]
-    table = _table(rows, cols)
-    with open(os.path.join(out, "metrics.md"), "w") as fh:
-        fh.write(f"Test metrics on 500 fresh points (seed {seed + 1}).\n\n{table}\n")
-    with open(os.path.join(out, "metrics.json"), "w") as fh:
-        json.dump(_json_rows(rows), fh, indent=2)
-    print(table)
-    print(f"\nwrote {out}/bands.png, {out}/metrics.md, {out}/metrics.json")
-    return {"rows": rows, "out": out}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -19,4 +19,30 @@ DRAWS_KIND_BEFORE_FORMAT_1 = {
     "MCDropout": "dropout masks of one trained network, not posterior samples",
 }
 
+
+
+def command_line(quick: bool = False) -> dict:
+    """The methods ``bayesreg compare`` offers, by name, with the settings it runs them at
+    (``quick``: the shorter runs of the tests and ``--quick``).
+
+    Examples
+    --------
+    >>> list(command_line())[:4]
+    ['map', 'exact', 'laplace', 'laplace-ll']
+    """
+    steps = 1000 if quick else 3000
+    return {
+        "map": MAP(),
+        "exact": Exact(),
+        "laplace": LaplaceApprox(),
+        "laplace-ll": LaplaceApprox(subset="last_layer"),
+        "vi": VI(steps=1500 if quick else 5000),
+        "nuts": NUTS(num_warmup=200 if quick else 500, num_samples=200 if quick else 1000),
+        "dropout": MCDropout(training=MAP(steps=steps)),
+        "ensemble": Ensemble(members=10, training=MAP(steps=steps)),
+        "sgld": SGLD(num_samples=200 if quick else 1000),
+        "swag": SWAG(epochs=30 if quick else 100, training=MAP(steps=steps)),
+    }
+
+
 __all__ = ["MAP", "NUTS", "SGLD", "SWAG", "VI", "Ensemble", "Exact", "LaplaceApprox", "MCDropout"]
