@@ -3,7 +3,8 @@
 Progress goes to stderr: a "fitting ..." line per method, and for a fit that runs longer
 than 2 s a bar (terminal) or a line every 5 s (pipe, log); see ``bayesreg._progress``.
 ``--quiet`` (or ``BAYESREG_PROGRESS=0``) silences both; warnings, errors and results still
-print.
+print. Compiled programs are kept on disk for the next run (``~/.cache/bayesreg/jax``;
+``BAYESREG_COMPILATION_CACHE=off`` or another folder: :mod:`bayesreg.cache`).
 
 Examples
 --------
@@ -30,6 +31,7 @@ from bayesreg import _progress, bench, methods, plots
 from bayesreg._random import holdout
 from bayesreg._report import json_rows, messages, say
 from bayesreg._report import table as markdown_table
+from bayesreg.cache import enable_compilation_cache
 from bayesreg.compare import w1_to_reference
 from bayesreg.demo import demo
 
@@ -438,7 +440,11 @@ QUIET_HELP = ("no progress on stderr (the 'fitting ...' lines, and the bar or pe
 
 
 def _dispatch(args) -> None:
-    """Run the subcommand ``args.command``."""
+    """Run the subcommand ``args.command``. The demo and compare keep their compiled
+    programs on disk for the next run (:mod:`bayesreg.cache`; the benchmarks time a cold
+    process, so they do not)."""
+    if args.command != "bench":
+        enable_compilation_cache()
     if args.command == "bench":
 
         bench.run(quick=not args.full, out=args.out)

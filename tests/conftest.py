@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the command line keeps compiled programs on disk (bayesreg.cache); the suite writes none
+os.environ.setdefault("BAYESREG_COMPILATION_CACHE", "off")
 
 import jax
 import pytest
