@@ -56,7 +56,7 @@ def chain_summary(z) -> dict:
     >>> chain_summary(stuck)["r_hat"] > 1.01
     True
     """
-    import arviz as az  # ~1 s to import: only once a sampler has run
+    import arviz as az  # deferred: 3.9 s to import (measured on 2 shared cores)
 
     names = leaf_names(z)
     arrays = {n: np.asarray(a) for n, a in zip(names, jax.tree_util.tree_leaves(z), strict=True)}

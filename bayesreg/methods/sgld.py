@@ -149,10 +149,10 @@ class SGLD:
             explore = round(sampling * self.exploration / (1.0 - self.exploration))
             explore = -(-explore // self.thinning) * self.thinning
             return Plan(self.num_cycles, explore, False, draws, self.thinning, batch,
-                         "cyclical", n, self.num_warmup)
+                        "cyclical", n, self.num_warmup)
         warmup = -(-self.num_warmup // self.thinning) * self.thinning
         return Plan(1, warmup, True, self.num_samples, self.thinning, batch,
-                     self.schedule, n, self.num_warmup)
+                    self.schedule, n, self.num_warmup)
 
     def _why_not_streamed(self, n: int, likelihood) -> str | None:
         """None when a fit on ``n`` rows streams an X too large to load; else why it cannot."""

@@ -22,6 +22,7 @@ loop over chunks of a memmap each one compiled scan (:func:`sample_streamed`) �
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -199,6 +200,46 @@ class Plan(NamedTuple):
         return np.asarray(self.step_size(self.kept_steps().astype(float), float(base)))
 
 
+@dataclasses.dataclass(frozen=True)
+class Thinning:
+    """The kept draws of a run as a collector (:class:`bayesreg.training.loop.Collector`):
+    after every ``every`` = ``plan.thinning`` steps the state is offered; those of the
+    sampling phases are written to their slot of a (cycles × draws, ...) buffer, those of
+    the warm-up and of cSG-MCMC's exploration are dropped.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> plan = Plan(cycles=2, explore=2, explore_noise=False, draws=1, thinning=2, batch=None,
+    ...             schedule="cyclical", n=10, warmup=0)
+    >>> keep = Thinning(plan)
+    >>> acc = keep.init(jnp.zeros(()))
+    >>> for i in range(4):  # blocks 0, 2: exploration; 1, 3: kept
+    ...     acc = keep.update(acc, jnp.asarray(float(i)), i)
+    >>> acc.tolist()
+    [1.0, 3.0]
+    """
+
+    plan: Plan
+
+    @property
+    def every(self) -> int:
+        return self.plan.thinning
+
+    def init(self, state):
+        size = self.plan.cycles * self.plan.draws
+        return jax.tree_util.tree_map(lambda a: jnp.zeros((size, *jnp.shape(a)), a.dtype),
+                                      state)
+
+    def update(self, acc, state, i):
+        """``state`` after block ``i`` (from 0) of ``every`` steps."""
+        blocks, skip = self.plan.cycle_length // self.every, self.plan.explore // self.every
+        cycle, block = i // blocks, i % blocks
+        slot = jnp.where(block >= skip, cycle * self.plan.draws + block - skip,
+                         self.plan.cycles * self.plan.draws)  # out of range: dropped
+        return jax.tree_util.tree_map(lambda s, a: s.at[slot].set(a, mode="drop"), acc, state)
+
+
 def minibatch_log_joint(model, likelihood, prior, z, X, y, scale=1.0) -> jax.Array:
     """log p̃(z) = scale · Σ_rows log p(yᵢ | xᵢ, z) + log p(z): the latent log joint of
     :mod:`bayesreg.latent` with the likelihood of a mini-batch scaled by
@@ -265,14 +306,17 @@ def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mom
             v, state = tx.update(g, state)
             return (optax.apply_updates(z, v), state), None
 
-        def block(carry, b):  # ``thinning`` steps; the state after them is emitted
-            ts = b * plan.thinning + jnp.arange(plan.thinning)
-            carry = jax.lax.scan(step, carry, ts)[0]
-            return carry, carry[0]
+        keep = Thinning(plan)
 
-        _, states = jax.lax.scan(block, (z, tx.init(z)), jnp.arange(plan.steps // plan.thinning))
-        kept = plan.kept_steps() // plan.thinning  # static: the sampling phases' blocks
-        return jax.tree_util.tree_map(lambda a: a[kept], states)
+        def block(carry, b):  # ``thinning`` steps; the state after them is offered
+            ts = b * plan.thinning + jnp.arange(plan.thinning)
+            inner, acc = carry
+            inner = jax.lax.scan(step, inner, ts)[0]
+            return (inner, keep.update(acc, inner[0], b)), None
+
+        (_, kept), _ = jax.lax.scan(block, ((z, tx.init(z)), keep.init(z)),
+                                    jnp.arange(plan.steps // plan.thinning))
+        return kept
 
     return jax.vmap(chain)(z0, keys)
 
