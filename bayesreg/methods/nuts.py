@@ -10,8 +10,8 @@ initialisation. (NumPyro's ``fori_collect`` still compiles the sampling loop on 
 about 0.9 s per sequential chain for a small model on 2 CPU cores, exactly as a
 hand-written ``MCMC.run`` does.)
 
-Diagnostics use ArviZ (rank-normalised split R-hat, bulk and tail ESS). Divergent
-transitions and R-hat > 1.01 raise a ``UserWarning`` that names the fix.
+Diagnostics are those of :mod:`bayesreg.mcmc` (ArviZ: rank-normalised split R-hat, bulk and
+tail ESS). Divergent transitions and R-hat > 1.01 raise a ``UserWarning`` that names the fix.
 
 Examples
 --------
@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-import warnings
 from typing import TYPE_CHECKING
 
 import jax
@@ -36,9 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from bayesreg import _progress
+from bayesreg import _progress, mcmc
 from bayesreg._validation import check_int
-from bayesreg.data import devices as _distributed
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
@@ -54,7 +52,6 @@ if TYPE_CHECKING:  # NumPyro is imported where it runs: ``import bayesreg`` stay
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "potential_energy",
                 "adapt_state.step_size")
-RHAT_LIMIT = 1.01
 DENSE_MASS_MAX = 100
 
 
@@ -160,37 +157,39 @@ class NUTS:
         size = sum(int(np.prod(jnp.shape(a))) for a in leaves)
         method = (self if self.dense_mass is not None
                   else dataclasses.replace(self, dense_mass=size <= DENSE_MASS_MAX))
-        mcmc, unravel = _sampler(method, model, treedef,
-                                 tuple(jnp.shape(a) for a in leaves),
-                                 jax.tree_util.tree_structure((lik, prior)))
+        shapes = tuple(jnp.shape(a) for a in leaves)
+        structure = jax.tree_util.tree_structure((lik, prior))
         init = {"z": inits[0] if self.num_chains == 1 else jnp.stack(inits)}
-        across = (_distributed.multiprocess() and self.chain_method == "parallel"
-                  and self.num_chains > 1)
-        if across:  # this process's share of the chains, with the keys one process would use
-            share = _distributed.chain_share(self.num_chains)
-            mcmc, _ = _sampler(dataclasses.replace(method, num_chains=len(share)), model,
-                               treedef, tuple(jnp.shape(a) for a in leaves),
-                               jax.tree_util.tree_structure((lik, prior)))
+        # on a cluster, parallel chains are split over the processes (bayesreg.mcmc)
+        share = mcmc.process_chains(self.num_chains, self.chain_method == "parallel")
+        sampler, unravel = _sampler(
+            method if share is None else dataclasses.replace(method, num_chains=len(share)),
+            model, treedef, shapes, structure)
+        if share is not None:  # this process's chains, with the keys one process would use
             keys = jax.random.split(run_key, self.num_chains)[share]
             starts = jnp.stack(inits)[share]
             one = len(share) == 1  # NumPyro takes one key and one start for a single chain
             run_key, init = (keys[0], {"z": starts[0]}) if one else (keys, {"z": starts})
         start = time.perf_counter()
         with _progress.active(_reporter(self)):
-            mcmc.run(run_key, jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior,
-                     init_params=init, extra_fields=EXTRA_FIELDS)
-            flat_z = mcmc.get_samples(group_by_chain=True)["z"]
+            sampler.run(run_key, jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior,
+                        init_params=init, extra_fields=EXTRA_FIELDS)
+            flat_z = sampler.get_samples(group_by_chain=True)["z"]
             jax.block_until_ready(flat_z)
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        if across:  # every process gets every chain
-            flat_z, extra = _distributed.gather_chains((flat_z, extra), self.num_chains)
+        extra = sampler.get_extra_fields(group_by_chain=True)
+        if share is not None:  # every process gets every chain
+            flat_z, extra = mcmc.all_chains((flat_z, extra), self.num_chains)
         seconds = time.perf_counter() - start
         z = jax.vmap(jax.vmap(unravel))(jnp.asarray(flat_z))
         flat = jax.tree_util.tree_map(
             lambda a: np.asarray(a).reshape(-1, *np.shape(a)[2:]), z)
         params, theta, hyper = split_draws(flat)
         diagnostics = _diagnostics(z, extra, seconds)
-        _warn(diagnostics, self)
+        mcmc.warn("NUTS", diagnostics,
+                  f"run longer (num_warmup={self.num_warmup}, num_samples={self.num_samples}) "
+                  "or more chains, and check for multiple modes",
+                  divergence_fix=f"raise target_accept (now {self.target_accept}, try 0.95), "
+                  "use a narrower prior, or standardise the inputs", stacklevel=6)
         return Fitted(
             model=model, likelihood=lik, prior=prior, name="NUTS", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
@@ -262,41 +261,15 @@ def _sampler(method: NUTS, model, treedef, shapes, data_structure):
     kernel = method.kernel(numpyro_model)
     if method.progress_bar is not False:
         kernel = _reporting(kernel, method.num_warmup + method.num_samples)
-    mcmc = MCMC(kernel, num_warmup=method.num_warmup,
-                num_samples=method.num_samples, num_chains=method.num_chains,
-                chain_method=method.chain_method, progress_bar=False, jit_model_args=True)
-    return mcmc, unravel
+    sampler = MCMC(kernel, num_warmup=method.num_warmup,
+                   num_samples=method.num_samples, num_chains=method.num_chains,
+                   chain_method=method.chain_method, progress_bar=False, jit_model_args=True)
+    return sampler, unravel
 
 
 def _diagnostics(z, extra, seconds: float) -> dict:
-    """Chain summaries (ArviZ) and per-draw sampler statistics, flattened to (S,)."""
-    import arviz as az
-
-    from bayesreg._pytree import leaf_names
-
-    names = leaf_names(z)
-    arrays = {n: np.asarray(a) for n, a in zip(names, jax.tree_util.tree_leaves(z), strict=True)}
-    dataset = az.convert_to_dataset(arrays)
-
-    def halves(a):  # split-R-hat of one chain: its two halves as two chains
-        if a.shape[0] != 1:
-            return a
-        n = a.shape[1] // 2
-        return a[:, : 2 * n].reshape(2, n, *a.shape[2:])
-
-    split = az.convert_to_dataset({n: halves(a) for n, a in arrays.items()})
-
-    def extreme(ds, fn):
-        values = [float(fn(ds[v].values)) for v in ds.data_vars if ds[v].size]
-        return fn(np.array(values)) if values else float("nan")
-
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        # a stuck chain has zero variance: ArviZ then divides by zero and reports inf/nan
-        warnings.simplefilter("ignore", RuntimeWarning)
-        r_hat = extreme(az.rhat(split), np.nanmax)
-        ess_bulk = extreme(az.ess(dataset, method="bulk"), np.nanmin)
-        ess_tail = extreme(az.ess(dataset, method="tail"), np.nanmin)
-
+    """Chain summaries (:func:`bayesreg.mcmc.chain_summary`) and per-draw sampler
+    statistics, flattened to (S,)."""
     per_draw = {
         "diverging": np.asarray(extra["diverging"]).reshape(-1).astype(bool),
         "acceptance_rate": np.asarray(extra["accept_prob"]).reshape(-1),
@@ -308,24 +281,9 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     num_grad = float(np.sum(per_draw["n_steps"]))
     return {
         "divergences": int(per_draw["diverging"].sum()),
-        "r_hat": float(r_hat),
-        "ess_bulk": float(ess_bulk),
-        "ess_tail": float(ess_tail),
+        **mcmc.chain_summary(z),
         "step_size_mean": float(np.mean(per_draw["step_size"])),
         "sampling_seconds": seconds,
         "gradient_evaluations_sampling": num_grad,
         **per_draw,
     }
-
-
-def _warn(diag: dict, method: NUTS) -> None:
-    if diag["divergences"] > 0:
-        warnings.warn(
-            f"NUTS: {diag['divergences']} divergent transitions after warmup; raise "
-            f"target_accept (now {method.target_accept}, try 0.95), use a narrower prior, or "
-            "standardise the inputs", UserWarning, stacklevel=4)
-    if diag["r_hat"] > RHAT_LIMIT:
-        warnings.warn(
-            f"NUTS: max R-hat {diag['r_hat']:.3f} > {RHAT_LIMIT}: the chains disagree; run "
-            f"longer (num_warmup={method.num_warmup}, num_samples={method.num_samples}) or "
-            "more chains, and check for multiple modes", UserWarning, stacklevel=4)

@@ -422,10 +422,10 @@ def test_one_chunk_streamed_sgld_matches_the_in_memory_sgld(tmp_path):
                                  4 * np.sqrt(2) * sd / np.sqrt(ess))
     np.testing.assert_array_less(np.abs(b.std(axis=0) / sd - 1), 4 / np.sqrt(ess))
     # the log joint of each draw, summed over chunks, is the in-memory one
-    from bayesreg.methods import sgld
+    from bayesreg.training import langevin
     np.testing.assert_allclose(
         lazy.diagnostics["lp"],
-        np.asarray(sgld._log_joint_draws(br.Linear(), lazy.likelihood, lazy.prior,
+        np.asarray(langevin._log_joint_draws(br.Linear(), lazy.likelihood, lazy.prior,
                                          _latent_draws(lazy), X, y)), rtol=1e-5)
 
 
@@ -437,7 +437,7 @@ def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monke
     # chunks of 2 batches, epochs of 5 batches and a plan of 2·15 = 30 steps: chunks of 2, 2
     # and 1 batches (the last padded), six epochs, one compiled program; a second fit on
     # other data of the same shape compiles nothing
-    from bayesreg.methods import sgld
+    from bayesreg.training import langevin
 
     monkeypatch.setattr(_stream, "CHUNK_BYTES", 2 * 100 * 5 * 4)
     X, y = _data(520)
@@ -446,10 +446,10 @@ def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monke
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # R-hat of so short a run
         post = br.fit(br.Linear(), _memmap(tmp_path, "X", X), y, method=method, **FIXED)
-        size = sgld._sample_chunk._cache_size()
+        size = langevin._sample_chunk._cache_size()
         X2, y2 = _data(520, seed=1)
         again = br.fit(br.Linear(), _memmap(tmp_path, "X2", X2), y2, method=method, **FIXED)
-    assert sgld._sample_chunk._cache_size() == size
+    assert langevin._sample_chunk._cache_size() == size
     assert post.num_draws == again.num_draws == 20
     assert np.all(np.isfinite(_coefficients(post)))
     np.testing.assert_allclose(_coefficients(post).mean(axis=0)[:5], W, atol=0.1)

@@ -9,9 +9,9 @@ import pytest
 
 import bayesreg as br
 from bayesreg.latent import init_latent, latent_log_joint
-from bayesreg.methods import sgld
 from bayesreg.priors import as_prior_spec
 from bayesreg.problem import Problem
+from bayesreg.training import langevin
 
 SIGMA = 0.5
 PRIOR = br.Gaussian(1.0)
@@ -84,13 +84,13 @@ def test_gradient_is_the_latent_log_joint_of_nuts_and_vi():
     problem = Problem(br.MLP((4,)), lik, prior, X, y, jax.random.key(0))
     z = init_latent(problem, jax.random.key(1), 0.5)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
-    full = sgld.minibatch_log_joint(problem.model, lik, prior, z, Xj, yj)
+    full = langevin.minibatch_log_joint(problem.model, lik, prior, z, Xj, yj)
     assert float(full) == pytest.approx(float(latent_log_joint(problem.model, lik, prior, z,
                                                                Xj, yj)), rel=1e-6)
     # N/|B| times a batch's likelihood: unbiased for the full one; for a batch that is the
     # whole data shuffled twice over (scale 1/2), the same number
     twice = jnp.concatenate([Xj, Xj[::-1]]), jnp.concatenate([yj, yj[::-1]])
-    half = sgld.minibatch_log_joint(problem.model, lik, prior, z, *twice, scale=0.5)
+    half = langevin.minibatch_log_joint(problem.model, lik, prior, z, *twice, scale=0.5)
     assert float(half) == pytest.approx(float(full), rel=1e-5)
 
 
@@ -139,9 +139,9 @@ def test_predict_save_load_arviz_compare_and_no_recompile(linear, tmp_path):
     method = br.SGLD(num_samples=300, batch_size=25, step_size=2e-2)
     kw = dict(prior=PRIOR, likelihood=br.GaussianLikelihood())  # σ sampled too
     post = br.fit(br.Linear(), X, y, method=method, **kw)
-    size = sgld._sample._cache_size()
+    size = langevin._sample._cache_size()
     again = br.fit(br.Linear(), X, y + 0.1, method=method, seed=1, **kw)
-    assert sgld._sample._cache_size() == size  # same shapes: no new program
+    assert langevin._sample._cache_size() == size  # same shapes: no new program
     assert not np.allclose(again.params["biases"][0], post.params["biases"][0])
 
     pred = post.predict(X[:7])
