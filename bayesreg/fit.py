@@ -108,13 +108,17 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
 
 
 def _streamed_or_loaded(X, method, likelihood, dtype):
-    """A lazily read X as it is, for a method that streams it (``method._streams``); read
-    into memory otherwise, up to ``bayesreg.data.stream.MATERIALIZE_LIMIT`` bytes."""
-    streams = getattr(method, "_streams", None)
-    if streams is not None and streams(X.shape[0], likelihood):
+    """A lazily read X as it is, for a method that streams it
+    (``method.why_not_streamed(n, likelihood)`` is None); read into memory otherwise, up to
+    ``bayesreg.data.stream.MATERIALIZE_LIMIT`` bytes, or refused with the method's reason."""
+    declared = getattr(method, "why_not_streamed", None)
+    if declared is None:  # a method of an older protocol: streams if it says so
+        legacy = getattr(method, "_streams", None)
+        why = (None if legacy is not None and legacy(X.shape[0], likelihood) else
+               f"{type(method).__name__} needs every row in memory at once")
+    else:
+        why = declared(X.shape[0], likelihood)
+    if why is None:
         return X
-    why = getattr(method, "_why_not_streamed", None)
-    why = (why(X.shape[0], likelihood) if why is not None else
-           f"{type(method).__name__} needs every row in memory at once")
     wide = dtype == "float64" or X.dtype == np.float64  # as check_X keeps it in memory
     return check_X(_stream.materialize(X, np.float64 if wide else np.float32, why), "X")

@@ -133,6 +133,4 @@ def test_no_module_of_the_package_imports_another_inside_a_function():
     """Imports of the package's own modules sit at the top of the module; only third-party
     imports with a measured start-up cost are deferred (see LAZY above)."""
     inner = {m: lines for m, (_, lines) in _package_imports().items() if lines}
-    # SGLD's streamed chain and SWAG's streamed phase move into bayesreg/training/ next
-    pending = {"bayesreg.methods.nuts", "bayesreg.methods.sgld", "bayesreg.methods.swag"}
-    assert {m: v for m, v in inner.items() if m not in pending} == {}, inner
+    assert inner == {}, inner

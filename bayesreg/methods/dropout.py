@@ -190,6 +190,12 @@ class MCDropout:
         return (state, check_trace(trace, self.training.resolved(net).lr, train),
                 (train.X, train.y))
 
+    def why_not_streamed(self, n: int, likelihood) -> str:
+        """Why an X read by chunks is read into memory for this method (it never streams)."""
+        del n, likelihood
+        return ("MCDropout needs every row in memory at once: "
+                "its rate choice and noise grid hold out random rows")
+
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (an MLP: the masks act on its
         hidden units)."""

@@ -137,7 +137,7 @@ class Ensemble:
         return self.training.supports(model, likelihood)
 
     # -- data read lazily from disk ---------------------------------------------------------
-    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+    def why_not_streamed(self, n: int, likelihood) -> str | None:
         """None when the members stream an X read lazily (a memmap); else why they cannot."""
         why = _members.why_not_streamed(self.training, n, likelihood, self.members)
         if why is None and self.bagging:
@@ -146,13 +146,10 @@ class Ensemble:
             why = "anchored members each fit their own jittered copy of y (not streamed yet)"
         return None if why is None else f"Ensemble needs every row in memory here: {why}"
 
-    def _streams(self, n: int, likelihood) -> bool:
-        """Whether the members stream an X read lazily (a memmap) instead of loading it."""
-        return self._why_not_streamed(n, likelihood) is None
 
     def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "Ensemble")
-        _members.check_streams(problem, self._why_not_streamed)
+        _members.check_streams(problem, self.why_not_streamed)
         # anchors are draws from the given prior: an anchored ensemble keeps it
         net = _members.train_many(self.training, problem, self.members,
                                   lambda rows, _: self.member_inputs(rows),

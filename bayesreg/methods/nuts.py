@@ -137,6 +137,12 @@ class NUTS:
     # br.compare measures every method's distance to the first reference method it runs
     is_reference = True
 
+    def why_not_streamed(self, n: int, likelihood) -> str:
+        """Why an X read by chunks is read into memory for this method (it never streams)."""
+        del n, likelihood
+        return ("NUTS needs every row in memory at once: "
+                "the log joint is evaluated on every row at each leapfrog step")
+
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (any model and
         likelihood; slow beyond a few hundred parameters)."""

@@ -154,7 +154,7 @@ class SGLD:
         return Plan(1, warmup, True, self.num_samples, self.thinning, batch,
                     self.schedule, n, self.num_warmup)
 
-    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+    def why_not_streamed(self, n: int, likelihood) -> str | None:
         """None when a fit on ``n`` rows streams an X too large to load; else why it cannot."""
         del likelihood
         if self.batch_size is None or self.batch_size >= n:
@@ -162,9 +162,6 @@ class SGLD:
                     "step")
         return None
 
-    def _streams(self, n: int, likelihood) -> bool:
-        """Whether a fit on ``n`` rows streams an X too large to load instead of loading it."""
-        return self._why_not_streamed(n, likelihood) is None
 
     def fit(self, problem: Problem) -> Fitted:
         model, lik, prior = problem.model, problem.likelihood, problem.prior

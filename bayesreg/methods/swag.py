@@ -162,21 +162,18 @@ class SWAG:
                                                          net.state))
 
     # -- data read lazily from disk ---------------------------------------------------------
-    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+    def why_not_streamed(self, n: int, likelihood) -> str | None:
         """None when a fit on ``n`` rows streams an X read lazily (a memmap); else why it cannot."""
         why = _members.why_not_streamed(self.training, n, likelihood, self.members)
         if why is not None:
             return f"{'Multi' * (self.members > 1)}SWAG's pretraining cannot stream: {why}"
         return _phase.why_not_streamed(n, self.batch_size, self.collect_every)
 
-    def _streams(self, n: int, likelihood) -> bool:
-        """Whether a fit on ``n`` rows streams an X read lazily (a memmap) instead of loading it."""
-        return self._why_not_streamed(n, likelihood) is None
 
     # -- running -------------------------------------------------------------------------
     def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "SWAG")
-        _members.check_streams(problem, self._why_not_streamed)
+        _members.check_streams(problem, self.why_not_streamed)
         pre = self.pretrain(problem)
         draws, out, collected = _phase.run_sgd_phase(self, problem, pre)
         M, S = self.members, self.num_samples

@@ -113,6 +113,12 @@ class VI:
             return self.optimizer
         return optax.adam(optax.cosine_decay_schedule(self.lr, self.steps, alpha=0.01))
 
+    def why_not_streamed(self, n: int, likelihood) -> str:
+        """Why an X read by chunks is read into memory for this method (it never streams)."""
+        del n, likelihood
+        return ("VI needs every row in memory at once: "
+                "the ELBO is evaluated on every row at each step")
+
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (any model and likelihood)."""
         del model, likelihood

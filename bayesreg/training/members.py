@@ -78,7 +78,7 @@ def why_not_streamed(training: Trainer, n: int, likelihood, count: int = 1) -> s
     >>> why_not_streamed(br.MAP(), 100, br.GaussianLikelihood())[:15]
     'full-batch MAP '
     """
-    why = training._why_not_streamed(n, likelihood)
+    why = training.why_not_streamed(n, likelihood)
     if why is None and count > 1 and jax.device_count() > 1:
         why = ("members spread over several devices do not share a stream yet (one "
                "device streams)")

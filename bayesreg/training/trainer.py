@@ -266,7 +266,7 @@ class Trainer:
         return out
 
     # -- streaming (bayesreg.data.stream) ----------------------------------------------------
-    def _why_not_streamed(self, n: int, likelihood) -> str | None:
+    def why_not_streamed(self, n: int, likelihood) -> str | None:
         """None when a fit on ``n`` rows streams an X read by chunks; else why it cannot."""
         if self.batch_size is None or self.batch_size >= n:
             return ("full-batch MAP (batch_size=None, or at least N) needs every row at each "
@@ -281,9 +281,6 @@ class Trainer:
             return "hyperparameters='validation' holds out random rows kept in memory"
         return None
 
-    def _streams(self, n: int, likelihood) -> bool:
-        """Whether a fit on ``n`` rows streams an X read by chunks instead of loading it."""
-        return self._why_not_streamed(n, likelihood) is None
 
     # -- running -------------------------------------------------------------------------
     def split(self, problem: Problem) -> tuple[Problem, np.ndarray, np.ndarray]:

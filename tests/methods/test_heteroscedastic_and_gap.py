@@ -129,8 +129,8 @@ def test_a_heteroscedastic_fit_of_a_memmap_loads_it_to_hold_rows_out(tmp_path):
     np.save(tmp_path / "X.npy", X)
     lazy = np.load(tmp_path / "X.npy", mmap_mode="r")
     method = br.MAP(batch_size=20, epochs=5)  # would stream under a Gaussian likelihood
-    assert method._why_not_streamed(100, br.GaussianLikelihood()) is None
-    assert "heteroscedastic" in method._why_not_streamed(100, br.HeteroscedasticGaussian())
+    assert method.why_not_streamed(100, br.GaussianLikelihood()) is None
+    assert "heteroscedastic" in method.why_not_streamed(100, br.HeteroscedasticGaussian())
     post = br.fit(br.MLP((8,)), lazy, y, method=method,
                   likelihood=br.HeteroscedasticGaussian(), seed=0)
     assert not isinstance(post.X_train, np.memmap) and post.X_train.shape == (90, 8)

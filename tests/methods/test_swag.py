@@ -159,10 +159,10 @@ def test_configuration_is_checked():
         br.SWAG(training=br.Exact())
     # what streams a memmap, and why not otherwise
     streams = br.SWAG(batch_size=10, training=br.MAP(batch_size=10))
-    assert streams._why_not_streamed(100, br.GaussianLikelihood()) is None
-    assert "pretraining" in br.SWAG(batch_size=10)._why_not_streamed(100, None)
-    assert dataclasses.replace(streams, members=2)._why_not_streamed(100, None) is None
-    assert "multiple of" in dataclasses.replace(streams, collect_every=15)._why_not_streamed(
+    assert streams.why_not_streamed(100, br.GaussianLikelihood()) is None
+    assert "pretraining" in br.SWAG(batch_size=10).why_not_streamed(100, None)
+    assert dataclasses.replace(streams, members=2).why_not_streamed(100, None) is None
+    assert "multiple of" in dataclasses.replace(streams, collect_every=15).why_not_streamed(
         100, None)
     X, y = br.datasets.gap_example(n=20)
     with pytest.raises(ValueError, match="at least 2 collected"):
