@@ -152,7 +152,7 @@ def test_flat_prior_gives_nan_evidence_with_a_warning(linear_data):
 
 def test_draws_follow_the_exact_posterior(book_data):
     X, y = book_data
-    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_draws=20_000),
+    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_samples=20_000),
                   prior=br.Gaussian(2.0), likelihood=br.GaussianLikelihood(0.3))
     flat = np.column_stack([post.params["weights"][0][:, :, 0], post.params["biases"][0]])
     sd = np.sqrt(np.diag(post.gaussian.cov))
