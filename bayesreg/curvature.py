@@ -2,15 +2,15 @@ r"""Curvature of a negative log joint, written once for the Laplace approximatio
 Laplace and the evidence update (:mod:`bayesreg.training.evidence`).
 
 As in laplace-torch's curvature classes, a *backend* says which curvature and its methods say
-which structure: ``full`` (P × P), ``diag`` (P,) and, for a last layer, ``kron``
-(Kronecker factors).
+which structure: ``full(θ)`` (P × P) or ``diag(θ)`` (P,); :class:`Kron` holds the Kronecker
+factors of a last layer (KFAC).
 
 =====================  ===================================  ==================================
-backend                ``full``                             other structures
+backend                ``full``                             ``diag``
 =====================  ===================================  ==================================
-``Hessian(loss)``      ∇²L(θ)                               ``diag``: its diagonal
-``GGN(apply, X, …)``   Σₙ Jₙᵀ Λₙ Jₙ                          ``diag``: Σₙ diag(Jₙᵀ Λₙ Jₙ)
-``Kron(A, B)``         A ⊗ B                                (the factors themselves)
+``Hessian(loss)``      ∇²L(θ)                               its diagonal
+``GGN(apply, X, …)``   Σₙ Jₙᵀ Λₙ Jₙ                          Σₙ diag(Jₙᵀ Λₙ Jₙ)
+``Kron(A, B)``         A ⊗ B                                diag(A) ⊗ diag(B)
 =====================  ===================================  ==================================
 
 Jₙ = ∂f(xₙ)/∂θ (K × P) is the Jacobian of row n's K outputs and Λₙ = ∂²(−log p(yₙ | f))/∂f²
@@ -19,10 +19,10 @@ The GGN is positive semi-definite even where a network's Hessian is not, and equ
 Hessian where f is linear in θ. A prior's curvature is added by the caller: dense by
 ``Hessian(neg_log_prior)``, or :func:`prior_diag` for a prior that factorises over scalars.
 
-Three assemblies built on them are what the methods call: :func:`latent` (the whole latent
-state of ``LaplaceApprox``: GGN or Hessian for the weights, the exact Hessian for log σ),
-:func:`last_layer` (full or KFAC curvature of a Gaussian last layer) and, in the evidence
-update, the dense GGN up to ``DENSE_MAX`` parameters and its diagonal above.
+Who calls what: ``LaplaceApprox`` :func:`latent` (its whole latent state: GGN or Hessian for
+the weights, the exact Hessian for log σ); last-layer Laplace :func:`last_layer` (the exact
+Hessian, or KFAC, of a Gaussian last layer); the evidence update ``GGN.jacobian`` with
+:func:`gram` up to ``DENSE_MAX`` parameters and :func:`gram_diag` (the diagonal GGN) above.
 """
 
 from __future__ import annotations
