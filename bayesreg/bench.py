@@ -131,7 +131,7 @@ def bench_exact(n=100_000, d=50, repeats=3) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         base = _timed(lambda _: ridge.fit(X, y).coef_, repeats)
-        ours = _timed(lambda seed: br.fit(br.Linear(), X, y, method=br.Exact(num_draws=100),
+        ours = _timed(lambda seed: br.fit(br.Linear(), X, y, method=br.Exact(num_samples=100),
                                           prior=br.Gaussian(s), seed=seed,
                                           likelihood=br.GaussianLikelihood(sigma)).gaussian.mean,
                       repeats)
@@ -172,7 +172,7 @@ def bench_scaling(sizes=(100, 1000, 10_000, 100_000), steps=500) -> dict:
         X, y = _data(n)
         fit = _timed(lambda s, X=X, y=y: br.fit(br.MLP((50,)), X, y, method=method,
                                                 likelihood=lik, prior=PRIOR, seed=s).params, 2)
-        post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_draws=200), likelihood=lik)
+        post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=200), likelihood=lik)
         pred = _timed(lambda _, X=X, post=post: post.predict(X).std, 2)
         rows.append({"n": n, "map_fit_seconds": fit["median_seconds"],
                      "exact_predict_seconds": pred["median_seconds"]})

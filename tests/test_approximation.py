@@ -77,7 +77,7 @@ def test_register_refuses_what_is_not_an_approximation():
 
 def test_an_unknown_approximation_in_a_file_is_a_clear_error(tmp_path):
     X, y = br.datasets.gap_example(n=12)
-    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_draws=3))
+    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_samples=3))
     post.save(tmp_path / "p.npz")
     with np.load(tmp_path / "p.npz") as data:
         arrays = {k: data[k] for k in data.files}
@@ -112,7 +112,7 @@ def test_files_written_before_the_protocol_still_load(name):
 
 def test_earlier_attribute_names_still_answer():
     X, y = br.datasets.gap_example(n=12)
-    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_draws=3))
+    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_samples=3))
     assert post.gaussian is post.approximation and post.linearization is None
     np.testing.assert_allclose(post.gaussian.cov, post.approximation.chol_cov
                                @ post.approximation.chol_cov.T)

@@ -19,8 +19,8 @@ def test_defaults_are_map_gaussian_prior_learned_noise():
 
 
 def test_y_of_shape_n_by_1_is_treated_as_n():
-    a = br.fit(br.Linear(), X, Y[:, None], method=br.Exact(num_draws=10))
-    b = br.fit(br.Linear(), X, Y, method=br.Exact(num_draws=10))
+    a = br.fit(br.Linear(), X, Y[:, None], method=br.Exact(num_samples=10))
+    b = br.fit(br.Linear(), X, Y, method=br.Exact(num_samples=10))
     np.testing.assert_allclose(a.gaussian.mean, b.gaussian.mean)
     pred = a.predict(X)
     assert pred.mean.shape == (12,)
@@ -52,12 +52,12 @@ def test_bad_arguments_raise():
         br.fit("linear", X, Y)
     with pytest.raises(ValueError, match="seed"):
         br.fit(br.Linear(), X, Y, seed=-1)
-    with pytest.raises(ValueError, match="num_draws"):
-        br.Exact(num_draws=0)
+    with pytest.raises(ValueError, match="num_samples"):
+        br.Exact(num_samples=0)
 
 
 def test_predict_rejects_nan_and_wrong_width():
-    post = br.fit(br.Linear(), X, Y, method=br.Exact(num_draws=10))
+    post = br.fit(br.Linear(), X, Y, method=br.Exact(num_samples=10))
     with pytest.raises(ValueError, match="NaN"):
         post.predict(np.array([np.nan]))
     with pytest.raises(ValueError, match=r"expected shape \(N, 1\)"):
@@ -75,7 +75,7 @@ def test_predict_rejects_nan_and_wrong_width():
 )
 def test_wrong_argument_types_are_type_errors(kwargs, match):
     with pytest.raises(TypeError, match=match):
-        br.fit(br.Linear(), X, Y, method=br.Exact(num_draws=10), **kwargs)
+        br.fit(br.Linear(), X, Y, method=br.Exact(num_samples=10), **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -92,17 +92,17 @@ def test_wrong_argument_types_are_type_errors(kwargs, match):
 )
 def test_non_numeric_data_is_refused(X, y, match):
     with pytest.raises(ValueError, match=match):
-        br.fit(br.Linear(), X, y, method=br.Exact(num_draws=10))
+        br.fit(br.Linear(), X, y, method=br.Exact(num_samples=10))
 
 
 def test_booleans_and_numeric_objects_are_numbers():
     # booleans are 0/1 (binary features, Bernoulli labels); object arrays of numbers are fine
     flags = X > 0.5
-    a = br.fit(br.Linear(), flags, Y, method=br.Exact(num_draws=10))
-    b = br.fit(br.Linear(), flags.astype(float), Y, method=br.Exact(num_draws=10))
+    a = br.fit(br.Linear(), flags, Y, method=br.Exact(num_samples=10))
+    b = br.fit(br.Linear(), flags.astype(float), Y, method=br.Exact(num_samples=10))
     np.testing.assert_allclose(a.gaussian.mean, b.gaussian.mean)
-    c = br.fit(br.Linear(), np.array(list(X), dtype=object), Y, method=br.Exact(num_draws=10))
+    c = br.fit(br.Linear(), np.array(list(X), dtype=object), Y, method=br.Exact(num_samples=10))
     np.testing.assert_allclose(c.gaussian.mean, br.fit(br.Linear(), X, Y, method=br.Exact(
-        num_draws=10)).gaussian.mean)
+        num_samples=10)).gaussian.mean)
     post = br.fit(br.Linear(), X, Y > 0.5, likelihood=br.Bernoulli(), method=br.MAP(steps=50))
     assert post.predict(X).probs.shape[0] == 12

@@ -87,7 +87,7 @@ def test_class_predictive_from_every_method():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 2))
     y = (X[:, 0] - X[:, 1] + 0.3 * rng.standard_normal(120) > 0).astype(float)
-    for method in (br.MAP(steps=300), br.LaplaceApprox(num_draws=100),
+    for method in (br.MAP(steps=300), br.LaplaceApprox(num_samples=100),
                    br.Ensemble(members=3, training=br.MAP(steps=300))):
         pred = br.fit(br.Linear(), X, y, method=method, likelihood=br.Bernoulli()).predict(X)
         assert isinstance(pred, br.ClassPredictive)

@@ -18,7 +18,7 @@ GRID = np.linspace(0, 1, 50)
 @pytest.fixture(scope="module")
 def post(book_data):
     X, y = book_data
-    return br.fit(br.Polynomial(3), X, y, method=br.Exact(num_draws=100),
+    return br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=100),
                   prior=br.Gaussian(10.0), likelihood=br.GaussianLikelihood(0.3))
 
 

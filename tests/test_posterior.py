@@ -18,9 +18,9 @@ def _fits():
     lik = br.GaussianLikelihood(0.1)
     return {
         "map_mlp": br.fit(br.MLP((8,)), X, y, method=br.MAP(steps=200)),
-        "exact": br.fit(br.Polynomial(3), X, y, method=br.Exact(num_draws=50),
+        "exact": br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=50),
                         prior=br.Gaussian(2.0), likelihood=lik),
-        "exact_learned": br.fit(br.relu_basis(5, -1, 1), X, y, method=br.Exact(num_draws=20)),
+        "exact_learned": br.fit(br.relu_basis(5, -1, 1), X, y, method=br.Exact(num_samples=20)),
         "map_studentt": br.fit(br.Linear(), X, y, method=br.MAP(steps=100),
                                prior={"weights": br.StudentT(4.0, 2.0), "biases": br.Cauchy(3.0)},
                                likelihood=lik),
@@ -66,7 +66,7 @@ def test_saved_file_is_npz_with_json_config_and_no_pickle(tmp_path):
 def test_basis_needs_its_function_back(tmp_path):
     X, y = br.datasets.book_example()
     model = br.Basis(lambda X: X**2, name="square")
-    post = br.fit(model, X, y, method=br.Exact(num_draws=5))
+    post = br.fit(model, X, y, method=br.Exact(num_samples=5))
     post.save(tmp_path / "b")
     with pytest.raises(ValueError, match="pass model="):
         br.load(tmp_path / "b")
@@ -107,7 +107,7 @@ def test_predict_checks_features_and_chunks_draws():
 
 def test_exact_draws_agree_with_the_analytic_predictive():
     X, y = br.datasets.gap_example(n=30)
-    post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_draws=40_000),
+    post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=40_000),
                   prior=br.Gaussian(2.0), likelihood=br.GaussianLikelihood(0.1))
     pred = post.predict(GRID)
     sd = pred.epistemic_std
@@ -119,7 +119,7 @@ def test_exact_draws_agree_with_the_analytic_predictive():
 def test_float64_posterior_honours_stream():
     # a float64 posterior re-enters predict with 64-bit mode on; stream= used to be dropped
     X, y = br.datasets.gap_example(n=30)
-    post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_draws=50),
+    post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=50),
                   likelihood=br.GaussianLikelihood(0.1), dtype="float64")
     lazy, full = post.predict(GRID, stream=4), post.predict(GRID, stream=False)
     assert isinstance(lazy, br.StreamingPredictive) and isinstance(full, br.Predictive)
@@ -168,7 +168,7 @@ def test_to_arviz_of_posterior_samples_warns_nothing():
     import warnings
 
     X, y, lik, _ = _arviz_fits()
-    for method in (br.Exact(num_draws=200), br.LaplaceApprox(num_draws=200),
+    for method in (br.Exact(num_samples=200), br.LaplaceApprox(num_samples=200),
                    br.VI(steps=300, num_samples=200, init="model", progress_bar=False),
                    br.NUTS(num_warmup=50, num_samples=50, progress_bar=False)):
         post = br.fit(br.Polynomial(2), X, y, method=method, likelihood=lik)
@@ -201,7 +201,7 @@ def test_predicting_on_many_sizes_compiles_log_many_programs():
 
     X, y = br.datasets.gap_example(n=30)
     net = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=3, training=br.MAP(steps=50)))
-    lap = br.fit(br.MLP((8,)), X, y, method=br.LaplaceApprox(num_draws=20),
+    lap = br.fit(br.MLP((8,)), X, y, method=br.LaplaceApprox(num_samples=20),
                  likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
     rng = np.random.default_rng(0)
     sizes = range(1, 61)

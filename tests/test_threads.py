@@ -16,7 +16,7 @@ METHODS = {
                                        progress_bar=False)),
     "VI": (br.Polynomial(2), br.VI(steps=200, num_samples=20, progress_bar=False)),
     "MAP": (br.MLP((4,)), br.MAP(steps=100)),
-    "Exact": (br.Polynomial(2), br.Exact(num_draws=10)),
+    "Exact": (br.Polynomial(2), br.Exact(num_samples=10)),
 }
 
 

@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
     lbfgs = br.MAP(optimizer="lbfgs", steps=500)  # one compiled loop for MAP and Laplace
     methods = {
         "map_lbfgs": lbfgs,
-        "laplace": br.LaplaceApprox(num_draws=50, training=lbfgs),
+        "laplace": br.LaplaceApprox(num_samples=50, training=lbfgs),
         "vi": br.VI(steps=200, num_samples=50, progress_bar=False),  # L-BFGS start, then SVI
     }
     methods = {k: methods[k] for k in sys.argv[1:]}

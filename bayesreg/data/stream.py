@@ -12,7 +12,7 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
   trains on the current one, and each chunk is one compiled ``lax.scan`` over its batches
   that carries the optimiser state on (:func:`bayesreg.training.streamed.train_streamed`);
 - **Exact** streams at any size: one pass over chunks accumulates the QR factor of
-  [Φ, y] (:func:`bayesreg.methods.exact.streamed_factor`);
+  [Φ, y] (:func:`qr_factor`, one :func:`fold` over chunks);
 - **an Ensemble with a mini-batch training** streams: one shared chunk stream, the chunk
   program ``vmap``ped over the members, each shuffling the chunk into its own batches
   (bagged, anchored and multi-device ensembles load X as below);
@@ -138,6 +138,52 @@ def spans(n: int, rows: int) -> list[tuple[int, int]]:
 def chunk_rows(X, itemsize: int = 8) -> int:
     """Rows per validation chunk: about ``CHUNK_BYTES`` of X at ``itemsize`` bytes a value."""
     return max(1, CHUNK_BYTES // max(1, X.shape[1] * itemsize))
+
+
+def fold(X, y, step: Callable, init, dtype=np.float64, rows: int | None = None):
+    """One pass over chunks of rows: ``state = step(state, X_chunk, y_chunk)`` for each chunk
+    of about ``CHUNK_BYTES`` (``rows`` rows if given), X read as ``dtype``; the last state.
+
+    Examples
+    --------
+    >>> X, y = np.arange(10.0).reshape(5, 2), np.ones(5)
+    >>> fold(X, y, lambda sizes, xc, yc: [*sizes, len(yc)], [], rows=2)
+    [2, 2, 1]
+    """
+    rows = chunk_rows(X, np.dtype(dtype).itemsize) if rows is None else rows
+    state = init
+    for a, b in spans(X.shape[0], rows):
+        state = step(state, read(X, [(a, b)], dtype), y[a:b])
+    return state
+
+
+def qr_factor(X, y, features: Callable) -> np.ndarray:
+    """The triangular factor R ((P+1) × (P+1), float64) of [features(X), y] by one
+    :func:`fold` over chunks (a tall-skinny QR): each chunk's rows are stacked under the
+    factor so far and factorised again, so only one chunk of features is ever in memory.
+    RᵀR = [Φ, y]ᵀ[Φ, y] (zero rows pad R where there are fewer rows than P + 1).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(50, 2)); y = X @ [1.0, 2.0]
+    >>> R = qr_factor(X, y, lambda x: x)
+    >>> M = np.column_stack([X, y])
+    >>> bool(np.allclose(R.T @ R, M.T @ M))
+    True
+    """
+
+    def step(factor, X_chunk, y_chunk):
+        block = np.concatenate([features(X_chunk), np.asarray(y_chunk, np.float64)[:, None]],
+                               axis=1)
+        if factor is not None:
+            block = np.concatenate([factor, block], axis=0)
+        return np.linalg.qr(block, mode="r")  # (min(rows, P + 1), P + 1)
+
+    factor = fold(X, y, step, None, np.float64)
+    p1 = factor.shape[1]
+    if factor.shape[0] < p1:  # fewer rows than P + 1: R has as many rows as [Φ, y]
+        factor = np.concatenate([factor, np.zeros((p1 - factor.shape[0], p1))], axis=0)
+    return factor[:p1]
 
 
 def _mapping(a):

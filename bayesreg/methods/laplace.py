@@ -30,19 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from bayesreg import curvature
+from bayesreg._deprecated import renamed
 from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
+from bayesreg.conjugate import GaussianCoefficients
 from bayesreg.fitted import Fitted
-from bayesreg.latent import (
-    check_hierarchical,
-    init_latent,
-    latent_log_joint,
-    latent_log_prior,
-    split_draws,
-)
+from bayesreg.latent import check_hierarchical, init_latent, latent_log_joint, split_draws
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.linearized import Linearization
-from bayesreg.methods.exact import GaussianCoefficients
 from bayesreg.methods.last_layer import fit_last_layer
 from bayesreg.priors import is_proper
 from bayesreg.problem import Problem
@@ -64,8 +60,9 @@ class LaplaceApprox:
     hessian : {"auto", "full", "ggn"}
         Curvature: exact Hessian, or generalised Gauss–Newton. "auto": full for
         linear-in-parameters models, GGN for networks.
-    num_draws : int
-        Draws from the Gaussian for the predictive and ArviZ export.
+    num_samples : int
+        Draws from the Gaussian for the predictive and ArviZ export (``num_draws=``, its old
+        name, still works with a DeprecationWarning).
     training : MAP or Trainer
         How the mode is found. Default: 1000 full-batch L-BFGS steps, which reach a
         stationary point of a small network's loss (gradient norm ~1e-3 on a 40-point toy)
@@ -104,14 +101,18 @@ class LaplaceApprox:
     """
 
     hessian: str = "auto"
-    num_draws: int = 1000
+    num_samples: int = 1000
     training: Trainer = dataclasses.field(
         default_factory=lambda: Trainer(optimizer="lbfgs", steps=1000))
     newton_steps: int = 5
     predictive: str = "auto"
     subset: str = "all"
+    num_draws: dataclasses.InitVar[int | None] = None  # the old name of num_samples
 
-    def __post_init__(self):
+    def __post_init__(self, num_draws):
+        object.__setattr__(self, "num_samples", renamed(
+            "LaplaceApprox", "num_draws", num_draws, "num_samples", self.num_samples,
+            default=1000))
         if self.predictive not in ("auto", "linearized", "sample"):
             raise ValueError("predictive must be 'auto', 'linearized' or 'sample'; "
                              f"got {self.predictive!r}")
@@ -123,12 +124,12 @@ class LaplaceApprox:
         if self.hessian == "kron" and self.subset != "last_layer":
             raise ValueError("hessian='kron' is the Kronecker-factored last layer: it needs "
                              "subset='last_layer'")
-        check_int("num_draws", self.num_draws)
+        check_int("num_samples", self.num_samples)
         check_int("newton_steps", self.newton_steps, minimum=0)
         check_training(self.training)
 
     def to_dict(self) -> dict:
-        return {"hessian": self.hessian, "num_draws": self.num_draws,
+        return {"hessian": self.hessian, "num_samples": self.num_samples,
                 "newton_steps": self.newton_steps, "predictive": self.predictive,
                 "training": self.training.to_dict(),
                 **({"subset": self.subset} if self.subset != "all" else {})}
@@ -192,15 +193,15 @@ class LaplaceApprox:
             log_ev_public = math.nan
         else:
             log_ev_public = log_ev
-        eps = np.asarray(jax.random.normal(draw_key, (self.num_draws, p)), np.float64)
+        eps = np.asarray(jax.random.normal(draw_key, (self.num_samples, p)), np.float64)
         flat_draws = mode + linalg.solve_triangular(chol.T, eps.T, lower=False).T
         draws = jax.vmap(unravel32)(jnp.asarray(flat_draws, flat32.dtype))
         params, theta, _ = split_draws(draws)
         if theta:  # keep log σ in float64
-            theta = {"log_noise": flat_draws[:, _index_of(state, "theta")].reshape(-1)}
+            theta = {"log_noise": flat_draws[:, curvature.index_of(state, "theta")].reshape(-1)}
         gaussian = linearization = None
         cov = linalg.cho_solve((chol, True), np.eye(p))
-        pidx = _index_of(state, "params")
+        pidx = curvature.index_of(state, "params")
         linear = getattr(model, "linear_in_params", False)
         if linear and not lik.learned_noise and lik.kind == "regression":
             order = pidx[_weights_then_bias(state)]
@@ -214,7 +215,7 @@ class LaplaceApprox:
                 cov[np.ix_(pidx, pidx)], lower=True))
         if hook is not None and hook.learn_noise:  # the user's likelihood, σ as learned
             lik = problem_likelihood
-            theta = {"log_noise": np.full(self.num_draws, math.log(sigma))}
+            theta = {"log_noise": np.full(self.num_samples, math.log(sigma))}
         return Fitted(
             model=model, likelihood=lik, prior=prior, name="LaplaceApprox", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y,
@@ -225,13 +226,6 @@ class LaplaceApprox:
             log_evidence=log_ev_public, config=self.to_dict(),
             approximation=gaussian if gaussian is not None else linearization,
         )
-
-
-def _index_of(state, key: str) -> np.ndarray:
-    """Positions of ``state[key]``'s leaves in ``ravel_pytree(state)`` (leaf order)."""
-    paths, _ = jax.tree_util.tree_flatten_with_path(state)
-    marks = [np.full(int(jnp.size(leaf)), path[0].key == key) for path, leaf in paths]
-    return np.flatnonzero(np.concatenate(marks)) if marks else np.zeros(0, int)
 
 
 def _weights_then_bias(state) -> np.ndarray:
@@ -254,11 +248,10 @@ def _mode_and_curvature(model, lik, prior, state, X, y, kind, newton_steps):
         return -latent_log_joint(model, lik, prior, unravel(v), X64, y64)
 
     value_and_grad = jax.jit(jax.value_and_grad(loss))
-    curvature = jax.jit(jax.hessian(loss) if kind == "full" else
-                        lambda v: _ggn(model, lik, prior, unravel, v, X64, y64))
+    hessian = jax.jit(curvature.latent(kind, model, lik, prior, unravel, X64, y64))
     taken = 0
     value, grad = value_and_grad(flat)
-    H = np.asarray(curvature(flat))
+    H = np.asarray(hessian(flat))
     for _ in range(newton_steps):
         try:
             step = linalg.cho_solve(linalg.cho_factor(H), np.asarray(grad))
@@ -269,39 +262,7 @@ def _mode_and_curvature(model, lik, prior, state, X, y, kind, newton_steps):
         if not np.isfinite(new_value) or new_value > value:
             break
         flat, value, grad, taken = candidate, new_value, new_grad, taken + 1
-        H = np.asarray(curvature(flat))
+        H = np.asarray(hessian(flat))
         if float(jnp.max(jnp.abs(step))) < 1e-13 * (1 + float(jnp.max(jnp.abs(flat)))):
             break
     return np.asarray(flat), H, float(value), taken, float(jnp.linalg.norm(grad))
-
-
-def _ggn(model, lik, prior, unravel, v, X, y):
-    """Generalised Gauss–Newton: Jᵀ Λ J + prior Hessian for the weights, the exact Hessian
-    for the other coordinates (log σ), zero cross-terms."""
-    z = unravel(v)
-    pidx = _index_of(z, "params")
-    oidx = np.setdiff1d(np.arange(v.size), pidx)
-    params_flat, unravel_params = ravel_pytree(z["params"])
-
-    def outputs(pf):
-        return model.apply(unravel_params(pf), X)  # (N, K)
-
-    J = jax.jacfwd(outputs)(params_flat)  # (N, K, P)
-
-    def nll_out(out_row, y_row):
-        return -lik.log_prob(y_row[None], out_row[None], z["theta"])[0]
-
-    lam = jax.vmap(jax.hessian(nll_out))(outputs(params_flat), y)  # (N, K, K)
-
-    def neg_log_prior(pf):
-        return -latent_log_prior(lik, prior, dict(z, params=unravel_params(pf)))
-
-    H_pp = jnp.einsum("nkp,nkl,nlq->pq", J, lam, J) + jax.hessian(neg_log_prior)(params_flat)
-
-    def loss_other(of):
-        return -latent_log_joint(model, lik, prior, unravel(v.at[oidx].set(of)), X, y)
-
-    H = jnp.zeros((v.size, v.size), v.dtype).at[np.ix_(pidx, pidx)].set(H_pp)
-    if oidx.size:
-        H = H.at[np.ix_(oidx, oidx)].set(jax.hessian(loss_other)(v[oidx]))
-    return H

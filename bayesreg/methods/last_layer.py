@@ -45,7 +45,7 @@ evidence runs and σ is the mode of the latent log σ under its prior, as for
 
     log p(y | φ, σ) = Σₙ log N(yₙ | φ̃ₙᵀ m, σ²) + log N(m | m₀, Λ₀⁻¹) + (P/2) log 2π − ½ log |H|
 
-(``exact.log_evidence`` with Φ̃ as the design). It treats the body as fixed, so it carries
+(``conjugate.log_evidence`` with Φ̃ as the design). It treats the body as fixed, so it carries
 no Occam factor for the body's weights; ``nan`` with a warning under a Flat prior.
 
 Supported: a homoscedastic ``GaussianLikelihood`` and a ``Gaussian`` or ``Flat`` prior on
@@ -66,6 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg import conjugate, curvature
 from bayesreg._lazy import linalg
 from bayesreg.approximation import (
     FunctionDraws,
@@ -78,7 +79,6 @@ from bayesreg.data.buckets import pad_rows
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical, init_latent
 from bayesreg.likelihoods import GaussianLikelihood
-from bayesreg.methods import exact
 from bayesreg.models import MLP
 from bayesreg.priors import Flat, Gaussian, is_proper
 from bayesreg.problem import Problem
@@ -169,7 +169,7 @@ def fit_last_layer(method, problem: Problem):
     m0, prec0 = last_layer_prior(prior, n_hidden, k)
     theta_star = np.concatenate([np.asarray(mode["weights"][-1], np.float64).ravel(),
                                  np.asarray(mode["biases"][-1], np.float64).ravel()])
-    H = curvature(kind, phi, y, sigma, k, prec0, m0, theta_star)
+    H = curvature.last_layer(kind, phi, y, sigma, k, prec0, m0, theta_star)
     try:
         chol_prec = linalg.cholesky(H, lower=True)
     except linalg.LinAlgError:
@@ -179,22 +179,22 @@ def fit_last_layer(method, problem: Problem):
             "prior") from None
     grad = -phi.T @ (y - phi @ theta_star) / sigma**2 + prec0 * (theta_star - m0)
     mean = theta_star - linalg.cho_solve((chol_prec, True), grad)  # exact: L is quadratic
-    chol_cov = exact._chol_cov(chol_prec)
-    log_ev = exact.log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec)
+    chol_cov = conjugate.chol_cov(chol_prec)
+    log_ev = conjugate.log_evidence(phi, y, sigma, m0, prec0, mean, chol_prec)
     if is_proper(prior):
         log_ev_public = log_ev
     else:
         warnings.warn("log_evidence is nan: a Flat prior is improper and has no evidence",
                       UserWarning, stacklevel=4)
         log_ev_public = math.nan
-    eps = np.asarray(jax.random.normal(draw_key, (method.num_draws, mean.size)), np.float64)
+    eps = np.asarray(jax.random.normal(draw_key, (method.num_samples, mean.size)), np.float64)
     flat = mean + eps @ chol_cov.T
     dtype = np.asarray(mode["weights"][-1]).dtype
     params = jax.tree_util.tree_map(
-        lambda a: np.repeat(np.asarray(a)[None], method.num_draws, axis=0), mode)
+        lambda a: np.repeat(np.asarray(a)[None], method.num_samples, axis=0), mode)
     params["weights"][-1] = flat[:, :n_hidden * k].reshape(-1, n_hidden, k).astype(dtype)
     params["biases"][-1] = flat[:, n_hidden * k:].astype(dtype)
-    theta = ({"log_noise": np.full(method.num_draws, math.log(sigma))}
+    theta = ({"log_noise": np.full(method.num_samples, math.log(sigma))}
              if lik.learned_noise else {})
     diagnostics = {
         **learned, "subset": "last_layer", "hessian": kind,
@@ -277,41 +277,12 @@ def last_layer_prior(prior, n_hidden: int, k: int) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(means), np.concatenate(precs)
 
 
-def curvature(kind, phi, y, sigma, k, prec0, m0, theta) -> np.ndarray:
-    """H over θ: the exact Hessian of the last layer's negative log joint ("full", "ggn":
-    equal, f being linear in θ) or its Kronecker factorisation A ⊗ B + Λ₀ ("kron")."""
-    lik = GaussianLikelihood(sigma)
-    n_hidden = phi.shape[1] - 1
-    with jax.enable_x64(True):
-        phi64, y64 = jnp.asarray(phi), jnp.asarray(y)
-
-        def out(t):
-            w = t[:n_hidden * k].reshape(n_hidden, k)
-            return phi64[:, :-1] @ w + t[n_hidden * k:]
-
-        if kind in ("full", "ggn"):
-            def loss(t):
-                nll = -jnp.sum(lik.log_prob(y64, out(t), {}))
-                return nll + 0.5 * jnp.sum(prec0 * (t - m0) ** 2)
-
-            return np.asarray(jax.hessian(loss)(jnp.asarray(theta)), np.float64)
-
-        # Λₙ = ∂²(−log p(yₙ | f))/∂f² per row, averaged: B (K × K)
-        def nll_row(f_row, y_row):
-            return -lik.log_prob(y_row[None], f_row[None], {})[0]
-
-        lam = jax.vmap(jax.hessian(nll_row))(out(jnp.asarray(theta)), y64)  # (N, K, K)
-        B = np.asarray(jnp.mean(lam, axis=0), np.float64)
-    A = phi.T @ phi
-    return np.kron(A, B) + np.diag(prec0)
-
-
 def _last_layer_noise(phi, y, m0, prec0) -> float:
     """σ by the last layer's exact evidence (``Exact``'s type-II rule on features φ), nan
     where it is undefined (the last layer interpolates)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return float(exact._type2_noise(phi, y, m0, prec0, 1000, 1e-12)[0])
+            return float(conjugate.type2_noise(phi, y, m0, prec0, 1000, 1e-12)[0])
     except ValueError:
         return math.nan

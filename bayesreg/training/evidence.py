@@ -28,8 +28,8 @@ gets there in a handful of iterations instead of hundreds).
 What is learned is what the user left out: σ when ``GaussianLikelihood(noise=None)``, the
 layer-wise scales when ``prior`` is omitted. A user's prior is used as given (its Hessian
 enters H; only σ moves). Up to ``DENSE_MAX`` parameters H is dense; above, its diagonal
-(the diagonal GGN). Above ``max_rows`` rows, G is estimated from a random subset of rows,
-scaled by N/m (RSS uses every row).
+(the diagonal GGN); both come from :mod:`bayesreg.curvature`. Above ``max_rows`` rows,
+G is estimated from a random subset of rows, scaled by N/m (RSS uses every row).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from bayesreg.curvature import GGN, gram, gram_diag, prior_diag
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian, log_prior
 
@@ -115,24 +116,23 @@ class EvidenceHook:
         else:
             Xs, ms, weight = X, mask, 1.0
 
-        def f_row(v, x):
-            return model.apply(unravel(v), x[None])[0, 0]
-
-        J = jax.vmap(jax.grad(f_row), in_axes=(None, 0))(flat, Xs) * ms[:, None]  # (m, P)
+        # the GGN with Λₙ = 1 (β multiplies it below): of the first output, padded rows zeroed
+        ggn = GGN(lambda v, rows: model.apply(unravel(v), rows)[:, :1], Xs)
+        J = ggn.jacobian(flat)[:, 0] * ms[:, None]  # (m, P)
         if totals is None:
             resid = y - model.apply(params, X)[:, 0]
             rss = jnp.sum(mask * resid**2)
         sizes = [int(np.size(a)) for g in PARAM_GROUPS for a in params[g]]
         seg = _segments(params)
         dense = flat.size <= DENSE_MAX
-        G = weight * (J.T @ J if dense else jnp.sum(J**2, axis=0))
+        G = weight * (gram(J) if dense else gram_diag(J))
         sq = jax.ops.segment_sum(flat**2, seg, num_segments=len(sizes))
         p_l = jnp.asarray(sizes, dtype)
 
         def step(h, _):
             lik, pri = self.bind(h, likelihood, prior)
             beta = 1.0 / jnp.square(lik.noise_std({}))
-            d = _prior_curvature(pri, unravel, flat)
+            d = prior_diag(lambda v, pri=pri: -log_prior(pri, unravel(v)), flat)
             if dense:
                 # In float32 this fails (NaN) once a layer's α falls near 1e-8 where G has no
                 # curvature against βG ~ 1e5 elsewhere: the update is then refused (below).
@@ -221,13 +221,3 @@ def _segments(params) -> np.ndarray:
     paths, _ = jax.tree_util.tree_flatten_with_path(params)
     return np.concatenate([np.full(int(np.size(leaf)), order[(p[0].key, p[1].idx)])
                            for p, leaf in paths])
-
-
-def _prior_curvature(prior, unravel, flat) -> jax.Array:
-    """Diagonal of ∇²(−log p(φ)). Priors factorise over scalars, so the Hessian is diagonal
-    and one Hessian-vector product with a vector of ones returns it."""
-
-    def neg_log_prior(v):
-        return -log_prior(prior, unravel(v))
-
-    return jax.jvp(jax.grad(neg_log_prior), (flat,), (jnp.ones_like(flat),))[1]

@@ -12,7 +12,7 @@ import bayesreg as br
 
 
 @pytest.mark.parametrize("method", [br.Ensemble(members=6, training=br.MAP(steps=200)),
-                                    br.Exact(num_draws=300)], ids=["ensemble", "exact"])
+                                    br.Exact(num_samples=300)], ids=["ensemble", "exact"])
 @pytest.mark.slow
 def test_streaming_summaries_equal_the_in_memory_ones(method):
     X, y = br.datasets.gap_example(n=40)

@@ -152,7 +152,7 @@ def test_flat_prior_gives_nan_evidence_with_a_warning(linear_data):
 
 def test_draws_follow_the_exact_posterior(book_data):
     X, y = book_data
-    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_draws=20_000),
+    post = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_samples=20_000),
                   prior=br.Gaussian(2.0), likelihood=br.GaussianLikelihood(0.3))
     flat = np.column_stack([post.params["weights"][0][:, :, 0], post.params["biases"][0]])
     sd = np.sqrt(np.diag(post.gaussian.cov))
@@ -245,3 +245,17 @@ def test_a_prior_too_wide_for_float32_is_a_clear_error():
     with pytest.raises(ValueError, match=r"noise σ = 1e\+20: in float32"):
         br.fit(br.Linear(), np.linspace(0, 1, 12), np.zeros(12), method=br.Exact(),
                likelihood=br.GaussianLikelihood(1e20))
+
+
+def test_num_draws_is_the_old_name_of_num_samples(book_data):
+    X, y = book_data
+    with pytest.warns(DeprecationWarning, match=r"Exact\(num_samples=\.\.\.\)"):
+        old = br.Exact(num_draws=5)
+    assert old == br.Exact(num_samples=5) and old.num_samples == 5
+    a = br.fit(br.Polynomial(2), X, y, method=old, prior=br.Gaussian(1.0))
+    b = br.fit(br.Polynomial(2), X, y, method=br.Exact(num_samples=5), prior=br.Gaussian(1.0))
+    np.testing.assert_array_equal(a.params["weights"][0], b.params["weights"][0])
+    with pytest.raises(TypeError, match="both"):
+        br.Exact(num_draws=5, num_samples=7)
+    with pytest.warns(DeprecationWarning, match=r"LaplaceApprox\(num_samples=\.\.\.\)"):
+        assert br.LaplaceApprox(num_draws=7) == br.LaplaceApprox(num_samples=7)

@@ -38,7 +38,7 @@ def test_heteroscedastic_laplace_predicts_through_the_linearised_network(hetero)
     X, y = hetero
     post = br.fit(br.MLP((16,)), X[::3], y[::3], prior=br.Gaussian(3.0),
                   likelihood=br.HeteroscedasticGaussian(),
-                  method=br.LaplaceApprox(num_draws=200))
+                  method=br.LaplaceApprox(num_samples=200))
     assert post.linearization is not None
     grid = np.linspace(-1, 1, 7)
     out = np.asarray(post.model.apply(post.linearization.mode, grid[:, None]))

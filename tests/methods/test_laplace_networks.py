@@ -76,7 +76,7 @@ def test_full_hessian_and_sampled_predictive_options(gap):
     X, y = gap
     post = br.fit(br.MLP((8,), activation="tanh"), X, y, prior=br.Gaussian(1.0),
                   likelihood=br.GaussianLikelihood(0.1),
-                  method=br.LaplaceApprox(hessian="full", predictive="sample", num_draws=300))
+                  method=br.LaplaceApprox(hessian="full", predictive="sample", num_samples=300))
     assert post.linearization is None and post.diagnostics["hessian"] == "full"
     assert post.predict(GRID).draws.shape == (300, GRID.size)
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import bayesreg as br
+from bayesreg import curvature
+from bayesreg.conjugate import conjugate_update
 from bayesreg.methods import last_layer
-from bayesreg.methods.exact import conjugate_update
 
 FAR = np.array([-2.5, 2.5])
 # one plain gradient step: the last layer is far from its mode, so only the float64 Newton
@@ -76,8 +77,8 @@ def test_kron_equals_full_for_a_gaussian_likelihood():
     y, theta = rng.standard_normal(25), rng.standard_normal(7)
     prec0 = np.concatenate([np.full(6, 2.0), [0.1]])
     m0 = np.zeros(7)
-    full = last_layer.curvature("full", phi, y, 0.3, 1, prec0, m0, theta)
-    kron = last_layer.curvature("kron", phi, y, 0.3, 1, prec0, m0, theta)
+    full = curvature.last_layer("full", phi, y, 0.3, 1, prec0, m0, theta)
+    kron = curvature.last_layer("kron", phi, y, 0.3, 1, prec0, m0, theta)
     closed = phi.T @ phi / 0.3**2 + np.diag(prec0)
     np.testing.assert_allclose(full, closed, rtol=1e-12)
     np.testing.assert_allclose(kron, closed, rtol=1e-12)
