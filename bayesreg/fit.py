@@ -68,7 +68,12 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
 
 def _fit(model, X, y, method, prior, likelihood, seed, dtype):
     method = MAP() if method is None else method
-    if not callable(getattr(method, "fit", None)) or not hasattr(method, "supports"):
+    for name, value in (("method", method), ("model", model), ("likelihood", likelihood)):
+        if isinstance(value, type):  # br.MAP instead of br.MAP()
+            raise TypeError(f"{name} must be an instance, e.g. {name}=br.{value.__name__}(); got "
+                            f"the class br.{value.__name__}")
+    if not all(callable(getattr(method, a, None))
+               for a in ("fit", "supports", "to_dict", "why_not_streamed")):
         raise TypeError(f"method must be a bayesreg method such as br.MAP() or br.Exact(); "
                         f"got {type(method).__name__}")
     if not (hasattr(model, "init") and hasattr(model, "apply")):
@@ -111,13 +116,7 @@ def _streamed_or_loaded(X, method, likelihood, dtype):
     """A lazily read X as it is, for a method that streams it
     (``method.why_not_streamed(n, likelihood)`` is None); read into memory otherwise, up to
     ``bayesreg.data.stream.MATERIALIZE_LIMIT`` bytes, or refused with the method's reason."""
-    declared = getattr(method, "why_not_streamed", None)
-    if declared is None:  # a method of an older protocol: streams if it says so
-        legacy = getattr(method, "_streams", None)
-        why = (None if legacy is not None and legacy(X.shape[0], likelihood) else
-               f"{type(method).__name__} needs every row in memory at once")
-    else:
-        why = declared(X.shape[0], likelihood)
+    why = method.why_not_streamed(X.shape[0], likelihood)
     if why is None:
         return X
     wide = dtype == "float64" or X.dtype == np.float64  # as check_X keeps it in memory

@@ -106,3 +106,12 @@ def test_booleans_and_numeric_objects_are_numbers():
         num_samples=10)).gaussian.mean)
     post = br.fit(br.Linear(), X, Y > 0.5, likelihood=br.Bernoulli(), method=br.MAP(steps=50))
     assert post.predict(X).probs.shape[0] == 12
+
+
+@pytest.mark.parametrize("kw", [{"method": br.MAP}, {"model": br.Linear},
+                                {"likelihood": br.GaussianLikelihood}])
+def test_a_class_instead_of_an_instance_says_so(kw):
+    X, y = np.arange(5.0), np.arange(5.0)
+    args = {"model": br.Linear(), **kw}
+    with pytest.raises(TypeError, match=r"must be an instance, e\.g\. \w+=br\.\w+\(\)"):
+        br.fit(args.pop("model"), X, y, **args)

@@ -89,9 +89,10 @@ class Exact:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def _streams(self, n: int, likelihood) -> bool:
-        """An X read by chunks is streamed (sufficient statistics by chunks), never loaded."""
-        return True
+    def why_not_streamed(self, n: int, likelihood) -> None:
+        """None: an X read by chunks is streamed (sufficient statistics by chunks), never
+        loaded, whatever ``n``."""
+        del n, likelihood
 
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (a linear-in-parameters model

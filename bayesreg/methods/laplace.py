@@ -36,12 +36,13 @@ from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
 from bayesreg.conjugate import GaussianCoefficients
 from bayesreg.fitted import Fitted
-from bayesreg.latent import check_hierarchical, init_latent, latent_log_joint, split_draws
+from bayesreg.latent import check_hierarchical, init_latent, split_draws
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.linearized import Linearization
 from bayesreg.methods.last_layer import fit_last_layer
 from bayesreg.priors import is_proper
 from bayesreg.problem import Problem
+from bayesreg.training.newton import newton_mode
 from bayesreg.training.results import check_trace, learned_hyperparameters
 from bayesreg.training.trainer import Trainer, check_training
 
@@ -134,6 +135,12 @@ class LaplaceApprox:
                 "training": self.training.to_dict(),
                 **({"subset": self.subset} if self.subset != "all" else {})}
 
+    def why_not_streamed(self, n: int, likelihood) -> str:
+        """Why an X read by chunks is read into memory for this method (it never streams)."""
+        del n, likelihood
+        return ("LaplaceApprox needs every row in memory at once: its curvature sums over "
+                "every row's Jacobian")
+
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood``: any model and
         likelihood (the Hessian is dense, so P ≤ MAX_PARAMS); with ``subset="last_layer"``
@@ -175,7 +182,7 @@ class LaplaceApprox:
         if kind == "auto":
             kind = "full" if getattr(model, "linear_in_params", False) else "ggn"
         with jax.enable_x64(True):
-            mode, H, loss, steps, grad_norm = _mode_and_curvature(
+            mode, H, loss, steps, grad_norm = newton_mode(
                 model, lik, prior, state, problem.X, problem.y, kind, self.newton_steps)
         try:
             chol = linalg.cholesky(H, lower=True)
@@ -234,35 +241,3 @@ def _weights_then_bias(state) -> np.ndarray:
     n_b = int(sum(np.size(b) for b in state["params"]["biases"]))
     n_w = int(sum(np.size(w) for w in state["params"]["weights"]))
     return np.concatenate([np.arange(n_b, n_b + n_w), np.arange(n_b)])
-
-
-def _mode_and_curvature(model, lik, prior, state, X, y, kind, newton_steps):
-    """Refine the mode with Newton steps; return (mode, H, L(mode), steps taken, |∇L|)."""
-    state64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), state)
-    flat, unravel = ravel_pytree(state64)
-    X64, y64 = jnp.asarray(X, jnp.float64), jnp.asarray(y, jnp.float64)
-    if lik.kind == "classification":
-        y64 = jnp.asarray(y)
-
-    def loss(v):
-        return -latent_log_joint(model, lik, prior, unravel(v), X64, y64)
-
-    value_and_grad = jax.jit(jax.value_and_grad(loss))
-    hessian = jax.jit(curvature.latent(kind, model, lik, prior, unravel, X64, y64))
-    taken = 0
-    value, grad = value_and_grad(flat)
-    H = np.asarray(hessian(flat))
-    for _ in range(newton_steps):
-        try:
-            step = linalg.cho_solve(linalg.cho_factor(H), np.asarray(grad))
-        except linalg.LinAlgError:
-            break
-        candidate = flat - step
-        new_value, new_grad = value_and_grad(candidate)
-        if not np.isfinite(new_value) or new_value > value:
-            break
-        flat, value, grad, taken = candidate, new_value, new_grad, taken + 1
-        H = np.asarray(hessian(flat))
-        if float(jnp.max(jnp.abs(step))) < 1e-13 * (1 + float(jnp.max(jnp.abs(flat)))):
-            break
-    return np.asarray(flat), H, float(value), taken, float(jnp.linalg.norm(grad))

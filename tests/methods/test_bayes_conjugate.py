@@ -79,7 +79,7 @@ def test_vi_reaches_the_mean_field_optimum(problem):
 def test_every_method_exports_the_same_arviz_groups(problem):
     X, y, kw, _ = problem
     methods = [br.MAP(steps=500), br.LaplaceApprox(num_samples=200),
-               br.VI(steps=500, num_draws=200, progress_bar=False),
+               br.VI(steps=500, num_samples=200, progress_bar=False),
                br.NUTS(num_warmup=100, num_samples=100, progress_bar=False)]
     for method in methods:
         idata = br.fit(br.Polynomial(2), X, y, method=method, **kw).to_arviz()
