@@ -34,6 +34,7 @@ from bayesreg._report import table as markdown_table
 from bayesreg.cache import enable_compilation_cache
 from bayesreg.compare import w1_to_reference
 from bayesreg.demo import demo
+from bayesreg.selection import learn_prior
 
 METHOD_NAMES = tuple(methods.command_line())
 
@@ -63,9 +64,9 @@ def parse_model(text: str):
 
 
 def parse_prior(text: str):
-    """A prior from the command line; "learned" (the default) is None: br.fit then learns
-    layer-wise Gaussian scales by the evidence where the method can."""
-
+    """A prior from the command line; "learned" (the default) is None: compare then learns
+    Gaussian scales once by the evidence (``bayesreg.selection.learn_prior``) and every
+    method fits under them."""
     if text == "learned":
         return None
     kind, *args = text.split(":")
@@ -262,6 +263,19 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         return (a - mx) / sx
 
     _prepare_out(out)
+    X_fit, y_fit = zx(X[train]), (y[train] - my) / sy
+    if prior_obj is None:  # one prior for every method, learned once (bayesreg.selection)
+        say(f"learning the prior once on {len(train)} rows, for every method ...")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                prior_obj, prior_note = learn_prior(model_obj, X_fit, y_fit, seed=seed)
+        except (ValueError, FloatingPointError) as err:
+            raise UsageError(f"learning the prior failed on {len(train)} training rows with "
+                             f"--model {model}: {' '.join(str(err).split())}; give one with "
+                             "--prior gaussian:SCALE") from None
+    else:
+        prior_note = f"given (--prior {prior})"
     rows, preds = [], {}
     for name, method in methods_run:
         say(f"fitting {name} on {len(train)} rows ...")
@@ -269,8 +283,8 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserWarning)
-                post = br.fit(model_obj, zx(X[train]), (y[train] - my) / sy, method=method,
-                              prior=prior_obj, seed=seed)
+                post = br.fit(model_obj, X_fit, y_fit, method=method, prior=prior_obj,
+                              seed=seed)
             seconds = time.perf_counter() - start
             pred = post.predict(zx(X[test])).affine(sy, my)  # back to the original units
         except (ValueError, FloatingPointError) as err:
@@ -279,6 +293,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
                              f"{model}: {reason}") from None
         preds[name] = (post, pred)
         row = {"method": name, **pred.metrics(y[test]), "fit_seconds": seconds,
+               "prior": prior_note,
                "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
                "warnings": messages(caught)}
         for message in row["warnings"]:  # in full, on the terminal as in the report
@@ -294,8 +309,9 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
     report = [f"# bayesreg compare: {os.path.basename(path)}", "",
               f"Target `{target}`, features {', '.join(f'`{n}`' for n in names)}; "
               f"{len(train)} training rows, {len(test)} test rows (seed {seed}).",
-              f"Model `{model}`, prior `{prior}` on standardised features and target; "
-              "metrics in the target's original units.", "", table, ""]
+              f"Model `{model}` on standardised features and target; metrics in the target's "
+              "original units.", "",
+              f"Prior, the same for every method: {prior_note}.", "", table, ""]
     if dropped:
         report[2:2] = [f"{dropped} rows with missing cells dropped (--dropna).", ""]
     if skipped:
@@ -406,9 +422,9 @@ def main(argv=None) -> int:
                        help=f"comma list of {','.join(METHOD_NAMES)}")
     p_cmp.add_argument("--model", default="mlp:50", help="linear | poly:DEGREE | mlp:WIDTH")
     p_cmp.add_argument("--prior", default="learned",
-                       help="learned (layer-wise Gaussian scales by the evidence; NUTS and VI "
-                            "use gaussian:1) | gaussian:S | laplace:S | cauchy:S | "
-                            "studentt:DF:S | flat")
+                       help="learned (Gaussian scales learned once by the evidence, exact for "
+                            "linear and poly, then used by every method) | gaussian:S | "
+                            "laplace:S | cauchy:S | studentt:DF:S | flat")
     p_cmp.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
     p_cmp.add_argument("--seed", type=int, default=0, help="split and fit seed (>= 0)")
     p_cmp.add_argument("--out", default="bayesreg-compare", help="output folder")

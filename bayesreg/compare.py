@@ -35,6 +35,7 @@ from bayesreg._random import holdout
 from bayesreg._validation import check_X, check_y
 from bayesreg.fit import fit
 from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.selection import learn_prior
 
 W1_DRAWS = 2000
 
@@ -49,6 +50,8 @@ class Comparison:
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    prior: dict | None = None
+    prior_note: str = "given"
 
     def to_dict(self) -> dict:
         return {"rows": [dict(r) for r in self.rows]}
@@ -67,6 +70,7 @@ class Comparison:
                 v = r.get(c, "")
                 cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", f"Prior, the same for every row: {self.prior_note}."]
         return "\n".join(lines)
 
 
@@ -100,7 +104,13 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
 
     Parameters
     ----------
-    model, X, y, prior, likelihood, seed : as in :func:`bayesreg.fit`
+    model, X, y, likelihood, seed : as in :func:`bayesreg.fit`
+    prior : Prior or dict, optional
+        Used as given by every method. Left out, it is learned once on the training rows
+        (:func:`bayesreg.selection.learn_prior`: exactly by the evidence for a model linear in
+        its parameters, by MAP's Laplace–GGN evidence for a network) and then given to every
+        method, so that the rows compare methods under one prior; each row's ``prior`` and
+        ``Comparison.prior_note`` say which.
     methods : sequence of methods, e.g. ``[br.MAP(), br.Exact(), br.NUTS()]``
     X_test, y_test : held-out data; when omitted, ``test_size`` of the rows are held out
     reference : str, optional
@@ -113,7 +123,8 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
     Returns
     -------
     Comparison
-        ``rows``: method, test metrics, ``fit_seconds`` (wall time including compilation)
+        ``rows``: method, test metrics, ``prior`` (how the prior was set),
+        ``fit_seconds`` (wall time including compilation)
         and, with a reference among the methods (NUTS by default), ``w1_to_nuts`` (or
         ``w1_to_<reference>``) and its Monte Carlo floor ``w1_floor`` (module docstring).
     """
@@ -135,6 +146,12 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
         raise ValueError(f"{', '.join(unfit)} cannot fit {type(model).__name__} with "
                          f"{type(lik).__name__}: leave it out of methods (method.supports("
                          "model, likelihood) says which methods can)")
+    if prior is None:  # one prior for every method (bayesreg.selection.learn_prior)
+        if progress:
+            progress("learning the prior once, for every method ...")
+        prior, prior_note = learn_prior(model, X, y, likelihood, seed)
+    else:
+        prior_note = "given"
     rows, posts, preds, names = [], {}, {}, []
     for method in methods:
         name = type(method).__name__
@@ -147,7 +164,8 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
         seconds = time.perf_counter() - start
         pred = post.predict(X_test)
         posts[name], preds[name] = post, pred
-        rows.append({"method": name, **pred.metrics(y_test), "fit_seconds": seconds})
+        rows.append({"method": name, **pred.metrics(y_test), "fit_seconds": seconds,
+                     "prior": prior_note})
     if reference is None:
         reference = next((n for n, m in zip(names, methods, strict=True)
                           if getattr(m, "is_reference", False)), None)
@@ -158,4 +176,4 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
         dist, floor = w1_to_reference(preds, reference, seed)
         for row in rows:
             row[f"w1_to_{reference.lower()}"], row["w1_floor"] = dist[row["method"]], floor
-    return Comparison(rows, posts, X, y, X_test, y_test)
+    return Comparison(rows, posts, X, y, X_test, y_test, prior, prior_note)

@@ -46,20 +46,25 @@ from bayesreg.priors import Flat, Gaussian
 class ConjugateFit:
     """What :func:`solve` found: the posterior N(mean, A⁻¹) (``chol_prec``: lower Cholesky
     factor of A), σ, the fixed-point iterations that set it (0 when given) and the log
-    evidence with Flat coefficients at density 1."""
+    evidence with Flat coefficients at density 1; ``prior`` is the prior used (learned with
+    ``learn_prior``)."""
 
     mean: np.ndarray
     chol_prec: np.ndarray
     sigma: float
     iterations: int
     log_evidence: float
+    prior: dict
 
 
 def solve(model, X, y, prior, noise: float | None = None, float32: bool = False,
-          max_iter: int = 1000, tol: float = 1e-12) -> ConjugateFit:
+          max_iter: int = 1000, tol: float = 1e-12, learn_prior: bool = False) -> ConjugateFit:
     """The conjugate posterior of ``model``'s coefficients given rows (X, y), with the checks
     that refuse an improper posterior, an unlearnable noise or a float32 overflow (module
-    docstring). ``noise`` None: σ by type-II maximum likelihood.
+    docstring). ``noise`` None: σ by type-II maximum likelihood. ``learn_prior``: the
+    Gaussian prior scales of the weights and of the bias by type-II maximum likelihood too
+    (:func:`type2_prior`), the evidence MAP's training maximises for a network, here exactly;
+    ``prior`` is then unused and ``ConjugateFit.prior`` is the prior learned.
 
     Examples
     --------
@@ -71,6 +76,12 @@ def solve(model, X, y, prior, noise: float | None = None, float32: bool = False,
     """
     y_all = np.asarray(y, np.float64)
     phi, z, n, rss0 = design(model, X, y_all)
+    iters_prior = 0
+    if learn_prior:
+        if noise is None:
+            _check_noise_learnable(y_all)
+        prior, iters_prior = type2_prior(phi, z, noise, max_iter, tol, n=n, rss0=rss0,
+                                         var=float(np.var(y_all)))
     m0, prec0 = prior_moments(prior, phi.shape[1] - 1)
     if float32:
         _check_float32_range("y", float(np.max(np.abs(y_all))))
@@ -88,7 +99,7 @@ def solve(model, X, y, prior, noise: float | None = None, float32: bool = False,
             chol_prec, np.eye(mean.size), lower=True) ** 2, axis=0))
         _check_float32_range("coefficients", float(np.max(np.abs(mean) + spread)))
     log_ev = log_evidence(phi, z, sigma, m0, prec0, mean, chol_prec, n=n, rss0=rss0)
-    return ConjugateFit(mean, chol_prec, sigma, iters, log_ev)
+    return ConjugateFit(mean, chol_prec, sigma, max(iters, iters_prior), log_ev, prior)
 
 
 @register
@@ -185,7 +196,9 @@ def prior_moments(spec, k: int) -> tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"the {group} prior's loc has {loc.size} values; "
                                  f"expected 1 or {size}")
             means.append(np.broadcast_to(loc, (size,)).copy())
-            precs.append(np.full(size, 1.0 / float(prior.scale) ** 2))
+            scale = prior.scale  # one layer's scale, as a learned layer-wise prior holds it
+            scale = scale[0] if isinstance(scale, list | tuple) and len(scale) == 1 else scale
+            precs.append(np.full(size, 1.0 / float(scale) ** 2))
         else:
             raise ValueError(
                 f"Exact needs Gaussian or Flat priors; the {group} prior is "
@@ -372,3 +385,68 @@ def type2_noise(phi, y, m0, prec0, max_iter, tol, n=None, rss0=0.0,
     warnings.warn(f"the evidence fixed point for the noise did not converge in {max_iter} "
                   "iterations", UserWarning, stacklevel=3)
     return math.sqrt(sigma2), max_iter
+
+
+ALPHA_RANGE = (1e-8, 1e8)  # prior precisions are kept in this range (as the network evidence)
+
+
+def type2_prior(phi, y, noise, max_iter, tol, n=None, rss0=0.0,
+                var=None) -> tuple[dict, int]:
+    """The Gaussian prior N(0, s_w²) on the weights and N(0, s_b²) on the bias that maximise
+    the evidence p(y | s_w, s_b, σ), with σ too when ``noise`` is None: MacKay's fixed point
+
+        γ_g = Σ_{i∈g} (1 − α_g (A⁻¹)ᵢᵢ),   α_g ← γ_g / ‖m_g‖²,   σ² ← RSS / (N − Σ_g γ_g)
+
+    (α_g = 1/s_g², A = ΦᵀΦ/σ² + diag(α), m = A⁻¹Φᵀy/σ²), the update the Laplace–GGN
+    evidence makes for a network (:mod:`bayesreg.training.evidence`; for a model linear in
+    its parameters the GGN is exact, so the two agree). Returns ({"weights", "biases"}
+    priors, iterations).
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 3)); w = np.array([1.0, -0.5, 0.25])
+    >>> phi = np.column_stack([X, np.ones(200)]); y = X @ w + 0.3 * rng.standard_normal(200)
+    >>> prior, _ = type2_prior(phi, y, None, 1000, 1e-12)
+    >>> 0.3 < float(prior["weights"].scale) < 1.5  # ~ the rms of w, 0.76
+    True
+    """
+    n = phi.shape[0] if n is None else n
+    p = phi.shape[1]
+    groups = [np.arange(p - 1), np.array([p - 1])]
+    alpha = np.ones(2)
+    sigma2 = (max(float(np.var(y)) if var is None else var, 1e-12) if noise is None
+              else float(noise) ** 2)
+    for it in range(1, max_iter + 1):
+        prec0 = np.concatenate([np.full(g.size, a)
+                                for g, a in zip(groups, alpha, strict=True)])
+        mean, chol = conjugate_update(phi, y, math.sqrt(sigma2), np.zeros(p), prec0)
+        inv_diag = np.diag(linalg.cho_solve((chol, True), np.eye(p)))
+        gamma = np.array([np.sum(1.0 - a * inv_diag[g]) for g, a in zip(groups, alpha,
+                                                                             strict=True)])
+        norms = np.array([float(mean[g] @ mean[g]) for g in groups])
+        new_alpha = np.clip(gamma / np.maximum(norms, 1e-300), *ALPHA_RANGE)
+        new_sigma2 = sigma2
+        if noise is None:
+            resid = y - phi @ mean
+            rss = float(resid @ resid) + rss0
+            if n - gamma.sum() <= 1e-9 or rss <= 0:
+                raise ValueError(
+                    "cannot learn the prior and the noise by evidence: the model interpolates "
+                    f"the data (N = {n}, effective parameters γ = {gamma.sum():.3g}); fix it "
+                    "with prior=br.Gaussian(s) or GaussianLikelihood(noise=σ)")
+            new_sigma2 = rss / (n - gamma.sum())
+        done = (np.all(np.abs(np.log(new_alpha / alpha)) <= tol ** 0.5)
+                and abs(new_sigma2 - sigma2) <= tol ** 0.5 * sigma2)
+        alpha, sigma2 = new_alpha, new_sigma2
+        if done:
+            return _gaussian_groups(alpha), it
+    warnings.warn(f"the evidence fixed point for the prior scales did not converge in "
+                  f"{max_iter} iterations", UserWarning, stacklevel=3)
+    return _gaussian_groups(alpha), max_iter
+
+
+def _gaussian_groups(alpha) -> dict:
+    scales = 1.0 / np.sqrt(alpha)
+    return {"weights": Gaussian(float(scales[0])), "biases": Gaussian(float(scales[1]))}

@@ -113,8 +113,8 @@ class Exact:
         fit = conjugate.solve(model, problem.X, problem.y, problem.prior,
                               noise=None if lik.learned_noise else float(lik.noise),
                               float32=problem.dtype == "float32", max_iter=self.max_iter,
-                              tol=self.tol)
-        if not is_proper(problem.prior):
+                              tol=self.tol, learn_prior=problem.learn_prior)
+        if not is_proper(fit.prior):
             warnings.warn(
                 "log_evidence is nan: a Flat prior is improper and has no evidence; "
                 "use a Gaussian prior on every coefficient to compare models by evidence",
@@ -133,9 +133,18 @@ class Exact:
         theta = ({"log_noise": np.full(self.num_samples, math.log(fit.sigma))}
                  if lik.learned_noise else {})
         return Fitted(
-            model=model, likelihood=lik, prior=problem.prior, name="Exact", params=params,
+            model=model, likelihood=lik, prior=fit.prior, name="Exact", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y,
             diagnostics={"noise_std": fit.sigma, "noise_iterations": fit.iterations,
-                         "log_evidence_improper": fit.log_evidence},
+                         "log_evidence_improper": fit.log_evidence,
+                         **(_learned(fit) if problem.learn_prior else {})},
             log_evidence=log_ev_public, approximation=coeffs, config=self.to_dict(),
         )
+
+
+def _learned(fit) -> dict:
+    """The diagnostics MAP reports for learned prior scales: the scales by layer and
+    λ = σ²/s² (one layer: arrays of one value)."""
+    scales = {g: np.array([float(p.scale)]) for g, p in fit.prior.items()}
+    return {"hyperparameters": "evidence", "prior_scales": scales,
+            "l2_strength": {g: fit.sigma ** 2 / s ** 2 for g, s in scales.items()}}
