@@ -11,7 +11,7 @@ Examples
 >>> lo, hi = post.predict(X).interval(0.95)
 """
 
-from bayesreg import datasets, implicit, metrics, optim
+from bayesreg import augment, datasets, implicit, metrics, optim
 from bayesreg.calibration import CalibratedPosterior, calibrate
 from bayesreg.compare import Comparison, compare
 from bayesreg.equivalence import (
@@ -80,6 +80,7 @@ __all__ = [
     "PriorScaleSelection",
     "StreamingPredictive",
     "StudentT",
+    "augment",
     "calibrate",
     "compare",
     "datasets",

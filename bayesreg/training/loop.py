@@ -96,7 +96,8 @@ class NegLogJoint:
     weight prior plus the noise prior on log σ). ``noise`` holds (kind, scale) pairs of
     noise injection, drawn from the step's key: "inputs" and "labels" add Gaussian noise to
     the batch, "weights" evaluates the loss at jittered weights (gradient w.r.t. the clean
-    ones).
+    ones). ``augment`` transforms the batch's inputs with the step's key
+    (:mod:`bayesreg.augment`).
 
     Hashable (a static argument of the compiled loops): two fits with equal objectives share
     a compiled program.
@@ -117,6 +118,7 @@ class NegLogJoint:
     model: Any
     noise: tuple[tuple[str, float], ...] = ()
     latent: bool = False
+    augment: Any = None  # aug(key, X_batch) -> X_batch, a fresh draw every batch
 
     def __call__(self, state, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
         """ℓ on the batch (X (B, D), y (B,)) of a training set of ``n`` rows. ``weights``
@@ -124,6 +126,8 @@ class NegLogJoint:
         the batch mean is the mean over the real rows (:func:`row_weights`)."""
         noise = dict(self.noise)
         k_drop, k_in, k_w, k_lab = jax.random.split(key, 4)
+        if self.augment is not None:  # its own stream: the other keys stay as without it
+            X = self.augment(jax.random.fold_in(key, 5), X)
         if noise.get("inputs"):
             X = X + noise["inputs"] * jax.random.normal(k_in, X.shape, X.dtype)
         if noise.get("labels"):

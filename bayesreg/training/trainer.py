@@ -32,6 +32,7 @@ from bayesreg._deprecated import renamed
 from bayesreg._pytree import check_positive
 from bayesreg._random import split_rows
 from bayesreg._validation import check_int
+from bayesreg.augment import check_augment
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
@@ -98,6 +99,11 @@ class Trainer:
         every update: ``{"inputs": σₓ}`` jitters the inputs, ``{"labels": σ_y}`` the targets
         (regression), ``{"weights": σ_w}`` the weights at which the loss is evaluated (the
         gradient is applied to the clean weights). Any subset of the three keys.
+    augment : callable, optional
+        Data augmentation (:mod:`bayesreg.augment`): ``aug(key, X_batch) -> X_batch``
+        applied to the inputs of every batch with a fresh key, inside the compiled loop, e.g.
+        ``br.augment.compose(br.augment.shift(), br.augment.scale(0.8, 1.2))``. Validation
+        rows and predictions see the inputs as they are.
     validation : float, optional
         Fraction of the rows held out as a validation set (seeded); its mean negative log
         likelihood after every update is kept in ``diagnostics["val_losses"]``. Under a
@@ -148,6 +154,7 @@ class Trainer:
     momentum: float = 0.9
     weight_decay: float = 0.0
     noise_injection: dict | None = None
+    augment: Callable | None = None
     validation: float | None = None
     early_stopping: int | None = None
     restore_best: bool = True
@@ -167,6 +174,7 @@ class Trainer:
     def __post_init__(self, noise):
         object.__setattr__(self, "noise_injection", renamed(
             type(self).__name__, "noise", noise, "noise_injection", self.noise_injection))
+        check_augment(self.augment)
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS} or an optax "
                              f"GradientTransformation; got {self.optimizer!r}")
@@ -255,13 +263,15 @@ class Trainer:
     def objective(self, model, latent: bool = False) -> NegLogJoint:
         """What the training loop minimises for ``model``: the negative log joint per point
         (the latent density with ``latent=True``) with this configuration's noise injection."""
-        return NegLogJoint(model, tuple(sorted((self.noise_injection or {}).items())), latent)
+        return NegLogJoint(model, tuple(sorted((self.noise_injection or {}).items())), latent,
+                           self.augment)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k in ("optimizer", "schedule"):
             if not isinstance(out[k], str):
                 out[k] = "custom"
+        out["augment"] = None if self.augment is None else repr(self.augment)
         out["noise_injection"] = dict(self.noise_injection) if self.noise_injection else None
         return out
 
