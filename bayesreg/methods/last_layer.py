@@ -79,7 +79,7 @@ from bayesreg.data.buckets import pad_rows
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical, init_latent
 from bayesreg.likelihoods import GaussianLikelihood
-from bayesreg.models import MLP
+from bayesreg.models import MLP, mlp_forward
 from bayesreg.priors import Flat, Gaussian, is_proper
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_trace, learned_hyperparameters
@@ -246,10 +246,7 @@ def _features(model, body, X):
     """The penultimate features φ(X): the model's basis, or an MLP's last hidden layer."""
     if getattr(model, "linear_in_params", False):
         return model.features(X)
-    h = X
-    for w, b in zip(body["weights"], body["biases"], strict=True):
-        h = model.act(h @ w + b)
-    return h
+    return model.act(mlp_forward(model.act, body, X))  # the body's last layer, activated
 
 
 def last_layer_prior(prior, n_hidden: int, k: int) -> tuple[np.ndarray, np.ndarray]:
