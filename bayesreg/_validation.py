@@ -96,3 +96,46 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
+
+
+def check_real(name: str, value, low: float | None = None, high: float | None = None, *,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a finite float in [low, high] (an end open with ``low_open`` /
+    ``high_open``): a ``TypeError`` naming ``name`` for a string, bool, None or complex, a
+    ``ValueError`` for NaN, ±inf or a value out of range. Every real-valued setting of the
+    configuration objects goes through it.
+
+    Examples
+    --------
+    >>> check_real("momentum", 0.9, 0.0, 1.0, high_open=True)
+    0.9
+    >>> check_real("momentum", "a", 0.0, 1.0)
+    Traceback (most recent call last):
+    ...
+    TypeError: momentum must be a real number; got 'a' (str)
+    """
+    if isinstance(value, bool | str | bytes | complex) or value is None or (not np.isscalar(
+            value) and np.ndim(value) != 0):
+        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {value!r} "
+                        f"({type(value).__name__})") from None
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open or high is None else "]"
+    interval = f"{left}{lo}, {hi}{right}"
+    if not np.isfinite(v) or (low is not None and (v < low or (low_open and v == low))) or (
+            high is not None and (v > high or (high_open and v == high))):
+        raise ValueError(f"{name} must be finite and in {interval}; got {value!r}")
+    return v
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (NumPy's too), else a ``TypeError`` naming ``name`` (a string
+    such as "yes" is not silently true)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")

@@ -115,3 +115,21 @@ def test_a_class_instead_of_an_instance_says_so(kw):
     args = {"model": br.Linear(), **kw}
     with pytest.raises(TypeError, match=r"must be an instance, e\.g\. \w+=br\.\w+\(\)"):
         br.fit(args.pop("model"), X, y, **args)
+
+
+@pytest.mark.parametrize("make, match, error", [
+    (lambda: br.MAP(momentum="a"), "momentum must be a real number", TypeError),
+    (lambda: br.MAP(momentum=float("nan")), r"momentum must be finite and in \[0, 1\)",
+     ValueError),
+    (lambda: br.NUTS(target_accept="high"), "target_accept must be a real number", TypeError),
+    (lambda: br.NUTS(target_accept=None), "target_accept must be a real number", TypeError),
+    (lambda: br.NUTS(init_jitter=float("nan")), "init_jitter must be finite", ValueError),
+    (lambda: br.NUTS(init_jitter=float("inf")), "init_jitter must be finite", ValueError),
+    (lambda: br.Exact(tol=-1), r"tol must be finite and in \(0, inf\)", ValueError),
+    (lambda: br.Exact(tol=float("nan")), "tol must be finite", ValueError),
+    (lambda: br.Ensemble(bagging="yes"), "bagging must be True or False", TypeError),
+])
+def test_settings_are_checked_where_they_are_made_and_named(make, match, error):
+    """Issue 23's probe: these were bare float() errors or were accepted and failed later."""
+    with pytest.raises(error, match=match):
+        make()

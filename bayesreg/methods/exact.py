@@ -38,7 +38,7 @@ import numpy as np
 from bayesreg import conjugate
 from bayesreg._deprecated import renamed
 from bayesreg._random import numpy_rng
-from bayesreg._validation import check_int
+from bayesreg._validation import check_int, check_real
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.likelihoods import GaussianLikelihood
@@ -85,6 +85,7 @@ class Exact:
             "Exact", "num_draws", num_draws, "num_samples", self.num_samples, default=1000))
         check_int("num_samples", self.num_samples)
         check_int("max_iter", self.max_iter)
+        check_real("tol", self.tol, 0.0, low_open=True)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -36,7 +36,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress, mcmc
-from bayesreg._validation import check_int
+from bayesreg._validation import check_int, check_real
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
@@ -119,10 +119,9 @@ class NUTS:
         if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}; "
                              f"got {self.chain_method!r}")
-        if not 0.0 < float(self.target_accept) < 1.0:
-            raise ValueError(f"target_accept must be in (0, 1); got {self.target_accept!r}")
-        if float(self.init_jitter) < 0:
-            raise ValueError(f"init_jitter must be >= 0; got {self.init_jitter!r}")
+        check_real("target_accept", self.target_accept, 0.0, 1.0, low_open=True,
+                   high_open=True)
+        check_real("init_jitter", self.init_jitter, 0.0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -31,7 +31,7 @@ import optax
 from bayesreg._deprecated import renamed
 from bayesreg._pytree import check_positive
 from bayesreg._random import split_rows
-from bayesreg._validation import check_int
+from bayesreg._validation import check_int, check_real
 from bayesreg.augment import check_augment
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
@@ -192,8 +192,7 @@ class Trainer:
         if isinstance(self.schedule, str) and self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES} or a callable; "
                              f"got {self.schedule!r}")
-        if not 0.0 <= float(self.momentum) < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
+        check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
         if self.noise_injection is not None:
             injection = self.noise_injection
