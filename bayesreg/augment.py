@@ -66,9 +66,7 @@ class scale:
     high: float = 1.2
 
     def __post_init__(self):
-        check_positive("low", self.low)
-        if not float(self.high) >= float(self.low):
-            raise ValueError(f"high must be >= low; got low={self.low}, high={self.high}")
+        _check_range(self.low, self.high)
 
     def __call__(self, key, X):
         c = jax.random.uniform(key, (*X.shape[:-1], 1), X.dtype, self.low, self.high)
@@ -97,9 +95,7 @@ class stretch:
     high: float = 1.1
 
     def __post_init__(self):
-        check_positive("low", self.low)
-        if not float(self.high) >= float(self.low):
-            raise ValueError(f"high must be >= low; got low={self.low}, high={self.high}")
+        _check_range(self.low, self.high)
 
     def __call__(self, key, X):
         d = X.shape[-1]
@@ -144,6 +140,13 @@ class compose:
         for aug, k in zip(self.augs, jax.random.split(key, len(self.augs)), strict=True):
             X = aug(k, X)
         return X
+
+
+def _check_range(low, high) -> None:
+    check_positive("low", low)
+    check_positive("high", high)
+    if not float(high) >= float(low):
+        raise ValueError(f"high must be >= low; got low={low}, high={high}")
 
 
 def check_augment(augment) -> None:

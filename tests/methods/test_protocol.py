@@ -6,14 +6,13 @@ The settings are small (a few hundred updates or draws): the numbers of each met
 checked against closed forms and independent implementations in its own test file; here
 the boundary every method shares is."""
 
-import logging
 import warnings
 
-import jax
 import numpy as np
 import pytest
 
 import bayesreg as br
+from tests.test_posterior import _compiled_programs
 
 QUICK = br.MAP(steps=60, progress_bar=False)
 METHODS = {
@@ -49,25 +48,6 @@ def _fit(name, seed=0):
                       likelihood=br.GaussianLikelihood(0.2), seed=seed)
 
 
-def _compiled(run) -> list[str]:
-    """Names of the programs JAX compiles while ``run()`` runs."""
-    names = []
-
-    class Record(logging.Handler):
-        def emit(self, record):
-            if record.getMessage().startswith("Compiling "):
-                names.append(record.getMessage().split()[1])
-
-    logger, handler = logging.getLogger("jax"), Record()
-    logger.addHandler(handler)
-    try:
-        with jax.log_compiles():
-            run()
-    finally:
-        logger.removeHandler(handler)
-    return names
-
-
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_answers_through_the_same_posterior(name, tmp_path):
     post = _fit(name)
@@ -96,7 +76,7 @@ def test_every_method_answers_through_the_same_posterior(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_a_second_fit_of_the_same_shapes_compiles_nothing_new(name):
     _fit(name, seed=0)
-    names = _compiled(lambda: _fit(name, seed=1))  # other data values and seed, same shapes
+    names = _compiled_programs(lambda: _fit(name, seed=1))  # other values and seed, same shapes
     allowed = RECOMPILES.get(name, set())
     assert [n for n in names if not any(a in n for a in allowed)] == [], names
 
