@@ -19,6 +19,8 @@ An approximation is a frozen class with
 * ``arrays() -> dict[str, ndarray]`` and the class method
   ``from_arrays(arrays, context) -> approximation``: what ``save`` writes and ``load``
   reads back, checked against the model (:class:`LoadContext`).
+* optionally ``mean_params(post) -> pytree``: the posterior mean of the parameters in
+  closed form, shaped as one draw (``post.mean_params()`` averages the draws without it).
 
 The likelihood then turns :class:`FunctionDraws` into the user's predictive
 (``likelihood.predictive``). Without an approximation the draws are pushed through the model

@@ -126,6 +126,13 @@ class GaussianCoefficients:
         return FunctionDraws(draw_outputs(post.model, post.params, X, chunk_size),
                              (mean, var_f))
 
+    def mean_params(self, post) -> dict:
+        """The mean [w, b] as the model's parameters, shaped as one draw (float64)."""
+        k = self.mean.size - 1
+        w, b = post.params["weights"][0], post.params["biases"][0]
+        return {"weights": [self.mean[:k].reshape(np.shape(w)[1:])],
+                "biases": [self.mean[k:].reshape(np.shape(b)[1:])]}
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {"mean": np.asarray(self.mean), "chol_cov": np.asarray(self.chol_cov)}
 

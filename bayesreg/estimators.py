@@ -22,6 +22,8 @@ Examples
 >>> mean, std = reg.predict(X[:2], return_std=True)
 >>> mean.shape, bool(np.all(std > 0))
 ((2,), True)
+>>> reg.coef_.shape  # posterior-mean coefficients of x, x², x³ in the units of y
+(3,)
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ class BayesianRegressor(RegressorMixin, _Base):
     y_mean_, y_scale_ : float
         ȳ and s_y (the population std, 1 for a constant target); 0 and 1 without
         ``standardize_y``.
+    coef_, intercept_ : ndarray (n_features,), float
+        Linear-in-parameters models only: the posterior mean of the coefficients and
+        intercept in the units of y (``posterior_.mean_params()`` mapped back).
     n_features_in_ : int
     """
 
@@ -123,6 +128,33 @@ class BayesianRegressor(RegressorMixin, _Base):
         if not self.standardize_y:
             return pred
         return pred.affine(self.y_scale_, self.y_mean_)
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """Posterior-mean coefficients of a linear-in-parameters model, (n_features,) over
+        the model's features (the input columns for ``br.Linear()``), in the units of y —
+        scikit-learn's ``coef_``. With ``method=br.Exact()`` on standardised X they equal
+        ``Ridge(alpha=λ)``'s with λ = σ²/s² of the standardised fit (σ in the units of z)."""
+        return self._linear_mean()[0]
+
+    @property
+    def intercept_(self) -> float:
+        """Posterior-mean intercept in the units of y (scikit-learn's ``intercept_``)."""
+        return self._linear_mean()[1]
+
+    def _linear_mean(self) -> tuple[np.ndarray, float]:
+        check_is_fitted(self, "posterior_")
+        post = self.posterior_
+        params = post.mean_params()
+        if not getattr(post.model, "linear_in_params", False) or len(params["weights"]) != 1:
+            # an AttributeError, so that hasattr(reg, "coef_") is False for networks
+            raise AttributeError(
+                f"coef_ and intercept_ exist for linear-in-parameters models (Linear, "
+                f"Polynomial, Basis); this estimator's model is {type(post.model).__name__}: "
+                "use posterior_.mean_params()")
+        w = np.asarray(params["weights"][0], np.float64)[:, 0]
+        b = float(np.asarray(params["biases"][0], np.float64)[0])
+        return self.y_scale_ * w, self.y_mean_ + self.y_scale_ * b
 
     def predict_distribution(self, X):
         """The predictive of y (a :class:`bayesreg.Predictive`, in the units of y)."""

@@ -64,6 +64,11 @@ class Linearization:
                                  (mean, var_f))
         return FunctionDraws(f_draws[..., None], (mean, var_f))
 
+    def mean_params(self, post):
+        """The Gaussian's mean: the mode φ*."""
+        del post
+        return self.mode
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {**mode_arrays(self.mode), "chol_cov": np.asarray(self.chol_cov)}
 

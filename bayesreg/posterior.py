@@ -26,11 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._pytree import leaf_names
-from bayesreg._validation import check_int, check_X
+from bayesreg._validation import check_int, check_X, check_y
 from bayesreg.approximation import FunctionDraws, draw_outputs, num_draws
 from bayesreg.archive import save
 from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
 from bayesreg.priors import Prior
+from bayesreg.summary import Summary, summarize
 
 # Per-draw sampler statistics (ArviZ's names) that go to the ``sample_stats`` group.
 SAMPLE_STATS = ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step_size")
@@ -151,19 +152,86 @@ class Posterior:
 
     def log_likelihood(self) -> np.ndarray:
         """log p(yᵢ | draw s) on the training data, (S, N) — for LOO / WAIC."""
-        return np.asarray(_pointwise_loglik(self.model, self.likelihood, self.params,
-                                            self.theta, jnp.asarray(self.X_train),
-                                            jnp.asarray(self.y_train)))
+        return self._log_likelihood(self.X_train, self.y_train)
 
-    def to_arviz(self, log_likelihood: bool = True):
+    def _log_likelihood(self, X, y) -> np.ndarray:
+        return np.asarray(_pointwise_loglik(self.model, self.likelihood, self.params,
+                                            self.theta, jnp.asarray(X), jnp.asarray(y)))
+
+    def mean_params(self):
+        """The posterior mean of the parameters, a pytree like one draw (no leading axis).
+
+        Where the method has the mean in closed form (``Exact``'s Gaussian over the
+        coefficients, the Laplace approximation's mode) it is that mean, in the precision it
+        was computed in; otherwise the average of the draws (for MAP, the one point).
+
+        Examples
+        --------
+        >>> import numpy as np, bayesreg as br
+        >>> X = np.linspace(0, 1, 20); y = 3 * X + 1
+        >>> post = br.fit(br.Linear(), X, y, method=br.Exact(), prior=br.Gaussian(10.0),
+        ...               likelihood=br.GaussianLikelihood(0.01))
+        >>> m = post.mean_params()
+        >>> m["weights"][0].shape, round(float(m["weights"][0][0, 0]), 3)
+        ((1, 1), 3.0)
+        """
+        analytic = getattr(self.approximation, "mean_params", None)
+        if analytic is not None:
+            return analytic(self)
+        return jax.tree_util.tree_map(lambda a: np.asarray(a).mean(axis=0), self.params)
+
+    def replicated_y(self, X=None, *, seed: int = 0) -> np.ndarray:
+        """One replicated y per draw at the rows of X (the training rows by default), (S, N):
+        yₛ ~ p(y | fₛ(x), θₛ) — fₛ(x) plus the likelihood's noise for regression, a class
+        label drawn from the draw's probabilities for classification. These are the draws
+        of a posterior predictive check (``to_arviz()``'s ``posterior_predictive``).
+
+        Examples
+        --------
+        >>> import numpy as np, bayesreg as br
+        >>> X = np.linspace(0, 1, 12); y = np.sin(6 * X)
+        >>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=50),
+        ...               likelihood=br.GaussianLikelihood(0.3))
+        >>> post.replicated_y().shape, post.replicated_y(X[:4], seed=1).shape
+        ((50, 12), (50, 4))
+        """
+        X = self.X_train if X is None else X
+        pred = self.predict(X, stream=False)
+        if self.likelihood.kind == "regression":
+            return pred.sample(seed)
+        # a class per draw and row by the inverse CDF of that draw's probabilities
+        cdf = np.cumsum(np.asarray(pred.draws, np.float64), axis=-1)
+        u = np.random.default_rng(seed).uniform(size=cdf.shape[:-1])
+        return np.minimum((u[..., None] > cdf).sum(axis=-1), cdf.shape[-1] - 1)
+
+    def to_arviz(self, log_likelihood: bool = True, *, X=None, y=None,
+                 posterior_predictive: bool = True, seed: int = 0):
         """ArviZ InferenceData with ``posterior``, ``log_likelihood`` (unless
-        ``log_likelihood=False``), ``observed_data`` and, where the method has per-draw
-        statistics, ``sample_stats``.
+        ``log_likelihood=False``), ``posterior_predictive`` (named "y", chain × draw × N:
+        :meth:`replicated_y`; unless ``posterior_predictive=False``), ``observed_data``
+        and, where the method has per-draw statistics, ``sample_stats``.
+
+        The data groups are at the training rows, or at the rows of ``X`` with their
+        observed ``y`` when given (e.g. held-out rows for ``az.plot_ppc``; the
+        log-likelihood is then at those rows too, so every data group agrees).
 
         ArviZ reads every draw as a sample from the posterior. Where the draws are not —
         a MAP fit (one point: ``az.loo`` fails, ``az.waic`` reports p_waic = 0), ensemble
         members, MC-dropout masks — a ``UserWarning`` says so, and ``attrs["draws"]`` says
         what the draws are ("posterior samples" otherwise).
+
+        Examples
+        --------
+        >>> import numpy as np, bayesreg as br
+        >>> X = np.linspace(0, 1, 12); y = np.sin(6 * X)
+        >>> post = br.fit(br.Polynomial(3), X, y, method=br.Exact(num_samples=50),
+        ...               likelihood=br.GaussianLikelihood(0.3))
+        >>> idata = post.to_arviz()
+        >>> idata.posterior_predictive["y"].shape, idata.observed_data["y"].shape
+        ((1, 50, 12), (12,))
+        >>> idata = post.to_arviz(X=X[:5], y=y[:5])  # a check on other rows
+        >>> idata.posterior_predictive["y"].shape, idata.log_likelihood["y"].shape
+        ((1, 50, 5), (1, 50, 5))
         """
         import arviz as az
 
@@ -182,6 +250,18 @@ class Posterior:
                     f"{self.method} draws are {what}: ArviZ reads them as one chain of "
                     "posterior draws, so LOO, WAIC, ESS and R-hat from them are not the "
                     "posterior's", UserWarning, stacklevel=2)
+        if X is None and y is not None:
+            raise ValueError("y was given without X: pass the rows X of those targets too")
+        if X is None:
+            X, y = self.X_train, np.asarray(self.y_train)
+        else:
+            if y is None:
+                raise ValueError("X was given without y: to_arviz(X=..., y=...) needs the "
+                                 "observed targets of those rows")
+            X = check_X(X, "X", self.n_features).astype(self.X_train.dtype)
+            y = self.likelihood.check_targets(check_y(y, X.shape[0]))
+        if self.likelihood.kind == "classification":  # labels, so ArviZ plots them as counts
+            y = np.asarray(y).astype(np.int64)
         chains = self.num_chains
         draws = self.num_draws // chains
 
@@ -196,13 +276,35 @@ class Posterior:
             posterior["noise"] = shaped(self.noise_std())
         posterior.update({k: shaped(v) for k, v in self.hyper.items()})
         stats = {k: shaped(self.diagnostics[k]) for k in SAMPLE_STATS if k in self.diagnostics}
+        loglik = ({"y": shaped(self._log_likelihood(X, y.astype(self.y_train.dtype)))}
+                  if log_likelihood else None)
+        replicated = ({"y": shaped(self.replicated_y(X, seed=seed))}
+                      if posterior_predictive else None)
         return az.from_dict(
             posterior=posterior,
-            log_likelihood={"y": shaped(self.log_likelihood())} if log_likelihood else None,
-            observed_data={"y": np.asarray(self.y_train)},
+            posterior_predictive=replicated,
+            log_likelihood=loglik,
+            observed_data={"y": y},
             sample_stats=stats or None,
             attrs={"method": self.method, "inference_library": "bayesreg", "draws": what},
         )
+
+    def summary(self) -> Summary:
+        """The fit in a few lines: method, noise σ (given or learned), prior scales,
+        λ = σ²/s², draws and chains, and the key diagnostics (R-hat max, ESS min,
+        divergences, final loss, ELBO) where the method has them (:mod:`bayesreg.summary`).
+
+        Examples
+        --------
+        >>> import numpy as np, bayesreg as br
+        >>> X = np.linspace(0, 1, 20); y = 2 * X
+        >>> post = br.fit(br.Linear(), X, y, method=br.Exact(), prior=br.Gaussian(1.0),
+        ...               likelihood=br.GaussianLikelihood(0.5))
+        >>> s = post.summary()
+        >>> s.method, s.noise, s.l2_strength
+        ('Exact', 0.5, {'weights': (0.25,), 'biases': (0.25,)})
+        """
+        return summarize(self)
 
     # -- persistence (plain arrays in .npz, configuration as JSON; no Python objects) --------
     def save(self, path) -> None:

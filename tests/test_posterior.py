@@ -254,3 +254,152 @@ def test_a_new_size_compiles_the_forward_pass_and_the_training_loop_only():
     Xn, yn = br.datasets.gap_example(n=70)  # a new bucket of training rows
     names = _compiled_programs(lambda: br.fit(br.MLP((8,)), Xn, yn, method=br.MAP(steps=20)))
     assert names == ["jit(train_loop)"], names
+
+
+# -- posterior predictive (ArviZ), posterior mean, summary, repr ----------------------------
+
+def _plot_ppc(idata):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        az.plot_ppc(idata, num_pp_samples=min(20, idata.posterior_predictive.sizes["draw"]))
+    finally:
+        plt.close("all")
+
+
+def test_replicated_y_is_each_draw_plus_its_noise():
+    post = FITS["exact"]  # σ = 0.1 given, 50 draws
+    rep = post.replicated_y(seed=3)
+    f = post.predict(post.X_train).draws
+    assert rep.shape == f.shape == (50, 30)
+    z = (rep - f) / 0.1  # 1 500 standard normals if the noise is the likelihood's
+    assert abs(z.mean()) < 0.1 and abs(z.std() - 1) < 0.06
+    np.testing.assert_array_equal(rep, post.replicated_y(seed=3))  # same seed, same numbers
+    assert not np.array_equal(rep, post.replicated_y(seed=4))
+
+
+def test_replicated_labels_follow_each_draws_probabilities():
+    X, y = br.datasets.gap_example(n=30)
+    labels = (y > 0).astype(float)
+    post = br.fit(br.Linear(), X, labels, method=br.LaplaceApprox(num_samples=400),
+                  likelihood=br.Bernoulli(), prior=br.Gaussian(1.0))
+    rep = post.replicated_y(seed=0)
+    assert rep.shape == (400, 30) and set(np.unique(rep)) <= {0, 1}
+    probs = post.predict(post.X_train).probs[:, 1]
+    # 400 Bernoulli draws per row: the frequency of 1 within 5 standard errors of p̄
+    assert np.all(np.abs(rep.mean(0) - probs) < 5 * np.sqrt(probs * (1 - probs) / 400) + 1e-3)
+    idata = post.to_arviz()
+    assert idata.observed_data["y"].dtype.kind == "i"
+    np.testing.assert_array_equal(idata.observed_data["y"].values, labels.astype(int))
+    _plot_ppc(idata)
+
+
+@pytest.mark.filterwarnings("ignore:MAP is a point estimate:UserWarning")
+@pytest.mark.filterwarnings("ignore:Ensemble draws are:UserWarning")
+def test_plot_ppc_runs_for_map_and_ensemble_at_training_and_other_rows():
+    X, y, _, fits = _arviz_fits()
+    for post in (FITS["map_mlp"], fits["Ensemble"]):
+        idata = post.to_arviz()
+        assert {"posterior_predictive", "observed_data", "log_likelihood"} <= set(idata.groups())
+        pp = idata.posterior_predictive["y"]
+        assert pp.shape == (1, post.num_draws, 30)
+        np.testing.assert_array_equal(idata.observed_data["y"].values, post.y_train)
+        _plot_ppc(idata)
+        # at other rows: every data group at those rows
+        other = post.to_arviz(X=X[:7] + 0.01, y=y[:7])
+        assert other.posterior_predictive["y"].shape == (1, post.num_draws, 7)
+        assert other.log_likelihood["y"].shape == (1, post.num_draws, 7)
+        np.testing.assert_allclose(other.observed_data["y"].values, y[:7], rtol=1e-6)
+        _plot_ppc(other)
+    with pytest.raises(ValueError, match="without y"):
+        fits["Ensemble"].to_arviz(X=X[:3])
+    with pytest.raises(ValueError, match="without X"):
+        fits["Ensemble"].to_arviz(y=y[:3])
+    assert "posterior_predictive" not in fits["Ensemble"].to_arviz(
+        posterior_predictive=False).groups()
+
+
+@pytest.mark.slow  # NUTS
+def test_plot_ppc_runs_for_nuts():
+    X, y, lik, _ = _arviz_fits()
+    post = br.fit(br.Polynomial(2), X, y, likelihood=lik,
+                  method=br.NUTS(num_warmup=50, num_samples=40, num_chains=2,
+                                 progress_bar=False))
+    idata = post.to_arviz()
+    assert idata.posterior_predictive["y"].shape == (2, 40, 30)
+    _plot_ppc(idata)
+    s = post.summary()
+    assert {"R-hat (max)", "ESS bulk (min)", "divergences"} <= set(s.diagnostics)
+    assert s.diagnostics["R-hat (max)"] == post.diagnostics["r_hat"]
+    assert "2 chains × 40" in str(s)
+
+
+def test_mean_params_is_the_analytic_mean_where_there_is_one():
+    post = FITS["exact"]  # 50 draws: their average is off the mean by ~ std/7
+    mean = post.approximation.mean
+    got = post.mean_params()
+    np.testing.assert_array_equal(got["weights"][0][:, 0], mean[:-1])
+    np.testing.assert_array_equal(got["biases"][0], mean[-1:])
+    assert got["weights"][0].shape == post.params["weights"][0].shape[1:]
+    drawn = np.asarray(post.params["weights"][0]).mean(0)[:, 0]
+    assert np.max(np.abs(drawn - mean[:-1])) > 1e-4  # the draws' average is not it
+    # without an analytic mean: the average of the draws (MAP: its one point)
+    point = FITS["map_mlp"].mean_params()
+    for a, b in zip(jax.tree_util.tree_leaves(point),
+                    jax.tree_util.tree_leaves(FITS["map_mlp"].params), strict=True):
+        np.testing.assert_array_equal(a, np.asarray(b)[0])
+
+
+def test_mean_params_of_the_laplace_approximation_is_its_mode():
+    X, y = br.datasets.gap_example(n=30)
+    post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10),
+                  likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
+    for a, b in zip(jax.tree_util.tree_leaves(post.mean_params()),
+                    jax.tree_util.tree_leaves(post.approximation.mode), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # last-layer Laplace: the body at the mode, the last layer at its posterior mean
+    post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10,
+                                                              subset="last_layer"),
+                  likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
+    approx, got = post.approximation, post.mean_params()
+    np.testing.assert_array_equal(got["weights"][0], approx.mode["weights"][0])
+    np.testing.assert_array_equal(got["weights"][-1][:, 0], approx.mean[:-1])
+    np.testing.assert_array_equal(got["biases"][-1], approx.mean[-1:])
+    assert got["weights"][-1].shape == approx.mode["weights"][-1].shape
+
+
+def test_summary_is_a_few_readable_lines():
+    post = FITS["map_mlp"]  # learned σ, layer-wise scales learned by the evidence
+    s = post.summary()
+    sigma = float(post.noise_std()[0])
+    assert (s.method, s.noise_source) == ("MAP", "learned")
+    assert s.noise == pytest.approx(sigma)
+    scales = post.diagnostics["prior_scales"]["weights"]
+    np.testing.assert_allclose(s.prior_scales["weights"], scales, rtol=1e-6)
+    np.testing.assert_allclose(s.l2_strength["weights"], sigma**2 / scales**2, rtol=1e-5)
+    np.testing.assert_allclose(s.l2_strength["weights"],
+                               post.diagnostics["l2_strength"]["weights"], rtol=1e-4)
+    assert s.diagnostics["final loss"] == pytest.approx(post.diagnostics["final_loss"])
+    assert s.hyperparameters == "evidence"
+    text = str(s)
+    assert len(text.splitlines()) <= 10 and "array" not in text and "\n\n" not in text
+    assert "λ = σ²/s²" in text and "learned by evidence" in text
+    assert repr(s) == text and s._repr_markdown_().count("\n") == len(text.splitlines()) + 1
+    # a given σ, a non-Gaussian prior (no λ), the analytic evidence
+    s = FITS["exact"].summary()
+    assert (s.noise, s.noise_source) == (0.1, "given")
+    assert s.l2_strength == {"weights": (0.1**2 / 2.0**2,), "biases": (0.1**2 / 2.0**2,)}
+    assert s.log_evidence == FITS["exact"].log_evidence and "log evidence" in str(s)
+    s = FITS["map_studentt"].summary()
+    assert s.l2_strength == {} and s.prior["weights"] == "StudentT(df=4, s=2)"
+
+
+def test_posterior_and_predictive_reprs_are_one_line():
+    for post in FITS.values():
+        text = repr(post)
+        assert "\n" not in text and "array" not in text and len(text) < 120
+    pred = FITS["exact"].predict(GRID)
+    assert "\n" not in repr(pred) and len(repr(pred)) < 80

@@ -123,6 +123,14 @@ class LastLayerGaussian:
         dtype = np.asarray(post.params["weights"][-1]).dtype  # draws in the model's dtype
         return FunctionDraws(np.einsum("nh,shk->snk", phi, w).astype(dtype), (mean, var_f))
 
+    def mean_params(self, post):
+        """The mode with the last layer at its posterior mean θ = [vec W, b]."""
+        del post
+        k = int(np.shape(self.mode["biases"][-1])[-1])
+        out = jax.tree_util.tree_map(np.asarray, self.mode)
+        out["weights"][-1], out["biases"][-1] = self.mean[:-k].reshape(-1, k), self.mean[-k:]
+        return out
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {**mode_arrays(self.mode), "mean": np.asarray(self.mean),
                 "chol_cov": np.asarray(self.chol_cov)}
