@@ -145,7 +145,7 @@ def _check_sizes(headers: dict, meta: dict, model):
     if model is None:
         for size in _model_sizes(meta["model"], n_layers):
             if not size <= per_draw:
-                raise ValueError(f"its model ({meta['model']}) needs a size of {size}, more "
+                raise ValueError(f"its model ({meta['model']}) needs a size of {size:g}, more "
                                  f"than the {per_draw} parameters per draw the file holds")
         model = model_from_dict(meta["model"])
     (x_shape, _), (y_shape, _) = headers["X_train"], headers["y_train"]

@@ -3,8 +3,11 @@
 import io
 import json
 import os
+import signal
+import stat
 import subprocess
 import sys
+import time
 import zipfile
 import zlib
 
@@ -12,7 +15,7 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg import persistence
+from bayesreg import archive, persistence
 
 X = np.linspace(-1, 1, 12)
 Y = np.sin(2 * X)
@@ -308,3 +311,89 @@ def test_a_tampered_fixed_noise_is_refused_and_a_wide_one_still_loads(post, tmp_
         br.load(path)
     path = _tampered(post, tmp_path, lambda a, m: m["likelihood"].update(noise=1e12))
     assert np.all(np.isfinite(br.load(path).predict(X).std))
+
+
+# --- save: modes, links, leftovers ---------------------------------------------------------
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600])
+def test_saving_over_a_file_keeps_its_mode(post, tmp_path, mode):
+    path = tmp_path / "post.npz"
+    path.write_bytes(b"old")
+    path.chmod(mode)
+    post.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    np.testing.assert_array_equal(br.load(path).predict(X).mean, post.predict(X).mean)
+
+
+def test_a_new_file_gets_the_mode_open_would_give(post, tmp_path):
+    old = os.umask(0o027)
+    try:
+        post.save(tmp_path / "post.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "post.npz").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_saving_through_a_symlink_writes_its_target(post, tmp_path, dangling):
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "real.npz"
+    if not dangling:
+        target.write_bytes(b"stale")
+    link = tmp_path / "link.npz"
+    link.symlink_to(os.path.join("store", "real.npz"))  # relative, as links often are
+    post.save(link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("store", "real.npz")
+    np.testing.assert_array_equal(br.load(target).predict(X).mean, post.predict(X).mean)
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "store"]
+
+
+def test_a_save_removes_stale_temporary_files_of_its_own(post, tmp_path):
+    hour_ago = time.time() - 3600
+    for name in (".bayesreg-killed.tmp", ".bayesreg-running.tmp", "mine.tmp",
+                 ".bayesreg-dir.tmp"):
+        p = tmp_path / name
+        p.mkdir() if name == ".bayesreg-dir.tmp" else p.write_bytes(b"x")
+        if name != ".bayesreg-running.tmp":  # a save in progress writes: recent mtime
+            os.utime(p, (hour_ago, hour_ago))
+    post.save(tmp_path / "post.npz")
+    assert sorted(os.listdir(tmp_path)) == [".bayesreg-dir.tmp", ".bayesreg-running.tmp",
+                                            "mine.tmp", "post.npz"]
+
+
+KILLED_SAVE = """
+import os, signal, sys
+import numpy as np
+import bayesreg as br
+
+post = br.load(sys.argv[1])
+def killed(fh, **arrays):
+    fh.write(b"PK half an archive")
+    fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # no handler, no finally runs
+np.savez = killed
+post.save(sys.argv[1])
+"""
+
+
+def test_a_killed_save_leaves_the_previous_file_and_a_temporary_file_the_next_save_removes(
+        post, tmp_path):
+    """What docs/reliability.md promises for SIGKILL: the previous file whole; its temporary
+    file stays until a later save in that folder finds it older than STALE_AFTER."""
+    path = tmp_path / "post.npz"
+    post.save(path)
+    before = path.read_bytes()
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": os.path.dirname(os.path.dirname(br.__file__))}
+    run = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(path)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
+    assert path.read_bytes() == before
+    (left,) = [n for n in os.listdir(tmp_path) if n != "post.npz"]
+    assert left.startswith(".bayesreg-") and left.endswith(".tmp")
+    post.save(path)  # too recent to be another save's leftover: kept
+    assert sorted(os.listdir(tmp_path)) == sorted([left, "post.npz"])
+    old = time.time() - archive.STALE_AFTER - 1
+    os.utime(tmp_path / left, (old, old))
+    post.save(path)
+    assert os.listdir(tmp_path) == ["post.npz"]
