@@ -21,6 +21,7 @@ against what the model, the draw count and the training rows imply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -134,10 +135,12 @@ def _check_sizes(headers: dict, meta: dict, model):
     n_layers = meta["n_layers"]
     if not isinstance(n_layers, int) or n_layers < 1:
         raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")
+    if 2 * n_layers > len(headers):
+        raise ValueError(f"n_layers={n_layers} but the file holds {len(headers)} arrays")
     names = [f"params/{g}_{i}" for i in range(n_layers) for g in PARAM_GROUPS]
-    missing = [k for k in names[:len(headers) + 1] if k not in headers]
-    if len(names) > len(headers) or missing:
-        raise ValueError(f"n_layers={n_layers} but the file has no {(missing or names)[0]}")
+    missing = [k for k in names if k not in headers]
+    if missing:
+        raise ValueError(f"n_layers={n_layers} but the file has no {missing[0]}")
     if any(len(headers[k][0]) < 1 for k in names):
         raise ValueError("parameter arrays need a leading axis of draws")
     draws = headers["params/weights_0"][0][0]
@@ -194,21 +197,29 @@ def _reason(err: Exception) -> str:
 
 
 def _open(path):
-    """(zip archive, its size in bytes) or ValueError; a missing file stays FileNotFoundError."""
+    """(zip archive, its size in bytes, the file to close or None) or ValueError; a missing
+    file stays FileNotFoundError."""
+    own = not hasattr(path, "read")  # else an open binary file, as np.load accepted
+    if not own:
+        fh = path
+    else:
+        try:
+            fh = open(path, "rb")  # closed with the archive
+        except FileNotFoundError:
+            raise
+        except OSError as err:
+            raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
     try:
-        fh = open(path, "rb")  # closed with the archive
-    except FileNotFoundError:
-        raise
-    except OSError as err:
-        raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
-    try:
-        size = os.fstat(fh.fileno()).st_size
+        start = fh.tell()
+        size = fh.seek(0, os.SEEK_END) - start
+        fh.seek(start)
         if fh.read(6) == b"\x93NUMPY":
             raise ValueError("a single .npy array, not the .npz archive Posterior.save writes")
-        fh.seek(0)
-        return zipfile.ZipFile(fh), size
+        fh.seek(start)
+        return zipfile.ZipFile(fh), size, fh if own else None
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
-        fh.close()
+        if own:
+            fh.close()
         reason = str(err) if isinstance(err, ValueError) else (
             f"not an .npz archive: {_reason(err)}")
         raise ValueError(f"not a bayesreg posterior file: {path} ({reason})") from None
@@ -227,9 +238,9 @@ def load(path, *, model=None):
     >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
     True
     """
-    zf, size = _open(path)
+    zf, size, fh = _open(path)
     try:
-        with zf, zf.fp:
+        with zf, contextlib.nullcontext() if fh is None else fh:
             headers, meta = _inspect(zf, size)
             model = _check_sizes(headers, meta, model)
             arrays = {}
