@@ -104,8 +104,10 @@ def _tampered(post, tmp_path, change):
     lambda a, m: m.update(model={"type": "MLP", "hidden": [5], "activation": "relu",
                                  "dropout": 0.0}),
     lambda a, m: a.pop("params/weights_1"),
+    lambda a, m: m.update(n_layers=10**9),
+    lambda a, m: m["model"].update(hidden=[10**9]),
 ], ids=["column-short", "negative-layers", "fewer-layers", "float16", "chains", "nan",
-        "rows", "other-model", "missing-array"])
+        "rows", "other-model", "missing-array", "1e9-layers", "1e9-wide"])
 def test_tampered_files_fail_at_load_not_at_predict(post, tmp_path, change):
     path = _tampered(post, tmp_path, change)
     with pytest.raises(ValueError, match="not a bayesreg posterior file"):
