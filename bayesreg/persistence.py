@@ -1,24 +1,38 @@
 """Saving and loading a :class:`~bayesreg.Posterior`: arrays in an ``.npz``, the rest as JSON.
 
-No pickle, in either direction: NumPy refuses object arrays when loading by default, and
-the metadata is JSON stored as a byte array.
+No pickle, in either direction: only plain numeric .npy entries are read, and the metadata
+is JSON stored as a byte array.
 
 A save (:mod:`bayesreg.archive`) is atomic. A load checks every field against the model
-it describes (array shapes, dtypes, finiteness, layer and chain counts) and raises
-``ValueError("not a bayesreg posterior file: ...")`` for anything else, so a damaged or
-foreign file fails at ``load``, not later inside ``predict``.
+it describes (array shapes, dtypes, finiteness, layer and chain counts, a noise σ whose
+square fits the posterior's dtype) and raises ``ValueError("not a bayesreg posterior file:
+...")`` for anything else, so a damaged or foreign file fails at ``load``, not later inside
+``predict``.
+
+A hostile file is refused before it costs memory. Before any array is read, ``load``
+checks the zip directory (only entries a posterior holds, each claiming at most
+``MAX_EXPANSION`` times its compressed size, compressed sizes within the file's), every
+entry's .npy header (plain numbers, a shape whose bytes are exactly the entry's size), the
+metadata (at most ``MAX_META_BYTES``, nested at most ``MAX_DEPTH`` deep), the model's sizes
+(no width, degree or knot count above the parameters the file holds, so ``relu_basis(10**9)``
+is not built), the parameter shapes the model implies, and the total number of values
+against what the model, the draw count and the training rows imply.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import re
 import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg._scales import OVERFLOW
 from bayesreg.approximation import LoadContext, lookup
 from bayesreg.archive import DTYPES, FORMAT_VERSION
 from bayesreg.likelihoods import likelihood_from_dict
@@ -31,41 +45,184 @@ from bayesreg.priors import PARAM_GROUPS, prior_from_dict
 # the draws of methods that do not sample a posterior were (now ``draws_kind`` in meta).
 LEGACY_PREFIXES = ("gaussian", "linearization")
 
+# What a posterior file may hold (module docstring): the entries Posterior.save writes, now
+# and in earlier versions of format 1; nothing else is decompressed.
+ENTRY = re.compile(r"(meta|X_train|y_train|params/(weights|biases)_\d+|(theta|hyper|approximation"
+                   r"|gaussian|linearization|diagnostics|prior_loc)(/[A-Za-z0-9_.\-]+){1,3})\.npy")
+MAX_ENTRIES = 10_000
+MAX_EXPANSION = 64  # uncompressed / compressed bytes of one entry (save stores: 1)
+MAX_META_BYTES = 1 << 24
+MAX_DEPTH = 64  # JSON nesting of the metadata (a nested prior adds 2 levels)
+DIAGNOSTICS_ALLOWANCE = 1 << 24  # values of traces (a loss per step) beyond the draws' own
+OPEN, CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 
-def _read(path) -> tuple[dict, dict]:
-    """(arrays, meta) of an archive, or ValueError naming what is wrong with the file."""
+
+def _inspect(zf: zipfile.ZipFile, size: int) -> tuple[dict, dict]:
+    """(headers {key: (shape, dtype)}, meta) of an archive, nothing but its metadata and the
+    first bytes of each entry decompressed; ValueError for whatever breaks the limits."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise ValueError(f"{len(infos)} entries; a posterior has at most {MAX_ENTRIES}")
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    packed = 0
+    for info in infos:
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if not ENTRY.fullmatch(info.filename):
+            raise ValueError(f"an entry {info.filename!r} that no bayesreg posterior holds")
+        if key in headers:
+            raise ValueError(f"the entry {info.filename!r} appears twice")
+        packed += info.compress_size
+        # the sizes are the archive's own claims: held against the bytes really on disk,
+        # they bound what decompressing can produce (Posterior.save stores, ratio 1)
+        if packed > size or info.file_size > MAX_EXPANSION * info.compress_size + 4096:
+            raise ValueError(f"the entry {info.filename!r} claims {info.file_size} bytes from "
+                             f"{info.compress_size} compressed in a {size}-byte file")
+        headers[key] = _header(zf, info)
+    if "meta" not in headers:
+        raise ValueError("no 'meta' entry")
+    shape, dtype = headers.pop("meta")
+    if len(shape) != 1 or dtype != np.uint8 or shape[0] > MAX_META_BYTES:
+        raise ValueError(f"its metadata is {shape} of {dtype}; expected at most "
+                         f"{MAX_META_BYTES} bytes of JSON")
+    with zf.open("meta.npy") as fh:
+        text = np.lib.format.read_array(fh, allow_pickle=False).tobytes()
+    return headers, _json(text)
+
+
+def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from an entry's .npy header, its data unread; the entry's size must be
+    exactly the header's plus shape × itemsize."""
+    fmt = np.lib.format
+    with zf.open(info) as fh:
+        version = fmt.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{info.filename} is .npy version {version}; expected 1.0 or 2.0")
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(fh)
+        offset = fh.tell()
+    if dtype.kind not in "fiub" or dtype.fields is not None or dtype.shape != ():
+        raise ValueError(f"{info.filename} has dtype {dtype}; expected plain numbers")
+    if any(n < 0 for n in shape) or offset + math.prod(shape) * dtype.itemsize != info.file_size:
+        raise ValueError(f"{info.filename}'s header claims shape {shape} of {dtype}, "
+                         f"{math.prod(shape) * dtype.itemsize} bytes; the entry holds "
+                         f"{info.file_size - offset}")
+    return tuple(shape), dtype
+
+
+def _json(text: bytes) -> dict:
+    """The metadata, its nesting checked before the parser recurses into it."""
     try:
-        data = np.load(path, allow_pickle=False)  # object arrays are refused
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"not a bayesreg posterior file: {path} (a single .npy array, not "
-                         "the .npz archive Posterior.save writes)")
-    try:
-        with data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
-    if "meta" not in arrays:
-        raise ValueError(f"not a bayesreg posterior file: {path} (no 'meta' entry)")
-    try:
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not a bayesreg posterior file: {path} (its metadata is not JSON: "
-                         f"{err})") from None
+        decoded = text.decode()
+        # strings cannot nest: with them blanked out, brackets give the depth
+        bare = np.frombuffer(re.sub(r'"(?:[^"\\]|\\.)*"', '""', decoded).encode(), np.uint8)
+        steps = (np.isin(bare, OPEN).astype(np.int64) - np.isin(bare, CLOSE))
+        depth = int(np.max(np.cumsum(steps), initial=0))
+        if depth > MAX_DEPTH:
+            raise ValueError(f"its metadata nests {depth} deep; at most {MAX_DEPTH}")
+        meta = json.loads(decoded)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"its metadata is not JSON: {type(err).__name__}: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         got = meta.get("format") if isinstance(meta, dict) else meta
-        raise ValueError(f"not a bayesreg posterior file: {path} (format {got!r}; this "
-                         f"version reads format {FORMAT_VERSION})")
-    return arrays, meta
+        raise ValueError(f"format {got!r}; this version reads format {FORMAT_VERSION}")
+    return meta
+
+
+def _check_sizes(headers: dict, meta: dict, model):
+    """The model, built only once its sizes fit the file, with every parameter entry of the
+    shape it implies, and every other entry within what the model, the draw count and the
+    training rows imply: all before any array is read."""
+    n_layers = meta["n_layers"]
+    if not isinstance(n_layers, int) or n_layers < 1:
+        raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")
+    if 2 * n_layers > len(headers):
+        raise ValueError(f"n_layers={n_layers} but the file holds {len(headers)} arrays")
+    names = [f"params/{g}_{i}" for i in range(n_layers) for g in PARAM_GROUPS]
+    missing = [k for k in names if k not in headers]
+    if missing:
+        raise ValueError(f"n_layers={n_layers} but the file has no {missing[0]}")
+    if any(len(headers[k][0]) < 1 for k in names):
+        raise ValueError("parameter arrays need a leading axis of draws")
+    draws = headers["params/weights_0"][0][0]
+    per_draw = sum(math.prod(headers[k][0][1:]) for k in names)
+    if model is None:
+        for size in _model_sizes(meta["model"], n_layers):
+            if not size <= per_draw:
+                raise ValueError(f"its model ({meta['model']}) needs a size of {size:g}, more "
+                                 f"than the {per_draw} parameters per draw the file holds")
+        model = model_from_dict(meta["model"])
+    (x_shape, _), (y_shape, _) = headers["X_train"], headers["y_train"]
+    if len(x_shape) != 2 or len(y_shape) != 1 or x_shape[0] != y_shape[0]:
+        raise ValueError(f"X_train {x_shape} and y_train {y_shape} are not (N, D) and (N,)")
+    # outputs from the last bias (a Categorical may take its classes from y, still unread);
+    # load checks them against y once it is read
+    n_out = headers[f"params/biases_{n_layers - 1}"][0][-1]
+    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), x_shape[1], n_out,
+                                                 dtype=jnp.float32))
+    for g in PARAM_GROUPS:
+        if len(expected[g]) != n_layers:
+            raise ValueError(f"the model has {len(expected[g])} layers, the file {n_layers}")
+        for i, e in enumerate(expected[g]):
+            if headers[f"params/{g}_{i}"][0] != (draws, *e.shape):
+                raise ValueError(f"params {g}_{i} has shape {headers[f'params/{g}_{i}'][0]}; "
+                                 f"the model needs {(draws, *e.shape)}")
+    # draws and X/y, the parameters' own shapes; likelihood and prior hyperparameters per
+    # draw; a covariance over the parameters; traces (a loss per step) within an allowance
+    p = per_draw + 1
+    implied = (x_shape[0] * (x_shape[1] + 1) + draws * (2 * p + 64) + 2 * p * p + 4 * p
+               + 4 * draws * p + DIAGNOSTICS_ALLOWANCE)
+    held = sum(math.prod(s) for s, _ in headers.values())
+    if held > implied:
+        raise ValueError(f"it holds {held} values; its model, {draws} draws and "
+                         f"{x_shape[0]} training rows imply at most {implied}")
+    return model
+
+
+def _model_sizes(d: dict, n_layers: int) -> list[float]:
+    """The sizes ``model_from_dict(d)`` would allocate or trace (knots, degree, widths)."""
+    kind = d["type"]
+    if kind == "Polynomial":
+        return [float(d["degree"])]
+    if kind == "MLP":
+        if len(d["hidden"]) != n_layers - 1:
+            raise ValueError(f"the MLP has {len(d['hidden']) + 1} layers, the file {n_layers}")
+        return [float(h) for h in d["hidden"]]
+    if kind == "Basis" and str(d["name"]).startswith("relu_basis("):
+        return [float(str(d["name"])[len("relu_basis("):-1].split(",")[0])]
+    return []
 
 
 def _reason(err: Exception) -> str:
-    if "allow_pickle" in str(err):
-        return "not an .npz archive"
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _open(path):
+    """(zip archive, its size in bytes, the file to close or None) or ValueError; a missing
+    file stays FileNotFoundError."""
+    own = not hasattr(path, "read")  # else an open binary file, as np.load accepted
+    if not own:
+        fh = path
+    else:
+        try:
+            fh = open(path, "rb")  # closed with the archive
+        except FileNotFoundError:
+            raise
+        except OSError as err:
+            raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
+    try:
+        start = fh.tell()
+        size = fh.seek(0, os.SEEK_END) - start
+        fh.seek(start)
+        if fh.read(6) == b"\x93NUMPY":
+            raise ValueError("a single .npy array, not the .npz archive Posterior.save writes")
+        fh.seek(start)
+        return zipfile.ZipFile(fh), size, fh if own else None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
+        if own:
+            fh.close()
+        reason = str(err) if isinstance(err, ValueError) else (
+            f"not an .npz archive: {_reason(err)}")
+        raise ValueError(f"not a bayesreg posterior file: {path} ({reason})") from None
 
 
 def load(path, *, model=None):
@@ -81,8 +238,15 @@ def load(path, *, model=None):
     >>> np.allclose(br.load(path).predict(np.ones(1)).mean, post.predict(np.ones(1)).mean)
     True
     """
-    arrays, meta = _read(path)
+    zf, size, fh = _open(path)
     try:
+        with zf, contextlib.nullcontext() if fh is None else fh:
+            headers, meta = _inspect(zf, size)
+            model = _check_sizes(headers, meta, model)
+            arrays = {}
+            for key in headers:  # every size now checked: read them
+                with zf.open(f"{key}.npy") as fh:
+                    arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
         return _build(arrays, meta, model, path)
     except ValueError as err:
         if str(err).startswith("not a bayesreg posterior file"):
@@ -91,6 +255,8 @@ def load(path, *, model=None):
     except (KeyError, TypeError, AttributeError, IndexError) as err:
         raise ValueError(f"not a bayesreg posterior file: {path} (a field is missing or of "
                          f"the wrong type: {type(err).__name__} {err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:  # damaged past the headers
+        raise ValueError(f"not a bayesreg posterior file: {path} ({_reason(err)})") from None
 
 
 def _build(arrays: dict, meta: dict, model, path):
@@ -99,7 +265,6 @@ def _build(arrays: dict, meta: dict, model, path):
         raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
-    model = model if model is not None else model_from_dict(meta["model"])
     likelihood = likelihood_from_dict(meta["likelihood"])
     X, y = _numeric(arrays, "X_train", 2), _numeric(arrays, "y_train", 1)
     if X.shape[0] != y.shape[0]:
@@ -130,6 +295,7 @@ def _build(arrays: dict, meta: dict, model, path):
     for name, a in {**theta, **hyper}.items():
         if a.shape[:1] != (draws,):
             raise ValueError(f"{name} has shape {a.shape}; expected ({draws}, ...)")
+    _check_noise(likelihood, theta, draws, dtype)
     prior = {}
     for group, d in meta["prior"].items():
         d = dict(d)
@@ -161,6 +327,22 @@ def _build(arrays: dict, meta: dict, model, path):
         point=meta.get("point", meta["config"].get("reduce", "mean")),
         draws_kind=meta.get("draws_kind", DRAWS_KIND_BEFORE_FORMAT_1.get(meta["method"],
                                                                 POSTERIOR_SAMPLES)))
+
+
+def _check_noise(likelihood, theta: dict, draws: int, dtype: str) -> None:
+    """A noise σ that is positive and whose square fits ``dtype`` (e^100 predicts std = inf)."""
+    if getattr(likelihood, "kind", None) != "regression" or likelihood.heteroscedastic or (
+            likelihood.learned_noise and "log_noise" not in theta):
+        return
+    with np.errstate(over="ignore"):
+        sigma = likelihood.noise_draws(theta, draws)
+    bad = ~((sigma > 0) & (sigma <= OVERFLOW[dtype]))
+    if np.any(bad):
+        where = ("theta/log_noise holds " + f"{float(theta['log_noise'][bad][0]):.4g}, so σ = "
+                 if likelihood.learned_noise else "the likelihood's noise is σ = ")
+        raise ValueError(f"{where}{float(sigma[bad][0]):.4g}: a noise outside (0, "
+                         f"{OVERFLOW[dtype]:.0e}] would make σ² overflow {dtype} and the "
+                         "predictive std inf")
 
 
 def _approximation_arrays(arrays: dict, meta: dict) -> tuple[str | None, dict]:
