@@ -183,8 +183,9 @@ def _rows(n=30, seed=1):
          "column 'a' appears 2 times in the header"),
         ("x1,x2,y\n" + "\n".join(f"{r.rsplit(',', 1)[0]},5" for r in _rows()) + "\n", [],
          "the target 'y' is constant (5 in every training row)"),
+        # a wide prior given: 4 rows and 4 coefficients interpolate (a learned prior shrinks)
         ("x1,x2,y\n" + "\n".join(_rows()[:5]) + "\n", ["--model", "poly:3", "--methods",
-                                                        "exact"],
+                                                        "exact", "--prior", "gaussian:100"],
          "exact failed on 4 training rows with --model poly:3: cannot learn the noise"),
         ("x1,x2,y\n" + "\n".join([*_rows()[:7], "0.5,,1.0", *_rows()[7:]]) + "\n", [],
          "column 'x2' has 1 missing cell, the first at line 9; pass --dropna"),
