@@ -136,7 +136,7 @@ def test_predict_save_load_arviz_compare_and_no_recompile(linear, tmp_path):
     import arviz as az
 
     X, y, _ = linear
-    method = br.SGLD(num_samples=300, batch_size=25, step_size=2e-2)
+    method = br.SGLD(num_samples=300, batch_size=25, step_size=2e-2, log_joint=True)
     kw = dict(prior=PRIOR, likelihood=br.GaussianLikelihood())  # σ sampled too
     post = br.fit(br.Linear(), X, y, method=method, **kw)
     size = langevin._sample._cache_size()
