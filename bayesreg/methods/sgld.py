@@ -56,7 +56,8 @@ class SGLD:
     num_samples : int
         Draws kept per chain; S = num_chains × num_samples.
     batch_size : int, optional
-        Rows per gradient (sampled without replacement each step); None: every row.
+        Rows per gradient (drawn with replacement at each step: O(batch) a step, whatever
+        N); None: every row.
     cyclical : bool
         Cosine cyclical step sizes with an exploration phase without noise (cSG-MCMC,
         Zhang et al. 2020); ``num_warmup`` and ``schedule`` are then not used.
