@@ -33,7 +33,7 @@ from bayesreg._validation import check_int
 from bayesreg.fitted import Fitted
 from bayesreg.latent import init_latent, split_draws
 from bayesreg.problem import Problem
-from bayesreg.training.langevin import Plan, log_joint_draws, sample
+from bayesreg.training.langevin import Plan, chain_summaries, log_joint_draws, sample
 
 SCHEDULES = ("constant", "polynomial")
 
@@ -56,7 +56,8 @@ class SGLD:
     num_samples : int
         Draws kept per chain; S = num_chains × num_samples.
     batch_size : int, optional
-        Rows per gradient (sampled without replacement each step); None: every row.
+        Rows per gradient (drawn with replacement at each step: O(batch) a step, whatever
+        N); None: every row.
     cyclical : bool
         Cosine cyclical step sizes with an exploration phase without noise (cSG-MCMC,
         Zhang et al. 2020); ``num_warmup`` and ``schedule`` are then not used.
@@ -82,6 +83,10 @@ class SGLD:
         Fraction of each cycle spent exploring (no noise, nothing kept), in [0, 1).
     init_jitter : float
         Chains start at the model's initialisation plus U(−init_jitter, init_jitter).
+    log_joint : bool
+        Also evaluate the log joint of every draw over every row (``diagnostics["lp"]``,
+        ``lp`` in ArviZ's ``sample_stats``): one pass over the data per draw, which can
+        cost more than the sampling, so only when asked.
 
     Examples
     --------
@@ -106,6 +111,7 @@ class SGLD:
     num_cycles: int = 4
     exploration: float = 0.5
     init_jitter: float = 0.5
+    log_joint: bool = False
 
     def __post_init__(self):
         check_int("num_samples", self.num_samples)
@@ -130,6 +136,8 @@ class SGLD:
             raise ValueError(f"exploration must be in [0, 1); got {self.exploration!r}")
         if float(self.init_jitter) < 0:
             raise ValueError(f"init_jitter must be >= 0; got {self.init_jitter!r}")
+        if not isinstance(self.log_joint, bool):
+            raise TypeError(f"log_joint must be True or False; got {self.log_joint!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -182,11 +190,15 @@ class SGLD:
                 f"SGLD diverged (non-finite draws) at step_size={self.step_size}: lower it "
                 "(by 10×), standardise X and y, or use a wider noise")
         params, theta, hyper = split_draws(flat)
-        diagnostics = {**mcmc.chain_summary(z), "sampling_seconds": seconds,
-                       "lp": log_joint_draws(model, lik, prior, flat, problem.X, problem.y),
+        # R-hat and ESS of a few identified summaries (the noise, the prior scales, and a
+        # linear model's weights or a network's output at a few rows), not of every weight
+        diagnostics = {**mcmc.chain_summary(chain_summaries(model, z, problem.X)),
+                       "sampling_seconds": seconds,
                        "step_size": np.tile(plan.kept_step_sizes(self.step_size),
                                             self.num_chains),
                        "gradient_evaluations": plan.steps * self.num_chains}
+        if self.log_joint:
+            diagnostics["lp"] = log_joint_draws(model, lik, prior, flat, problem.X, problem.y)
         mcmc.warn("SGLD", diagnostics,
                   f"run longer (num_warmup={self.num_warmup}, num_samples={self.num_samples}, "
                   f"thinning={self.thinning}), raise step_size (now {self.step_size}) or "

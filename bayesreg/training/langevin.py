@@ -17,7 +17,8 @@ blocks, chunks of a stream). :func:`constant`, :func:`polynomial_decay` and
 kept draws, thinning, batch); :func:`sample` runs its chains where the rows are — one
 ``lax.scan`` under ``jit`` per run in memory (data parallel over several devices), or a Python
 loop over chunks of a memmap each one compiled scan (:func:`sample_streamed`) — and
-:func:`log_joint_draws` evaluates the log joint of every kept draw in one pass.
+:func:`log_joint_draws` evaluates the log joint of every kept draw in one pass (where asked),
+and :func:`chain_summaries` picks the few quantities that R-hat and ESS are computed on.
 """
 
 from __future__ import annotations
@@ -283,6 +284,30 @@ def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mome
     return z if sharding is None else _distributed.local(z)
 
 
+BATCH_KEY = 0x5EED  # folded into a chain's key for its batches' rows (apart from the noise)
+
+
+def batch_rows(key, t, n: int, batch: int) -> jax.Array:
+    """The rows of step t's mini-batch: ``batch`` indices drawn uniformly from the n rows,
+    with replacement, from ``fold_in(fold_in(key, BATCH_KEY), t)``. O(batch) work a step,
+    whatever n (a permutation of every row at each step cost O(n log n), 85% of the
+    sampler at n = 1000); with replacement the N/|B|-scaled batch sum stays an unbiased
+    estimate of the log likelihood, with a variance larger by at most n/(n − 1) than
+    without. A function of (key, t) alone, like the step's noise.
+
+    Examples
+    --------
+    >>> import jax
+    >>> rows = batch_rows(jax.random.key(0), 3, 1000, 32)
+    >>> rows.shape, bool((rows >= 0).all() & (rows < 1000).all())
+    ((32,), True)
+    >>> bool((batch_rows(jax.random.key(0), 3, 1000, 32) == rows).all())  # same (key, t)
+    True
+    """
+    return jax.random.randint(jax.random.fold_in(jax.random.fold_in(key, BATCH_KEY), t),
+                              (batch,), 0, n)
+
+
 @partial(jax.jit, static_argnames=("model", "plan", "batch_sharding"))
 def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
             batch_sharding=None):
@@ -299,8 +324,7 @@ def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mom
             if plan.batch is None:
                 g = grad(z, X, y, 1.0)
             else:
-                batch_key = jax.random.split(jax.random.fold_in(key, t))[0]
-                rows = jax.random.permutation(batch_key, n)[: plan.batch]
+                rows = batch_rows(key, t, n, plan.batch)
                 Xb, yb = _distributed.constrain_batch(X[rows], y[rows], batch_sharding)
                 g = grad(z, Xb, yb, n / plan.batch)
             v, state = tx.update(g, state)
@@ -436,6 +460,45 @@ def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_s
         if m:
             kept.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a[:, :m]), buf))
     return jax.tree_util.tree_map(lambda *a: jnp.asarray(np.concatenate(a, axis=1)), *kept)
+
+
+SUMMARY_ROWS = 8  # training rows at which the model's output is summarised
+SUMMARY_WEIGHTS = 64  # a linear-in-parameters model with at most this many: its weights
+
+
+def chain_summaries(model, z, X) -> dict:
+    """What R-hat and ESS are computed on (:func:`bayesreg.mcmc.chain_summary`): a few
+    identified quantities of the draws z (leading axes (chains, draws)), not every weight.
+    The noise and prior scales (θ, log s) always; the weights of a linear-in-parameters
+    model with at most ``SUMMARY_WEIGHTS`` of them (its posterior has one mode); otherwise
+    the model's output at ``SUMMARY_ROWS`` training rows spread over X (a network's weights
+    are not identified: hidden units permute and flip, chains in equivalent modes disagree
+    on every weight while agreeing on every prediction).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> params = br.MLP((3,)).init(jax.random.key(0), 2)
+    >>> z = {"params": jax.tree_util.tree_map(lambda a: np.zeros((2, 5, *a.shape)), params),
+    ...      "theta": {"log_noise": np.zeros((2, 5))}, "hyper": {}}
+    >>> s = chain_summaries(br.MLP((3,)), z, np.ones((100, 2)))
+    >>> sorted(s), s["output"].shape
+    (['hyper', 'output', 'theta'], (2, 5, 8, 1))
+    """
+    out = {"theta": z["theta"], "hyper": z["hyper"]}
+    size = sum(np.size(a[0, 0]) for a in jax.tree_util.tree_leaves(z["params"]))
+    if getattr(model, "linear_in_params", False) and size <= SUMMARY_WEIGHTS:
+        return {**out, "params": z["params"]}
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
+    Xr = jnp.asarray(np.asarray(X[rows]))  # a memmap reads these rows only
+    return {**out, "output": _outputs(model, z["params"], Xr)}
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _outputs(model, params, X):
+    """The model's output at X for every draw: (chains, draws, len(X), ...)."""
+    return jax.vmap(jax.vmap(lambda p: model.apply(p, X)))(params)
 
 
 def log_joint_draws(model, likelihood, prior, z, X, y) -> np.ndarray:

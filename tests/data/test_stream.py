@@ -409,7 +409,7 @@ def test_one_chunk_streamed_sgld_matches_the_in_memory_sgld(tmp_path):
     X = rng.normal(size=(4096, 3)).astype(np.float32)
     y = (X @ np.array([1.0, -2.0, 0.5]) + 0.3 + rng.normal(size=4096)).astype(np.float32)
     method = br.SGLD(num_samples=500, batch_size=1024, step_size=0.1, num_warmup=200,
-                     thinning=10)
+                     thinning=10, log_joint=True)
     kw = dict(prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(1.0))
     full = br.fit(br.Linear(), X, y, method=method, **kw)
     lazy = br.fit(br.Linear(), _memmap(tmp_path, "X", X), y, method=method, **kw)

@@ -136,7 +136,7 @@ def test_predict_save_load_arviz_compare_and_no_recompile(linear, tmp_path):
     import arviz as az
 
     X, y, _ = linear
-    method = br.SGLD(num_samples=300, batch_size=25, step_size=2e-2)
+    method = br.SGLD(num_samples=300, batch_size=25, step_size=2e-2, log_joint=True)
     kw = dict(prior=PRIOR, likelihood=br.GaussianLikelihood())  # σ sampled too
     post = br.fit(br.Linear(), X, y, method=method, **kw)
     size = langevin._sample._cache_size()
@@ -202,3 +202,40 @@ def test_predictive_matches_nuts_on_a_small_network():
     np.testing.assert_array_less(np.abs(post.mean - nuts.mean), 0.25 * nuts.std)
     np.testing.assert_allclose(post.std, nuts.std, rtol=0.15)
     np.testing.assert_allclose(post.epistemic_std, nuts.epistemic_std, rtol=0.35)
+
+
+SAME_SEED = """
+import hashlib, sys, warnings
+import jax, numpy as np
+if sys.argv[1] == "other":  # a process with another history: 64-bit mode on, a fit before
+    jax.config.update("jax_enable_x64", True)
+import bayesreg as br
+warnings.simplefilter("ignore", UserWarning)
+X, y = br.datasets.gap_example(n=40)
+method = br.SGLD(momentum=0.9, batch_size=16, num_samples=40, num_warmup=40, num_chains=2)
+if sys.argv[1] == "other":  # other shapes first: another program in the jit cache
+    br.fit(br.MLP((8,)), X[:30], y[:30], method=method, seed=1)
+post = br.fit(br.MLP((8,)), X, y, method=method, seed=0)
+leaves = jax.tree_util.tree_leaves((post.params, post.theta))
+print(hashlib.sha256(b"".join(np.asarray(a).tobytes() for a in leaves)).hexdigest())
+"""
+
+
+@pytest.mark.slow  # two fresh processes: ~20 s
+def test_the_same_seed_gives_the_same_draws_in_every_process():
+    # issue 21: SGHMC at a step near the edge of stability diverged in one process and ran in
+    # another; a chaotic trajectory turns any difference of rounding into another outcome, so
+    # the draws must be the same bits whatever the process ran before (one device each)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)  # the device count changes the batch sums' order (one device)
+    digests = []
+    for history in ("fresh", "other"):
+        out = subprocess.run([sys.executable, "-c", SAME_SEED, history], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        digests.append(out.stdout.strip().splitlines()[-1])
+    assert digests[0] == digests[1]
