@@ -33,6 +33,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> x = rng.uniform(-1, 1, 2000); y = x**3 - x + 0.3 * rng.standard_normal(2000)
 >>> post = br.fit(br.Polynomial(3), x[:200], y[:200], method=br.Exact(),
+...               prior=br.Gaussian(1.0),
 ...               likelihood=br.GaussianLikelihood(noise=0.1))   # noise 3x too small
 >>> post.predict(x[1000:]).metrics(y[1000:])["coverage_95"]   # overconfident
 0.474

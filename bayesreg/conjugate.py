@@ -422,7 +422,7 @@ def type2_prior(phi, y, noise, max_iter, tol, n=None, rss0=0.0,
     n = phi.shape[0] if n is None else n
     p = phi.shape[1]
     groups = [np.arange(p - 1), np.array([p - 1])]
-    alpha = np.ones(2)
+    alpha, previous = np.ones(2), None
     sigma2 = (max(float(np.var(y)) if var is None else var, 1e-12) if noise is None
               else float(noise) ** 2)
     for it in range(1, max_iter + 1):
@@ -444,9 +444,14 @@ def type2_prior(phi, y, noise, max_iter, tol, n=None, rss0=0.0,
                     f"the data (N = {n}, effective parameters γ = {gamma.sum():.3g}); fix it "
                     "with prior=br.Gaussian(s) or GaussianLikelihood(noise=σ)")
             new_sigma2 = rss / (n - gamma.sum())
-        done = (np.all(np.abs(np.log(new_alpha / alpha)) <= tol ** 0.5)
-                and abs(new_sigma2 - sigma2) <= tol ** 0.5 * sigma2)
-        alpha, sigma2 = new_alpha, new_sigma2
+        # converged when the scales settle, or when the fit they give does: a group the
+        # data cannot use sends α → ∞ only logarithmically slowly, while its m → 0 and the
+        # posterior mean stops moving (MacKay's updates near a pruned group)
+        settled = np.all(np.abs(np.log(new_alpha / alpha)) <= tol ** 0.5)
+        still = previous is not None and np.max(np.abs(mean - previous)) <= tol ** 0.5 * (
+            1.0 + np.max(np.abs(mean)))
+        done = (settled or still) and abs(new_sigma2 - sigma2) <= tol ** 0.5 * sigma2
+        alpha, sigma2, previous = new_alpha, new_sigma2, mean
         if done:
             return _gaussian_groups(alpha), it
     warnings.warn(f"the evidence fixed point for the prior scales did not converge in "

@@ -36,10 +36,10 @@ from bayesreg._lazy import linalg
 from bayesreg._validation import check_int
 from bayesreg.conjugate import GaussianCoefficients
 from bayesreg.fitted import Fitted
+from bayesreg.last_layer import fit_last_layer
 from bayesreg.latent import check_hierarchical, init_latent, split_draws
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.linearized import Linearization
-from bayesreg.methods.last_layer import fit_last_layer
 from bayesreg.priors import is_proper
 from bayesreg.problem import Problem
 from bayesreg.training.newton import newton_mode
@@ -79,7 +79,7 @@ class LaplaceApprox:
         Which parameters get the Gaussian. "all" (default): every one. "last_layer": only
         the last layer's weights and bias, the other layers fixed at the mode (Kristiadi et
         al. 2020; laplace-torch's default), with ``hessian`` "full" (= "ggn"; "auto") or
-        "kron" and an analytic predictive (:mod:`bayesreg.methods.last_layer`;
+        "kron" and an analytic predictive (:mod:`bayesreg.last_layer`;
         ``predictive`` is then unused: f is linear in the last layer).
 
     Examples

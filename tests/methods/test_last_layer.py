@@ -1,4 +1,4 @@
-"""Last-layer Laplace: ``LaplaceApprox(subset="last_layer")`` (bayesreg/methods/last_layer.py)."""
+"""Last-layer Laplace: ``LaplaceApprox(subset="last_layer")`` (bayesreg/last_layer.py)."""
 
 import warnings
 
@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg import curvature
+from bayesreg import curvature, last_layer
 from bayesreg.conjugate import conjugate_update
-from bayesreg.methods import last_layer
 
 FAR = np.array([-2.5, 2.5])
 # one plain gradient step: the last layer is far from its mode, so only the float64 Newton
