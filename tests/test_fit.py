@@ -98,12 +98,13 @@ def test_non_numeric_data_is_refused(X, y, match):
 def test_booleans_and_numeric_objects_are_numbers():
     # booleans are 0/1 (binary features, Bernoulli labels); object arrays of numbers are fine
     flags = X > 0.5
-    a = br.fit(br.Linear(), flags, Y, method=br.Exact(num_samples=10))
-    b = br.fit(br.Linear(), flags.astype(float), Y, method=br.Exact(num_samples=10))
+    exact, prior = br.Exact(num_samples=10), br.Gaussian(1.0)  # the data path, not the prior
+    a = br.fit(br.Linear(), flags, Y, method=exact, prior=prior)
+    b = br.fit(br.Linear(), flags.astype(float), Y, method=exact, prior=prior)
     np.testing.assert_allclose(a.gaussian.mean, b.gaussian.mean)
-    c = br.fit(br.Linear(), np.array(list(X), dtype=object), Y, method=br.Exact(num_samples=10))
-    np.testing.assert_allclose(c.gaussian.mean, br.fit(br.Linear(), X, Y, method=br.Exact(
-        num_samples=10)).gaussian.mean)
+    c = br.fit(br.Linear(), np.array(list(X), dtype=object), Y, method=exact, prior=prior)
+    np.testing.assert_allclose(c.gaussian.mean, br.fit(br.Linear(), X, Y, method=exact,
+                                                       prior=prior).gaussian.mean)
     post = br.fit(br.Linear(), X, Y > 0.5, likelihood=br.Bernoulli(), method=br.MAP(steps=50))
     assert post.predict(X).probs.shape[0] == 12
 
