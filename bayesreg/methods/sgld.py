@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -170,7 +171,6 @@ class SGLD:
                     "step")
         return None
 
-
     def fit(self, problem: Problem) -> Fitted:
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         init_key, run_key = jax.random.split(problem.key)
@@ -180,22 +180,35 @@ class SGLD:
         plan = self.plan(problem.n)
         chain_keys = jax.random.split(run_key, self.num_chains)
         start = time.perf_counter()
-        z = jax.block_until_ready(sample(model, plan, lik, prior, z0, chain_keys, problem.X,
-                                         problem.y, float(self.step_size),
-                                         float(self.momentum)))
+        step_size = float(self.step_size)
+        for attempt in range(2):
+            z = jax.block_until_ready(sample(model, plan, lik, prior, z0, chain_keys, problem.X,
+                                             problem.y, step_size, float(self.momentum)))
+            flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
+            if all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(flat)):
+                break
+            if attempt:
+                raise ValueError(
+                    f"SGLD diverged (non-finite draws) at step_size={self.step_size} and at "
+                    f"{step_size:g}: lower it further, standardise X and y, or use a wider "
+                    "prior or noise")
+            # the same chains at a tenth of the step (the compiled program is reused: ε is
+            # an argument); near the edge of stability a stiff prior scale (a learned one,
+            # down to 1e-4) or an unlucky batch sends a chain to inf
+            warnings.warn(
+                f"SGLD diverged (non-finite draws) at step_size={step_size:g}; ran again at "
+                f"{step_size / 10:g} (diagnostics['step_size_used']). Give a smaller step_size "
+                "to skip the failed run", UserWarning, stacklevel=4)
+            step_size /= 10
         seconds = time.perf_counter() - start
-        flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
-        if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(flat)):
-            raise ValueError(
-                f"SGLD diverged (non-finite draws) at step_size={self.step_size}: lower it "
-                "(by 10×), standardise X and y, or use a wider noise")
         params, theta, hyper = split_draws(flat)
         # R-hat and ESS of a few identified summaries (the noise, the prior scales, and a
         # linear model's weights or a network's output at a few rows), not of every weight
         diagnostics = {**mcmc.chain_summary(chain_summaries(model, z, problem.X)),
                        "sampling_seconds": seconds,
-                       "step_size": np.tile(plan.kept_step_sizes(self.step_size),
+                       "step_size": np.tile(plan.kept_step_sizes(step_size),
                                             self.num_chains),
+                       "step_size_used": step_size,
                        "gradient_evaluations": plan.steps * self.num_chains}
         if self.log_joint:
             diagnostics["lp"] = log_joint_draws(model, lik, prior, flat, problem.X, problem.y)

@@ -239,3 +239,21 @@ def test_the_same_seed_gives_the_same_draws_in_every_process():
         assert out.returncode == 0, out.stderr[-3000:]
         digests.append(out.stdout.strip().splitlines()[-1])
     assert digests[0] == digests[1]
+
+
+def test_a_diverged_chain_runs_again_at_a_tenth_of_the_step():
+    """Full batch on a linear model with σ = 0.5 (h ≈ 1/σ² = 4 per row on standardised
+    inputs): the chain is stable for εh < 2 (module docstring), so ε = 2 diverges and ε = 0.2
+    does not; ε = 50 diverges at 5 too and is refused, naming both."""
+    X, y, _ = br.datasets.linear_example(n=50, d=2, noise=0.5, seed=0)
+    lik, prior = br.GaussianLikelihood(0.5), br.Gaussian(1.0)
+    with pytest.warns(UserWarning, match=r"diverged .* at step_size=2; ran again at 0\.2"):
+        post = br.fit(br.Linear(), X, y, method=br.SGLD(num_samples=50, num_warmup=50,
+                                                         step_size=2.0, num_chains=1),
+                      likelihood=lik, prior=prior)
+    assert post.diagnostics["step_size_used"] == pytest.approx(0.2)
+    assert np.all(np.isfinite(post.params["weights"][0]))
+    with pytest.raises(ValueError, match=r"diverged .* at step_size=50.0 and at 5"):
+        br.fit(br.Linear(), X, y, method=br.SGLD(num_samples=50, num_warmup=50,
+                                                  step_size=50.0, num_chains=1),
+               likelihood=lik, prior=prior)
