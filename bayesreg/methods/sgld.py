@@ -34,7 +34,13 @@ from bayesreg._validation import check_int
 from bayesreg.fitted import Fitted
 from bayesreg.latent import init_latent, split_draws
 from bayesreg.problem import Problem
-from bayesreg.training.langevin import Plan, chain_summaries, log_joint_draws, sample
+from bayesreg.training.langevin import (
+    Plan,
+    chain_summaries,
+    log_joint_draws,
+    prior_precondition,
+    sample,
+)
 
 SCHEDULES = ("constant", "polynomial")
 
@@ -182,8 +188,12 @@ class SGLD:
         start = time.perf_counter()
         step_size = float(self.step_size)
         for attempt in range(2):
+            # a prior scale too narrow for the step (a learned one, down to 1e-4) gets a
+            # smaller step of its own: the other coordinates keep theirs, bit for bit
+            precondition = prior_precondition(lik, prior, starts[0], step_size, problem.n)
             z = jax.block_until_ready(sample(model, plan, lik, prior, z0, chain_keys, problem.X,
-                                             problem.y, step_size, float(self.momentum)))
+                                             problem.y, step_size, float(self.momentum),
+                                             precondition))
             flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
             if all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(flat)):
                 break
@@ -209,6 +219,9 @@ class SGLD:
                        "step_size": np.tile(plan.kept_step_sizes(step_size),
                                             self.num_chains),
                        "step_size_used": step_size,
+                       "preconditioned": 0 if precondition is None else int(sum(
+                           int(jnp.sum(m < 1)) for m in jax.tree_util.tree_leaves(
+                               precondition))),
                        "gradient_evaluations": plan.steps * self.num_chains}
         if self.log_joint:
             diagnostics["lp"] = log_joint_draws(model, lik, prior, flat, problem.X, problem.y)

@@ -32,7 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
+from bayesreg.curvature import prior_diag
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.latent import latent_log_joint, latent_log_prior
@@ -96,7 +98,7 @@ class LangevinState(NamedTuple):
 
 
 def langevin(learning_rate: float | optax.Schedule, momentum: float = 0.0, key=None,
-             noise: bool | Callable = True, temperature: float = 1.0
+             noise: bool | Callable = True, temperature: float = 1.0, precondition=None
              ) -> optax.GradientTransformation:
     r"""The Langevin step of SG-MCMC as an optax transform (key in its state).
 
@@ -112,6 +114,10 @@ def langevin(learning_rate: float | optax.Schedule, momentum: float = 0.0, key=N
         Whether step t adds noise (a callable of t: cSG-MCMC explores without it).
     temperature : float
         T scales the noise's variance: 1 samples p̃ ∝ exp(−loss), 0 is SGD with momentum.
+    precondition : pytree like the parameters, optional
+        A constant diagonal preconditioner M in (0, 1]: the step becomes −η M g + √(…η M) ξ,
+        still Langevin dynamics for p̃ (a constant M needs no correction term). Where M is
+        exactly 1 the step is bit for bit the plain one.
 
     Returns
     -------
@@ -145,6 +151,9 @@ def langevin(learning_rate: float | optax.Schedule, momentum: float = 0.0, key=N
             jax.random.normal(k, jnp.shape(a), jnp.result_type(a))
             for k, a in zip(jax.random.split(noise_key, len(leaves)), leaves, strict=True)])
         amp = jnp.where(noisy(t), jnp.sqrt(2.0 * (1.0 - momentum) * eta * temperature), 0.0)
+        if precondition is not None:
+            grads = jax.tree_util.tree_map(jnp.multiply, precondition, grads)
+            xi = jax.tree_util.tree_map(lambda m, x: jnp.sqrt(m) * x, precondition, xi)
         v = jax.tree_util.tree_map(lambda vi, gi, x: momentum * vi - eta * gi + amp * x,
                                    state.velocity, grads, xi)
         return v, LangevinState(t + 1, v, state.key)
@@ -187,9 +196,11 @@ class Plan(NamedTuple):
         """Whether step t adds noise: everywhere but in cSG-MCMC's exploration phases."""
         return (t % self.cycle_length >= self.explore) | self.explore_noise
 
-    def transform(self, base, momentum, key, n) -> optax.GradientTransformation:
+    def transform(self, base, momentum, key, n, precondition=None
+                  ) -> optax.GradientTransformation:
         """The Langevin transform of this run for the gradient of −log p̃ (η_t = ε_t / N)."""
-        return langevin(lambda t: self.step_size(t, base) / n, momentum, key, self.noisy)
+        return langevin(lambda t: self.step_size(t, base) / n, momentum, key, self.noisy,
+                        precondition=precondition)
 
     def kept_steps(self) -> np.ndarray:
         """Indices t of the kept states (the last step of each thinning block)."""
@@ -268,7 +279,8 @@ def _neg_grad(model, likelihood, prior):
     return lambda z, X, y, s: jax.tree_util.tree_map(jnp.negative, grad(z, X, y, s))
 
 
-def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum):
+def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
+           precondition=None):
     """Kept states of every chain (leading axes (chains, cycles × draws)) where the rows are:
     an X read by chunks streams (mini-batches only), an X in memory runs one compiled scan,
     data parallel when the mini-batches can be spread over several devices."""
@@ -277,10 +289,11 @@ def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mome
             raise ValueError("full-batch SGLD (batch_size=None, or at least N) needs every "
                              "row at each step")
         return sample_streamed(model, plan, likelihood, prior, z0, keys, X, np.asarray(y),
-                               step_size, momentum)
+                               step_size, momentum, precondition)
     args, sharding = _distributed.data_parallel(
         plan.batch, (likelihood, prior, z0, keys, jnp.asarray(X), jnp.asarray(y)))
-    z = _sample(model, plan, *args, step_size, momentum, batch_sharding=sharding)
+    z = _sample(model, plan, *args, step_size, momentum, precondition,
+                batch_sharding=sharding)
     return z if sharding is None else _distributed.local(z)
 
 
@@ -310,14 +323,14 @@ def batch_rows(key, t, n: int, batch: int) -> jax.Array:
 
 @partial(jax.jit, static_argnames=("model", "plan", "batch_sharding"))
 def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
-            batch_sharding=None):
+            precondition=None, batch_sharding=None):
     """:func:`sample` in memory. With ``batch_sharding`` (X rows, y) each mini-batch is
     spread over the devices (the gradient's sum over the batch is reduced across them)."""
     n = plan.n
     grad = _neg_grad(model, likelihood, prior)
 
     def chain(z, key):
-        tx = plan.transform(step_size, momentum, key, n)
+        tx = plan.transform(step_size, momentum, key, n, precondition)
 
         def step(carry, t):
             z, state = carry
@@ -347,7 +360,7 @@ def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mom
 
 @partial(jax.jit, static_argnames=("model", "plan", "keep"))
 def _sample_chunk(model, plan: Plan, keep: int, likelihood, prior, carry, keys, X, y, t0,
-                  count, n, step_size, momentum):
+                  count, n, step_size, momentum, precondition=None):
     """One chunk of a streamed run: X (L, B, D) and y (L, B) hold L batches' rows in file
     order, of which the first ``count``·B are real (the rest padding, skipped). Each chain
     shuffles the real rows into its own batches on the device (a permutation drawn from its
@@ -362,7 +375,7 @@ def _sample_chunk(model, plan: Plan, keep: int, likelihood, prior, carry, keys, 
     grad = _neg_grad(model, likelihood, prior)
 
     def chain(carry, key):
-        tx = plan.transform(step_size, momentum, key, n)
+        tx = plan.transform(step_size, momentum, key, n, precondition)
         perm_key = jax.random.split(jax.random.fold_in(key, t0))[0]
         u = jax.random.uniform(perm_key, (rows,))
         perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * b, u, 2.0))
@@ -399,7 +412,7 @@ def _init_states(z0, keys):
 
 
 def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size,
-                    momentum):
+                    momentum, precondition=None):
     """:func:`sample` over an X read by chunks (:mod:`bayesreg.data.stream`): a Python loop
     over chunks of batches, each one compiled scan (:func:`_sample_chunk`) carrying every
     chain's (z, Langevin state) on, the next chunk read by a background thread meanwhile.
@@ -455,7 +468,7 @@ def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_s
             reader(i, *c) for i, c in enumerate(chunks())):
         carry, (buf, used) = _sample_chunk(model, static, keep, likelihood, prior, carry,
                                            keys, Xc, yc, t, count, n_rows, step_size,
-                                           momentum)
+                                           momentum, precondition)
         m = int(np.asarray(used)[0])  # waits for the chunk before its buffer is refilled
         if m:
             kept.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a[:, :m]), buf))
@@ -519,3 +532,30 @@ def _log_prior_draws(likelihood, prior, z):
 @partial(jax.jit, static_argnames=("model",))
 def _log_joint_draws(model, likelihood, prior, z, X, y):
     return jax.lax.map(lambda zi: latent_log_joint(model, likelihood, prior, zi, X, y), z)
+
+
+STIFF = 0.5  # η·α above which a coordinate's step is preconditioned (stable below 2)
+
+
+def prior_precondition(likelihood, prior, z, step_size: float, n: int):
+    """M for :func:`langevin`: 1 where the step is far inside the stable range of the prior's
+    own curvature, η αᵢ ≤ ``STIFF`` (η = ε/N, αᵢ = ∂²(−log p(z))/∂zᵢ² at one chain's start ``z``),
+    and ``STIFF``/(η αᵢ) where it is not — a prior scale learned down to 1e-4 has α = 1e8,
+    which no usable ε crosses; None when no coordinate is stiff (the plain step).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> z = {"params": {"weights": [jnp.zeros((2, 1))], "biases": [jnp.zeros(1)]},
+    ...      "theta": {}, "hyper": {}}
+    >>> prior = {"weights": br.Gaussian(1.0), "biases": br.Gaussian(1e-4)}
+    >>> m = prior_precondition(br.GaussianLikelihood(1.0), prior, z, 5e-3, 100)
+    >>> [float(v) for v in m["params"]["biases"][0]], float(m["params"]["weights"][0][0, 0])
+    ([0.001], 1.0)
+    """
+    flat, unravel = ravel_pytree(z)
+    alpha = prior_diag(lambda v: -latent_log_prior(likelihood, prior, unravel(v)), flat)
+    stiffness = (step_size / n) * alpha
+    if not bool(jnp.any(stiffness > STIFF)):
+        return None
+    return unravel(jnp.where(stiffness > STIFF, STIFF / stiffness, 1.0).astype(flat.dtype))
