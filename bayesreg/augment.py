@@ -52,8 +52,11 @@ class shift:
 
     def __call__(self, key, X):
         d = X.shape[-1]
-        top = d - 1 if self.max_shift is None else min(self.max_shift, d - 1)
-        s = jax.random.randint(key, (*X.shape[:-1], 1), -top, top + 1)
+        if self.max_shift is None or 2 * self.max_shift >= d - 1:  # every shift, uniformly
+            s = jax.random.randint(key, (*X.shape[:-1], 1), 0, d)
+        else:
+            s = jax.random.randint(key, (*X.shape[:-1], 1), -self.max_shift,
+                                   self.max_shift + 1)
         idx = (jnp.arange(d) - s) % d
         return jnp.take_along_axis(X, idx, axis=-1)
 

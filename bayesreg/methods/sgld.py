@@ -227,8 +227,11 @@ class SGLD:
             diagnostics["lp"] = log_joint_draws(model, lik, prior, flat, problem.X, problem.y)
         mcmc.warn("SGLD", diagnostics,
                   f"run longer (num_warmup={self.num_warmup}, num_samples={self.num_samples}, "
-                  f"thinning={self.thinning}), raise step_size (now {self.step_size}) or "
-                  "momentum, and check for multiple modes", stacklevel=5)
+                  f"thinning={self.thinning}), "
+                  + (f"raise step_size (now {step_size:g}) or momentum, "
+                     if step_size == self.step_size else
+                     f"raise momentum (step_size {step_size:g} after a divergence), ")
+                  + "and check for multiple modes", stacklevel=5)
         return Fitted(
             model=model, likelihood=lik, prior=prior, name="SGLD", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,

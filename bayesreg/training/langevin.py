@@ -38,6 +38,7 @@ from bayesreg.curvature import prior_diag
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.latent import latent_log_joint, latent_log_prior
+from bayesreg.priors import is_hierarchical
 from bayesreg.problem import log_likelihood
 from bayesreg.training.streamed import chunk_plan, sum_log_likelihood_streamed
 
@@ -541,7 +542,9 @@ def prior_precondition(likelihood, prior, z, step_size: float, n: int):
     """M for :func:`langevin`: 1 where the step is far inside the stable range of the prior's
     own curvature, η αᵢ ≤ ``STIFF`` (η = ε/N, αᵢ = ∂²(−log p(z))/∂zᵢ² at one chain's start ``z``),
     and ``STIFF``/(η αᵢ) where it is not — a prior scale learned down to 1e-4 has α = 1e8,
-    which no usable ε crosses; None when no coordinate is stiff (the plain step).
+    which no usable ε crosses; None when no coordinate is stiff (the plain step), and under
+    a hierarchical prior, whose sampled scales couple the weights (its Hessian is not
+    diagonal, which :func:`bayesreg.curvature.prior_diag` needs).
 
     Examples
     --------
@@ -553,6 +556,8 @@ def prior_precondition(likelihood, prior, z, step_size: float, n: int):
     >>> [float(v) for v in m["params"]["biases"][0]], float(m["params"]["weights"][0][0, 0])
     ([0.001], 1.0)
     """
+    if is_hierarchical(prior):  # sampled scales couple the weights: no diagonal to read
+        return None
     flat, unravel = ravel_pytree(z)
     alpha = prior_diag(lambda v: -latent_log_prior(likelihood, prior, unravel(v)), flat)
     stiffness = (step_size / n) * alpha

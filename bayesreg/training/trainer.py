@@ -209,6 +209,10 @@ class Trainer:
             raise ValueError(f"hyperparameters must be one of {HYPERPARAMETERS}; "
                              f"got {self.hyperparameters!r}")
         check_int("evidence_updates", self.evidence_updates)
+        if self.optimizer == "lbfgs" and (self.augment is not None or self.noise_injection):
+            raise ValueError("optimizer='lbfgs' needs one fixed objective (its line search "
+                             "compares losses across steps); augment= and noise_injection= draw "
+                             "a new one every step. Use 'adam' or 'sgd'.")
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError("optimizer='lbfgs' needs the full batch (its line search compares "
                              f"losses); got batch_size={self.batch_size}. Use 'adam' or 'sgd'.")
