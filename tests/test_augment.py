@@ -96,7 +96,7 @@ def test_every_shift_is_equally_likely_without_max_shift():
 
 
 def test_lbfgs_refuses_an_objective_redrawn_every_step():
-    with pytest.raises(ValueError, match="lbfgs.*one fixed objective"):
+    with pytest.raises(ValueError, match=r"lbfgs.*one fixed objective"):
         br.MAP(optimizer="lbfgs", augment=augment.noise(0.1))
-    with pytest.raises(ValueError, match="lbfgs.*one fixed objective"):
+    with pytest.raises(ValueError, match=r"lbfgs.*one fixed objective"):
         br.MAP(optimizer="lbfgs", noise_injection={"inputs": 0.1})
