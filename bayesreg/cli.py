@@ -377,7 +377,7 @@ def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path, target=No
         ax.set_ylim(*lim)
         ax.set_title(name if not outside else f"{name}\n({outside} {what} off the axes)",
                      fontsize=9)
-        ax.legend(fontsize=6, loc="best")
+        ax.legend(fontsize=8, loc="best")
     for ax in axes[:, 0]:
         ax.set_ylabel(f"predicted {target}" if X.shape[1] != 1 else target)
     fig.suptitle("on the diagonal = right; the 95% bars should cover it for ~95% of rows"

@@ -155,13 +155,25 @@ def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int | Non
     fig, axes = panel_grid(len(names), ncols, sharex=True, sharey=True)
     for ax, name in zip(axes.flat, names, strict=False):
         bands(result.posteriors[name].predict(x), x, X=result.X_train, y=result.y_train,
-              truth=truth, levels=levels, ax=ax, xlabel=xlabel, ylabel=ylabel,
+              truth=truth, levels=levels, ax=ax, xlabel="", ylabel=ylabel,
               title=(titles or {}).get(name, name), legend=False)
         ax.scatter(result.X_test[:, 0], result.y_test, s=10, marker="x", color="C3",
                    label="test")
-        ax.legend(fontsize=7, loc="best")
+        # each panel names its bands (a point estimate's band is noise only); the lines and
+        # points, the same in every panel, are named once below the grid
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(*zip(*[(h, lab) for h, lab in zip(handles, labels, strict=True)
+                         if "%" in lab], strict=True), fontsize=8, loc="best")
+    common = [(h, lab) for h, lab in zip(handles, labels, strict=True) if "%" not in lab]
+    fig.legend(*zip(*common, strict=True), loc="lower center", ncol=len(common), fontsize=10,
+               frameon=False)
+    for (row, col), ax in np.ndenumerate(axes):  # a column's lowest panel shows x, even
+        below = axes[row + 1, col] if row + 1 < axes.shape[0] else None  # above a hidden one
+        if ax.get_visible() and (below is None or not below.get_visible()):
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(xlabel)
     fig.suptitle("predictive bands per method: where do the bands widen away from the data?")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.4 / fig.get_size_inches()[1], 1, 1))
     return fig
 
 
