@@ -56,7 +56,7 @@ print(f"Your loss = {float(loss):3.3f}, Correct loss = {12.367:3.3f}")
 # ## The gradient, and the finite-difference check
 
 # %%
-grad = jax.grad(compute_loss)
+grad = jax.jit(jax.grad(compute_loss))
 phi = jnp.array([0.6, -0.2])
 gradient = grad(phi)
 print("Your gradients: ({:3.3f},{:3.3f})".format(*map(float, gradient)))

@@ -56,7 +56,7 @@ def compute_loss(phi, x=data[0], y=data[1]):
     return jnp.sum((model(phi, x) - y) ** 2)
 
 
-grad = jax.grad(compute_loss)
+grad = jax.jit(jax.grad(compute_loss))
 print(f"Your loss = {float(compute_loss(jnp.array([0.6, -0.2]))):3.3f}, "
       f"Correct loss = {16.419:3.3f}")
 phi = jnp.array([-5.0, 25.0])
