@@ -47,8 +47,10 @@ def loss_function(phi):
 phi_plot = jnp.arange(0, 1, 0.01)
 fig, ax = plt.subplots()
 ax.plot(phi_plot, loss_function(phi_plot), "r-")
-ax.set_xlim(0, 1); ax.set_ylim(0, 1)
-ax.set_xlabel(r"$\phi$"); ax.set_ylabel(r"$L[\phi]$")
+ax.set_xlim(0, 1)
+ax.set_ylim(0, 1)
+ax.set_xlabel(r"$\phi$")
+ax.set_ylabel(r"$L[\phi]$")
 plt.show()
 
 
@@ -99,8 +101,10 @@ fig, ax = plt.subplots()
 ax.plot(phi_plot, d2, "b-")
 ax.axhline(0, color="k", lw=0.5)
 ax.fill_between(phi_plot, d2, 0, where=d2 < 0, color="r", alpha=0.3, label="L'' < 0")
-ax.set_xlabel(r"$\phi$"); ax.set_ylabel(r"$\partial^2 L / \partial \phi^2$")
-ax.legend(); plt.show()
+ax.set_xlabel(r"$\phi$")
+ax.set_ylabel(r"$\partial^2 L / \partial \phi^2$")
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # ## Gradient descent on the same function

@@ -115,7 +115,8 @@ ax.contour(intercepts, slopes, np.asarray(loss_mesh).reshape(intercepts.shape), 
            colors=["#80808080"])
 ax.plot(phi_all[0], phi_all[1], "go-")
 ax.set_ylim([1, -1])
-ax.set_xlabel(r"Intercept $\phi_0$"); ax.set_ylabel(r"Slope $\phi_1$")
+ax.set_xlabel(r"Intercept $\phi_0$")
+ax.set_ylabel(r"Slope $\phi_1$")
 plt.show()
 
 # %% [markdown]

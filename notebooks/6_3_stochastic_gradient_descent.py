@@ -72,14 +72,17 @@ loss_mesh = np.asarray(jax.vmap(compute_loss)(grid)).reshape(offsets.shape)
 
 
 def draw(paths, title):
-    fig, ax = plt.subplots(figsize=(6, 6))
+    _, ax = plt.subplots(figsize=(6, 6))
     ax.contourf(offsets, freqs, loss_mesh, 256, cmap="YlOrBr_r")
     ax.contour(offsets, freqs, loss_mesh, 20, colors=["#80808080"])
     for (label, path), style in zip(paths.items(), ("go-", "bo-", "mo-"), strict=False):
         ax.plot(path[:, 0], path[:, 1], style, label=label, markersize=3)
     ax.set_ylim([2.5, 22.5])
-    ax.set_xlabel(r"Offset $\phi_0$"); ax.set_ylabel(r"Frequency $\phi_1$")
-    ax.set_title(title); ax.legend(); plt.show()
+    ax.set_xlabel(r"Offset $\phi_0$")
+    ax.set_ylabel(r"Frequency $\phi_1$")
+    ax.set_title(title)
+    ax.legend()
+    plt.show()
 
 
 # %% [markdown]
@@ -159,9 +162,9 @@ draw({"line search": path_ls, "fixed step 0.2": path_fixed},
 # of the global minimum (the grid's lowest point is printed for reference).
 
 # %%
-np.random.seed(1)
+np.random.seed(1)  # noqa: NPY002 (the book's generator)
 n_steps = 41
-batches = [np.random.permutation(data.shape[1])[:5] for _ in range(n_steps)]
+batches = [np.random.permutation(data.shape[1])[:5] for _ in range(n_steps)]  # noqa: NPY002 (the book's generator)
 path_sgd = run(br.optim.sgd(0.8), [3.5, 6.5], n_steps, batches)
 path_gd = run(br.optim.gd(0.8 * 5 / 30), [3.5, 6.5], n_steps)  # same expected step
 for c_step in range(0, n_steps, 8):

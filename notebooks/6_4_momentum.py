@@ -72,14 +72,17 @@ loss_mesh = np.asarray(jax.vmap(compute_loss)(grid)).reshape(offsets.shape)
 
 
 def draw(paths, title):
-    fig, ax = plt.subplots(figsize=(6, 6))
+    _, ax = plt.subplots(figsize=(6, 6))
     ax.contourf(offsets, freqs, loss_mesh, 256, cmap="YlOrBr_r")
     ax.contour(offsets, freqs, loss_mesh, 20, colors=["#80808080"])
     for (label, path), style in zip(paths.items(), ("go-", "bo-", "mo-"), strict=False):
         ax.plot(path[:, 0], path[:, 1], style, label=label, markersize=3)
     ax.set_ylim([2.5, 22.5])
-    ax.set_xlabel(r"Offset $\phi_0$"); ax.set_ylabel(r"Frequency $\phi_1$")
-    ax.set_title(title); ax.legend(); plt.show()
+    ax.set_xlabel(r"Offset $\phi_0$")
+    ax.set_ylabel(r"Frequency $\phi_1$")
+    ax.set_title(title)
+    ax.legend()
+    plt.show()
 
 
 # %% [markdown]
@@ -111,9 +114,9 @@ def run(tx, phi0, batches, nesterov=False, lr=0.6, beta=0.6):
     return np.stack(path)
 
 
-np.random.seed(1)
+np.random.seed(1)  # noqa: NPY002 (the book's generator)
 n_steps, alpha, beta = 81, 0.6, 0.6
-batches = [np.random.permutation(data.shape[1])[:5] for _ in range(n_steps)]
+batches = [np.random.permutation(data.shape[1])[:5] for _ in range(n_steps)]  # noqa: NPY002 (the book's generator)
 start = [-1.5, 6.5]
 print(f"Initial parameters, Loss = {float(compute_loss(jnp.asarray(start))):f}")
 paths = {

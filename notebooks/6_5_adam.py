@@ -48,12 +48,14 @@ loss_mesh = np.asarray(jax.vmap(loss)(pts)).reshape(phi0mesh.shape)
 
 
 def draw(path, title):
-    fig, ax = plt.subplots(figsize=(6, 6))
+    _, ax = plt.subplots(figsize=(6, 6))
     ax.contourf(phi0mesh, phi1mesh, loss_mesh, 256, cmap="YlOrBr_r")
     ax.contour(phi0mesh, phi1mesh, loss_mesh, 20, colors=["#80808080"])
     ax.plot(path[:, 0], path[:, 1], "-", color="#a0d9d3ff")
     ax.plot(path[:, 0], path[:, 1], ".", color="#a0d9d3ff", markersize=10)
-    ax.set_xlabel(r"$\phi_0$"); ax.set_ylabel(r"$\phi_1$"); ax.set_title(title)
+    ax.set_xlabel(r"$\phi_0$")
+    ax.set_ylabel(r"$\phi_1$")
+    ax.set_title(title)
     plt.show()
 
 

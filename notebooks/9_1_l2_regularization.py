@@ -67,14 +67,17 @@ loss_mesh = np.asarray(jax.vmap(compute_loss)(grid)).reshape(offsets.shape)
 
 
 def draw(paths, title):
-    fig, ax = plt.subplots(figsize=(6, 6))
+    _, ax = plt.subplots(figsize=(6, 6))
     ax.contourf(offsets, freqs, loss_mesh, 256, cmap="YlOrBr_r")
     ax.contour(offsets, freqs, loss_mesh, 20, colors=["#80808080"])
     for (label, path), style in zip(paths.items(), ("go-", "bo-", "mo-"), strict=False):
         ax.plot(path[:, 0], path[:, 1], style, label=label, markersize=3)
     ax.set_ylim([2.5, 22.5])
-    ax.set_xlabel(r"Offset $\phi_0$"); ax.set_ylabel(r"Frequency $\phi_1$")
-    ax.set_title(title); ax.legend(); plt.show()
+    ax.set_xlabel(r"Offset $\phi_0$")
+    ax.set_ylabel(r"Frequency $\phi_1$")
+    ax.set_title(title)
+    ax.legend()
+    plt.show()
 
 
 # %% [markdown]
@@ -131,8 +134,10 @@ reg_mesh = np.asarray(jax.vmap(compute_loss2)(grid)).reshape(offsets.shape)
 fig, ax = plt.subplots(figsize=(6, 6))
 ax.contourf(offsets, freqs, reg_mesh, 256, cmap="YlOrBr_r")
 ax.contour(offsets, freqs, reg_mesh, 20, colors=["#80808080"])
-ax.set_xlabel(r"Offset $\phi_0$"); ax.set_ylabel(r"Frequency $\phi_1$")
-ax.set_title(f"Regularized loss, λ = {lambda_} (Figure 9.1c)"); plt.show()
+ax.set_xlabel(r"Offset $\phi_0$")
+ax.set_ylabel(r"Frequency $\phi_1$")
+ax.set_title(f"Regularized loss, λ = {lambda_} (Figure 9.1c)")
+plt.show()
 
 # %% [markdown]
 # ## Gradient descent on the regularized loss

@@ -53,14 +53,16 @@ def mesh(f):
 
 
 def draw(values, tiny=None, typical=None, title=""):
-    fig, ax = plt.subplots(figsize=(6, 6))
+    _, ax = plt.subplots(figsize=(6, 6))
     ax.contourf(phi0mesh, phi1mesh, values, 256, cmap="YlOrBr_r")
     ax.contour(phi0mesh, phi1mesh, values, 20, colors=["#80808080"])
     if typical is not None:
         ax.plot(typical[:, 0], typical[:, 1], "ro-", markersize=3, label="GD, α = 0.05")
     if tiny is not None:
         ax.plot(tiny[:, 0], tiny[:, 1], "b-", label="gradient flow (α = 0.001)")
-    ax.set_xlabel(r"$\phi_0$"); ax.set_ylabel(r"$\phi_1$"); ax.set_title(title)
+    ax.set_xlabel(r"$\phi_0$")
+    ax.set_ylabel(r"$\phi_1$")
+    ax.set_title(title)
     if tiny is not None or typical is not None:
         ax.legend()
     plt.show()

@@ -44,20 +44,20 @@ def true_function(x):
 
 def generate_data(n_data, sigma_y=0.3):
     """The book's generator: x quasi-uniform (one point per 1/n interval), Gaussian noise."""
-    x = np.array([np.random.uniform(i / n_data, (i + 1) / n_data) for i in range(n_data)])
-    y = true_function(x) + np.random.normal(0, sigma_y, n_data)
+    x = np.array([np.random.uniform(i / n_data, (i + 1) / n_data) for i in range(n_data)])  # noqa: NPY002 (the book's generator)
+    y = true_function(x) + np.random.normal(0, sigma_y, n_data)  # noqa: NPY002 (the book's generator)
     return x, y
 
 
 x_func = np.linspace(0, 1.0, 100)
 y_func = true_function(x_func)
-np.random.seed(1)
+np.random.seed(1)  # noqa: NPY002 (the book's generator)
 sigma_func, n_data = 0.3, 15
 x_data, y_data = generate_data(n_data, sigma_func)
 
 
 def plot_function(x_model=None, y_model=None, title=None, band=None):
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     ax.plot(x_func, y_func, "k-")
     ax.fill_between(x_func, y_func - 2 * sigma_func, y_func + 2 * sigma_func, color="lightgray")
     ax.plot(x_data, y_data, "o", color="#d18362")
@@ -65,7 +65,9 @@ def plot_function(x_model=None, y_model=None, title=None, band=None):
         ax.plot(x_model, y_model, "-", color="#7fe7de")
     if band is not None:
         ax.fill_between(x_model, band[0], band[1], color="#7fe7de", alpha=0.3)
-    ax.set_xlim(0, 1); ax.set_xlabel("Input, $x$"); ax.set_ylabel("Output, $y$")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Input, $x$")
+    ax.set_ylabel("Output, $y$")
     if title:
         ax.set_title(title)
     plt.show()
