@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from bayesreg._scales import check_scales
-from bayesreg._validation import check_int, check_X, check_y
+from bayesreg._validation import check_bool, check_int, check_X, check_y
 from bayesreg.data import stream as _stream
 from bayesreg.fitted import to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
@@ -16,7 +16,7 @@ from bayesreg.problem import Problem
 
 
 def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
-        dtype: str = "float32"):
+        dtype: str = "float32", center: bool = True):
     """Fit ``model`` to (X, y) with ``method`` under ``prior`` and ``likelihood``.
 
     Parameters
@@ -44,6 +44,13 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         with JAX's 64-bit mode enabled for those calls only; "float32" runs the fit with it
         disabled, even where the user switched it on globally. The numbers change by
         rounding, nothing else.
+    center : bool
+        Regression only: fit y − ȳ and add ȳ back to every prediction (``post.offset``), so
+        the prior on the output bias is about the offset from the targets' mean and a raw
+        target's intercept is not shrunk towards 0 — as scikit-learn's ``Ridge`` leaves its
+        intercept unpenalised (with centred X columns MAP under a Gaussian prior equals
+        ``Ridge(alpha=λ)`` exactly). ``False``: the prior on the output bias is centred at 0
+        in the units of y, as written.
 
     Returns
     -------
@@ -63,10 +70,10 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
     # a float32 fit under jax_enable_x64 would otherwise mix float64 data and constants with
     # float32 parameters (L-BFGS: "cond branches must have equal output types")
     with jax.enable_x64(dtype == "float64"):
-        return _fit(model, X, y, method, prior, likelihood, seed, dtype)
+        return _fit(model, X, y, method, prior, likelihood, seed, dtype, center)
 
 
-def _fit(model, X, y, method, prior, likelihood, seed, dtype):
+def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
     method = MAP() if method is None else method
     for name, value in (("method", method), ("model", model), ("likelihood", likelihood)):
         if isinstance(value, type):  # br.MAP instead of br.MAP()
@@ -107,8 +114,13 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype):
         X = _streamed_or_loaded(X, method, likelihood, dtype)
     likelihood = likelihood.resolved(y)
     key = jax.random.key(check_int("seed", seed, minimum=0))
+    check_bool("center", center)
+    offset = float(np.mean(y, dtype=np.float64)) if center and likelihood.kind == "regression" \
+        else 0.0
+    if offset:
+        y = (y.astype(np.float64) - offset).astype(y.dtype if y.dtype.kind == "f" else np.float64)
     problem = Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
-                      dtype=dtype, learn_prior=prior is None)
+                      dtype=dtype, learn_prior=prior is None, offset=offset)
     return to_posterior(method.fit(problem), problem, method)
 
 

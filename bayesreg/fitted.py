@@ -20,6 +20,8 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy as np
+
 from bayesreg.posterior import POSTERIOR_SAMPLES, Posterior
 
 
@@ -88,8 +90,14 @@ def to_posterior(fitted: Fitted, problem, method) -> Posterior:
         likelihood=given(fitted.likelihood, problem.likelihood),
         prior=fitted.prior, method=given(fitted.name, type(method).__name__),
         params=fitted.params, theta=fitted.theta,
-        X_train=given(fitted.X_train, problem.X), y_train=given(fitted.y_train, problem.y),
+        X_train=given(fitted.X_train, problem.X),
+        y_train=_uncentred(given(fitted.y_train, problem.y), problem.offset),
         diagnostics=fitted.diagnostics, log_evidence=fitted.log_evidence,
         num_chains=fitted.num_chains, config=given(fitted.config, method.to_dict()),
         hyper=fitted.hyper, dtype=problem.dtype, approximation=fitted.approximation,
-        point=fitted.point, draws_kind=fitted.draws_kind)
+        point=fitted.point, draws_kind=fitted.draws_kind, offset=problem.offset)
+
+
+def _uncentred(y, offset: float):
+    """The training targets in the user's units (``br.fit`` fitted y − offset)."""
+    return y if not offset else (np.asarray(y, np.float64) + offset).astype(y.dtype)

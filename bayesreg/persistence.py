@@ -319,6 +319,9 @@ def _build(arrays: dict, meta: dict, model, path):
         else:  # a dict of named arrays
             diagnostics.setdefault(parts[0], {})[parts[1]] = v
     ev = meta["log_evidence"]
+    offset = meta.get("offset", 0.0)  # files before centring: 0
+    if not isinstance(offset, int | float) or not math.isfinite(offset):
+        raise ValueError(f"{path}: the target offset is not a finite number: {offset!r}")
     return Posterior(
         model=model, likelihood=likelihood, prior=prior, method=str(meta["method"]),
         params=params, theta=theta, X_train=X, y_train=y, diagnostics=diagnostics,
@@ -326,7 +329,8 @@ def _build(arrays: dict, meta: dict, model, path):
         config=meta["config"], hyper=hyper, dtype=dtype, approximation=approximation,
         point=meta.get("point", meta["config"].get("reduce", "mean")),
         draws_kind=meta.get("draws_kind", DRAWS_KIND_BEFORE_FORMAT_1.get(meta["method"],
-                                                                POSTERIOR_SAMPLES)))
+                                                                POSTERIOR_SAMPLES)),
+        offset=float(offset))
 
 
 def _check_noise(likelihood, theta: dict, draws: int, dtype: str) -> None:

@@ -67,6 +67,10 @@ class Posterior:
     draws_kind : str
         What the draws are, for ArviZ's readers: "posterior samples", or e.g. "dropout
         masks of one trained network, not posterior samples".
+    offset : float
+        The targets' mean that ``br.fit`` subtracted before fitting (regression, ``center``):
+        the model's first output is about y − offset, and every prediction, ``mean_params``
+        (the output bias) and ``to_arviz`` add it back, so all of them are in the units of y.
     """
 
     model: Any
@@ -86,6 +90,7 @@ class Posterior:
     approximation: Any = None
     point: str = "mean"
     draws_kind: str = POSTERIOR_SAMPLES
+    offset: float = 0.0
 
     def __getattr__(self, name):
         # ``post.gaussian`` (Exact) and ``post.linearization`` (LaplaceApprox) of earlier
@@ -114,8 +119,16 @@ class Posterior:
         if self.dtype == "float64":
             X = X.astype(np.float64)
         if self.approximation is not None:
-            return self.approximation.outputs(self, X, chunk_size)
-        return FunctionDraws(draw_outputs(self.model, self.params, X, chunk_size))
+            draws = self.approximation.outputs(self, X, chunk_size)
+        else:
+            draws = FunctionDraws(draw_outputs(self.model, self.params, X, chunk_size))
+        if not self.offset:
+            return draws
+        outputs = np.array(draws.outputs)
+        outputs[..., 0] += np.asarray(self.offset, outputs.dtype)
+        moments = (None if draws.moments is None
+                   else (draws.moments[0] + self.offset, draws.moments[1]))
+        return FunctionDraws(outputs, moments)
 
     def predict(self, X, *, chunk_size: int | None = None,
                 stream: bool | int | None = None) -> Predictive | ClassPredictive:
@@ -155,6 +168,8 @@ class Posterior:
         return self._log_likelihood(self.X_train, self.y_train)
 
     def _log_likelihood(self, X, y) -> np.ndarray:
+        if self.offset:  # the model's first output is about y − offset
+            y = (np.asarray(y, np.float64) - self.offset).astype(np.asarray(y).dtype)
         return np.asarray(_pointwise_loglik(self.model, self.likelihood, self.params,
                                             self.theta, jnp.asarray(X), jnp.asarray(y)))
 
@@ -177,8 +192,19 @@ class Posterior:
         """
         analytic = getattr(self.approximation, "mean_params", None)
         if analytic is not None:
-            return analytic(self)
-        return jax.tree_util.tree_map(lambda a: np.asarray(a).mean(axis=0), self.params)
+            return self._uncentred(analytic(self))
+        return self._uncentred(
+            jax.tree_util.tree_map(lambda a: np.asarray(a).mean(axis=0), self.params))
+
+    def _uncentred(self, params):
+        """``params`` (one draw or S of them) with ``offset`` added to the output bias's first
+        output, so they predict y itself (the model's parameters, as fitted, predict y − offset)."""
+        biases = params.get("biases") if isinstance(params, dict) else None
+        if not self.offset or not biases:
+            return params
+        out_bias = np.array(biases[-1])
+        out_bias[..., 0] += np.asarray(self.offset, out_bias.dtype)
+        return {**params, "biases": [*biases[:-1], out_bias]}
 
     def replicated_y(self, X=None, *, seed: int = 0) -> np.ndarray:
         """One replicated y per draw at the rows of X (the training rows by default), (S, N):
@@ -270,7 +296,8 @@ class Posterior:
             return a.reshape(chains, draws, *a.shape[1:])
 
         names = leaf_names(self.params)
-        posterior = {n: shaped(a) for n, a in zip(names, jax.tree_util.tree_leaves(self.params),
+        params = self._uncentred(self.params)  # in the units of y
+        posterior = {n: shaped(a) for n, a in zip(names, jax.tree_util.tree_leaves(params),
                                                   strict=True)}
         if self.likelihood.kind == "regression" and not self.likelihood.heteroscedastic:
             posterior["noise"] = shaped(self.noise_std())

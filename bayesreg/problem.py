@@ -30,6 +30,8 @@ class Problem:
     key: jax.Array
     dtype: str = "float32"
     learn_prior: bool = False  # no prior was given: methods that can may learn its scale(s)
+    # the targets' mean, already subtracted from y (regression): added back to every prediction
+    offset: float = 0.0
 
     @property
     def n(self) -> int:

@@ -408,3 +408,18 @@ def test_a_killed_save_leaves_the_previous_file_and_a_temporary_file_the_next_sa
     os.utime(tmp_path / left, (old, old))
     post.save(path)
     assert os.listdir(tmp_path) == ["post.npz"]
+
+
+def test_the_target_offset_round_trips(tmp_path):
+    # br.fit centres a regression target; the offset is saved, and a loaded posterior
+    # predicts in the units of y (a file without it loads with offset 0)
+    X = np.linspace(0, 1, 20)
+    y = 100.0 + 3 * X
+    post = br.fit(br.Linear(), X, y, method=br.Exact(), prior=br.Gaussian(1.0),
+                  likelihood=br.GaussianLikelihood(0.1))
+    assert post.offset == pytest.approx(np.mean(y))
+    post.save(tmp_path / "p.npz")
+    back = br.load(tmp_path / "p.npz")
+    assert back.offset == post.offset
+    np.testing.assert_array_equal(back.predict(X).mean, post.predict(X).mean)
+    np.testing.assert_allclose(back.predict(X).mean, y, atol=0.05)

@@ -84,8 +84,9 @@ def test_to_arviz_groups_and_loo(name):
     assert "noise" in idata.posterior
     ll = idata.log_likelihood["y"].values
     assert ll.shape == (1, post.num_draws, len(post.y_train))
-    expected = br.Predictive(predictive_draws(post.model, post.params, post.X_train),
-                             post.noise_std()[:, None])
+    # the parameters predict y − ȳ (br.fit centres the target): ȳ = post.offset added back
+    expected = br.Predictive(predictive_draws(post.model, post.params, post.X_train)
+                             + post.offset, post.noise_std()[:, None])
     # the pointwise log-likelihood of draw s is log N(y | f_s(x), σ_s²)
     from scipy import stats
     ref = stats.norm.logpdf(post.y_train, expected.draws, post.noise_std()[:, None])
@@ -342,14 +343,18 @@ def test_mean_params_is_the_analytic_mean_where_there_is_one():
     mean = post.approximation.mean
     got = post.mean_params()
     np.testing.assert_array_equal(got["weights"][0][:, 0], mean[:-1])
-    np.testing.assert_array_equal(got["biases"][0], mean[-1:])
+    np.testing.assert_allclose(got["biases"][0], mean[-1:] + post.offset, rtol=1e-6)
     assert got["weights"][0].shape == post.params["weights"][0].shape[1:]
     drawn = np.asarray(post.params["weights"][0]).mean(0)[:, 0]
     assert np.max(np.abs(drawn - mean[:-1])) > 1e-4  # the draws' average is not it
     # without an analytic mean: the average of the draws (MAP: its one point)
-    point = FITS["map_mlp"].mean_params()
-    for a, b in zip(jax.tree_util.tree_leaves(point),
-                    jax.tree_util.tree_leaves(FITS["map_mlp"].params), strict=True):
+    # (the output bias in the units of y: the fitted one plus the target's mean)
+    fitted = FITS["map_mlp"]
+    point = fitted.mean_params()
+    np.testing.assert_allclose(point["biases"][-1], np.asarray(fitted.params["biases"][-1])[0]
+                               + fitted.offset, rtol=1e-6)
+    for a, b in zip([*point["weights"], *point["biases"][:-1]],
+                    [*fitted.params["weights"], *fitted.params["biases"][:-1]], strict=True):
         np.testing.assert_array_equal(a, np.asarray(b)[0])
 
 
@@ -357,9 +362,12 @@ def test_mean_params_of_the_laplace_approximation_is_its_mode():
     X, y = br.datasets.gap_example(n=30)
     post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10),
                   likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
-    for a, b in zip(jax.tree_util.tree_leaves(post.mean_params()),
-                    jax.tree_util.tree_leaves(post.approximation.mode), strict=True):
+    got, mode = post.mean_params(), post.approximation.mode
+    for a, b in zip([*got["weights"], *got["biases"][:-1]],
+                    [*mode["weights"], *mode["biases"][:-1]], strict=True):
         np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(got["biases"][-1], np.asarray(mode["biases"][-1]) + post.offset,
+                               rtol=1e-6)
     # last-layer Laplace: the body at the mode, the last layer at its posterior mean
     post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10,
                                                               subset="last_layer"),
@@ -367,7 +375,7 @@ def test_mean_params_of_the_laplace_approximation_is_its_mode():
     approx, got = post.approximation, post.mean_params()
     np.testing.assert_array_equal(got["weights"][0], approx.mode["weights"][0])
     np.testing.assert_array_equal(got["weights"][-1][:, 0], approx.mean[:-1])
-    np.testing.assert_array_equal(got["biases"][-1], approx.mean[-1:])
+    np.testing.assert_allclose(got["biases"][-1], approx.mean[-1:] + post.offset, rtol=1e-6)
     assert got["weights"][-1].shape == approx.mode["weights"][-1].shape
 
 
