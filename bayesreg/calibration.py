@@ -18,10 +18,17 @@ Each method is fitted once on n validation points (xᵢ, yᵢ) and applied to an
   of the PITs pᵢ = F(yᵢ | xᵢ) on the PITs; the calibrated CDF is R∘F, its quantiles
   F⁻¹(R⁻¹(τ)). Targets #{j : pⱼ ≤ pᵢ}/(n + 1) (not /n, so the tails keep mass) are already
   nondecreasing in pᵢ, so the isotonic fit *is* this ECDF. Between knots R is a smoothing
-  choice, made so the density is usable: knots at every round(√n)-th sorted PIT and the
-  largest, R linear in probit coordinates Φ⁻¹(p) ↦ Φ⁻¹(R(p)), extended linearly past the end
-  knots (Gaussian-shaped tails). Interpolating through all n PITs cost 0.4–0.6 nats of test
-  NLL in simulations, this 0.01–0.03, with the same coverage. ``log_prob`` is the exact
+  choice, made so the density is usable: knots at every round(√n)-th sorted PIT (not the
+  extreme ones), R linear in probit coordinates Φ⁻¹(p) ↦ Φ⁻¹(R(p)) between them and, past the
+  end knots, with the least-squares slope of all knots (Gaussian-shaped tails: a predictive
+  whose spread is off by a factor c has R̃(w) = w/c). Interpolating through all n PITs cost
+  0.4–0.6 nats of test NLL in simulations, this 0.01–0.03, with the same coverage. Every
+  estimate of R is noisy, and on a calibrated fit the noise can only widen the tails (in
+  probit coordinates the PITs' scatter flattens the fitted slope): so R is the identity
+  unless a Kolmogorov–Smirnov test rejects uniform PITs at level ``UNIFORM_PIT_LEVEL``
+  (0.05). On a calibrated Gaussian fit with 100 validation rows (12 seeds) isotonic widened
+  the 95% band by 7.3% on average (up to 29%) and cost 0.05 nats of test NLL before the test;
+  uncertainty-toolbox's isotonic recalibration on the same rows 0.6%. ``log_prob`` is the exact
   log f(y) + log R′(F(y)); ``mean``, ``std``, ``crps`` integrate the CDF on ``GRID`` points
   (trapezoidal rule with end corrections; ≈ 1e-4 relative, set by the kinks of R at the
   knots). For a mixture predictive each costs GRID × S × N normal CDFs, and a quantile a
@@ -43,8 +50,8 @@ Examples
 conformal 0.941
 scale 0.935
 isotonic 0.938
->>> print(cal)
-CalibratedPosterior(method='isotonic', n=800)
+>>> print(cal)        # uniform PITs rejected: σ is far off
+CalibratedPosterior(method='isotonic', n=800, pit_pvalue=9.47e-51)
 >>> br.calibrate(post, x[200:1000], y[200:1000], method="scale")   # c ≈ 0.3 / 0.1
 CalibratedPosterior(method='scale', n=800, scale=2.912)
 """
@@ -67,6 +74,9 @@ METHODS = ("conformal", "scale", "isotonic")
 MIN_POINTS = 20  # the fewest n for which the 95 % conformal interval is finite is 19
 KDE_COMPONENTS = 256  # at most this many kernels in conformal's smoothed predictive
 GRID, TAIL = 512, 7.0  # isotonic's integrals: grid points spanning probit ±TAIL (1e-12)
+FAR = 40.0  # isotonic's end knots, in probit units: R̃ is linear beyond the data's PITs
+# isotonic recalibrates only when a Kolmogorov–Smirnov test rejects uniform PITs at this level
+UNIFORM_PIT_LEVEL = 0.05
 
 
 @jax.jit
@@ -266,7 +276,9 @@ class CalibratedPosterior:
 
     What was fitted on the n = ``n_calibration`` points: ``scale`` the factor c (``"scale"``;
     ``nan`` otherwise), ``scores`` the sorted |y − μ|/σ (``"conformal"``, read-only), ``knots``
-    (Φ⁻¹(p), Φ⁻¹(R(p))) of the map R in probit coordinates (``"isotonic"``, read-only).
+    (Φ⁻¹(p), Φ⁻¹(R(p))) of the map R in probit coordinates (``"isotonic"``, read-only),
+    ``pit_pvalue`` the Kolmogorov–Smirnov p-value of the validation PITs against uniform
+    (``"isotonic"``: above ``UNIFORM_PIT_LEVEL`` the map is the identity).
     """
 
     posterior: object
@@ -275,6 +287,7 @@ class CalibratedPosterior:
     scale: float = math.nan
     scores: np.ndarray | None = None
     knots: tuple[np.ndarray, np.ndarray] | None = None
+    pit_pvalue: float = math.nan
 
     def recalibrate(self, pred: Predictive):
         """The calibrated version of a predictive of this posterior."""
@@ -299,6 +312,8 @@ class CalibratedPosterior:
 
     def __repr__(self) -> str:
         extra = f", scale={self.scale:.4g}" if self.method == "scale" else ""
+        if self.method == "isotonic":
+            extra = f", pit_pvalue={self.pit_pvalue:.3g}"
         return f"CalibratedPosterior(method={self.method!r}, n={self.n_calibration}{extra})"
 
 
@@ -351,11 +366,19 @@ def calibrate(post, X_val, y_val, method: str = "conformal") -> CalibratedPoster
             c = float(np.exp(res.x))
         return CalibratedPosterior(post, method, n, scale=c)
     w = np.sort(_probit(pred, y_val))
-    step = max(1, round(math.sqrt(n)))  # knot spacing: R′'s noise ~ 1/√step (module doc)
-    u = np.unique(w[np.r_[np.arange(0, n, step), n - 1]])
-    if len(u) < 2:
-        raise ValueError(f"y_val's {n} PIT values are all equal; isotonic needs them spread")
-    v = stats.norm.ppf(np.searchsorted(w, u, side="right") / (n + 1))  # ECDF, /(n + 1)
+    pvalue = float(stats.kstest(stats.norm.cdf(w), "uniform").pvalue)
+    if pvalue > UNIFORM_PIT_LEVEL:  # no evidence of miscalibration: R is the identity
+        u = v = np.array([-FAR, FAR])
+    else:
+        step = max(1, round(math.sqrt(n)))  # knot spacing: R′'s noise ~ 1/√step (module doc)
+        u = np.unique(w[np.arange(step // 2, n - step // 2, step)])  # not the extreme PITs
+        if len(u) < 2:
+            raise ValueError(f"y_val's {n} PIT values are all equal; isotonic needs them "
+                             "spread")
+        v = stats.norm.ppf(np.searchsorted(w, u, side="right") / (n + 1))  # ECDF, /(n + 1)
+        slope = np.polyfit(u, v, 1)[0]  # the tails: R̃'s overall slope, not its end segments'
+        u = np.r_[u[0] - FAR, u, u[-1] + FAR]
+        v = np.r_[v[0] - slope * FAR, v, v[-1] + slope * FAR]
     for a in (u, v):
         a.setflags(write=False)
-    return CalibratedPosterior(post, method, n, knots=(u, v))
+    return CalibratedPosterior(post, method, n, knots=(u, v), pit_pvalue=pvalue)
