@@ -96,10 +96,14 @@ ROUND_TRIP = {
     "Ensemble": lambda: br.Ensemble(members=3, training=br.MAP(steps=200)),
     "LaplaceApprox": lambda: br.LaplaceApprox(training=br.MAP(steps=300)),
     "NUTS": lambda: br.NUTS(num_warmup=150, num_samples=50, num_chains=1),
+    "VI": lambda: br.VI(),
+    "SWAG": lambda: br.SWAG(members=2),
+    "SGLD": lambda: br.SGLD(),
 }
+FAST = ("MAP", "Ensemble", "LaplaceApprox")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "NUTS" else n
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow)
                                   for n in ROUND_TRIP])
 def test_a_tanh_network_fits_predicts_and_round_trips(name, tmp_path):
     fm = tanh_model()
@@ -262,3 +266,20 @@ def test_a_flax_nnx_module_fits_and_round_trips(tmp_path):
     post.save(tmp_path / "flax.npz")
     back = br.load(tmp_path / "flax.npz", model=fm)
     np.testing.assert_array_equal(back.predict(XN).mean, pred.mean)
+
+
+@pytest.mark.slow  # an ensemble of 4 networks, 500 steps each, as a reader would run it
+def test_the_docs_page_runs(tmp_path, monkeypatch):
+    pytest.importorskip("equinox")
+    pytest.importorskip("flax")
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "own-model.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) == 5
+    monkeypatch.chdir(tmp_path)  # the page saves a file
+    namespace = {}
+    exec(compile("\n".join(blocks), str(page), "exec"), namespace)
+    assert namespace["fm_eqx"].groups == ("weights", "biases", "weights", "biases")
+    assert namespace["fm_flax"].names[0] == "hidden.bias.value"
