@@ -178,13 +178,28 @@ class FunctionModel:
         return out
 
     def merge(self, params: dict):
-        """The inverse of :meth:`split`: the user's pytree from the two groups."""
+        """The inverse of :meth:`split`: the user's pytree from the two groups.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, bayesreg as br
+        >>> fm = br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((2, 1))})
+        >>> fm.merge({"weights": [jnp.zeros((2, 1))], "biases": []})["w"].shape
+        (2, 1)
+        """
         return jax.tree_util.tree_unflatten(self.treedef,
                                             [params[g][i] for g, i in self.slots])
 
     def n_outputs(self, n_features: int) -> int:
         """K, the number of outputs ``apply`` gives inputs with ``n_features`` columns (1 for
-        an (N,) output); ``ValueError`` when it fails on them or returns another shape."""
+        an (N,) output); ``ValueError`` when it fails on them or returns another shape.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, bayesreg as br
+        >>> br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((2, 3))}).n_outputs(2)
+        3
+        """
         X = jax.ShapeDtypeStruct((2, n_features), jnp.float32)
         try:
             out = jax.eval_shape(self.apply_fn, self.params, X)
@@ -200,7 +215,16 @@ class FunctionModel:
 
     def init(self, key, n_features: int, n_outputs: int = 1, dtype=jnp.float32) -> dict:
         """Starting parameters ``{"weights": [...], "biases": [...]}`` in ``dtype``: the given
-        ``params``, or ``init(key)`` when an ``init`` function was given."""
+        ``params``, or ``init(key)`` when an ``init`` function was given.
+
+        Examples
+        --------
+        >>> import jax, jax.numpy as jnp, bayesreg as br
+        >>> fm = br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((2, 1))},
+        ...                       init=lambda key: {"w": jax.random.normal(key, (2, 1))})
+        >>> fm.init(jax.random.key(0), n_features=2)["weights"][0].shape
+        (2, 1)
+        """
         k = self.n_outputs(n_features)
         if k != n_outputs:
             raise ValueError(f"the FunctionModel's apply returns {k} output(s) per row; the "
@@ -219,7 +243,16 @@ class FunctionModel:
         return out[:, None] if out.ndim == 1 else out
 
     def to_dict(self) -> dict:
-        """JSON-able description: the structure of ``params`` (no function, no values)."""
+        """JSON-able description: the structure of ``params`` (no function, no values).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, bayesreg as br
+        >>> def f(p, X):
+        ...     return X @ p["w"]
+        >>> br.FunctionModel(f, {"w": jnp.ones((2, 1))}).to_dict()["leaves"]
+        [{'name': 'w', 'shape': [2, 1], 'dtype': 'float32', 'group': 'weights'}]
+        """
         return {"type": "FunctionModel", "name": str(self.name),
                 "leaves": [{"name": n, "shape": list(s), "dtype": d, "group": g}
                            for n, s, d, g in zip(self.names, self.shapes, self.dtypes,
@@ -227,7 +260,18 @@ class FunctionModel:
 
     def check_structure(self, d: dict) -> None:
         """``ValueError`` unless ``d`` (a saved :meth:`to_dict`) describes these parameters:
-        the same leaves, in order, with the same shapes and groups."""
+        the same leaves, in order, with the same shapes and groups.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, bayesreg as br
+        >>> small = br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((2, 1))})
+        >>> wide = br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((3, 1))})
+        >>> small.check_structure(wide.to_dict())
+        Traceback (most recent call last):
+        ...
+        ValueError: the saved parameter 'w' has shape [3, 1]; model='s 'w' has [2, 1]: ...
+        """
         saved = d.get("leaves")
         if not isinstance(saved, list) or not all(isinstance(e, dict) for e in saved):
             raise ValueError("its FunctionModel entry has no list of leaves")
