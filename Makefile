@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow bench docs gallery clean
+.PHONY: demo test test-slow bench docs gallery notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,23 @@ docs: $(VENV)/.installed-docs
 # (NAME.png, NAME.txt with the wall time); `make gallery NAMES="bagging dropout"` for a few.
 gallery: $(VENV)/.installed
 	$(BIN)/python examples/_gallery.py $(NAMES)
+
+$(VENV)/.installed-notebooks: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	touch $@
+
+# The book's ten notebooks (notebooks/*.py, jupytext percent scripts) at quick sizes
+# (BAYESREG_QUICK=1), each converted to .ipynb and executed into build/notebooks/; any cell
+# error fails the target. Full sizes: `make notebooks QUICK=0`.
+QUICK ?= 1
+notebooks: $(VENV)/.installed-notebooks
+	mkdir -p build/notebooks
+	set -e; for nb in notebooks/*.py; do \
+		echo "$$nb"; \
+		BAYESREG_QUICK=$(QUICK) \
+		$(BIN)/jupytext --to ipynb --execute \
+			--output build/notebooks/$$(basename $$nb .py).ipynb $$nb; \
+	done
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run_all.py

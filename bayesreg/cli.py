@@ -29,7 +29,7 @@ import numpy as np
 import bayesreg as br
 from bayesreg import _progress, bench, methods, plots
 from bayesreg._random import holdout
-from bayesreg._report import json_rows, messages, say
+from bayesreg._report import column_notes, json_rows, messages, say
 from bayesreg._report import table as markdown_table
 from bayesreg.cache import enable_compilation_cache
 from bayesreg.compare import w1_to_reference
@@ -311,7 +311,8 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
               f"{len(train)} training rows, {len(test)} test rows (seed {seed}).",
               f"Model `{model}` on standardised features and target; metrics in the target's "
               "original units.", "",
-              f"Prior, the same for every method: {prior_note}.", "", table, ""]
+              f"Prior, the same for every method: {prior_note}.", "", table, "",
+              *column_notes(cols), ""]
     if dropped:
         report[2:2] = [f"{dropped} rows with missing cells dropped (--dropna).", ""]
     if skipped:
@@ -350,9 +351,9 @@ def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path, target=No
     q1, q99 = np.percentile(y, [1, 99])
     pad = 0.1 * max(q99 - q1, 1e-12)
     lim = (q1 - pad, q99 + pad)
-    n = len(preds)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.6), squeeze=False, sharey=True)
-    for ax, (name, (post, pred)) in zip(axes[0], preds.items(), strict=True):
+    # rows of at most 3-4 panels: ten methods in one row made a 4 000-pixel strip
+    fig, axes = plots.panel_grid(len(preds), panel=(4.2, 3.6), sharey=True)
+    for ax, (name, (post, pred)) in zip(axes.flat, preds.items(), strict=False):
         if X.shape[1] == 1:
             grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 200)
             gp = post.predict(zx(grid[:, None])).affine(sy, my)
@@ -376,8 +377,9 @@ def _compare_figure(preds, X, y, train, test, zx, sy, my, names, path, target=No
         ax.set_ylim(*lim)
         ax.set_title(name if not outside else f"{name}\n({outside} {what} off the axes)",
                      fontsize=9)
-        ax.legend(fontsize=6, loc="best")
-    axes[0, 0].set_ylabel(f"predicted {target}" if X.shape[1] != 1 else target)
+        ax.legend(fontsize=8, loc="best")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"predicted {target}" if X.shape[1] != 1 else target)
     fig.suptitle("on the diagonal = right; the 95% bars should cover it for ~95% of rows"
                  if X.shape[1] != 1 else "predictive bands per method", fontsize=10)
     fig.tight_layout()

@@ -21,6 +21,11 @@ Examples
 ...                  likelihood=br.GaussianLikelihood(0.3))
 >>> [row["method"] for row in res.rows]
 ['MAP', 'Exact']
+>>> print(res)  # doctest: +ELLIPSIS
+Comparison of 2 methods on 24 training and 6 test rows; prior: learned once by the exact ...
+  method  rmse    nll  coverage_95   crps  fit_seconds
+  MAP     ...
+  Exact   ...
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bayesreg._random import holdout
+from bayesreg._report import column_notes
 from bayesreg._validation import check_X, check_y
 from bayesreg.fit import fit
 from bayesreg.likelihoods import GaussianLikelihood
@@ -56,13 +62,17 @@ class Comparison:
     def to_dict(self) -> dict:
         return {"rows": [dict(r) for r in self.rows]}
 
-    def to_markdown(self, columns: Sequence[str] | None = None) -> str:
-        if columns is None:
-            columns = [c for c in ("method", "rmse", "nll", "coverage_95", "crps", "accuracy",
-                                   "brier", "ece", "fit_seconds")
-                       if any(c in r for r in self.rows)]
-            columns += sorted({c for r in self.rows for c in r if c.startswith("w1_to_")})
-            columns += ["w1_floor"] if any("w1_floor" in r for r in self.rows) else []
+    def columns(self) -> list[str]:
+        """The table's columns: method, the metrics the rows have, fit time, W₁ columns."""
+        columns = [c for c in ("method", "rmse", "nll", "coverage_95", "crps", "accuracy",
+                               "brier", "ece", "fit_seconds") if any(c in r for r in self.rows)]
+        columns += sorted({c for r in self.rows for c in r if c.startswith("w1_to_")})
+        columns += ["w1_floor"] if any("w1_floor" in r for r in self.rows) else []
+        return columns
+
+    def to_markdown(self, columns: Sequence[str] | None = None, notes: bool = True) -> str:
+        """The table in Markdown, then the prior and (``notes=True``) what each column means."""
+        columns = self.columns() if columns is None else list(columns)
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for r in self.rows:
             cells = []
@@ -71,7 +81,27 @@ class Comparison:
                 cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", f"Prior, the same for every row: {self.prior_note}."]
+        if notes:
+            lines += ["", *column_notes(columns)]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        """A few lines: the sizes, the prior, and one aligned row of numbers per method (no
+        arrays; ``.posteriors``, ``.rows`` and ``to_markdown()`` hold the rest)."""
+        columns = self.columns()
+        cells = [[c for c in columns]]
+        for r in self.rows:
+            v = [r.get(c, "") for c in columns]
+            cells.append([f"{x:.3g}" if isinstance(x, float) else str(x) for x in v])
+        width = [max(len(row[k]) for row in cells) for k in range(len(columns))]
+        table = ["  " + "  ".join(x.rjust(w) if k else x.ljust(w)
+                                  for k, (x, w) in enumerate(zip(row, width, strict=True)))
+                 for row in cells]
+        head = (f"Comparison of {len(self.rows)} methods on {len(self.y_train)} training and "
+                f"{len(self.y_test)} test rows; prior: {self.prior_note}")
+        return "\n".join([head, *table])
+
+    __str__ = __repr__
 
 
 def wasserstein1(a, b) -> float:

@@ -22,7 +22,7 @@ Hessian where f is linear in θ. A prior's curvature is added by the caller: den
 Who calls what: ``LaplaceApprox`` :func:`latent` (its whole latent state: GGN or Hessian for
 the weights, the exact Hessian for log σ); last-layer Laplace :func:`last_layer` (the exact
 Hessian, or KFAC, of a Gaussian last layer); the evidence update ``GGN.jacobian`` with
-:func:`gram` up to ``DENSE_MAX`` parameters and :func:`gram_diag` (the diagonal GGN) above.
+:func:`gram` up to ``DENSE_MAX`` parameters and the Jacobian's m × m dual above.
 """
 
 from __future__ import annotations

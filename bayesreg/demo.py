@@ -18,7 +18,7 @@ import numpy as np
 
 import bayesreg as br
 from bayesreg import methods, plots
-from bayesreg._report import json_rows, messages, say
+from bayesreg._report import column_notes, compile_clock, json_rows, messages, say
 from bayesreg._report import table as markdown_table
 
 # The book's Bayesian figure: prior variances σ_φ² = 1000, 100, 10.
@@ -68,7 +68,7 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
     for ax, (title, model, method, prior, var) in zip(axes.flat, runs, strict=False):
         say(f"fitting {title} ...")
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, compile_clock() as compiling:
             warnings.simplefilter("always", UserWarning)
             post = br.fit(model, X, y, method=method, prior=prior, likelihood=lik, seed=seed)
         seconds = time.perf_counter() - start
@@ -78,27 +78,34 @@ def demo(out: str = "bayesreg-demo", seed: int = 0, knots: int = 10, quick: bool
         rows.append({"method": title.split(",")[0], "model": type(model).__name__,
                      "prior_variance": var, **metrics,
                      "log_evidence": None if math.isnan(post.log_evidence) else
-                     post.log_evidence, "fit_seconds": seconds})
+                     post.log_evidence, "fit_seconds": seconds,
+                     "compile_seconds": compiling[0]})
         plots.bands(post.predict(grid), grid, X=X, y=y, truth=br.datasets.book_function, ax=ax,
                     title=title.replace("σ_φ²", r"$\sigma_\phi^2$"), legend=False,
                     xlabel="x" if ax in axes[-1] else "",
                     ylabel="y" if ax in axes[:, 0] else "")
         ax.set_ylim(-1, 4)
-        # the full legend once; elsewhere the bands only (a MAP band is noise, not posterior)
+        # each panel names its bands (a MAP band is noise, not posterior); the lines and
+        # points, the same in every panel, go in one figure legend below
         handles, labels = ax.get_legend_handles_labels()
-        keep = [k for k, lab in enumerate(labels) if ax is axes[0, 0] or "%" in lab]
+        keep = [k for k, lab in enumerate(labels) if "%" in lab]
         ax.legend([handles[k] for k in keep], [labels[k] for k in keep], loc="upper right",
-                  fontsize=6)
+                  fontsize=9, framealpha=0.9)
+        if ax is axes[0, 0]:
+            common = [(h, lab) for h, lab in zip(handles, labels, strict=True) if "%" not in lab]
     fig.suptitle(f"bayesreg demo: y = exp(sin 2πx) + N(0, {DEMO_NOISE}²), {len(y)} points; "
                  f"{knots} fixed ReLU features max(0, x − k/{knots}) or a 1-50-1 network")
-    fig.tight_layout()
+    fig.legend(*zip(*common, strict=True), loc="lower center", ncol=len(common), fontsize=11,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.035, 1, 1))
     fig.savefig(os.path.join(out, "bands.png"), dpi=100)
     plt.close(fig)
     cols = ["method", "model", "prior_variance", "rmse", "nll", "coverage_95", "crps",
-            "log_evidence", "fit_seconds"]
+            "log_evidence", "fit_seconds", "compile_seconds"]
     table = markdown_table(rows, cols)
+    notes = "\n".join(column_notes(cols))
     with open(os.path.join(out, "metrics.md"), "w") as fh:
-        fh.write(f"Test metrics on 500 fresh points (seed {seed + 1}).\n\n{table}\n")
+        fh.write(f"Test metrics on 500 fresh points (seed {seed + 1}).\n\n{table}\n\n{notes}\n")
     with open(os.path.join(out, "metrics.json"), "w") as fh:
         json.dump(json_rows(rows), fh, indent=2)
     print(table)

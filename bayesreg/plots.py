@@ -1,6 +1,7 @@
 """Matplotlib views of predictions and priors. Each returns its Axes (or Figure) and never
-calls ``show``: bands, draws, a method-comparison grid, calibration, prior vs penalty, and the
-regularization path.
+calls ``show``: bands, draws, a method-comparison grid (and the panel grid it uses),
+calibration, prior vs penalty, and the regularization path. A figure a helper makes itself is
+laid out so that a plain ``savefig`` keeps every label inside it.
 
 Examples
 --------
@@ -76,8 +77,8 @@ def bands(pred, x, *, X=None, y=None, levels=(0.68, 0.95), truth=None, ax=None,
                    label="data")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    if title:  # 10 pt: the default titles fit a 5-inch figure at this size
+        ax.set_title(title, fontsize=10)
     if legend:
         ax.legend(fontsize=7, loc="best")
     if own:
@@ -90,7 +91,8 @@ def draws(pred, x, n: int = 20, *, ax=None, color="C0", seed: int = 0, xlabel="x
     """``n`` posterior draws of f (thin lines) over a 1-D grid, with the mean."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(5, 3.5))
     x = np.asarray(x, dtype=float).reshape(-1)
     pick = np.random.default_rng(seed).choice(pred.draws.shape[0],
@@ -104,17 +106,44 @@ def draws(pred, x, n: int = 20, *, ax=None, color="C0", seed: int = 0, xlabel="x
     ax.set_title("posterior draws of f: their spread is the epistemic uncertainty",
                  fontsize=9)
     ax.legend(fontsize=7, loc="best")
-    ax.figure.tight_layout()
+    if own:  # a caller's figure is laid out by the caller
+        ax.figure.tight_layout()
     return ax
 
 
-def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int = 3,
-            xlabel="x", ylabel="y", titles=None):
-    """A grid of bands, one panel per method of a :func:`bayesreg.compare` result, with
-    shared axes. Needs one input feature; ``x`` defaults to a grid over the data.
-    ``titles`` maps a method's name to its panel's title (e.g. with its metrics)."""
+def panel_grid(n: int, ncols: int | None = None, *, panel=(4.2, 3.2), **kwargs):
+    """A figure of ``n`` panels in rows of at most ``ncols`` (default: 3 up to 9 panels, then
+    4), each ``panel`` inches (width, height), so ten methods make three rows of four readable
+    panels, not one long strip. Returns ``(fig, axes)`` with ``axes`` of shape (rows, cols);
+    the panels past ``n`` are hidden.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> from bayesreg import plots
+    >>> fig, axes = plots.panel_grid(10)
+    >>> axes.shape, sum(a.get_visible() for a in axes.flat)
+    ((3, 4), 10)
+    """
     import matplotlib.pyplot as plt
 
+    if n < 1:
+        raise ValueError(f"panel_grid needs at least one panel; got n={n}")
+    ncols = min(ncols or (3 if n <= 9 else 4), n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows),
+                             squeeze=False, **kwargs)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int | None = None,
+            xlabel="x", ylabel="y", titles=None):
+    """A grid of bands, one panel per method of a :func:`bayesreg.compare` result, with
+    shared axes (rows of ``ncols`` panels, :func:`panel_grid`). Needs one input feature;
+    ``x`` defaults to a grid over the data. ``titles`` maps a method's name to its panel's
+    title (e.g. with its metrics)."""
     if result.X_train.shape[1] != 1:
         raise ValueError("plots.compare draws bands over one input feature; the data has "
                          f"{result.X_train.shape[1]}")
@@ -123,21 +152,28 @@ def compare(result, x=None, *, truth=None, levels=(0.68, 0.95), ncols: int = 3,
         pad = 0.1 * (allx.max() - allx.min())
         x = np.linspace(allx.min() - pad, allx.max() + pad, 200)
     names = list(result.posteriors)
-    ncols = min(ncols, len(names))
-    nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), sharex=True,
-                             sharey=True, squeeze=False)
+    fig, axes = panel_grid(len(names), ncols, sharex=True, sharey=True)
     for ax, name in zip(axes.flat, names, strict=False):
         bands(result.posteriors[name].predict(x), x, X=result.X_train, y=result.y_train,
-              truth=truth, levels=levels, ax=ax, xlabel=xlabel, ylabel=ylabel,
+              truth=truth, levels=levels, ax=ax, xlabel="", ylabel=ylabel,
               title=(titles or {}).get(name, name), legend=False)
         ax.scatter(result.X_test[:, 0], result.y_test, s=10, marker="x", color="C3",
                    label="test")
-        ax.legend(fontsize=6, loc="best")
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
+        # each panel names its bands (a point estimate's band is noise only); the lines and
+        # points, the same in every panel, are named once below the grid
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(*zip(*[(h, lab) for h, lab in zip(handles, labels, strict=True)
+                         if "%" in lab], strict=True), fontsize=8, loc="best")
+    common = [(h, lab) for h, lab in zip(handles, labels, strict=True) if "%" not in lab]
+    fig.legend(*zip(*common, strict=True), loc="lower center", ncol=len(common), fontsize=10,
+               frameon=False)
+    for (row, col), ax in np.ndenumerate(axes):  # a column's lowest panel shows x, even
+        below = axes[row + 1, col] if row + 1 < axes.shape[0] else None  # above a hidden one
+        if ax.get_visible() and (below is None or not below.get_visible()):
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(xlabel)
     fig.suptitle("predictive bands per method: where do the bands widen away from the data?")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.4 / fig.get_size_inches()[1], 1, 1))
     return fig
 
 
@@ -146,7 +182,8 @@ def calibration(pred, y, *, ax=None, label=None):
     import matplotlib.pyplot as plt
 
 
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(3.8, 3.8))
     nominal, observed = calibration_curve(pred, y)
     area = miscalibration_area(pred, y)
@@ -156,6 +193,8 @@ def calibration(pred, y, *, ax=None, label=None):
     ax.set_ylabel("observed coverage")
     ax.set_title("calibration: below the diagonal is overconfident", fontsize=9)
     ax.legend(fontsize=8)
+    if own:  # labels inside the figure under a plain savefig
+        ax.figure.tight_layout()
     return ax
 
 
@@ -164,7 +203,8 @@ def prior_vs_penalty(prior, *, lim: float = 3.0, axes=None):
     import jax.numpy as jnp
     import matplotlib.pyplot as plt
 
-    if axes is None:
+    own = axes is None
+    if own:
         _, axes = plt.subplots(1, 2, figsize=(8, 3))
     loc = float(np.asarray(getattr(prior, "loc", 0.0)))
     phi = np.linspace(loc - lim, loc + lim, 401)
@@ -180,6 +220,8 @@ def prior_vs_penalty(prior, *, lim: float = 3.0, axes=None):
     for ax in axes:
         ax.set_xlabel("φ")
         ax.legend(fontsize=8)
+    if own:  # the x labels were cut off under a plain savefig
+        axes[0].figure.tight_layout()
     return axes
 
 
@@ -189,7 +231,8 @@ def regularization_path(model, X, y, scales, *, likelihood=None, method=None, ax
     import matplotlib.pyplot as plt
 
     method = Exact() if method is None else method
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
     scales = np.asarray(scales, dtype=float)
     means, sds = [], []
@@ -214,4 +257,6 @@ def regularization_path(model, X, y, scales, *, likelihood=None, method=None, ax
     ax.set_title("regularization path: coefficients shrink to 0 as the prior narrows",
                  fontsize=9)
     ax.legend(fontsize=7, ncol=2)
+    if own:  # the x label was cut off under a plain savefig
+        ax.figure.tight_layout()
     return ax

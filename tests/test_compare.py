@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 import bayesreg as br
-from bayesreg.compare import W1_DRAWS, w1_floor, wasserstein1
+from bayesreg.compare import W1_DRAWS, Comparison, w1_floor, wasserstein1
 
 
 def test_w1_floor_of_a_gaussian_predictive_is_the_two_sample_value():
@@ -106,3 +106,37 @@ def test_with_the_prior_left_out_every_method_fits_under_one_learned_prior():
     assert "Prior, the same for every row: learned once" in res.to_markdown()
     given = br.compare(br.Linear(), X, y, methods=[br.Exact()], prior=br.Gaussian(1.0))
     assert given.rows[0]["prior"] == "given"
+
+
+def _ten_rows():
+    names = ["MAP", "Exact", "LaplaceApprox", "VI", "NUTS", "MCDropout", "Ensemble", "SWAG",
+             "SGLD", "MAP_9"]
+    rows = [{"method": n, "rmse": 0.5 + i / 100, "nll": 0.7, "coverage_95": 0.95, "crps": 0.3,
+             "fit_seconds": 12.345 * i, "prior": "given", "w1_to_nuts": 0.04, "w1_floor": 0.03}
+            for i, n in enumerate(names)]
+    X = np.zeros((200, 3))
+    # posteriors stand in as arrays: a repr that printed them would show "array"
+    return Comparison(
+        rows, {n: np.arange(1000.0) for n in names}, X[:160], np.zeros(160), X[160:],
+        np.zeros(40), None, "given")
+
+
+def test_comparison_repr_is_a_few_lines_and_no_arrays():
+    res = _ten_rows()
+    text = repr(res)
+    lines = text.splitlines()
+    assert lines[0] == "Comparison of 10 methods on 160 training and 40 test rows; prior: given"
+    assert len(lines) == 12 and "array" not in text and max(map(len, lines)) < 110
+    assert lines[1].split() == ["method", "rmse", "nll", "coverage_95", "crps", "fit_seconds",
+                                "w1_to_nuts", "w1_floor"]
+    assert lines[3].split()[:2] == ["Exact", "0.51"] and str(res) == text
+
+
+def test_the_markdown_table_says_what_each_column_means():
+    table = _ten_rows().to_markdown()
+    notes = table[table.index("Columns:"):]
+    for column in ("rmse", "nll", "coverage_95", "crps", "fit_seconds", "w1_to_nuts",
+                   "w1_floor"):
+        assert f"- `{column}`: " in notes, column
+    assert "Monte Carlo floor" in notes and "including JAX's tracing and compilation" in notes
+    assert "Columns:" not in _ten_rows().to_markdown(notes=False)
