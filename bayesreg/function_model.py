@@ -305,9 +305,9 @@ class FunctionModel:
     def prior(self, priors) -> dict:
         """A prior spec ``{"weights": ..., "biases": ...}`` from one prior per leaf.
 
-        ``priors`` is a pytree shaped as ``params`` with a prior at every leaf, e.g.
-        ``jax.tree_util.tree_map(lambda a: br.Gaussian(1.0), fm.params)`` edited where it
-        should differ. Within a group the priors must be of one kind (and share ``df`` and
+        ``priors`` is a pytree shaped as ``params`` with a prior at every leaf: for a nested
+        structure, ``jax.tree_util.tree_map`` of a function from a leaf to its prior over
+        ``fm.params``. Within a group the priors must be of one kind (and share ``df`` and
         any hyperprior); their scales and locs become the layer-wise lists the library's
         priors take (one per array). Pass the result as ``br.fit(..., prior=...)``.
 
