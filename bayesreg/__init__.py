@@ -22,6 +22,7 @@ from bayesreg.equivalence import (
     weight_decay,
 )
 from bayesreg.fit import fit
+from bayesreg.function_model import FunctionModel
 from bayesreg.likelihoods import (
     Bernoulli,
     Categorical,
@@ -65,6 +66,7 @@ __all__ = [
     "Ensemble",
     "Exact",
     "Flat",
+    "FunctionModel",
     "Gaussian",
     "GaussianLikelihood",
     "HalfCauchy",

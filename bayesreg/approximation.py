@@ -173,7 +173,9 @@ def num_draws(params) -> int:
 def _chunk(params, n_points: int, chunk_size: int | None) -> int:
     if chunk_size is not None:
         return check_int("chunk_size", chunk_size)
-    widest = max(max(w.shape[-2:]) for w in params["weights"])
+    # (a FunctionModel may have no weight matrices: its widest array is then a vector)
+    widest = max((max(w.shape[1:], default=1) for w in jax.tree_util.tree_leaves(params)),
+                 default=1)
     return max(1, PREDICT_BUDGET // max(1, n_points * widest))
 
 

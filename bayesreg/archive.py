@@ -85,6 +85,8 @@ def save(post, path) -> None:
         "approximation": approximation, "point": post.point, "draws_kind": post.draws_kind,
         "offset": float(post.offset),
     }
+    if len(post.params["biases"]) != meta["n_layers"]:  # a FunctionModel's groups may differ
+        meta["n_biases"] = len(post.params["biases"])
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     target = os.path.realpath(os.fspath(path))  # through symbolic links to the file
     folder = os.path.dirname(target)

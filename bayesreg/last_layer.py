@@ -229,7 +229,8 @@ def _check_supported(model, lik, hessian: str) -> None:
             and not isinstance(model, MLP):
         raise ValueError(f"subset='last_layer' needs an MLP or a Linear, Polynomial or Basis "
                          f"model (whose penultimate features it can compute); got "
-                         f"{type(model).__name__}")
+                         f"{type(model).__name__}, whose last layer is unknown: use "
+                         f"LaplaceApprox() over all its parameters")
     if not isinstance(lik, GaussianLikelihood) or lik.heteroscedastic:
         raise ValueError(f"subset='last_layer' needs a homoscedastic GaussianLikelihood; got "
                          f"{type(lik).__name__}"

@@ -280,4 +280,8 @@ def model_from_dict(d: dict):
             f"this posterior used Basis({d['name']}): a function cannot be saved; "
             "pass model=br.Basis(your_function) to br.load"
         )
+    if kind == "FunctionModel":
+        raise ValueError(
+            f"this posterior was fitted with a FunctionModel ({d.get('name')}): its apply "
+            "function cannot be saved; pass model=<the same br.FunctionModel> to br.load")
     raise ValueError(f"unknown model type {kind!r}")

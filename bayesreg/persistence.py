@@ -128,22 +128,62 @@ def _json(text: bytes) -> dict:
     return meta
 
 
+class ModelMismatch(ValueError):
+    """The file is whole but ``model=`` is not the model it was saved from (or is missing
+    where the file cannot rebuild its model: a FunctionModel's function is not stored)."""
+
+
+def _check_model(meta: dict, model) -> None:
+    """``ModelMismatch`` unless ``model`` fits a FunctionModel file (or None, another file)."""
+    d = meta["model"]
+    from_function = isinstance(d, dict) and d.get("type") == "FunctionModel"
+    if from_function and model is None:
+        raise ModelMismatch(
+            f"it was saved from a FunctionModel ({d.get('name')}) and a function cannot be "
+            "stored: pass the same model, br.load(path, model=fm)")
+    if from_function and not callable(getattr(model, "check_structure", None)):
+        raise ModelMismatch(f"it was saved from a FunctionModel; model= is a "
+                            f"{type(model).__name__}")
+    if from_function:
+        try:
+            model.check_structure(d)
+        except ValueError as err:
+            raise ModelMismatch(str(err)) from None
+    elif model is not None and callable(getattr(model, "check_structure", None)):
+        raise ModelMismatch(f"model= is a FunctionModel but the file was saved from "
+                            f"{d.get('type') if isinstance(d, dict) else d}")
+
+
+def _layer_counts(meta: dict) -> dict[str, int]:
+    """How many arrays each parameter group holds: n_layers of each for the built-in models,
+    any split (one may be empty) for a FunctionModel's leaves."""
+    n_layers = meta["n_layers"]
+    counts = {"weights": n_layers, "biases": meta.get("n_biases", n_layers)}
+    function = isinstance(meta["model"], dict) and meta["model"].get("type") == "FunctionModel"
+    least = 0 if function else 1
+    for g, c in counts.items():
+        if not isinstance(c, int) or isinstance(c, bool) or c < least:
+            raise ValueError(f"the number of {g} arrays must be an integer >= {least}; got {c!r}")
+    if sum(counts.values()) < 1:
+        raise ValueError("the file describes no parameter arrays")
+    return counts
+
+
 def _check_sizes(headers: dict, meta: dict, model):
     """The model, built only once its sizes fit the file, with every parameter entry of the
     shape it implies, and every other entry within what the model, the draw count and the
     training rows imply: all before any array is read."""
     n_layers = meta["n_layers"]
-    if not isinstance(n_layers, int) or n_layers < 1:
-        raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")
-    if 2 * n_layers > len(headers):
+    counts = _layer_counts(meta)
+    if sum(counts.values()) > len(headers):
         raise ValueError(f"n_layers={n_layers} but the file holds {len(headers)} arrays")
-    names = [f"params/{g}_{i}" for i in range(n_layers) for g in PARAM_GROUPS]
+    names = [f"params/{g}_{i}" for g in PARAM_GROUPS for i in range(counts[g])]
     missing = [k for k in names if k not in headers]
     if missing:
         raise ValueError(f"n_layers={n_layers} but the file has no {missing[0]}")
     if any(len(headers[k][0]) < 1 for k in names):
         raise ValueError("parameter arrays need a leading axis of draws")
-    draws = headers["params/weights_0"][0][0]
+    draws = headers[names[0]][0][0]
     per_draw = sum(math.prod(headers[k][0][1:]) for k in names)
     if model is None:
         for size in _model_sizes(meta["model"], n_layers):
@@ -155,13 +195,15 @@ def _check_sizes(headers: dict, meta: dict, model):
     if len(x_shape) != 2 or len(y_shape) != 1 or x_shape[0] != y_shape[0]:
         raise ValueError(f"X_train {x_shape} and y_train {y_shape} are not (N, D) and (N,)")
     # outputs from the last bias (a Categorical may take its classes from y, still unread);
-    # load checks them against y once it is read
-    n_out = headers[f"params/biases_{n_layers - 1}"][0][-1]
+    # load checks them against y once it is read. A FunctionModel says it itself.
+    n_out = (model.n_outputs(x_shape[1]) if callable(getattr(model, "check_structure", None))
+             else headers[f"params/biases_{n_layers - 1}"][0][-1])
     expected = jax.eval_shape(lambda: model.init(jax.random.key(0), x_shape[1], n_out,
                                                  dtype=jnp.float32))
     for g in PARAM_GROUPS:
-        if len(expected[g]) != n_layers:
-            raise ValueError(f"the model has {len(expected[g])} layers, the file {n_layers}")
+        if len(expected[g]) != counts[g]:
+            raise ValueError(f"the model has {len(expected[g])} {g} arrays, the file "
+                             f"{counts[g]}")
         for i, e in enumerate(expected[g]):
             if headers[f"params/{g}_{i}"][0] != (draws, *e.shape):
                 raise ValueError(f"params {g}_{i} has shape {headers[f'params/{g}_{i}'][0]}; "
@@ -228,7 +270,10 @@ def _open(path):
 def load(path, *, model=None):
     """Read a posterior written by :meth:`Posterior.save` to the same ``path``.
 
-    ``model`` is needed only for a ``Basis`` model (a function cannot be stored).
+    ``model`` is needed only for a ``Basis`` model or a :class:`~bayesreg.FunctionModel`
+    (a function cannot be stored). A FunctionModel file is checked against ``model``'s
+    parameter structure (every leaf's path, shape and group) and refused with a
+    ``ValueError`` when it differs or when ``model`` is missing.
 
     Examples
     --------
@@ -242,12 +287,15 @@ def load(path, *, model=None):
     try:
         with zf, contextlib.nullcontext() if fh is None else fh:
             headers, meta = _inspect(zf, size)
+            _check_model(meta, model)
             model = _check_sizes(headers, meta, model)
             arrays = {}
             for key in headers:  # every size now checked: read them
                 with zf.open(f"{key}.npy") as fh:
                     arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
         return _build(arrays, meta, model, path)
+    except ModelMismatch as err:  # a whole file, the wrong (or no) model
+        raise ModelMismatch(f"{path}: {err}") from None
     except ValueError as err:
         if str(err).startswith("not a bayesreg posterior file"):
             raise
@@ -261,22 +309,21 @@ def load(path, *, model=None):
 
 def _build(arrays: dict, meta: dict, model, path):
     n_layers, chains, dtype = meta["n_layers"], meta["num_chains"], meta.get("dtype", "float32")
-    if not isinstance(n_layers, int) or n_layers < 1:
-        raise ValueError(f"n_layers must be an integer >= 1; got {n_layers!r}")
+    counts = _layer_counts(meta)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
     likelihood = likelihood_from_dict(meta["likelihood"])
     X, y = _numeric(arrays, "X_train", 2), _numeric(arrays, "y_train", 1)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X_train has {X.shape[0]} rows but y_train {y.shape[0]}")
-    params = {g: [_numeric(arrays, f"params/{g}_{i}") for i in range(n_layers)]
+    params = {g: [_numeric(arrays, f"params/{g}_{i}") for i in range(counts[g])]
               for g in PARAM_GROUPS}
     extra = [k for k in arrays if k.startswith("params/")
              and k.split("/", 1)[1] not in {f"{g}_{i}" for g in PARAM_GROUPS
-                                            for i in range(n_layers)}]
+                                            for i in range(counts[g])}]
     if extra:
         raise ValueError(f"n_layers={n_layers} but the file holds more layers ({extra[0]})")
-    draws = params["weights"][0].shape[0]
+    draws = jax.tree_util.tree_leaves(params)[0].shape[0]
     if not isinstance(chains, int) or chains < 1 or draws % chains:
         raise ValueError(f"num_chains={chains!r} does not divide the {draws} draws")
     # the shapes the model gives these data, with a leading axis of S draws
@@ -284,8 +331,9 @@ def _build(arrays: dict, meta: dict, model, path):
     expected = jax.eval_shape(lambda: model.init(jax.random.key(0), X.shape[1], n_out,
                                                  dtype=jnp.float32))
     for g in PARAM_GROUPS:
-        if len(expected[g]) != n_layers:
-            raise ValueError(f"the model has {len(expected[g])} layers, the file {n_layers}")
+        if len(expected[g]) != counts[g]:
+            raise ValueError(f"the model has {len(expected[g])} {g} arrays, the file "
+                             f"{counts[g]}")
         for i, (a, e) in enumerate(zip(params[g], expected[g], strict=True)):
             if a.shape != (draws, *e.shape):
                 raise ValueError(f"params {g}_{i} has shape {a.shape}; the model needs "

@@ -168,7 +168,9 @@ class MCDropout:
 
     def network(self, model: MLP) -> DropoutNetwork:
         if not isinstance(model, MLP):
-            raise ValueError(f"MCDropout needs a br.MLP; got {type(model).__name__}")
+            raise ValueError(f"MCDropout needs a br.MLP (its masks drop the MLP's hidden units); "
+                             f"got {type(model).__name__}. For another network use br.Ensemble, "
+                             "br.LaplaceApprox, br.VI or br.NUTS")
         if model.dropout not in (0.0, self.rate):
             raise ValueError(
                 f"the MLP's own dropout={model.dropout} differs from MCDropout(rate={self.rate});"

@@ -151,6 +151,10 @@ class Ensemble:
 
     def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "Ensemble")
+        if getattr(problem.model, "same_start", False) and not (self.bagging or self.anchored):
+            raise ValueError("every member would start from the FunctionModel's one params and "
+                             "fit the same rows: give it init=(key -> params) for random starts, "
+                             "or use Ensemble(bagging=True) or Ensemble(anchored=True)")
         _members.check_streams(problem, self.why_not_streamed)
         # anchors are draws from the given prior: an anchored ensemble keeps it
         net = _members.train_many(self.training, problem, self.members,

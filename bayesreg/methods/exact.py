@@ -105,8 +105,10 @@ class Exact:
         model, lik = problem.model, problem.likelihood
         if not getattr(model, "linear_in_params", False):
             raise ValueError(
-                f"Exact needs a linear-in-parameters model (Linear, Polynomial, Basis); got "
-                f"{type(model).__name__}. Use br.LaplaceApprox, br.VI or br.NUTS for networks."
+                f"Exact needs a linear-in-parameters model (Linear, Polynomial, Basis), whose "
+                f"features give the closed form; got {type(model).__name__}. Use "
+                f"br.LaplaceApprox (exact for a model linear in its parameters), br.VI or "
+                f"br.NUTS for networks."
             )
         if not isinstance(lik, GaussianLikelihood):
             raise ValueError(f"Exact needs a GaussianLikelihood; got {type(lik).__name__}")

@@ -173,6 +173,9 @@ class SWAG:
     # -- running -------------------------------------------------------------------------
     def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "SWAG")
+        if getattr(problem.model, "same_start", False) and self.members > 1:
+            raise ValueError("MultiSWAG's members would all start from the FunctionModel's one "
+                             "params: give it init=(key -> params) for random starts")
         _members.check_streams(problem, self.why_not_streamed)
         pre = self.pretrain(problem)
         draws, out, collected = _phase.run_sgd_phase(self, problem, pre)
