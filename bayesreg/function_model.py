@@ -102,6 +102,9 @@ class FunctionModel:
     """
 
     linear_in_params = False  # Exact's closed form needs features(X); a function has none
+    # which of a function's leaves adds to its output is unknown: with a centred target
+    # (``post.offset``) ``mean_params`` returns the parameters as fitted, predicting y − offset
+    output_bias_last = False
 
     def __init__(self, apply: Callable, params, *, biases=None, init: Callable | None = None,
                  name: str | None = None):

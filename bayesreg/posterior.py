@@ -200,7 +200,7 @@ class Posterior:
         """``params`` (one draw or S of them) with ``offset`` added to the output bias's first
         output, so they predict y itself (the model's parameters, as fitted, predict y − offset)."""
         biases = params.get("biases") if isinstance(params, dict) else None
-        if not self.offset or not biases:
+        if not self.offset or not biases or not getattr(self.model, "output_bias_last", True):
             return params
         out_bias = np.array(biases[-1])
         out_bias[..., 0] += np.asarray(self.offset, out_bias.dtype)
