@@ -36,7 +36,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress, mcmc
-from bayesreg._validation import check_int, check_real
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
@@ -112,16 +112,15 @@ class NUTS:
     progress_bar: bool | None = None
 
     def __post_init__(self):
-        check_int("num_warmup", self.num_warmup, minimum=0)
-        check_int("num_samples", self.num_samples)
-        check_int("num_chains", self.num_chains)
-        check_int("max_tree_depth", self.max_tree_depth)
+        check_settings(self, {
+            "num_warmup": Setting("int", 0), "num_samples": Setting("int", 1),
+            "num_chains": Setting("int", 1), "max_tree_depth": Setting("int", 1),
+            "target_accept": Setting("real", 0.0, 1.0, low_open=True, high_open=True),
+            "init_jitter": Setting("real", 0.0), "dense_mass": Setting("bool", optional=True),
+            "progress_bar": Setting("bool", optional=True)})
         if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}; "
                              f"got {self.chain_method!r}")
-        check_real("target_accept", self.target_accept, 0.0, 1.0, low_open=True,
-                   high_open=True)
-        check_real("init_jitter", self.init_jitter, 0.0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

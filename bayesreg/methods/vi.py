@@ -25,8 +25,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress
 from bayesreg._deprecated import renamed
-from bayesreg._pytree import check_positive
-from bayesreg._validation import check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
@@ -97,11 +96,16 @@ class VI:
             "VI", "num_draws", num_draws, "num_samples", self.num_samples, default=1000))
         if self.init not in ("map", "model"):
             raise ValueError(f"init must be 'map' or 'model'; got {self.init!r}")
-        check_int("steps", self.steps)
-        check_positive("lr", self.lr)
-        check_int("num_particles", self.num_particles)
-        check_positive("init_scale", self.init_scale)
-        check_int("num_samples", self.num_samples)
+        check_settings(self, {
+            "steps": Setting("int", 1), "lr": Setting("real", 0.0, low_open=True),
+            "num_particles": Setting("int", 1),
+            "init_scale": Setting("real", 0.0, low_open=True),
+            "num_samples": Setting("int", 1), "progress_bar": Setting("bool", optional=True)})
+        if self.optimizer is not None and not isinstance(self.optimizer,
+                                                         optax.GradientTransformation):
+            raise TypeError(f"VI optimizer must be None (Adam with a cosine schedule) or an "
+                            f"optax GradientTransformation, e.g. optimizer=optax.adam(0.01); "
+                            f"got {self.optimizer!r} ({type(self.optimizer).__name__})")
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
