@@ -36,8 +36,28 @@ def _numeric(value, name: str) -> np.ndarray:
     raise ValueError(f"{name} must be numeric (real numbers or booleans); got dtype {arr.dtype}")
 
 
+def check_dense(value, name: str) -> None:
+    """A ``TypeError`` naming ``name`` for a SciPy sparse matrix or array, with the fix: the
+    models are dense, and NumPy would wrap the matrix in a 0-d object array (then "cannot
+    reshape array of size 1")."""
+    if type(value).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a SciPy sparse {type(value).__name__} of shape {value.shape}; bayesreg's "
+            f"models take dense arrays: pass {name}.toarray() (or reduce the columns first, "
+            "e.g. sklearn's TruncatedSVD, if the dense array would not fit in memory)")
+
+
+def check_columns(shape, name: str = "X") -> None:
+    """A ``ValueError`` for an X of 0 columns: the model would have no inputs."""
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"{name} has 0 columns (shape {tuple(shape)}); expected at least one "
+                         f"feature, shape (N, D) with D >= 1. For a model of the mean alone, "
+                         f"pass a column of zeros: np.zeros((N, 1))")
+
+
 def check_X(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
     """Return X as a float (N, D) array; a 1-D X is one feature."""
+    check_dense(X, name)
     raw = _numeric(X, name)
     try:
         arr = np.asarray(raw, dtype=np.float64 if raw.dtype == np.float64 else np.float32)
@@ -49,6 +69,7 @@ def check_X(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} must have shape (N, D) or (N,); got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row; got shape {arr.shape}")
+    check_columns(arr.shape, name)
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite values; expected finite numbers")
@@ -62,6 +83,7 @@ def check_X(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
 
 def check_y(y, n: int | None = None, name: str = "y") -> np.ndarray:
     """Return y as an (N,) array; (N, 1) is accepted as (N,), never broadcast."""
+    check_dense(y, name)
     raw = _numeric(y, name)
     try:
         arr = np.asarray(raw, dtype=float)
@@ -178,7 +200,8 @@ class Setting:
             except (TypeError, ValueError):
                 raise TypeError(f"{name} must be {self.describe()}; {got}") from None
         lo, hi = self.low, self.high
-        if not np.isfinite(v) or (lo is not None and (v < lo or (self.low_open and v == lo))) or (
+        if (self.kind == "real" and not np.isfinite(v)) or (
+                lo is not None and (v < lo or (self.low_open and v == lo))) or (
                 hi is not None and (v > hi or (self.high_open and v == hi))):
             raise ValueError(f"{name} must be {self.describe(finite=True)}; {got}")
         return v
