@@ -48,6 +48,7 @@ from bayesreg.latent import check_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training import members as _members
 from bayesreg.training import swag_phase as _phase
+from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import Trained, Trainer, check_training
 
 SCHEDULES = ("constant", "cyclical")
@@ -176,8 +177,10 @@ class SWAG:
                                         draws)
         theta = {k: np.repeat(np.asarray(v), S, axis=0) for k, v in pre.state["theta"].items()}
         losses = np.asarray(out["losses"])
-        if not np.all(np.isfinite(losses)) or not all(
-                np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(params)):
+        check_progress(losses, "SWAG's SGD phase", np.asarray(out["lr"])[:, 0], problem,
+                       fix="a learning rate too large: lower lr, or leave lr=None for the "
+                           "default")
+        if not all(np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(params)):
             raise FloatingPointError(
                 f"SWAG's SGD phase diverged (learning rate {np.asarray(out['lr'])[:, 0]}): "
                 "lower lr, or leave lr=None for the default")

@@ -35,6 +35,7 @@ from bayesreg.latent import (
 )
 from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
+from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import Trainer
 
 
@@ -138,8 +139,12 @@ class VI:
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
         z0 = init_latent(problem, init_key)
         if self.init == "map" and not is_hierarchical(prior):
-            z0, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
-                            ).optimize(problem, z0, init_key, latent=True)
+            z_map, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
+                               ).optimize(problem, z0, init_key, latent=True)
+            # the joint mode of weights and σ need not exist (2 rows, or any fit that
+            # interpolates: σ → 0 and the density → ∞): start from the model's draw instead
+            if all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(z_map)):
+                z0 = z_map
         flat0, unravel = ravel_pytree(z0)
         shapes = tuple((a.shape, a.dtype) for a in jax.tree_util.tree_leaves(z0))
         run = _program(self, model, jax.tree_util.tree_structure(z0), shapes)
@@ -150,6 +155,10 @@ class VI:
         draws = jax.vmap(unravel)(loc + scale * eps)
         params, theta, hyper = split_draws(draws)
         losses = np.asarray(losses)
+        # -ELBO is a sum over rows: a rise of more than a nat a row is no Monte Carlo noise
+        check_progress(losses, "VI", self.lr, problem, scale=float(problem.n),
+                       fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
+                       if self.optimizer is None else "a step too large for the optimizer given")
         return Fitted(
             params=params, theta=theta, prior=prior, hyper=hyper,
             diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
