@@ -466,7 +466,12 @@ def main(argv=None) -> int:
     p_bench.add_argument("--full", action="store_true", help="full sizes and the scaling runs")
     p_bench.add_argument("--out", default=None, help="folder for bench_*.json and bench_*.md")
     p_bench.add_argument("--quiet", action="store_true", help=QUIET_HELP)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a refused argument (one line, _Parser.error) returns 2,
+        if stop.code != 2:      # as every other refusal does; --help exits as argparse does
+            raise
+        return 2
     try:
         with _progress.silenced() if args.quiet else contextlib.nullcontext():
             _dispatch(args)
