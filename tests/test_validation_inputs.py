@@ -14,7 +14,7 @@ import pytest
 
 import bayesreg as br
 from bayesreg._random import key_from_seed
-from bayesreg.training.results import check_progress
+from bayesreg.training.results import check_progress, no_valid_start
 
 RNG = np.random.default_rng(0)
 X3 = RNG.normal(size=(20, 3))
@@ -150,12 +150,10 @@ def test_vi_on_two_rows_fits_instead_of_failing_to_start():
 
 
 def test_nuts_no_valid_start_is_a_value_error_with_the_causes():
-    from bayesreg.methods.nuts import _no_valid_start
-
     post = br.fit(br.Linear(), X3, Y3, method=br.Exact(num_samples=5))
     problem = type("P", (), {"n": 20, "y": post.y_train})()
     with pytest.raises(ValueError, match=r"NUTS could not start.*rescale y"):
-        with _no_valid_start(problem):
+        with no_valid_start(problem):
             raise RuntimeError("Cannot find valid initial parameters. Please check your model")
 
 

@@ -148,8 +148,7 @@ class MCDropout:
                 one.check("MCDropout rate" + (f"[{i}]" if isinstance(rate, tuple) else ""),
                           r, example=0.05)
             if rate == ():
-                raise ValueError("MCDropout rate must hold at least one rate, e.g. "
-                                 "rate=(0.01, 0.05)")
+                raise ValueError("MCDropout rate must hold a rate, e.g. rate=(0.01, 0.05)")
         check_settings(self, {
             "num_samples": Setting("int", 1), "drop_input": Setting("bool"),
             "validation": Setting("real", 0.0, 1.0, low_open=True, high_open=True)})

@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
@@ -46,6 +45,7 @@ from bayesreg.latent import (
     split_draws,
 )
 from bayesreg.problem import Problem
+from bayesreg.training.results import no_valid_start
 
 if TYPE_CHECKING:  # NumPyro is imported where it runs: ``import bayesreg`` stays light
     from numpyro.infer import NUTS as NumPyroNUTS
@@ -176,7 +176,7 @@ class NUTS:
             one = len(share) == 1  # NumPyro takes one key and one start for a single chain
             run_key, init = (keys[0], {"z": starts[0]}) if one else (keys, {"z": starts})
         start = time.perf_counter()
-        with _progress.active(_reporter(self)), _no_valid_start(problem):
+        with _progress.active(_reporter(self)), no_valid_start(problem):
             sampler.run(run_key, jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior,
                         init_params=init, extra_fields=EXTRA_FIELDS)
             flat_z = sampler.get_samples(group_by_chain=True)["z"]
@@ -200,24 +200,6 @@ class NUTS:
             theta=theta, X_train=problem.X, y_train=problem.y, diagnostics=diagnostics,
             num_chains=self.num_chains, config=method.to_dict(), hyper=hyper,
         )
-
-
-@contextlib.contextmanager
-def _no_valid_start(problem):
-    """NumPyro's "Cannot find valid initial parameters" (a RuntimeError naming no cause) as a
-    ValueError with the likely causes for these data."""
-    try:
-        yield
-    except RuntimeError as err:
-        if "valid initial parameters" not in str(err):
-            raise
-        y = np.asarray(problem.y, float)
-        raise ValueError(
-            f"NUTS could not start: the log density or its gradient is not finite at the "
-            f"starting points (N = {problem.n} rows, y from {y.min():.3g} to {y.max():.3g}). "
-            "Likely: targets on a scale the working precision cannot square (rescale y, or "
-            "dtype='float64'), a noise or prior scale far from the data's, or a lower "
-            "init_jitter") from None
 
 
 def _reporter(method: NUTS) -> _progress.Reporter:

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import jax
@@ -146,3 +147,20 @@ def check_trace(trace, lr, problem: Problem | None = None) -> dict:
         out.pop("best_update", None)
         out.pop("stopped_update", None)
     return out
+
+
+@contextlib.contextmanager
+def no_valid_start(problem: Problem):
+    """NumPyro's "Cannot find valid initial parameters" (a RuntimeError naming no cause),
+    raised inside this block, as a ValueError with the likely causes for these data."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "valid initial parameters" not in str(err):
+            raise
+        y = np.asarray(problem.y, float)
+        raise ValueError(
+            f"NUTS could not start: the log density or its gradient is not finite at the "
+            f"starting points (N = {problem.n} rows, y from {y.min():.3g} to {y.max():.3g}). "
+            "Likely: targets on a scale the working precision cannot square (rescale y), a "
+            "noise or prior scale far from the data's, or a lower init_jitter") from None
