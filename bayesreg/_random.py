@@ -13,6 +13,38 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from bayesreg._validation import Setting
+
+
+def key_from_seed(seed) -> jax.Array:
+    """The JAX key of a user's ``seed``: an integer >= 0 of any size.
+
+    Seeds below 2³² give ``jax.random.key(seed)`` (the keys every earlier release used). A
+    larger seed is cut into 32-bit words, lowest first, and the words above the first are
+    folded into the first word's key one by one (``jax.random.fold_in``): every bit counts,
+    so 2³² and 0 are different seeds, the key is the same under float32 and float64 (where
+    ``jax.random.key`` alone keeps 32 bits under the first and overflows above 2⁶³ under the
+    second), and ``seed=2**64`` or ``2**70`` works instead of raising ``OverflowError``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from bayesreg._random import key_from_seed
+    >>> same = jax.random.key_data(key_from_seed(7)) == jax.random.key_data(jax.random.key(7))
+    >>> bool(same.all())
+    True
+    >>> a, b = (jax.random.key_data(key_from_seed(s)) for s in (0, 2**64))
+    >>> bool((a == b).all())
+    False
+    """
+    seed = Setting("int", 0).check("seed", seed, example=0)
+    key = jax.random.key(seed & 0xFFFFFFFF)
+    seed >>= 32
+    while seed:
+        key = jax.random.fold_in(key, seed & 0xFFFFFFFF)
+        seed >>= 32
+    return key
+
 
 def numpy_rng(key) -> np.random.Generator:
     """A NumPy generator seeded by a JAX key's bits: the same key, the same numbers, for

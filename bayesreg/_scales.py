@@ -17,6 +17,14 @@ from bayesreg.data.stream import check_X_stream, is_lazy
 
 # |value| above which a square overflows: float32 max is 3.4e38, float64 1.8e308
 OVERFLOW = {"float32": 1e18, "float64": 1e150}
+# largest |y| (and |X|) below which the data underflow: the noise floor is 1e-4 · std(y)
+# (training.evidence.NOISE_FLOOR) and its σ² must stay a normal number (float32 1.2e-38,
+# float64 2.2e-308), so σ ≥ 1.1e-19 (1.5e-154) needs a scale of 1.1e-15 (1.5e-150) at
+# least; 1e-14 leaves a margin. Below it float32 fits predicted a std ~1e26 times too wide
+# (MAP, Laplace, ensembles), or NUTS and VI could not start. float64 arithmetic would reach
+# 1e-150, but MAP's optimiser does not (Adam's ε, the noise's start): in float64 on y ~ 1e-30
+# it predicted a std 1.5e26 times too wide, so both precisions refuse below 1e-14.
+UNDERFLOW = {"float32": 1e-14, "float64": 1e-14}
 COLUMN_SCALE = 1e4  # an input column with std above this, or this many times another's, warns
 
 
@@ -40,6 +48,13 @@ def check_scales(X: np.ndarray, y: np.ndarray, dtype: str, x_stats=None) -> None
                     f"{name} reaches {big:.3g}: its squares overflow {dtype} (the likelihood "
                     f"and the noise σ² work with them). Rescale {name} (e.g. divide by its "
                     f"standard deviation){alt}.")
+            if 0 < big < UNDERFLOW[dtype]:
+                raise ValueError(
+                    f"{name} is at most {big:.3g} in absolute value: below {UNDERFLOW[dtype]:g} "
+                    f"the squares of its spread and of the noise σ underflow {dtype}, and the "
+                    f"fit's std would be wrong by orders of magnitude. Rescale {name}: fit "
+                    f"{name} / c with c = np.abs({name}).max() (or its std), then multiply "
+                    "predictions (mean, std, interval, draws) by c.")
     if X.shape[0] < 2:
         return
     std = x_stats.std if x_stats is not None else np.std(X, axis=0)

@@ -32,7 +32,7 @@ from bayesreg._random import holdout
 from bayesreg._report import column_notes, json_rows, messages, say
 from bayesreg._report import table as markdown_table
 from bayesreg.cache import enable_compilation_cache
-from bayesreg.compare import w1_to_reference
+from bayesreg.compare import check_test_rows, w1_to_reference
 from bayesreg.demo import demo
 from bayesreg.selection import learn_prior
 
@@ -252,6 +252,10 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         raise UsageError(f"none of --methods {','.join(wanted)} can fit --model {model}; "
                          f"these can: {','.join(able)}")
     test, train = holdout(len(y), test_size, seed)
+    if len(train) < 2:  # before the target's spread: one row is "constant" for another reason
+        raise UsageError(f"--test-size {test_size:g} holds out {len(test)} of {len(y)} rows and "
+                         f"leaves {len(train)} to train on; lower --test-size (e.g. 0.2)")
+    check_test_rows(len(test), "--test-size")
     if np.ptp(y[train]) == 0:
         raise UsageError(f"the target {target!r} is constant ({y[train][0]:g} in every training "
                          "row): there is nothing to fit")
@@ -397,8 +401,29 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a refused argument on one line (no usage block), exit code 2: the
+    same shape as every other refusal of the command line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a decimal integer >= 0 of any size (``br.fit`` uses every bit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--seed must be an integer >= 0; got {text} (decimal digits of any size, e.g. "
+            "--seed 0)")
+    return value
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="bayesreg", description="bayesreg command line")
+    parser = _Parser(prog="bayesreg", description="bayesreg command line")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser(
         "demo", help="fit the book's 15-point example with every method",
@@ -407,7 +432,7 @@ def main(argv=None) -> int:
                     "exact posterior under prior variances 1000, 100, 10 and with MAP, Laplace, "
                     "VI, NUTS, MC dropout and an ensemble; write bands.png and a metrics table.")
     p_demo.add_argument("--out", default="bayesreg-demo", help="output folder")
-    p_demo.add_argument("--seed", type=int, default=0, help="data and fit seed")
+    p_demo.add_argument("--seed", type=_seed, default=0, help="data and fit seed")
     p_demo.add_argument("--knots", type=int, default=10, help="number of ReLU features")
     p_demo.add_argument("--quick", action="store_true", help="fewer draws and steps")
     p_demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
@@ -428,7 +453,7 @@ def main(argv=None) -> int:
                             "linear and poly, then used by every method) | gaussian:S | "
                             "laplace:S | cauchy:S | studentt:DF:S | flat")
     p_cmp.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
-    p_cmp.add_argument("--seed", type=int, default=0, help="split and fit seed (>= 0)")
+    p_cmp.add_argument("--seed", type=_seed, default=0, help="split and fit seed (>= 0)")
     p_cmp.add_argument("--out", default="bayesreg-compare", help="output folder")
     p_cmp.add_argument("--quick", action="store_true", help="fewer draws and steps")
     p_cmp.add_argument("--dropna", action="store_true",
@@ -443,7 +468,12 @@ def main(argv=None) -> int:
     p_bench.add_argument("--full", action="store_true", help="full sizes and the scaling runs")
     p_bench.add_argument("--out", default=None, help="folder for bench_*.json and bench_*.md")
     p_bench.add_argument("--quiet", action="store_true", help=QUIET_HELP)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a refused argument (one line, _Parser.error) returns 2,
+        if stop.code != 2:      # as every other refusal does; --help exits as argparse does
+            raise
+        return 2
     try:
         with _progress.silenced() if args.quiet else contextlib.nullcontext():
             _dispatch(args)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -127,6 +128,31 @@ def w1_to_reference(preds: dict, reference: str, seed: int) -> tuple[dict, float
     return dist, w1_floor(preds[reference], ref, seed + 2)
 
 
+MIN_TEST_ROWS = 10  # below it a test metric is mostly noise: compare warns
+
+
+def check_test_rows(n_test: int, name: str = "test_size") -> None:
+    """A ``UserWarning`` when ``n_test`` < :data:`MIN_TEST_ROWS` test rows: the standard error
+    of a mean over n rows is the rows' spread / √n, so with fewer than 10 rows the differences
+    between methods in the table are mostly which rows were drawn.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     check_test_rows(4)
+    >>> "4 test rows" in str(w[0].message)
+    True
+    """
+    if n_test < MIN_TEST_ROWS:
+        warnings.warn(
+            f"the comparison is scored on {n_test} test rows (fewer than {MIN_TEST_ROWS}): "
+            "its metrics have a standard error of about their spread / √"
+            f"{n_test}, so differences between methods mean little. Raise {name} or pass "
+            "more test rows", UserWarning, stacklevel=3)
+
+
 def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likelihood=None,
             test_size: float = 0.2, seed: int = 0, reference: str | None = None,
             progress: Callable[[str], None] | None = None) -> Comparison:
@@ -160,16 +186,22 @@ def compare(model, X, y, methods, *, X_test=None, y_test=None, prior=None, likel
     """
     X = check_X(X)
     y = check_y(y, X.shape[0])
-    if X_test is None:
+    held_out = X_test is None
+    if held_out:
         if y_test is not None:
             raise ValueError("y_test was given without X_test")
         if not 0.0 < test_size < 1.0:
             raise ValueError(f"test_size must be in (0, 1); got {test_size!r}")
         test, train = holdout(len(y), test_size, seed)
+        if len(train) < 2:
+            raise ValueError(f"test_size={test_size!r} holds out {len(test)} of {len(y)} rows "
+                             f"and leaves {len(train)} to train on; lower test_size (e.g. 0.2) "
+                             "or pass X_test and y_test")
         X, y, X_test, y_test = X[train], y[train], X[test], y[test]
     else:
         X_test = check_X(X_test, "X_test", X.shape[1])
         y_test = check_y(y_test, X_test.shape[0], "y_test")
+    check_test_rows(len(y_test), "test_size" if held_out else "the rows of X_test")
     lik = GaussianLikelihood() if likelihood is None else likelihood
     unfit = [type(m).__name__ for m in methods if not m.supports(model, lik)]
     if unfit:  # before any fit, not after the others have run

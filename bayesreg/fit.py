@@ -5,13 +5,14 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from bayesreg._random import key_from_seed
 from bayesreg._scales import check_scales
-from bayesreg._validation import check_bool, check_int, check_X, check_y
+from bayesreg._validation import check_bool, check_columns, check_dense, check_X, check_y
 from bayesreg.data import stream as _stream
 from bayesreg.fitted import to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.methods.map import MAP
-from bayesreg.priors import Gaussian, as_prior_spec
+from bayesreg.priors import Gaussian, as_prior_spec, check_prior_shapes
 from bayesreg.problem import Problem
 
 
@@ -39,6 +40,8 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
     likelihood : default ``br.GaussianLikelihood()`` (noise learned)
     seed : int
         Seeds every random choice (initialisation, batches, draws): same seed, same numbers.
+        Any integer >= 0; seeds of 2³² and above use every bit
+        (:func:`bayesreg._random.key_from_seed`), so ``seed=2**64`` is a seed of its own.
     dtype : {"float32", "float64"}
         Working precision. "float64" runs the fit (and later predictions of the posterior)
         with JAX's 64-bit mode enabled for those calls only; "float32" runs the fit with it
@@ -98,7 +101,10 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
             f"{likelihood!r} ({type(likelihood).__name__})")
     # float64 inputs stay float64 on the host (Exact's algebra uses them); JAX computations
     # take them in the working dtype
+    check_dense(X, "X")
+    check_dense(y, "y")
     if _stream.is_lazy(X):  # a memmap or other array-like: checked, and maybe kept, lazily
+        check_columns(X.shape, "X")
         X, x_stats = _stream.check_X_stream(X, "X")
         y = (_stream.check_y_stream(y, X.shape[0], targets=likelihood.check_targets)
              if _stream.is_lazy(y) else likelihood.check_targets(check_y(y, X.shape[0])))
@@ -113,7 +119,7 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
     if x_stats is not None:
         X = _streamed_or_loaded(X, method, likelihood, dtype)
     likelihood = likelihood.resolved(y)
-    key = jax.random.key(check_int("seed", seed, minimum=0))
+    key = key_from_seed(seed)
     check_bool("center", center)
     offset = float(np.mean(y, dtype=np.float64)) if center and likelihood.kind == "regression" \
         else 0.0
@@ -121,6 +127,11 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
         y = (y.astype(np.float64) - offset).astype(y.dtype if y.dtype.kind == "f" else np.float64)
     problem = Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
                       dtype=dtype, learn_prior=prior is None, offset=offset)
+    # every method sees the prior's arrays against the parameters they centre or scale (MAP
+    # used to broadcast a (3,) loc over (3, 1) weights to 9 differences, silently)
+    check_prior_shapes(spec, jax.eval_shape(
+        lambda: model.init(jax.random.key(0), problem.n_features, problem.n_outputs,
+                           dtype=dtype)))
     return to_posterior(method.fit(problem), problem, method)
 
 

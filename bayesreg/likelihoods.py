@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._pytree import check_positive, pytree_dataclass
+from bayesreg._validation import Setting, check_settings
 from bayesreg.predictive import ClassPredictive, Predictive
 
 HETEROSCEDASTIC = "heteroscedastic"
@@ -315,8 +316,9 @@ class Categorical(_Classifier):
     num_classes: int | None = None
 
     def __post_init__(self):
-        if self.num_classes is not None and int(self.num_classes) < 2:
-            raise ValueError(f"num_classes must be >= 2; got {self.num_classes!r}")
+        check_settings(self, {"num_classes": Setting("int", 2, optional=True, example=3)})
+        if self.num_classes is not None:
+            object.__setattr__(self, "num_classes", int(self.num_classes))
 
     def n_outputs(self, y) -> int:
         return int(self.num_classes) if self.num_classes else int(np.max(y)) + 1

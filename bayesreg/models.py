@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesreg._validation import Setting, check_settings
+
 ACTIVATIONS: dict[str, Callable] = {
     "relu": jax.nn.relu,
     "tanh": jnp.tanh,
@@ -103,8 +105,7 @@ class Polynomial(LinearInParams):
     degree: int = 1
 
     def __post_init__(self):
-        if not isinstance(self.degree, int | np.integer) or self.degree < 1:
-            raise ValueError(f"degree must be an integer >= 1; got {self.degree!r}")
+        check_settings(self, {"degree": Setting("int", 1)})
 
     def features(self, X):
         powers = jnp.arange(1, self.degree + 1, dtype=X.dtype)
@@ -156,8 +157,9 @@ def relu_basis(num: int, low: float = 0.0, high: float = 1.0) -> Basis:
     >>> br.relu_basis(4).features(jnp.array([[0.6]])).round(2).tolist()
     [[0.6, 0.35, 0.1, 0.0]]
     """
-    if not isinstance(num, int | np.integer) or num < 1:
-        raise ValueError(f"num must be an integer >= 1; got {num!r}")
+    Setting("int", 1).check("num", num, example=10)
+    Setting("real").check("low", low, example=0.0)
+    Setting("real").check("high", high, example=1.0)
     knots = low + (high - low) * np.arange(num) / num
 
     def relu_features(X):
@@ -191,16 +193,18 @@ class MLP:
 
     def __post_init__(self):
         hidden = (self.hidden,) if isinstance(self.hidden, int | np.integer) else tuple(self.hidden)
-        if not hidden or any(not isinstance(h, int | np.integer) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be positive integers, e.g. (50,); got {self.hidden!r}")
+        if not hidden:
+            raise ValueError(f"MLP hidden must hold at least one layer width, e.g. (50,); got "
+                             f"{self.hidden!r}")
+        for i, h in enumerate(hidden):
+            Setting("int", 1).check(f"MLP hidden[{i}]", h)
         object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
         if not callable(self.activation) and self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)} or a callable; "
                 f"got {self.activation!r}"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
+        check_settings(self, {"dropout": Setting("real", 0.0, 1.0, high_open=True)})
 
     @property
     def act(self) -> Callable:

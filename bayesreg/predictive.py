@@ -374,10 +374,16 @@ class Predictive:
         standardising the target)."""
         if not scale > 0:
             raise ValueError(f"scale must be > 0; got {scale!r}")
+        # in float64 where float32 squares of the result would overflow (a target ~1e30
+        # standardised for the fit: its std came back inf)
+        big = scale * max(float(np.max(np.abs(self.draws), initial=0.0)),
+                          float(np.max(self._noise, initial=0.0)), abs(shift) / scale)
+        cast = (lambda a: np.asarray(a, np.float64)) if big > 1e18 else np.asarray
         analytic = None
         if self._analytic is not None:
-            analytic = (self._analytic[0] * scale + shift, self._analytic[1] * scale**2)
-        return Predictive(self.draws * scale + shift, self._noise * scale, analytic,
+            analytic = (cast(self._analytic[0]) * scale + shift,
+                        cast(self._analytic[1]) * scale**2)
+        return Predictive(cast(self.draws) * scale + shift, cast(self._noise) * scale, analytic,
                           point=self._point)
 
     def __repr__(self) -> str:

@@ -446,6 +446,66 @@ def as_prior_spec(prior) -> dict[str, Prior]:
     )
 
 
+def check_prior_shapes(spec: dict[str, Prior], params) -> None:
+    """A ``ValueError`` when a prior's ``loc`` or array ``scale`` does not fit the model's
+    parameters: every array must broadcast to each parameter array it applies to without
+    changing that array's shape (a (3,) loc against (3, 1) weights would broadcast to (3, 3)
+    and silently penalise 9 differences instead of 3), and a pytree ``loc`` must have the
+    parameters' structure. ``params`` may hold shapes only (``jax.eval_shape``).
+
+    Examples
+    --------
+    >>> import numpy as np, jax, bayesreg as br
+    >>> params = br.Linear().init(jax.random.key(0), 3)
+    >>> spec = {"weights": br.Gaussian(1.0, loc=np.ones((3, 1))), "biases": br.Gaussian(1.0)}
+    >>> check_prior_shapes(spec, params)
+    >>> try:
+    ...     check_prior_shapes({**spec, "weights": br.Gaussian(1.0, loc=np.ones(3))}, params)
+    ... except ValueError as err:
+    ...     print(str(err)[:94])
+    the weights prior's loc has shape (3,), which does not fit the weights array 0 of shape (3, 1)
+    """
+    if not (isinstance(params, dict) and set(PARAM_GROUPS) <= set(params)):
+        return  # a user's own parameter pytree: the prior applies as the user wrote it
+    for g in PARAM_GROUPS:
+        prior, leaves = spec[g], jax.tree_util.tree_leaves(params[g])
+        for field in ("loc", "scale"):
+            value = getattr(prior, field, None)
+            if value is None or isinstance(value, Prior):
+                continue
+            if field == "scale" and isinstance(value, list | tuple):
+                if len(value) != len(leaves):
+                    raise ValueError(f"the {g} prior's scale lists {len(value)} scales; the "
+                                     f"model has {len(leaves)} {g} arrays: give one scale per "
+                                     f"array, or one number for all")
+                pairs = list(zip(value, leaves, strict=True))
+            elif _is_tree(value):
+                ok = jax.tree_util.tree_structure(value) == jax.tree_util.tree_structure(
+                    params[g])
+                if not ok:
+                    shapes = [tuple(p.shape) for p in leaves]
+                    raise ValueError(f"the {g} prior's {field} is a pytree that does not match "
+                                     f"the model's {g}: expected {len(leaves)} arrays of "
+                                     f"shapes {shapes} in the same structure")
+                pairs = list(zip(jax.tree_util.tree_leaves(value), leaves, strict=True))
+            else:
+                pairs = [(value, leaf) for leaf in leaves]
+            for i, (v, leaf) in enumerate(pairs):
+                if isinstance(v, jax.core.Tracer):
+                    continue
+                vs, ls = tuple(np.shape(v)), tuple(leaf.shape)
+                try:
+                    fits = np.broadcast_shapes(vs, ls) == ls
+                except ValueError:
+                    fits = False
+                if not fits:
+                    raise ValueError(
+                        f"the {g} prior's {field} has shape {vs}, which does not fit the {g} "
+                        f"array {i} of shape {ls}: expected a number, or an array of shape "
+                        f"{ls} (or one that broadcasts to it, e.g. {(1,) * max(len(ls) - 1, 1)}),"
+                        f" or a pytree of the parameters' structure")
+
+
 def log_prior(spec: dict[str, Prior], params) -> jax.Array:
     """log p(φ) of a model's parameters ``{"weights": ..., "biases": ...}`` under a spec."""
     return sum((spec[g].log_prob(params[g]) for g in PARAM_GROUPS), jnp.zeros(()))

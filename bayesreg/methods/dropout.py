@@ -56,7 +56,7 @@ import jax
 import numpy as np
 
 from bayesreg._random import split_rows
-from bayesreg._validation import check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.approximation import draw_outputs
 from bayesreg.fitted import Fitted, to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
@@ -140,16 +140,21 @@ class MCDropout:
         elif not isinstance(rate, str):
             rate = _as_rate(rate)
         object.__setattr__(self, "rate", rate)
-        rates = self.rates
-        if not rates or not all(isinstance(r, float) and 0.0 <= r < 1.0 for r in rates):
-            raise ValueError(f"rate must be in [0, 1), a tuple of such rates, 'auto' or "
-                             f"'validation'; got {self.rate!r}")
-        check_int("num_samples", self.num_samples)
+        if isinstance(rate, str):
+            Setting("choice", choices=("auto", "validation")).check("MCDropout rate", rate)
+        else:
+            one = Setting("real", 0.0, 1.0, high_open=True)
+            for i, r in enumerate(rate if isinstance(rate, tuple) else (rate,)):
+                one.check("MCDropout rate" + (f"[{i}]" if isinstance(rate, tuple) else ""),
+                          r, example=0.05)
+            if rate == ():
+                raise ValueError("MCDropout rate must hold a rate, e.g. rate=(0.01, 0.05)")
+        check_settings(self, {
+            "num_samples": Setting("int", 1), "drop_input": Setting("bool"),
+            "validation": Setting("real", 0.0, 1.0, low_open=True, high_open=True)})
         if self.mask not in MASKS:
             raise ValueError(f"mask must be one of {MASKS}; got {self.mask!r}")
         check_training(self.training)
-        if not 0.0 < float(self.validation) < 1.0:
-            raise ValueError(f"validation must be in (0, 1); got {self.validation!r}")
 
     @property
     def rates(self) -> tuple[float, ...]:

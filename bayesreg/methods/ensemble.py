@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesreg._validation import check_bool, check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
@@ -81,9 +81,8 @@ class Ensemble:
     training: Trainer = dataclasses.field(default_factory=Trainer)
 
     def __post_init__(self):
-        check_int("members", self.members)
-        check_bool("bagging", self.bagging)
-        check_bool("anchored", self.anchored)
+        check_settings(self, {"members": Setting("int", 1), "bagging": Setting("bool"),
+                              "anchored": Setting("bool")})
         if self.reduce not in REDUCE:
             raise ValueError(f"reduce must be one of {REDUCE}; got {self.reduce!r}")
         check_training(self.training)

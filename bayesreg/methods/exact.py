@@ -38,7 +38,7 @@ import numpy as np
 from bayesreg import conjugate
 from bayesreg._deprecated import renamed
 from bayesreg._random import numpy_rng
-from bayesreg._validation import check_int, check_real
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.likelihoods import GaussianLikelihood
@@ -83,9 +83,8 @@ class Exact:
     def __post_init__(self, num_draws):
         object.__setattr__(self, "num_samples", renamed(
             "Exact", "num_draws", num_draws, "num_samples", self.num_samples, default=1000))
-        check_int("num_samples", self.num_samples)
-        check_int("max_iter", self.max_iter)
-        check_real("tol", self.tol, 0.0, low_open=True)
+        check_settings(self, {"num_samples": Setting("int", 1), "max_iter": Setting("int", 1),
+                              "tol": Setting("real", 0.0, low_open=True)})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

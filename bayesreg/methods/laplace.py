@@ -33,7 +33,7 @@ from jax.flatten_util import ravel_pytree
 from bayesreg import curvature
 from bayesreg._deprecated import renamed
 from bayesreg._lazy import linalg
-from bayesreg._validation import check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.conjugate import GaussianCoefficients
 from bayesreg.fitted import Fitted
 from bayesreg.last_layer import fit_last_layer
@@ -125,8 +125,8 @@ class LaplaceApprox:
         if self.hessian == "kron" and self.subset != "last_layer":
             raise ValueError("hessian='kron' is the Kronecker-factored last layer: it needs "
                              "subset='last_layer'")
-        check_int("num_samples", self.num_samples)
-        check_int("newton_steps", self.newton_steps, minimum=0)
+        check_settings(self, {"num_samples": Setting("int", 1),
+                              "newton_steps": Setting("int", 0)})
         check_training(self.training)
 
     def to_dict(self) -> dict:

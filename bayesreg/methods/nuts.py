@@ -36,7 +36,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress, mcmc
-from bayesreg._validation import check_int, check_real
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
@@ -45,6 +45,7 @@ from bayesreg.latent import (
     split_draws,
 )
 from bayesreg.problem import Problem
+from bayesreg.training.results import no_valid_start
 
 if TYPE_CHECKING:  # NumPyro is imported where it runs: ``import bayesreg`` stays light
     from numpyro.infer import NUTS as NumPyroNUTS
@@ -112,16 +113,15 @@ class NUTS:
     progress_bar: bool | None = None
 
     def __post_init__(self):
-        check_int("num_warmup", self.num_warmup, minimum=0)
-        check_int("num_samples", self.num_samples)
-        check_int("num_chains", self.num_chains)
-        check_int("max_tree_depth", self.max_tree_depth)
+        check_settings(self, {
+            "num_warmup": Setting("int", 0), "num_samples": Setting("int", 1),
+            "num_chains": Setting("int", 1), "max_tree_depth": Setting("int", 1),
+            "target_accept": Setting("real", 0.0, 1.0, low_open=True, high_open=True),
+            "init_jitter": Setting("real", 0.0), "dense_mass": Setting("bool", optional=True),
+            "progress_bar": Setting("bool", optional=True)})
         if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}; "
                              f"got {self.chain_method!r}")
-        check_real("target_accept", self.target_accept, 0.0, 1.0, low_open=True,
-                   high_open=True)
-        check_real("init_jitter", self.init_jitter, 0.0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -176,7 +176,7 @@ class NUTS:
             one = len(share) == 1  # NumPyro takes one key and one start for a single chain
             run_key, init = (keys[0], {"z": starts[0]}) if one else (keys, {"z": starts})
         start = time.perf_counter()
-        with _progress.active(_reporter(self)):
+        with _progress.active(_reporter(self)), no_valid_start(problem):
             sampler.run(run_key, jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior,
                         init_params=init, extra_fields=EXTRA_FIELDS)
             flat_z = sampler.get_samples(group_by_chain=True)["z"]

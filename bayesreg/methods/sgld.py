@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg import mcmc
-from bayesreg._validation import check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import init_latent, split_draws
 from bayesreg.problem import Problem
@@ -121,30 +121,19 @@ class SGLD:
     log_joint: bool = False
 
     def __post_init__(self):
-        check_int("num_samples", self.num_samples)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size)
-        if not isinstance(self.cyclical, bool):
-            raise TypeError(f"cyclical must be True or False; got {self.cyclical!r}")
-        if not float(self.step_size) > 0:
-            raise ValueError(f"step_size must be > 0; got {self.step_size!r}")
-        if not 0.0 <= float(self.momentum) < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
-        check_int("num_warmup", self.num_warmup, minimum=0)
-        check_int("thinning", self.thinning)
-        check_int("num_chains", self.num_chains)
+        check_settings(self, {
+            "num_samples": Setting("int", 1), "batch_size": Setting("int", 1, optional=True),
+            "cyclical": Setting("bool"), "step_size": Setting("real", 0.0, low_open=True),
+            "momentum": Setting("real", 0.0, 1.0, high_open=True),
+            "num_warmup": Setting("int", 0), "thinning": Setting("int", 1),
+            "num_chains": Setting("int", 1), "num_cycles": Setting("int", 1),
+            "exploration": Setting("real", 0.0, 1.0, high_open=True),
+            "init_jitter": Setting("real", 0.0), "log_joint": Setting("bool")})
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
-        check_int("num_cycles", self.num_cycles)
         if self.cyclical and self.num_samples % self.num_cycles:
             raise ValueError(f"num_samples ({self.num_samples}) must be a multiple of "
                              f"num_cycles ({self.num_cycles}) when cyclical=True")
-        if not 0.0 <= float(self.exploration) < 1.0:
-            raise ValueError(f"exploration must be in [0, 1); got {self.exploration!r}")
-        if float(self.init_jitter) < 0:
-            raise ValueError(f"init_jitter must be >= 0; got {self.init_jitter!r}")
-        if not isinstance(self.log_joint, bool):
-            raise TypeError(f"log_joint must be True or False; got {self.log_joint!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -42,13 +42,13 @@ import dataclasses
 import jax
 import numpy as np
 
-from bayesreg._pytree import check_positive
-from bayesreg._validation import check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training import members as _members
 from bayesreg.training import swag_phase as _phase
+from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import Trained, Trainer, check_training
 
 SCHEDULES = ("constant", "cyclical")
@@ -121,20 +121,15 @@ class SWAG:
     training: Trainer = dataclasses.field(default_factory=Trainer)
 
     def __post_init__(self):
-        check_int("rank", self.rank, minimum=2)
-        check_int("num_samples", self.num_samples)
-        check_int("members", self.members)
-        check_int("epochs", self.epochs)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size)
-        if self.lr is not None:
-            check_positive("lr", self.lr)
+        check_settings(self, {
+            "rank": Setting("int", 2), "num_samples": Setting("int", 1),
+            "members": Setting("int", 1), "epochs": Setting("int", 1),
+            "batch_size": Setting("int", 1, optional=True),
+            "lr": Setting("real", 0.0, low_open=True, optional=True),
+            "momentum": Setting("real", 0.0, 1.0, high_open=True),
+            "collect_every": Setting("int", 1, optional=True)})
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
-        if not 0.0 <= float(self.momentum) < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
-        if self.collect_every is not None:
-            check_int("collect_every", self.collect_every)
         check_training(self.training)
 
     def to_dict(self) -> dict:
@@ -185,8 +180,10 @@ class SWAG:
                                         draws)
         theta = {k: np.repeat(np.asarray(v), S, axis=0) for k, v in pre.state["theta"].items()}
         losses = np.asarray(out["losses"])
-        if not np.all(np.isfinite(losses)) or not all(
-                np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(params)):
+        check_progress(losses, "SWAG's SGD phase", np.asarray(out["lr"])[:, 0], problem,
+                       fix="a learning rate too large: lower lr, or leave lr=None for the "
+                           "default")
+        if not all(np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(params)):
             raise FloatingPointError(
                 f"SWAG's SGD phase diverged (learning rate {np.asarray(out['lr'])[:, 0]}): "
                 "lower lr, or leave lr=None for the default")

@@ -25,8 +25,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress
 from bayesreg._deprecated import renamed
-from bayesreg._pytree import check_positive
-from bayesreg._validation import check_int
+from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
@@ -36,6 +35,7 @@ from bayesreg.latent import (
 )
 from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
+from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import Trainer
 
 
@@ -97,11 +97,16 @@ class VI:
             "VI", "num_draws", num_draws, "num_samples", self.num_samples, default=1000))
         if self.init not in ("map", "model"):
             raise ValueError(f"init must be 'map' or 'model'; got {self.init!r}")
-        check_int("steps", self.steps)
-        check_positive("lr", self.lr)
-        check_int("num_particles", self.num_particles)
-        check_positive("init_scale", self.init_scale)
-        check_int("num_samples", self.num_samples)
+        check_settings(self, {
+            "steps": Setting("int", 1), "lr": Setting("real", 0.0, low_open=True),
+            "num_particles": Setting("int", 1),
+            "init_scale": Setting("real", 0.0, low_open=True),
+            "num_samples": Setting("int", 1), "progress_bar": Setting("bool", optional=True)})
+        if self.optimizer is not None and not isinstance(self.optimizer,
+                                                         optax.GradientTransformation):
+            raise TypeError(f"VI optimizer must be None (Adam with a cosine schedule) or an "
+                            f"optax GradientTransformation, e.g. optimizer=optax.adam(0.01); "
+                            f"got {self.optimizer!r} ({type(self.optimizer).__name__})")
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -134,8 +139,12 @@ class VI:
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
         z0 = init_latent(problem, init_key)
         if self.init == "map" and not is_hierarchical(prior):
-            z0, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
-                            ).optimize(problem, z0, init_key, latent=True)
+            z_map, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
+                               ).optimize(problem, z0, init_key, latent=True)
+            # the joint mode of weights and σ need not exist (2 rows, or any fit that
+            # interpolates: σ → 0 and the density → ∞): start from the model's draw instead
+            if all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(z_map)):
+                z0 = z_map
         flat0, unravel = ravel_pytree(z0)
         shapes = tuple((a.shape, a.dtype) for a in jax.tree_util.tree_leaves(z0))
         run = _program(self, model, jax.tree_util.tree_structure(z0), shapes)
@@ -146,6 +155,10 @@ class VI:
         draws = jax.vmap(unravel)(loc + scale * eps)
         params, theta, hyper = split_draws(draws)
         losses = np.asarray(losses)
+        # -ELBO is a sum over rows: a rise of more than a nat a row is no Monte Carlo noise
+        check_progress(losses, "VI", self.lr, problem, scale=float(problem.n),
+                       fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
+                       if self.optimizer is None else "a step too large for the optimizer given")
         return Fitted(
             params=params, theta=theta, prior=prior, hyper=hyper,
             diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),

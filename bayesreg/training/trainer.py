@@ -31,7 +31,7 @@ import optax
 from bayesreg._deprecated import renamed
 from bayesreg._pytree import check_positive
 from bayesreg._random import split_rows
-from bayesreg._validation import check_int, check_real
+from bayesreg._validation import Setting, check_settings
 from bayesreg.augment import check_augment
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
@@ -48,6 +48,20 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 NOISE_KEYS = {"inputs", "weights", "labels"}
 HYPERPARAMETERS = ("evidence", "validation", "joint")
+TRAINER_RULES = {  # every number and flag of Trainer, checked by the one validator
+    "lr": Setting("real", 0.0, low_open=True, optional=True),
+    "steps": Setting("int", 1, optional=True),
+    "batch_size": Setting("int", 1, optional=True),
+    "epochs": Setting("int", 1, optional=True),
+    "momentum": Setting("real", 0.0, 1.0, high_open=True),
+    "weight_decay": Setting("real", 0.0),
+    "validation": Setting("real", 0.0, 1.0, low_open=True, high_open=True, optional=True),
+    "early_stopping": Setting("int", 1, optional=True),
+    "restore_best": Setting("bool"),
+    "progress_bar": Setting("bool", optional=True),
+    "hyperparameters": Setting("choice", choices=HYPERPARAMETERS),
+    "evidence_updates": Setting("int", 1),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,19 +198,14 @@ class Trainer:
         if not isinstance(self.optimizer, str | optax.GradientTransformation):
             raise TypeError(f"optimizer must be a name or an optax GradientTransformation; "
                             f"got {type(self.optimizer).__name__}")
-        if self.lr is not None:
-            check_positive("lr", self.lr)
-        if self.steps is not None:
-            check_int("steps", self.steps)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size)
-        if self.epochs is not None:
-            check_int("epochs", self.epochs)
         if isinstance(self.schedule, str) and self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES} or a callable; "
                              f"got {self.schedule!r}")
-        check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if not (self.schedule is None or isinstance(self.schedule, str) or callable(
+                self.schedule)):
+            raise TypeError(f"schedule must be one of {SCHEDULES} or a callable step -> lr; "
+                            f"got {self.schedule!r} ({type(self.schedule).__name__})")
+        check_settings(self, TRAINER_RULES)
         if self.noise_injection is not None:
             injection = self.noise_injection
             if not isinstance(injection, dict) or not set(injection) <= NOISE_KEYS:
@@ -204,14 +213,6 @@ class Trainer:
                                  f"{sorted(NOISE_KEYS)}, e.g. {{'inputs': 0.1}}; got {injection!r}")
             for k, v in injection.items():
                 check_positive(f"noise_injection[{k!r}]", v, allow_zero=True)
-        if self.validation is not None and not 0.0 < float(self.validation) < 1.0:
-            raise ValueError(f"validation must be a fraction in (0, 1); got {self.validation!r}")
-        if self.early_stopping is not None:
-            check_int("early_stopping", self.early_stopping)
-        if self.hyperparameters not in HYPERPARAMETERS:
-            raise ValueError(f"hyperparameters must be one of {HYPERPARAMETERS}; "
-                             f"got {self.hyperparameters!r}")
-        check_int("evidence_updates", self.evidence_updates)
         if self.optimizer == "lbfgs" and (self.augment is not None or self.noise_injection):
             raise ValueError("optimizer='lbfgs' needs one fixed objective (its line search "
                              "compares losses across steps); augment= and noise_injection= draw "
