@@ -99,27 +99,54 @@ def _line_of(path: str, row: int) -> int:
     return row + 2
 
 
-def read_csv(path: str, target: str, features: list[str] | None, dropna: bool = False):
+SEPARATORS = ",;\t|"  # what the header line is sniffed for when --sep is not given
+
+
+def sniff_separator(line: str) -> str:
+    """The field separator of a header line: the one of ``SEPARATORS`` that occurs most
+    (a comma when none does).
+
+    Examples
+    --------
+    >>> sniff_separator("x\ty\tz"), sniff_separator("a;b"), sniff_separator("one")
+    ('\t', ';', ',')
+    """
+    counts = {sep: line.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def read_csv(path: str, target: str, features: list[str] | None, dropna: bool = False,
+             sep: str | None = None):
     """(X, y, feature names, rows dropped) from a CSV with a header row.
 
-    Read by pandas (fast, little memory); blank lines are skipped. Every used cell must be a
-    finite number. A missing cell is an error naming its column and line, unless ``dropna``:
-    then every row with a missing cell in a used column is dropped (and counted).
+    Read by pandas (fast, little memory); blank lines are skipped. ``sep`` is the field
+    separator; None: sniffed from the header line (comma, semicolon, tab or bar). Every used
+    cell must be a finite number. A missing cell is an error naming its column and line,
+    unless ``dropna``: then every row with a missing cell in a used column is dropped (and
+    counted).
     """
     import pandas as pd
 
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
+    if sep is not None and len(sep) != 1:
+        raise UsageError(f"--sep must be one character (e.g. ';' or '\\t' for a tab); got "
+                         f"{sep!r}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            first = next(csv.reader(fh), None)
+            line = fh.readline()
+        sep = sniff_separator(line) if sep is None else sep
+        first = next(csv.reader([line], delimiter=sep), None)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise UsageError(f"{path}: cannot read as CSV ({err})") from None
     if not first:
         raise UsageError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in first]
     if target not in header:
-        raise UsageError(f"{path}: no column {target!r}; columns are {header}")
+        hint = (f" (the header splits into {len(header)} column(s) at {sep!r}: give the "
+                "file's separator with --sep)") if len(header) < 3 else ""
+        raise UsageError(f"{path}: no column {target!r}; columns are {header}{hint}")
     if features:
         if target in features:
             raise UsageError(f"--features lists the target {target!r}: a column cannot "
@@ -146,7 +173,7 @@ def read_csv(path: str, target: str, features: list[str] | None, dropna: bool = 
                              f"header (columns {places}); rename the copies")
     cols = [header.index(c) for c in used]
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+        frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", low_memory=False)
     except pd.errors.EmptyDataError:
         raise UsageError(f"{path}: needs a header row and at least one data row") from None
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
@@ -218,7 +245,7 @@ def _prepare_out(out: str) -> None:
 
 def compare_csv(path, target, features=None, methods="map,laplace,ensemble", model="mlp:50",
                 prior="learned", test_size=0.2, seed=0, out="bayesreg-compare",
-                quick=False, dropna=False) -> dict:
+                quick=False, dropna=False, sep=None) -> dict:
     """Standardise, fit every method, report test metrics in the data's original units."""
     import matplotlib
 
@@ -226,7 +253,7 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"--seed must be an integer >= 0; got {seed}")
-    X, y, names, dropped = read_csv(path, target, features, dropna)
+    X, y, names, dropped = read_csv(path, target, features, dropna, sep)
     if dropped:
         print(f"dropped {dropped} rows with missing cells (--dropna)", file=sys.stderr)
     model_obj, prior_obj = parse_model(model), parse_prior(prior)
@@ -459,6 +486,9 @@ def main(argv=None) -> int:
     p_cmp.add_argument("--dropna", action="store_true",
                        help="drop rows with a missing cell in a used column (without it, a "
                             "missing cell is an error naming its column and line)")
+    p_cmp.add_argument("--sep", default=None,
+                       help="field separator, one character ('\\t' for a tab); without it, "
+                            "sniffed from the header line (comma, semicolon, tab or |)")
     p_cmp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p_bench = sub.add_parser(
         "bench", help="time bayesreg against hand-written JAX and scikit-learn (quick subset)",
@@ -507,7 +537,8 @@ def _dispatch(args) -> None:
         compare_csv(args.csv, args.target,
                     [f.strip() for f in args.features.split(",")] if args.features
                     else None, args.methods, args.model, args.prior, args.test_size,
-                    args.seed, args.out, args.quick, args.dropna)
+                    args.seed, args.out, args.quick, args.dropna,
+                    None if args.sep is None else args.sep.replace("\\t", "\t"))
 
 
 if __name__ == "__main__":

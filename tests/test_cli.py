@@ -277,3 +277,22 @@ def test_compare_shows_every_warning_in_full(tmp_path, capsys):
     assert tail in report
     rows = json.loads((out / "metrics.json").read_text())["rows"]
     assert any(tail in m for m in rows[0]["warnings"])
+
+
+@pytest.mark.parametrize("sep", ["\t", ";"])
+def test_compare_sniffs_the_separator_and_takes_sep(tmp_path, capsys, sep):
+    # a tab- or semicolon-separated file was read as one column ("no column 'y'; columns are
+    # ['x1\tx2\ty']"): the header line is sniffed, and --sep names it outright
+    text = _csv(tmp_path / "c.csv").read_text().replace(",", sep)
+    data = _write(tmp_path / "d.txt", text)
+    X, y, names, _ = cli.read_csv(str(data), "y", None)
+    assert names == ["x1", "x2"] and X.shape == (60, 2) and y.shape == (60,)
+    X2, *_ = cli.read_csv(str(data), "y", None, sep=sep)
+    np.testing.assert_array_equal(X, X2)
+    # the wrong separator given: one line that names --sep
+    args = ["compare", str(data), "--target", "y", "--out", str(tmp_path / "out"),
+            "--sep", ",", "--model", "linear", "--methods", "exact"]
+    assert cli.main(args) == 2
+    assert "--sep" in _one_error_line(capsys.readouterr().err)
+    args[args.index(",")] = "\\t" if sep == "\t" else sep
+    assert cli.main(args) == 0
