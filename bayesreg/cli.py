@@ -103,7 +103,7 @@ SEPARATORS = ",;\t|"  # what the header line is sniffed for when --sep is not gi
 
 
 def sniff_separator(line: str) -> str:
-    """The field separator of a header line: the one of ``SEPARATORS`` that occurs most
+    r"""The field separator of a header line: the one of ``SEPARATORS`` that occurs most
     (a comma when none does).
 
     Examples
