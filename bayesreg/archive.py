@@ -83,7 +83,7 @@ def save(post, path) -> None:
         "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
         "num_chains": post.num_chains, "config": post.config, "dtype": post.dtype,
         "approximation": approximation, "point": post.point, "draws_kind": post.draws_kind,
-        "offset": float(post.offset),
+        "offset": np.asarray(post.offset, np.float64).tolist(),  # a float, or one per task
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     target = os.path.realpath(os.fspath(path))  # through symbolic links to the file
