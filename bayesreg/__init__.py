@@ -43,7 +43,12 @@ from bayesreg.methods import (
 from bayesreg.models import MLP, Basis, Linear, Polynomial, relu_basis
 from bayesreg.persistence import load
 from bayesreg.posterior import Posterior
-from bayesreg.predictive import ClassPredictive, Predictive, StreamingPredictive
+from bayesreg.predictive import (
+    ClassPredictive,
+    MultiTaskPredictive,
+    Predictive,
+    StreamingPredictive,
+)
 from bayesreg.priors import Cauchy, Flat, Gaussian, HalfCauchy, HalfNormal, Laplace, StudentT
 from bayesreg.selection import PriorScaleSelection, select_prior_scale
 
@@ -76,6 +81,7 @@ __all__ = [
     "LaplaceApprox",
     "Linear",
     "MCDropout",
+    "MultiTaskPredictive",
     "Polynomial",
     "Posterior",
     "Predictive",

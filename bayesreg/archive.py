@@ -83,7 +83,7 @@ def save(post, path) -> None:
         "log_evidence": None if math.isnan(post.log_evidence) else post.log_evidence,
         "num_chains": post.num_chains, "config": post.config, "dtype": post.dtype,
         "approximation": approximation, "point": post.point, "draws_kind": post.draws_kind,
-        "offset": float(post.offset),
+        "offset": np.asarray(post.offset, np.float64).tolist(),  # a float, or one per task
     }
     if len(post.params["biases"]) != meta["n_layers"]:  # a FunctionModel's groups may differ
         meta["n_biases"] = len(post.params["biases"])

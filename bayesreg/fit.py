@@ -10,7 +10,7 @@ from bayesreg._scales import check_scales
 from bayesreg._validation import check_bool, check_columns, check_dense, check_X, check_y
 from bayesreg.data import stream as _stream
 from bayesreg.fitted import to_posterior
-from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.likelihoods import GaussianLikelihood, is_multitask
 from bayesreg.methods.map import MAP
 from bayesreg.priors import Gaussian, as_prior_spec, check_prior_shapes
 from bayesreg.problem import Problem
@@ -32,9 +32,12 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         every row at once read it into memory up to 256 MiB and refuse it above
         (:mod:`bayesreg.data.stream`; the docs' "Data larger than memory" page). The posterior
         keeps a reference to it as ``X_train``, not a copy.
-    y : array (N,) or (N, 1)
+    y : array (N,) or (N, 1), or (N, T) for T tasks
         Targets (class labels for Bernoulli / Categorical). A memmap y is read into
-        memory chunk by chunk (one number a row).
+        memory chunk by chunk (one number a row). Y (N, T) with T >= 2 (Gaussian likelihood,
+        X in memory) fits one network with T outputs, one σ per task (:doc:`multitask`);
+        missing labels are the masked entries of a ``np.ma.masked_array(Y, mask)`` and
+        count nothing in the likelihood (NaN stays an error).
     method : MAP, Exact, ... , default ``br.MAP()``
     prior : Prior or {"weights": Prior, "biases": Prior}, default ``br.Gaussian(1.0)``
     likelihood : default ``br.GaussianLikelihood()`` (noise learned)
@@ -48,7 +51,8 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         disabled, even where the user switched it on globally. The numbers change by
         rounding, nothing else.
     center : bool
-        Regression only: fit y − ȳ and add ȳ back to every prediction (``post.offset``), so
+        Regression only: fit y − ȳ and add ȳ back to every prediction (``post.offset``: a
+        float, or the (T,) means of each task's observed labels for Y (N, T)), so
         the prior on the output bias is about the offset from the targets' mean and a raw
         target's intercept is not shrunk towards 0 — as scikit-learn's ``Ridge`` leaves its
         intercept unpenalised (with centred X columns MAP under a Gaussian prior equals
@@ -103,7 +107,11 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
     # take them in the working dtype
     check_dense(X, "X")
     check_dense(y, "y")
-    if _stream.is_lazy(X):  # a memmap or other array-like: checked, and maybe kept, lazily
+    if is_multitask(y) or np.ma.isMaskedArray(y):
+        x_stats = None
+        X = check_X(X, "X")
+        y = _check_tasks(y, X, likelihood, method)
+    elif _stream.is_lazy(X):  # a memmap or other array-like: checked, and maybe kept, lazily
         check_columns(X.shape, "X")
         X, x_stats = _stream.check_X_stream(X, "X")
         y = (_stream.check_y_stream(y, X.shape[0], targets=likelihood.check_targets)
@@ -123,7 +131,9 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
     check_bool("center", center)
     offset = float(np.mean(y, dtype=np.float64)) if center and likelihood.kind == "regression" \
         else 0.0
-    if offset:
+    if y.ndim == 2:  # T tasks: the mean of each task's observed labels (NaN: missing)
+        offset = np.nanmean(y, axis=0, dtype=np.float64) if center else np.zeros(y.shape[1])
+    if np.any(offset):
         y = (y.astype(np.float64) - offset).astype(y.dtype if y.dtype.kind == "f" else np.float64)
     problem = Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
                       dtype=dtype, learn_prior=prior is None, offset=offset)
@@ -133,6 +143,40 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
         lambda: model.init(jax.random.key(0), problem.n_features, problem.n_outputs,
                            dtype=dtype)))
     return to_posterior(method.fit(problem), problem, method)
+
+
+def _check_tasks(y, X, likelihood, method) -> np.ndarray:
+    """Targets Y (N, T) of T tasks as a float array with NaN at the missing (masked) labels;
+    ``ValueError`` for anything a multi-task fit cannot take."""
+    masked = np.ma.isMaskedArray(y)
+    data, missing = (np.ma.getdata(y), np.ma.getmaskarray(y)) if masked else (y, None)
+    shape = np.shape(data)
+    if len(shape) != 2 or shape[1] < 2:
+        raise ValueError(f"y as a masked array must have shape (N, T) with T >= 2 tasks (missing "
+                         f"labels of a single target: drop those rows); got shape {shape}")
+    if not isinstance(likelihood, GaussianLikelihood) or likelihood.heteroscedastic:
+        raise ValueError(f"y of shape {shape} holds {shape[1]} regression tasks, which need "
+                         f"likelihood=br.GaussianLikelihood(...); got {likelihood!r}")
+    if not (getattr(method, "supports_tasks", None) and method.supports_tasks()):
+        raise ValueError(
+            f"{type(method).__name__} does not fit several tasks (y of shape {shape}); "
+            "br.MAP, br.Ensemble, br.LaplaceApprox, br.VI and br.NUTS do, or fit "
+            "each task's column on its own")
+    if _stream.is_lazy(data):
+        data = np.asarray(data)
+    Y = check_X(np.where(missing, 0.0, data) if masked else data, "y").astype(
+        np.float64 if np.asarray(data).dtype == np.float64 else np.float32)
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {Y.shape[0]} rows but X has {X.shape[0]}; expected shape "
+                         f"({X.shape[0]}, {Y.shape[1]})")
+    if masked:
+        Y[missing] = np.nan
+        empty = np.flatnonzero(missing.all(axis=0))
+        if empty.size:
+            raise ValueError(f"y's tasks {empty.tolist()} have no label (every entry masked); "
+                             "each task needs at least one")
+    likelihood.n_outputs(Y)  # a given noise of the wrong length is refused here
+    return Y
 
 
 def _streamed_or_loaded(X, method, likelihood, dtype):

@@ -100,4 +100,4 @@ def to_posterior(fitted: Fitted, problem, method) -> Posterior:
 
 def _uncentred(y, offset: float):
     """The training targets in the user's units (``br.fit`` fitted y − offset)."""
-    return y if not offset else (np.asarray(y, np.float64) + offset).astype(y.dtype)
+    return y if not np.any(offset) else (np.asarray(y, np.float64) + offset).astype(y.dtype)

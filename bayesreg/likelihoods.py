@@ -23,7 +23,7 @@ import numpy as np
 
 from bayesreg._pytree import check_positive, pytree_dataclass
 from bayesreg._validation import Setting, check_settings
-from bayesreg.predictive import ClassPredictive, Predictive
+from bayesreg.predictive import ClassPredictive, MultiTaskPredictive, Predictive
 
 HETEROSCEDASTIC = "heteroscedastic"
 # Rows of y handled at once by target_std: np.std(y) holds temporaries the size of y.
@@ -32,7 +32,10 @@ STD_BLOCK = 1 << 20
 
 def target_std(y) -> float:
     """std(y) (population, float64), over blocks of ``STD_BLOCK`` rows: with millions of
-    rows ``np.std`` would hold two float64 temporaries the size of y at once."""
+    rows ``np.std`` would hold two float64 temporaries the size of y at once. For targets
+    Y (N, T) of T tasks, the std of each task's observed (non-NaN) labels, (T,)."""
+    if np.ndim(y) == 2:
+        return task_std(y)
     y = np.asarray(y)
     n = y.shape[0]
     if n <= STD_BLOCK:
@@ -44,9 +47,51 @@ def target_std(y) -> float:
     return float(np.sqrt(sq / n))
 
 
+def task_std(Y) -> np.ndarray:
+    """The population std of each column's observed labels (NaN marks a missing one), (T,)
+    in float64; 1 for a task with fewer than two labels or constant labels.
+
+    Examples
+    --------
+    >>> task_std(np.array([[0.0, 1.0], [2.0, np.nan], [4.0, 1.0]])).tolist()
+    [1.632993161855452, 1.0]
+    """
+    Y = np.asarray(Y, np.float64)
+    seen = ~np.isnan(Y)
+    count = np.maximum(seen.sum(axis=0), 1)
+    mean = np.where(seen, Y, 0.0).sum(axis=0) / count
+    sd = np.sqrt(np.where(seen, (Y - mean) ** 2, 0.0).sum(axis=0) / count)
+    return np.where(sd > 0, sd, 1.0)
+
+
+def is_multitask(y) -> bool:
+    """True for targets of several tasks, Y (N, T) with T >= 2 (a single task is (N,))."""
+    return np.ndim(y) == 2 and np.shape(y)[1] >= 2
+
+
+def _noise_value(name, value):
+    """A given σ (or σ prior scale): a float, or a tuple of one float per task."""
+    if value is None:
+        return None
+    check_positive(name, value)
+    if np.ndim(value) == 0:
+        return value
+    arr = np.asarray(value, np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a number or one number per task (T,); got shape "
+                         f"{arr.shape}")
+    return tuple(float(v) for v in arr)
+
+
 @dataclasses.dataclass(frozen=True)
 class GaussianLikelihood:
     """y ~ N(f(x), σ²).  ``noise=σ`` fixes σ; ``noise=None`` learns it.
+
+    Several tasks. For targets Y (N, T) the model has T outputs (one head per task) and
+    each task t its own σₜ: learned per task with ``noise=None``, or given as one number
+    (every task) or T numbers. A missing label (NaN inside the fit: ``br.fit`` turns the
+    masked entries of a ``np.ma.masked_array`` into it) contributes nothing to the
+    likelihood, log p(Y | f) = Σᵢ Σₜ observedᵢₜ log N(Yᵢₜ | fₜ(xᵢ), σₜ²).
 
     A noise that depends on x is its own likelihood, :class:`HeteroscedasticGaussian`
     (``GaussianLikelihood(noise="heteroscedastic")``, the spelling of earlier versions,
@@ -80,10 +125,8 @@ class GaussianLikelihood:
             raise ValueError(f"noise must be None or a positive number (or "
                              f"'{HETEROSCEDASTIC}' for br.HeteroscedasticGaussian()); got "
                              f"{self.noise!r}")
-        if self.noise is not None:
-            check_positive("noise", self.noise)
-        if self.noise_prior is not None:
-            check_positive("noise_prior", self.noise_prior)
+        object.__setattr__(self, "noise", _noise_value("noise", self.noise))
+        object.__setattr__(self, "noise_prior", _noise_value("noise_prior", self.noise_prior))
 
     kind = "regression"
 
@@ -95,39 +138,54 @@ class GaussianLikelihood:
     heteroscedastic = False
 
     def n_outputs(self, y) -> int:
-        del y
+        """1, or T for targets Y (N, T) of T >= 2 tasks."""
+        if is_multitask(y):
+            tasks = np.shape(y)[1]
+            if np.ndim(self.noise) == 1 and len(self.noise) != tasks:
+                raise ValueError(f"noise has {len(self.noise)} values but Y has {tasks} "
+                                 f"tasks; give one σ or {tasks}")
+            return tasks
         return 1
 
     def init_params(self, y) -> dict:
-        """θ₀: log σ starts at log std(y), the noise of a model that explains nothing."""
+        """θ₀: log σ starts at log std(y), the noise of a model that explains nothing (one
+        per task for Y (N, T))."""
         if not self.learned_noise:
             return {}
+        dtype = jnp.asarray(0.0).dtype
+        if is_multitask(y):
+            return {"log_noise": jnp.asarray(np.log(task_std(y)), dtype)}
         sd = target_std(y) or 1.0
-        return {"log_noise": jnp.asarray(math.log(sd), jnp.asarray(0.0).dtype)}
+        return {"log_noise": jnp.asarray(math.log(sd), dtype)}
 
     def resolved(self, y) -> GaussianLikelihood:
-        """With ``noise_prior`` set from the targets when it was left at None."""
+        """With ``noise_prior`` set from the targets when it was left at None (per task for
+        Y (N, T))."""
         if not self.learned_noise or self.noise_prior is not None:
             return self
-        return dataclasses.replace(self, noise_prior=target_std(y) or 1.0)
+        scale = (tuple(task_std(y).tolist()) if is_multitask(y) else target_std(y) or 1.0)
+        return dataclasses.replace(self, noise_prior=scale)
 
     def log_noise_prior(self, theta) -> jax.Array:
-        """log p(log σ) = log HalfNormal(σ; noise_prior) + log σ (0 for a fixed noise)."""
+        """log p(log σ) = log HalfNormal(σ; noise_prior) + log σ (0 for a fixed noise),
+        summed over the tasks' σₜ."""
         if not self.learned_noise:
             return jnp.zeros(())
-        log_s, scale = theta["log_noise"], self.noise_prior
-        return (-0.5 * (jnp.exp(log_s) / scale) ** 2 - jnp.log(scale)
-                + 0.5 * math.log(2 / math.pi) + log_s)
+        log_s, scale = theta["log_noise"], jnp.asarray(self.noise_prior)
+        return jnp.sum(-0.5 * (jnp.exp(log_s) / scale) ** 2 - jnp.log(scale)
+                       + 0.5 * math.log(2 / math.pi) + log_s)
 
     def noise_std(self, theta, out=None) -> jax.Array:
-        """σ under likelihood parameters θ (a scalar)."""
+        """σ under likelihood parameters θ (a scalar, or (T,) for T tasks)."""
         del out
         return jnp.exp(theta["log_noise"]) if self.learned_noise else jnp.asarray(self.noise)
 
     def noise_draws(self, theta, num_draws: int) -> np.ndarray:
-        """σ of each of ``num_draws`` draws, (S,) in float64."""
+        """σ of each of ``num_draws`` draws, (S,) in float64 ((S, T) for T tasks)."""
         if self.learned_noise:
             return np.exp(np.asarray(theta["log_noise"], np.float64))
+        if np.ndim(self.noise) == 1:
+            return np.tile(np.asarray(self.noise, np.float64), (num_draws, 1))
         return np.full(num_draws, float(self.noise))
 
     def predictive(self, draws, theta, *, point: str = "mean"):
@@ -136,12 +194,28 @@ class GaussianLikelihood:
         mixture (1/S) Σₛ N(fₛ(x), σₛ²(x)), Gaussian where ``draws.moments`` are exact."""
 
         out = np.asarray(draws.outputs)
-        noise = self.noise_draws(theta, out.shape[0])[:, None]
-        return Predictive(out[..., 0], noise, analytic=draws.moments, point=point)
+        noise = self.noise_draws(theta, out.shape[0])
+        if out.shape[-1] > 1:  # T tasks: one predictive per task
+            noise = np.broadcast_to(noise.reshape(noise.shape[0], -1), (out.shape[0],
+                                                                        out.shape[-1]))
+            moments = draws.moments
+            return MultiTaskPredictive([Predictive(
+                out[..., t], noise[:, t:t + 1], point=point,
+                analytic=None if moments is None else (moments[0][..., t], moments[1][..., t]))
+                for t in range(out.shape[-1])])
+        return Predictive(out[..., 0], noise[:, None], analytic=draws.moments, point=point)
 
     def log_prob(self, y, out, theta) -> jax.Array:
-        """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1)."""
+        """log N(yᵢ | f(xᵢ), σ²) for each row; ``out`` has shape (N, 1). For Y (N, T) the sum
+        over each row's observed tasks (a NaN label counts 0), out (N, T)."""
         sigma = self.noise_std(theta, out)
+        if y.ndim == 2:
+            seen = ~jnp.isnan(y)
+            # NaN replaced before the arithmetic, not after: a NaN in the forward pass
+            # would reach the gradient through the masked branch of jnp.where
+            z = (jnp.where(seen, y, 0.0) - out) * (1.0 / sigma)
+            ll = -0.5 * z**2 - jnp.log(sigma) - 0.5 * math.log(2 * math.pi)
+            return jnp.sum(jnp.where(seen, ll, 0.0), axis=-1)
         # a product with 1/σ, not a division by σ: fewer kernels per training step when σ
         # is traced (see the Gaussian prior's _logpdf)
         z = (y - out[:, 0]) * (1.0 / sigma)
@@ -151,9 +225,11 @@ class GaussianLikelihood:
         return y.astype(np.float32) if y.dtype != np.float64 else y
 
     def to_dict(self):
-        noise = self.noise if self.noise is None else float(self.noise)
-        return {"type": "GaussianLikelihood", "noise": noise,
-                "noise_prior": None if self.noise_prior is None else float(self.noise_prior)}
+        def plain(v):
+            return None if v is None else (list(v) if np.ndim(v) == 1 else float(v))
+
+        return {"type": "GaussianLikelihood", "noise": plain(self.noise),
+                "noise_prior": plain(self.noise_prior)}
 
 
 jax.tree_util.register_pytree_node(

@@ -55,6 +55,11 @@ class Linearization:
     name = "linearization"
 
     def outputs(self, post, X, chunk_size=None) -> FunctionDraws:
+        if np.ndim(post.y_train) == 2:  # T tasks: every output linearised, the same deltas
+            parts = [linearized_predictive(post.model, self, post.params, X, output=t)
+                     for t in range(post.y_train.shape[1])]
+            mean, var_f, f_draws = (np.stack(p, axis=-1) for p in zip(*parts, strict=True))
+            return FunctionDraws(f_draws, (mean, var_f))
         mean, var_f, f_draws = linearized_predictive(post.model, self, post.params, X)
         if post.likelihood.n_outputs(post.y_train) > 1:  # other heads at the mode
             mode = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], self.mode)
@@ -83,8 +88,10 @@ class Linearization:
         return cls(mode, chol)
 
 
-def linearized_predictive(model, lin: Linearization, params, X, rows: int = JACOBIAN_ROWS):
-    """(mean (N,), var_f (N,), draws (S, N)) of the network linearised at ``lin.mode``.
+def linearized_predictive(model, lin: Linearization, params, X, rows: int = JACOBIAN_ROWS,
+                          output: int = 0):
+    """(mean (N,), var_f (N,), draws (S, N)) of the network's output ``output`` linearised at
+    ``lin.mode``.
 
     Rows are processed ``rows`` at a time, so the Jacobian held at once is rows × P.
     """
@@ -97,7 +104,7 @@ def linearized_predictive(model, lin: Linearization, params, X, rows: int = JACO
         chunk = X[start:start + size]
         pad = size - chunk.shape[0]
         padded = np.pad(chunk, ((0, pad), (0, 0)), mode="edge")
-        res = _linearized_chunk(model, mode, chol, deltas, jnp.asarray(padded))
+        res = _linearized_chunk(model, mode, chol, deltas, jnp.asarray(padded), output)
         out.append([np.asarray(r)[..., : size - pad] for r in res])
     mean, var_f, draws = (np.concatenate(parts, axis=-1) for parts in zip(*out, strict=True))
     return mean, var_f, draws
@@ -109,12 +116,12 @@ def _deltas(mode, params):
     return jax.vmap(lambda p: ravel_pytree(p)[0])(params) - mode_flat
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _linearized_chunk(model, mode, chol, deltas, X):
+@partial(jax.jit, static_argnums=(0, 5))
+def _linearized_chunk(model, mode, chol, deltas, X, output=0):
     mode_flat, unravel = ravel_pytree(mode)
 
     def f(v):
-        return model.apply(unravel(v), X)[:, 0]
+        return model.apply(unravel(v), X)[:, output]
 
     mean, jvp_rows = f(mode_flat), jax.jacfwd(f)(mode_flat)  # (N,), (N, P)
     JL = jvp_rows @ chol

@@ -95,6 +95,22 @@ def regression_metrics(pred, y, level: float = 0.95) -> dict[str, float]:
     }
 
 
+def multitask_metrics(per_task: list[dict]) -> dict[str, float]:
+    """The scores of T tasks in one flat dict: each key of a task's scores (``rmse``,
+    ``nll``, ``coverage_95``, ...) as the mean over the tasks, and ``<key>_task<t>`` for
+    task t (0-based). Each task is scored on its observed rows only.
+
+    Examples
+    --------
+    >>> multitask_metrics([{"rmse": 1.0}, {"rmse": 3.0}])
+    {'rmse': 2.0, 'rmse_task0': 1.0, 'rmse_task1': 3.0}
+    """
+    out = {k: float(np.mean([m[k] for m in per_task])) for k in per_task[0]}
+    for t, m in enumerate(per_task):
+        out.update({f"{k}_task{t}": float(v) for k, v in m.items()})
+    return out
+
+
 # -- classification -------------------------------------------------------------------------
 
 def _entropy(p, axis=-1):

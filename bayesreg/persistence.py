@@ -192,8 +192,9 @@ def _check_sizes(headers: dict, meta: dict, model):
                                  f"than the {per_draw} parameters per draw the file holds")
         model = model_from_dict(meta["model"])
     (x_shape, _), (y_shape, _) = headers["X_train"], headers["y_train"]
-    if len(x_shape) != 2 or len(y_shape) != 1 or x_shape[0] != y_shape[0]:
-        raise ValueError(f"X_train {x_shape} and y_train {y_shape} are not (N, D) and (N,)")
+    if len(x_shape) != 2 or len(y_shape) not in (1, 2) or x_shape[0] != y_shape[0]:
+        raise ValueError(f"X_train {x_shape} and y_train {y_shape} are not (N, D) and (N,) "
+                         "(or (N, T) for T tasks)")
     # outputs from the last bias (a Categorical may take its classes from y, still unread);
     # load checks them against y once it is read. A FunctionModel says it itself.
     n_out = (model.n_outputs(x_shape[1]) if callable(getattr(model, "check_structure", None))
@@ -313,7 +314,9 @@ def _build(arrays: dict, meta: dict, model, path):
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
     likelihood = likelihood_from_dict(meta["likelihood"])
-    X, y = _numeric(arrays, "X_train", 2), _numeric(arrays, "y_train", 1)
+    X = _numeric(arrays, "X_train", 2)
+    y = (_task_targets(arrays["y_train"]) if arrays["y_train"].ndim == 2
+         else _numeric(arrays, "y_train", 1))
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X_train has {X.shape[0]} rows but y_train {y.shape[0]}")
     params = {g: [_numeric(arrays, f"params/{g}_{i}") for i in range(counts[g])]
@@ -368,8 +371,12 @@ def _build(arrays: dict, meta: dict, model, path):
             diagnostics.setdefault(parts[0], {})[parts[1]] = v
     ev = meta["log_evidence"]
     offset = meta.get("offset", 0.0)  # files before centring: 0
-    if not isinstance(offset, int | float) or not math.isfinite(offset):
-        raise ValueError(f"{path}: the target offset is not a finite number: {offset!r}")
+    if isinstance(offset, list) and np.ndim(y) == 2 and len(offset) == y.shape[1] and all(
+            isinstance(v, int | float) and math.isfinite(v) for v in offset):
+        offset = np.asarray(offset, np.float64)  # one per task
+    elif not isinstance(offset, int | float) or not math.isfinite(offset):
+        raise ValueError(f"{path}: the target offset is not a finite number (or one per "
+                         f"task of y_train): {offset!r}")
     return Posterior(
         model=model, likelihood=likelihood, prior=prior, method=str(meta["method"]),
         params=params, theta=theta, X_train=X, y_train=y, diagnostics=diagnostics,
@@ -378,7 +385,7 @@ def _build(arrays: dict, meta: dict, model, path):
         point=meta.get("point", meta["config"].get("reduce", "mean")),
         draws_kind=meta.get("draws_kind", DRAWS_KIND_BEFORE_FORMAT_1.get(meta["method"],
                                                                 POSTERIOR_SAMPLES)),
-        offset=float(offset))
+        offset=offset if isinstance(offset, np.ndarray) else float(offset))
 
 
 def _check_noise(likelihood, theta: dict, draws: int, dtype: str) -> None:
@@ -414,6 +421,16 @@ def _approximation_arrays(arrays: dict, meta: dict) -> tuple[str | None, dict]:
     if not isinstance(name, str):
         raise ValueError(f"approximation must be a name; got {name!r}")
     return name, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _task_targets(y) -> np.ndarray:
+    """y_train (N, T) of T tasks: floats, NaN where a label is missing, no inf, every task
+    with a label."""
+    if y.dtype.kind != "f" or y.shape[1] < 2 or np.any(np.isinf(y)) or np.any(
+            np.all(np.isnan(y), axis=0)):
+        raise ValueError(f"y_train of shape {y.shape} ({y.dtype}) is not the targets of T >= 2 "
+                         "tasks (finite floats, NaN for a missing label, each task labelled)")
+    return y
 
 
 def _numeric(arrays: dict, key: str, ndim: int | None = None) -> np.ndarray:

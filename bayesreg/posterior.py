@@ -67,9 +67,10 @@ class Posterior:
     draws_kind : str
         What the draws are, for ArviZ's readers: "posterior samples", or e.g. "dropout
         masks of one trained network, not posterior samples".
-    offset : float
-        The targets' mean that ``br.fit`` subtracted before fitting (regression, ``center``):
-        the model's first output is about y − offset, and every prediction, ``mean_params``
+    offset : float, or array (T,)
+        The targets' mean that ``br.fit`` subtracted before fitting (regression, ``center``;
+        one per task for Y (N, T)): the model's first output (T outputs) is about y − offset,
+        and every prediction, ``mean_params``
         (the output bias) and ``to_arviz`` add it back, so all of them are in the units of y.
     """
 
@@ -90,7 +91,7 @@ class Posterior:
     approximation: Any = None
     point: str = "mean"
     draws_kind: str = POSTERIOR_SAMPLES
-    offset: float = 0.0
+    offset: float | np.ndarray = 0.0
 
     def __getattr__(self, name):
         # ``post.gaussian`` (Exact) and ``post.linearization`` (LaplaceApprox) of earlier
@@ -122,10 +123,10 @@ class Posterior:
             draws = self.approximation.outputs(self, X, chunk_size)
         else:
             draws = FunctionDraws(draw_outputs(self.model, self.params, X, chunk_size))
-        if not self.offset:
+        if not np.any(self.offset):
             return draws
         outputs = np.array(draws.outputs)
-        outputs[..., 0] += np.asarray(self.offset, outputs.dtype)
+        outputs[..., :np.size(self.offset)] += np.asarray(self.offset, outputs.dtype)
         moments = (None if draws.moments is None
                    else (draws.moments[0] + self.offset, draws.moments[1]))
         return FunctionDraws(outputs, moments)
@@ -149,7 +150,8 @@ class Posterior:
             with jax.enable_x64(True):
                 return self.predict(X, chunk_size=chunk_size, stream=stream)
         X = check_X(X, "X", self.n_features)
-        regression = self.likelihood.kind == "regression"
+        # several tasks predict through one MultiTaskPredictive (T Predictives), not streamed
+        regression = self.likelihood.kind == "regression" and np.ndim(self.y_train) < 2
         if stream is None:
             stream = regression and self.num_draws * X.shape[0] > STREAM_ELEMENTS
         if stream and regression:
@@ -168,7 +170,7 @@ class Posterior:
         return self._log_likelihood(self.X_train, self.y_train)
 
     def _log_likelihood(self, X, y) -> np.ndarray:
-        if self.offset:  # the model's first output is about y − offset
+        if np.any(self.offset):  # the model's first output (or T outputs) is about y − offset
             y = (np.asarray(y, np.float64) - self.offset).astype(np.asarray(y).dtype)
         return np.asarray(_pointwise_loglik(self.model, self.likelihood, self.params,
                                             self.theta, jnp.asarray(X), jnp.asarray(y)))
@@ -200,10 +202,11 @@ class Posterior:
         """``params`` (one draw or S of them) with ``offset`` added to the output bias's first
         output, so they predict y itself (the model's parameters, as fitted, predict y − offset)."""
         biases = params.get("biases") if isinstance(params, dict) else None
-        if not self.offset or not biases or not getattr(self.model, "output_bias_last", True):
+        if not np.any(self.offset) or not biases \
+                or not getattr(self.model, "output_bias_last", True):
             return params
         out_bias = np.array(biases[-1])
-        out_bias[..., 0] += np.asarray(self.offset, out_bias.dtype)
+        out_bias[..., :np.size(self.offset)] += np.asarray(self.offset, out_bias.dtype)
         return {**params, "biases": [*biases[:-1], out_bias]}
 
     def replicated_y(self, X=None, *, seed: int = 0) -> np.ndarray:

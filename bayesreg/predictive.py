@@ -41,6 +41,7 @@ from bayesreg._validation import check_level, check_y
 from bayesreg.metrics import (
     LEVELS,
     classification_metrics,
+    multitask_metrics,
     mutual_information,
     predictive_entropy,
     regression_metrics,
@@ -389,6 +390,150 @@ class Predictive:
     def __repr__(self) -> str:
         kind = "Gaussian" if self.is_gaussian else "mixture"
         return f"Predictive({kind}, draws={self.num_draws}, points={self.draws.shape[1]})"
+
+
+def check_task_targets(Y, n: int, tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Observed targets Y (N, T) of T tasks, a plain array or a ``np.ma.masked_array`` whose
+    masked entries are missing labels: (values (N, T) float64, observed (N, T) bool), with
+    the missing values set to 0. NaN or inf among the observed values is an error.
+
+    Examples
+    --------
+    >>> Y = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0]], [[False, True], [False, False]])
+    >>> values, seen = check_task_targets(Y, 2, 2)
+    >>> values.tolist(), seen.tolist()
+    ([[1.0, 0.0], [3.0, 4.0]], [[True, False], [True, True]])
+    """
+    missing = np.ma.getmaskarray(Y) if np.ma.isMaskedArray(Y) else None
+    values = np.asarray(np.ma.getdata(Y), dtype=np.float64)
+    if values.shape != (n, tasks):
+        raise ValueError(f"y must have shape ({n}, {tasks}) (N points, T tasks); got shape "
+                         f"{values.shape}")
+    seen = np.ones(values.shape, bool) if missing is None else ~missing
+    values = np.where(seen, values, 0.0)
+    if not np.all(np.isfinite(values)):
+        bad = int(np.sum(~np.isfinite(values)))
+        raise ValueError(f"y contains {bad} NaN or infinite values; expected finite numbers "
+                         "(mark missing labels with a np.ma.masked_array)")
+    return values, seen
+
+
+class MultiTaskPredictive:
+    """The predictive of T regression tasks at N points: one :class:`Predictive` per task
+    (the tasks' outputs share the draws of one network, each with its own noise σₜ).
+
+    Every summary is the task's own, stacked on a last axis: ``mean``, ``std``,
+    ``epistemic_std``, ``aleatoric_std`` are (N, T), ``interval`` returns two (N, T) arrays,
+    ``draws`` is (S, N, T) and ``log_prob(Y)`` / ``crps(Y)`` are (N, T) — a masked array with
+    the mask of Y when Y is a ``np.ma.masked_array`` (missing labels). ``metrics(Y)`` scores
+    each task on its observed rows (:func:`bayesreg.metrics.multitask_metrics`: ``rmse`` is
+    the mean of the tasks' RMSEs, ``rmse_task0`` the first task's, ...). ``task(t)`` is task
+    t's :class:`Predictive`.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesreg as br
+    >>> pred = br.MultiTaskPredictive([br.Predictive(np.zeros((1, 3)), np.ones((1, 1))),
+    ...                                br.Predictive(np.ones((1, 3)), 2 * np.ones((1, 1)))])
+    >>> pred.mean.shape, pred.std[0].tolist(), pred.interval(0.95)[0].shape
+    ((3, 2), [1.0, 2.0], (3, 2))
+    """
+
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+        if len(self.tasks) < 2:
+            raise ValueError(f"tasks must hold at least 2 Predictives; got {len(self.tasks)}")
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def num_draws(self) -> int:
+        return self.tasks[0].num_draws
+
+    def task(self, t: int) -> Predictive:
+        """Task t's predictive (N points)."""
+        return self.tasks[t]
+
+    def _stack(self, name) -> np.ndarray:
+        return np.stack([getattr(p, name) for p in self.tasks], axis=-1)
+
+    draws = property(lambda self: self._stack("draws"), doc="Draws of f, (S, N, T).")
+    mean = property(lambda self: self._stack("mean"), doc="Predictive mean, (N, T).")
+    point = property(lambda self: self._stack("point"), doc="Point prediction, (N, T).")
+    epistemic_std = property(lambda self: self._stack("epistemic_std"),
+                             doc="Std of f over the posterior, (N, T).")
+    aleatoric_std = property(lambda self: self._stack("aleatoric_std"),
+                             doc="sqrt of the mean noise variance σₜ² over draws, (N, T).")
+    std = property(lambda self: self._stack("std"), doc="Predictive std of y, (N, T).")
+
+    @property
+    def is_gaussian(self) -> bool:
+        return all(p.is_gaussian for p in self.tasks)
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Central predictive interval of each task's y: (lo, hi), each (N, T)."""
+        parts = [p.interval(level) for p in self.tasks]
+        return (np.stack([lo for lo, _ in parts], axis=-1),
+                np.stack([hi for _, hi in parts], axis=-1))
+
+    def quantile(self, q: float) -> np.ndarray:
+        """The q-quantile of each task's predictive, (N, T)."""
+        return np.stack([p.quantile(q) for p in self.tasks], axis=-1)
+
+    def _per_entry(self, name, Y) -> np.ndarray:
+        n = self.tasks[0].draws.shape[1]
+        values, seen = check_task_targets(Y, n, self.num_tasks)
+        out = np.stack([getattr(p, name)(values[:, t]) for t, p in enumerate(self.tasks)], -1)
+        return np.ma.masked_array(out, ~seen) if np.ma.isMaskedArray(Y) else out
+
+    def log_prob(self, y) -> np.ndarray:
+        """Log predictive density of each observed label, (N, T) (masked where Y is)."""
+        return self._per_entry("log_prob", y)
+
+    def crps(self, y) -> np.ndarray:
+        """CRPS of each observed label, (N, T) (masked where Y is)."""
+        return self._per_entry("crps", y)
+
+    def sample(self, seed: int = 0) -> np.ndarray:
+        """One draw of y per posterior draw, (S, N, T)."""
+        return np.stack([p.sample(seed + t) for t, p in enumerate(self.tasks)], axis=-1)
+
+    def sample_y(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` draws of y from each task's predictive, (n, N, T)."""
+        return np.stack([p.sample_y(n, seed + t) for t, p in enumerate(self.tasks)], axis=-1)
+
+    def metrics(self, y, level: float = 0.95) -> dict[str, float]:
+        """Each task's :meth:`Predictive.metrics` on its observed rows, and their mean over
+        the tasks (:func:`bayesreg.metrics.multitask_metrics`)."""
+        n = self.tasks[0].draws.shape[1]
+        values, seen = check_task_targets(y, n, self.num_tasks)
+        per_task = []
+        for t, p in enumerate(self.tasks):
+            rows = np.flatnonzero(seen[:, t])
+            if rows.size == 0:
+                raise ValueError(f"y's task {t} has no observed label to score")
+            per_task.append(_rows(p, rows).metrics(values[rows, t], level))
+        return multitask_metrics(per_task)
+
+    def affine(self, scale, shift) -> MultiTaskPredictive:
+        """The predictive of scale·y + shift, scale and shift one number or one per task."""
+        scale = np.broadcast_to(np.asarray(scale, float), (self.num_tasks,))
+        shift = np.broadcast_to(np.asarray(shift, float), (self.num_tasks,))
+        return MultiTaskPredictive([p.affine(float(a), float(b))
+                                    for p, a, b in zip(self.tasks, scale, shift, strict=True)])
+
+    def __repr__(self) -> str:
+        kind = "Gaussian" if self.is_gaussian else "mixture"
+        return (f"MultiTaskPredictive({kind}, tasks={self.num_tasks}, draws={self.num_draws}, "
+                f"points={self.tasks[0].draws.shape[1]})")
+
+
+def _rows(pred: Predictive, rows) -> Predictive:
+    """``pred`` at a subset of its points."""
+    analytic = None if pred._analytic is None else tuple(a[rows] for a in pred._analytic)
+    return Predictive(pred.draws[:, rows], pred._noise[:, rows], analytic, point=pred._point)
 
 
 class ClassPredictive:

@@ -30,8 +30,14 @@ class Problem:
     key: jax.Array
     dtype: str = "float32"
     learn_prior: bool = False  # no prior was given: methods that can may learn its scale(s)
-    # the targets' mean, already subtracted from y (regression): added back to every prediction
-    offset: float = 0.0
+    # the targets' mean, already subtracted from y (regression): added back to every prediction;
+    # (T,) for targets Y (N, T) of T tasks, whose missing labels are NaN
+    offset: float | np.ndarray = 0.0
+
+    @property
+    def n_tasks(self) -> int:
+        """T for targets Y (N, T) of T >= 2 regression tasks, else 1."""
+        return self.y.shape[1] if np.ndim(self.y) == 2 and self.y.shape[1] >= 2 else 1
 
     @property
     def n(self) -> int:

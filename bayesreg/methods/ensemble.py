@@ -137,6 +137,10 @@ class Ensemble:
         supports)."""
         return self.training.supports(model, likelihood)
 
+    def supports_tasks(self) -> bool:
+        """Targets Y (N, T) of T tasks: every member is a multi-output MAP network."""
+        return True
+
     # -- data read lazily from disk ---------------------------------------------------------
     def why_not_streamed(self, n: int, likelihood) -> str | None:
         """None when the members stream an X read lazily (a memmap); else why they cannot."""

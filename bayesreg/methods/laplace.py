@@ -150,6 +150,11 @@ class LaplaceApprox:
             return isinstance(likelihood, GaussianLikelihood)
         return True
 
+    def supports_tasks(self) -> bool:
+        """Targets Y (N, T) of T tasks with every parameter (the GGN of all T outputs); the
+        last-layer subset fits one target."""
+        return self.subset != "last_layer"
+
     def fit(self, problem: Problem) -> Fitted:
         if self.subset == "last_layer":
             return fit_last_layer(self, problem)
@@ -166,8 +171,8 @@ class LaplaceApprox:
                                                   train_key, hook=hook)
             prior, learned = learned_hyperparameters(problem, check_trace(
                 trace, self.training.resolved(model).lr, problem), state)
-            sigma = float(np.asarray(learned["noise_std"]))
-            lik = GaussianLikelihood(sigma)
+            sigma = np.asarray(learned["noise_std"], np.float64)  # (T,) for T tasks
+            lik = GaussianLikelihood(float(sigma) if sigma.ndim == 0 else sigma)
             problem = dataclasses.replace(problem, likelihood=lik, prior=prior)
             state = {"params": state["params"], "theta": {}, "hyper": {}}
         else:
@@ -205,7 +210,8 @@ class LaplaceApprox:
         draws = jax.vmap(unravel32)(jnp.asarray(flat_draws, flat32.dtype))
         params, theta, _ = split_draws(draws)
         if theta:  # keep log σ in float64
-            theta = {"log_noise": flat_draws[:, curvature.index_of(state, "theta")].reshape(-1)}
+            log_noise = flat_draws[:, curvature.index_of(state, "theta")]  # (S, T)
+            theta = {"log_noise": log_noise if problem.n_tasks > 1 else log_noise.reshape(-1)}
         gaussian = linearization = None
         cov = linalg.cho_solve((chol, True), np.eye(p))
         pidx = curvature.index_of(state, "params")
@@ -222,7 +228,7 @@ class LaplaceApprox:
                 cov[np.ix_(pidx, pidx)], lower=True))
         if hook is not None and hook.learn_noise:  # the user's likelihood, σ as learned
             lik = problem_likelihood
-            theta = {"log_noise": np.full(self.num_samples, math.log(sigma))}
+            theta = {"log_noise": np.tile(np.log(sigma), (self.num_samples,) + (1,) * sigma.ndim)}
         return Fitted(
             model=model, likelihood=lik, prior=prior, name="LaplaceApprox", params=params,
             theta=theta, X_train=problem.X, y_train=problem.y,

@@ -57,6 +57,10 @@ class MAP(Trainer):
         del model, likelihood
         return True
 
+    def supports_tasks(self) -> bool:
+        """Targets Y (N, T) of T regression tasks: one network with T outputs, σ per task."""
+        return True
+
     def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "MAP")
         net = self.train(problem)

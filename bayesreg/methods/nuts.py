@@ -148,6 +148,10 @@ class NUTS:
         del model, likelihood
         return True
 
+    def supports_tasks(self) -> bool:
+        """Targets Y (N, T) of T tasks: the joint density sums each row's observed labels."""
+        return True
+
     def fit(self, problem: Problem) -> Fitted:
         with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
             return self._run_locked(problem)

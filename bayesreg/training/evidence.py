@@ -41,6 +41,17 @@ Kronecker-factored GGN per layer and gradient steps on the log hyperparameters; 
 log-determinant and traces are approximations whose γ is not bounded by N, whereas the dual is
 the exact GGN evidence up to the row subsample. Above ``max_rows`` rows, G is estimated from a
 random subset of rows, scaled by N/m (RSS uses every row).
+
+Several tasks. For targets Y (N, T) (one output per task, NaN where a label is missing) every
+task t has its own βₜ = 1/σₜ², and G_t is the Gauss–Newton matrix of output t over the rows
+where task t is observed, so H = Σₜ βₜGₜ + diag(α), γₜ = tr(βₜGₜH⁻¹) (γ = Σₜ γₜ) and
+
+    σₜ² ← RSSₜ / (Nₜ − γₜ)
+
+with RSSₜ and Nₜ over task t's observed labels. The dual handles the m·T rows of the
+stacked Jacobian with σ² per row, M = diag(σ²_row) + J D⁻¹Jᵀ, and
+γₜ = Σ_{rows r of task t} (1 − σ_r² (M⁻¹)_rr), since J H⁻¹Jᵀ = Σ − ΣM⁻¹Σ with
+Σ = diag(σ²_row).
 """
 
 from __future__ import annotations
@@ -121,16 +132,26 @@ class EvidenceHook:
         n = jnp.sum(mask)
         flat, unravel = ravel_pytree(params)
         dtype = flat.dtype
+        tasks = y.shape[1] if y.ndim == 2 else 0  # T tasks (static), 0: one target
         if totals is not None:
             rss, n = totals
-            Xs, ms, weight = X, mask, n / rows_total
+            Xs, ms, weight, ys = X, mask, n / rows_total, y
         elif rows_total > self.max_rows:
             rows = jax.random.choice(key, rows_total, (self.max_rows,), replace=False,
                                      p=mask / n)
-            Xs, ms, weight = X[rows], mask[rows], n / self.max_rows
+            Xs, ms, weight, ys = X[rows], mask[rows], n / self.max_rows, y[rows]
         else:
-            Xs, ms, weight = X, mask, 1.0
+            Xs, ms, weight, ys = X, mask, 1.0, y
 
+        if tasks:  # every output, each row of a task zeroed where its label is missing
+            ggn = GGN(lambda v, rows: model.apply(unravel(v), rows)[:, :tasks], Xs)
+            seen_s = ms[:, None] * (~jnp.isnan(ys)).astype(dtype)
+            J = ggn.jacobian(flat) * seen_s[:, :, None]  # (m, T, P)
+            seen = mask[:, None] * (~jnp.isnan(y)).astype(dtype)
+            resid = jnp.where(seen > 0, y - model.apply(params, X)[:, :tasks], 0.0)
+            rss, n = jnp.sum(resid**2, axis=0), jnp.sum(seen, axis=0)  # (T,) each
+            return self._update_tasks(h, likelihood, prior, unravel, flat, J, weight, rss,
+                                      n, y_std, key, params)
         # the GGN with Λₙ = 1 (β multiplies it below): of the first output, padded rows zeroed
         ggn = GGN(lambda v, rows: model.apply(unravel(v), rows)[:, :1], Xs)
         J = ggn.jacobian(flat)[:, 0] * ms[:, None]  # (m, P)
@@ -204,6 +225,95 @@ class EvidenceHook:
 
         h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
         return h, gammas[-1]
+
+    def _update_tasks(self, h, likelihood, prior, unravel, flat, J, weight, rss, n, y_std,
+                      key, params):
+        """MacKay's fixed point for T tasks (module docstring): J (m, T, P) with the rows of
+        missing labels zeroed, RSSₜ and Nₜ (T,) over the observed labels."""
+        dtype = flat.dtype
+        m, tasks, size = J.shape
+        sizes = [int(np.size(a)) for g in PARAM_GROUPS for a in params[g]]
+        seg = _segments(params)
+        dense = size <= DENSE_MAX
+        if dense:
+            G = weight * jnp.einsum("mtp,mtq->tpq", J, J)  # Gₜ, (T, P, P)
+        else:
+            rows = min(m, max(MIN_DUAL_ROWS, DUAL_BUDGET // (size * tasks)))
+            if rows < m:
+                live = jnp.any(J != 0, axis=(1, 2)).astype(dtype)
+                pick = jax.random.choice(jax.random.fold_in(key, 1), m, (rows,),
+                                         replace=False, p=live / jnp.sum(live))
+                J, weight = J[pick], weight * jnp.sum(live) / rows
+            Jw = (jnp.sqrt(weight) * J).reshape(-1, size)  # rows in (m, T) order
+
+        def segment(values):
+            return jax.ops.segment_sum(values, seg, num_segments=len(sizes))
+
+        sq = segment(flat**2)
+        p_l = jnp.asarray(sizes, dtype)
+
+        def step(h, _):
+            lik, pri = self.bind(h, likelihood, prior)
+            beta = jnp.broadcast_to(1.0 / jnp.square(lik.noise_std({})), (tasks,))
+            d = prior_precision(pri, unravel, flat)
+            if dense:
+                chol = jnp.linalg.cholesky(jnp.einsum("t,tpq->pq", beta, G) + jnp.diag(d))
+                Linv = jax.scipy.linalg.solve_triangular(
+                    chol, jnp.eye(size, dtype=dtype), lower=True)
+                hinv_diag = jnp.sum(Linv**2, axis=0)
+                LJ = jnp.einsum("pq,mtq->mtp", Linv, J)
+                gamma_t = beta * weight * jnp.sum(LJ**2, axis=(0, 2))
+                gamma_l = p_l - segment(d * hinv_diag)
+            else:
+                var_rows = jnp.tile(1.0 / beta, Jw.shape[0] // tasks)
+                A = Jw / d
+                chol = jnp.linalg.cholesky(jnp.diag(var_rows) + A @ Jw.T)
+                Z = jax.scipy.linalg.solve_triangular(chol, A, lower=True)
+                gamma_l = segment(d * jnp.sum(Z**2, axis=0))
+                Linv = jax.scipy.linalg.solve_triangular(
+                    chol, jnp.eye(Jw.shape[0], dtype=dtype), lower=True)
+                # diag(J H⁻¹Jᵀ Σ⁻¹) = 1 − σ_r²(M⁻¹)_rr, summed over each task's rows
+                row_gamma = 1.0 - var_rows * jnp.sum(Linv**2, axis=0)
+                gamma_t = jnp.sum(row_gamma.reshape(-1, tasks), axis=0)
+            new = dict(h)
+            if self.learn_prior:
+                gamma_l = jnp.clip(gamma_l, 1e-6, p_l)
+                alpha = jnp.clip(gamma_l / jnp.maximum(sq, 1e-30), *ALPHA_RANGE)
+                new["log_scale"] = _unstack(-0.5 * jnp.log(alpha), h["log_scale"])
+            if self.learn_noise:
+                sigma2 = rss / jnp.maximum(n - gamma_t, 1.0)
+                floor = NOISE_FLOOR * y_std
+                new["log_noise"] = 0.5 * jnp.log(jnp.maximum(sigma2, floor**2))
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
+                                        for v in jax.tree_util.tree_leaves(new)]))
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, h)
+            gamma = jnp.sum(gamma_t)
+            return new, jnp.where(finite, gamma, jnp.nan)
+
+        h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
+        return h, gammas[-1]
+
+
+def target_scale(y, mask) -> jax.Array:
+    """The std of the real rows' targets (``mask`` 1; padding 0), 1 where it is 0: σ's start
+    and floor. For Y (N, T) one per task over its observed (non-NaN) labels, (T,).
+
+    Examples
+    --------
+    >>> Y = jnp.array([[0.0, 1.0], [2.0, jnp.nan], [9.0, 9.0]])
+    >>> target_scale(Y, jnp.array([1.0, 1.0, 0.0])).tolist()
+    [1.0, 1.0]
+    """
+    if y.ndim == 2:
+        seen = mask[:, None] * (~jnp.isnan(y)).astype(mask.dtype)
+        y0 = jnp.where(seen > 0, y, 0.0)
+        count = jnp.maximum(jnp.sum(seen, axis=0), 1.0)
+        y_mean = jnp.sum(seen * y0, axis=0) / count
+        y_sd = jnp.sqrt(jnp.sum(seen * (y0 - y_mean) ** 2, axis=0) / count)
+    else:
+        y_mean = jnp.sum(mask * y) / jnp.sum(mask)
+        y_sd = jnp.sqrt(jnp.sum(mask * (y - y_mean) ** 2) / jnp.sum(mask))
+    return jnp.where(y_sd > 0, y_sd, 1.0)
 
 
 def prior_precision(prior: dict, unravel, flat) -> jax.Array:

@@ -40,6 +40,7 @@ from bayesreg.data.buckets import bucket, pad_rows, to_device
 from bayesreg.latent import latent_log_prior
 from bayesreg.priors import log_prior
 from bayesreg.problem import log_likelihood
+from bayesreg.training.evidence import target_scale
 
 
 def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
@@ -61,7 +62,7 @@ def padded(X, y, full_batch: bool):
     if not full_batch or n == 0:
         return X, y, None
     mask = to_device((np.arange(bucket(n)) < n).astype(X.dtype))
-    return pad_rows(X, -2), pad_rows(y, -1), mask
+    return pad_rows(X, -2), pad_rows(y, X.ndim - 2), mask  # y's rows: (N,), (N, T), (M, N)
 
 
 def _perturb(tree, key, scale):
@@ -272,9 +273,7 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     lbfgs = method.optimizer == "lbfgs"
     # the scale of the targets (1 for a constant target): σ's start and floor
     if hook:
-        y_mean = jnp.sum(mask * y) / jnp.sum(mask)
-        y_sd = jnp.sqrt(jnp.sum(mask * (y - y_mean) ** 2) / jnp.sum(mask))
-        y_std = jnp.where(y_sd > 0, y_sd, 1.0).astype(X.dtype)
+        y_std = target_scale(y, mask).astype(X.dtype)
     else:
         y_std = None
 

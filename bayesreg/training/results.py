@@ -69,8 +69,10 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
         prior = concrete_prior(first)
         if "noise_std" in trace:
             noise = np.asarray(trace["noise_std"])
-            trace["l2_strength"] = {g: (noise[..., None] ** 2) / scales[g] ** 2
-                                    for g in PARAM_GROUPS}
+            tasks = problem.n_tasks > 1  # σ (…, T): λ per task and layer, (…, T, L)
+            trace["l2_strength"] = {g: (noise[..., None] ** 2) / (
+                np.expand_dims(scales[g], -2) if tasks else scales[g]) ** 2
+                for g in PARAM_GROUPS}
     elif "noise_std" in trace and all(isinstance(p, Gaussian) and np.ndim(p.scale) == 0
                                       for p in prior.values()):
         trace["l2_strength"] = {g: np.asarray(trace["noise_std"]) ** 2 / float(p.scale) ** 2
