@@ -105,7 +105,8 @@ def test_mean_is_the_conjugate_posterior_of_the_features(gap, mlp_post):
     sigma = float(post.diagnostics["noise_std"])
     s_w, s_b = post.prior["weights"].scale[-1], post.prior["biases"].scale[-1]
     prec0 = np.concatenate([np.full(16, 1 / s_w**2), [1 / s_b**2]])
-    mean, chol_prec = conjugate_update(phi, y, sigma, np.zeros(17), prec0)
+    # (br.fit centred the target: the last layer is the posterior given y − ȳ)
+    mean, chol_prec = conjugate_update(phi, y - post.offset, sigma, np.zeros(17), prec0)
     np.testing.assert_allclose(post.approximation.mean, mean, rtol=1e-6, atol=1e-8)
     cov = post.approximation.chol_cov @ post.approximation.chol_cov.T
     np.testing.assert_allclose(cov @ (chol_prec @ chol_prec.T), np.eye(17), atol=1e-6)
