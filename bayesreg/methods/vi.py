@@ -55,7 +55,11 @@ class VI:
     num_particles : int
         Monte Carlo samples per ELBO gradient.
     init_scale : float
-        Initial standard deviation of every factor of q.
+        Initial standard deviation of every factor of q. 0.01 (default): q starts nearly
+        at the mode and widens where the data allow; at 0.1 — five times the prior's
+        scale of a network's first layer when the prior is learned — q had not narrowed
+        after 5 000 steps (diabetes, MLP(50): σ 74 against MAP's 51, coverage 1.00; at 0.01
+        σ 59, coverage 0.97).
     num_samples : int
         Draws from q kept for the predictive and ArviZ export (``num_draws``, its old
         name, works for one release with a DeprecationWarning).
@@ -86,7 +90,7 @@ class VI:
     lr: float = 0.01
     optimizer: optax.GradientTransformation | None = None
     num_particles: int = 1
-    init_scale: float = 0.1
+    init_scale: float = 0.01
     num_samples: int = 1000
     init: str = "map"
     progress_bar: bool | None = None
