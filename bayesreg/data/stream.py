@@ -266,6 +266,73 @@ def runs_of(starts: np.ndarray, length: int, n: int | None = None) -> list[tuple
     return [(a, b) for a, b in runs]
 
 
+def epoch_chunks(rng: np.random.Generator, n: int, batch: int, per_epoch: int,
+                 n_chunks: int) -> Iterator[tuple[int, int, list[tuple[int, int]]]]:
+    """(first batch, batches, runs of rows) of each of the ``n_chunks`` chunks of one epoch
+    of a stream (the module docstring's batches): the rows [s, s + per_epoch·B) modulo N
+    from a start s drawn from ``rng``, cut into per_epoch blocks of B rows, visited in an
+    order drawn from ``rng`` and dealt out to the chunks as evenly as possible (one chunk: the
+    rows from s on, in that order). The loops' chunk planner, shared by every streamed loop.
+
+    Examples
+    --------
+    >>> [c[:2] for c in epoch_chunks(np.random.default_rng(0), 100, 10, 10, 3)]
+    [(0, 4), (4, 3), (7, 3)]
+    >>> list(epoch_chunks(np.random.default_rng(0), 100, 10, 10, 1))
+    [(0, 10, [(0, 100)])]
+    """
+    start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
+    order = rng.permutation(per_epoch)
+    if n_chunks == 1:
+        yield 0, per_epoch, runs_of(np.array([start]), per_epoch * batch, n)
+        return
+    base, rest = divmod(per_epoch, n_chunks)
+    pos = 0
+    for c in range(n_chunks):
+        count = base + (c < rest)
+        starts = np.sort((start + np.sort(order[pos:pos + count]) * batch) % n)
+        yield pos, count, runs_of(starts, batch, n)
+        pos += count
+
+
+def batch_reader(X, y, length: int, batch: int, dtype) -> Callable:
+    """``read(runs, order=None)`` -> (X_c (length, batch, D), y_c (length, batch)): the rows
+    of ``runs`` of X and y as a chunk of ``length`` batches, in file order or, with
+    ``order``, shuffled by it on the host; the rest zero (padding). The chunks are written
+    into a ring of ``PREFETCH`` + 2 buffers, reused, so resident memory does not grow with
+    the chunks read: a buffer is refilled only after the chunk it held was used (one in use,
+    ``PREFETCH`` waiting, one being filled), so call it in order, from one thread.
+
+    Examples
+    --------
+    >>> read = batch_reader(np.arange(10.0)[:, None], np.arange(10.0), 2, 2, np.float32)
+    >>> Xc, yc = read([(6, 9)])
+    >>> yc.tolist()
+    [[6.0, 7.0], [8.0, 0.0]]
+    """
+    d = X.shape[1]
+    ring = [(np.zeros((length, batch, d), dtype), np.zeros((length, batch), dtype))
+            for _ in range(PREFETCH + 2)]
+    raw: list[np.ndarray] = []  # the unshuffled rows, allocated at the first shuffle
+    filled = iter(range(1 << 62))
+
+    def read(runs, order=None):
+        out_X, out_y = ring[next(filled) % len(ring)]
+        host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
+        if order is None:
+            read_padded(X, y, runs, dtype, host_X, host_y)
+            return out_X, out_y
+        if not raw:
+            raw.extend([np.zeros_like(host_X), np.zeros_like(host_y)])
+        m = read_padded(X, y, runs, dtype, *raw)
+        np.take(raw[0][:m], order, axis=0, out=host_X[:m])
+        np.take(raw[1][:m], order, out=host_y[:m])
+        host_X[m:], host_y[m:] = 0, 0
+        return out_X, out_y
+
+    return read
+
+
 def prefetch(thunks: Iterable[Callable], depth: int = PREFETCH) -> Iterator:
     """``f()`` for each f of ``thunks``, in order, computed up to ``depth`` ahead by a
     background thread (reading and copying release the GIL, so reads overlap compute).
