@@ -333,6 +333,45 @@ def batch_reader(X, y, length: int, batch: int, dtype) -> Callable:
     return read
 
 
+def padded_chunks(X, y, dtype, rows: int | None = None
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """One pass over the rows of X and y for sums over every row: (X_c (rows, D), y_c
+    (rows,), m) for each chunk of ``rows`` rows (about ``CHUNK_BYTES``), the last padded
+    with zeros after its m real rows so that one compiled program serves every chunk, read
+    ahead by a background thread (:func:`prefetch`) into buffers that are reused: use a
+    chunk before asking for the next.
+
+    Examples
+    --------
+    >>> [(yc.tolist(), m) for _, yc, m in padded_chunks(np.ones((3, 1)), np.arange(3.0),
+    ...                                                  np.float32, rows=2)]
+    [([0.0, 1.0], 2), ([2.0, 0.0], 1)]
+    """
+    n = X.shape[0]
+    rows = min(n, chunk_rows(X, np.dtype(dtype).itemsize)) if rows is None else rows
+    read = batch_reader(X, y, 1, rows, dtype)
+
+    def chunk(a, b):
+        return lambda: (*(c[0] for c in read([(a, b)])), b - a)
+
+    return prefetch(chunk(a, b) for a, b in spans(n, rows))
+
+
+def sample_rows(X, y, m: int, rng: np.random.Generator, dtype):
+    """(X_s, y_s): ``min(m, N)`` distinct rows drawn at random by ``rng``, in file order,
+    read at once (for a curvature or a learning rate on a subsample).
+
+    Examples
+    --------
+    >>> Xs, ys = sample_rows(np.arange(10.0)[:, None], np.arange(10.0), 3,
+    ...                      np.random.default_rng(0), np.float32)
+    >>> Xs.shape, bool((Xs[:, 0] == ys).all())
+    ((3, 1), True)
+    """
+    pick = np.sort(rng.choice(X.shape[0], min(m, X.shape[0]), replace=False))
+    return take(X, pick, dtype), np.asarray(y[pick], dtype)
+
+
 def prefetch(thunks: Iterable[Callable], depth: int = PREFETCH) -> Iterator:
     """``f()`` for each f of ``thunks``, in order, computed up to ``depth`` ahead by a
     background thread (reading and copying release the GIL, so reads overlap compute).

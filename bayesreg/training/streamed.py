@@ -92,26 +92,21 @@ def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, l
     return jax.vmap(member, in_axes=(0, 0, prior_axis))(carry, keys, prior)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _sum_sq_residuals(model, params, X, y, mask):
-    return jnp.sum(mask * (y - model.apply(params, X)[:, 0]) ** 2)
-
-
 @partial(jax.jit, static_argnums=(0, 1))
-def _hook_step(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
-    return hook.update(h, model, likelihood, prior, params, X, y, key, y_std,
-                       totals=(rss, n))
+def _sum_sq_residuals(model, members: bool, params, X, y, m):
+    """Σ (y − f(x))² over the first m rows of X; per member (a leading axis of params)."""
+    def rss(p):
+        return jnp.sum(jnp.where(jnp.arange(X.shape[0]) < m, y - model.apply(p, X)[:, 0], 0.0)
+                       ** 2)
+    return jax.vmap(rss)(params) if members else rss(params)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _sum_sq_residuals_members(model, params, X, y, mask):
-    return jax.vmap(lambda p: _sum_sq_residuals(model, p, X, y, mask))(params)
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _hook_step_members(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
-    return jax.vmap(lambda h, p, k, r: hook.update(h, model, likelihood, prior, p, X, y, k,
-                                                   y_std, totals=(r, n)))(h, params, key, rss)
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _hook_step(hook, model, members: bool, likelihood, prior, h, params, X, y, key, y_std,
+               rss, n):
+    def update(h, p, k, r):
+        return hook.update(h, model, likelihood, prior, p, X, y, k, y_std, totals=(r, n))
+    return jax.vmap(update)(h, params, key, rss) if members else update(h, params, key, rss)
 
 
 def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, y_std, dtype,
@@ -120,34 +115,16 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
     Gauss–Newton matrix on ``hook.max_rows`` random rows read at once. With ``members`` = M
     (an ensemble), h, params and key have a leading member axis: one pass gives every
     member's RSS, and every member's update uses the same random rows (drawn from key[0])."""
-    n = X.shape[0]
-    rss = jnp.zeros(() if members is None else (members,), dtype)
-    sum_sq = _sum_sq_residuals if members is None else _sum_sq_residuals_members
+    several = members is not None
+    rss = jnp.zeros((members,) if several else (), dtype)
     if hook.learn_noise:
-        rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
-
-        ring = [(np.zeros((rows, X.shape[1]), dtype), np.zeros(rows, dtype), np.zeros(rows, dtype))
-                for _ in range(_stream.PREFETCH + 2)]  # reused as in train_streamed
-
-        def part(i, a, b):
-            def thunk():
-                host_X, host_y, mask = ring[i % len(ring)]
-                _stream.read(X, [(a, b)], dtype, out=host_X)
-                host_X[b - a:], host_y[: b - a], host_y[b - a:] = 0, y[a:b], 0
-                mask[: b - a], mask[b - a:] = 1, 0
-                return host_X, host_y, mask
-            return thunk
-
-        for Xc, yc, m in _stream.prefetch(
-                part(i, a, b) for i, (a, b) in enumerate(_stream.spans(n, rows))):
-            rss = (rss + sum_sq(model, params, Xc, yc, m)).block_until_ready()
-    m = min(hook.max_rows, n)
-    rng = numpy_rng(key if members is None else key[0])
-    pick = np.sort(rng.choice(n, m, replace=False))
-    Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
-    step = _hook_step if members is None else _hook_step_members
-    return step(hook, model, likelihood, prior, h, params, Xs, ys, key, y_std, rss,
-                jnp.asarray(n, dtype))
+        for Xc, yc, m in _stream.padded_chunks(X, y, dtype):
+            rss = (rss + _sum_sq_residuals(model, several, params, Xc, yc, m)
+                   ).block_until_ready()
+    Xs, ys = _stream.sample_rows(X, y, hook.max_rows, numpy_rng(key[0] if several else key),
+                                 dtype)
+    return _hook_step(hook, model, several, likelihood, prior, h, params, Xs, ys, key, y_std,
+                      rss, jnp.asarray(X.shape[0], dtype))
 
 
 def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
@@ -303,16 +280,8 @@ def sum_log_likelihood_streamed(model, likelihood, states, X, y) -> np.ndarray:
     >>> round(float(ll[0]), 4)  # 5 · log N(0; 0, 1)
     -4.5947
     """
-    n, d = X.shape
-    dtype = jnp.asarray(0.0).dtype
-    rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
-    host_X, host_y = np.zeros((rows, d), dtype), np.zeros(rows, dtype)
     count = jax.tree_util.tree_leaves(states)[0].shape[0]
     total = np.zeros(count, np.float64)
-    for a, b in _stream.spans(n, rows):
-        _stream.read(X, [(a, b)], dtype, out=host_X)
-        host_y[:b - a] = y[a:b]
-        host_X[b - a:], host_y[b - a:] = 0, 0
-        total += np.asarray(_chunk_log_likelihood(model, likelihood, states, host_X, host_y,
-                                                  b - a))
+    for Xc, yc, m in _stream.padded_chunks(X, y, jnp.asarray(0.0).dtype):
+        total += np.asarray(_chunk_log_likelihood(model, likelihood, states, Xc, yc, m))
     return total
