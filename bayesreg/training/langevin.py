@@ -14,9 +14,11 @@ blocks, chunks of a stream). :func:`constant`, :func:`polynomial_decay` and
 :func:`cosine_cycles` are the schedules of η as optax schedules (count → value).
 
 :class:`Plan` is the static shape of a run of :class:`bayesreg.SGLD` (cycles, exploration,
-kept draws, thinning, batch); :func:`sample` runs its chains where the rows are — one
-``lax.scan`` under ``jit`` per run in memory (data parallel over several devices), or a Python
-loop over chunks of a memmap each one compiled scan (:func:`sample_streamed`) — and
+kept draws, thinning, batch); :func:`sample` runs its chains where the rows are — in
+memory each chain is the training loop (:func:`bayesreg.training.loop.train_loop`, one
+compiled scan, data parallel over several devices) with the Langevin transform, the loss
+:class:`NegLogDensity` and a :class:`Thinning` collector; over chunks of a memmap a Python
+loop of compiled chunk scans (:func:`sample_streamed`) of the loop's step — and
 :func:`log_joint_draws` evaluates the log joint of every kept draw in one pass (where asked),
 and :func:`chain_summaries` picks the few quantities that R-hat and ESS are computed on.
 """
