@@ -26,6 +26,13 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
 
 The targets y (one number a row, 1/D of X) are read into memory, chunk by chunk.
 
+**The data path.** Every streamed computation reads rows through the few functions here, on
+any (N, D) row source (a memmap, or :class:`Rows` around another array-like): chunks for the
+loops (:func:`epoch_chunks` plans an epoch's chunks, :func:`batch_reader` reads each into
+reused buffers as batches, :func:`prefetch` reads ahead), one pass for sums (:func:`fold` on
+the host, :func:`padded_chunks` for a compiled program), a random sample of rows
+(:func:`sample_rows`) and materialise-or-refuse with the reason (:func:`materialize`).
+
 **What the batches are.** The in-memory loop draws every batch from one permutation of all
 N rows; a stream cannot, since random rows of a file are random reads. An epoch of a stream
 takes the rows ``[s, s + (N // B)·B)`` modulo N (a random start s, so each row sits out an
