@@ -26,6 +26,13 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
 
 The targets y (one number a row, 1/D of X) are read into memory, chunk by chunk.
 
+**The data path.** Every streamed computation reads rows through the few functions here, on
+any (N, D) row source (a memmap, or :class:`Rows` around another array-like): chunks for the
+loops (:func:`epoch_chunks` plans an epoch's chunks, :func:`batch_reader` reads each into
+reused buffers as batches, :func:`prefetch` reads ahead), one pass for sums (:func:`fold` on
+the host, :func:`padded_chunks` for a compiled program), a random sample of rows
+(:func:`sample_rows`) and materialise-or-refuse with the reason (:func:`materialize`).
+
 **What the batches are.** The in-memory loop draws every batch from one permutation of all
 N rows; a stream cannot, since random rows of a file are random reads. An epoch of a stream
 takes the rows ``[s, s + (N // B)·B)`` modulo N (a random start s, so each row sits out an
@@ -264,6 +271,112 @@ def runs_of(starts: np.ndarray, length: int, n: int | None = None) -> list[tuple
             else:
                 runs.append([a, b])
     return [(a, b) for a, b in runs]
+
+
+def epoch_chunks(rng: np.random.Generator, n: int, batch: int, per_epoch: int,
+                 n_chunks: int) -> Iterator[tuple[int, int, list[tuple[int, int]]]]:
+    """(first batch, batches, runs of rows) of each of the ``n_chunks`` chunks of one epoch
+    of a stream (the module docstring's batches): the rows [s, s + per_epoch·B) modulo N
+    from a start s drawn from ``rng``, cut into per_epoch blocks of B rows, visited in an
+    order drawn from ``rng`` and dealt out to the chunks as evenly as possible (one chunk: the
+    rows from s on, in that order). The loops' chunk planner, shared by every streamed loop.
+
+    Examples
+    --------
+    >>> [c[:2] for c in epoch_chunks(np.random.default_rng(0), 100, 10, 10, 3)]
+    [(0, 4), (4, 3), (7, 3)]
+    >>> list(epoch_chunks(np.random.default_rng(0), 100, 10, 10, 1))
+    [(0, 10, [(0, 100)])]
+    """
+    start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
+    order = rng.permutation(per_epoch)
+    if n_chunks == 1:
+        yield 0, per_epoch, runs_of(np.array([start]), per_epoch * batch, n)
+        return
+    base, rest = divmod(per_epoch, n_chunks)
+    pos = 0
+    for c in range(n_chunks):
+        count = base + (c < rest)
+        starts = np.sort((start + np.sort(order[pos:pos + count]) * batch) % n)
+        yield pos, count, runs_of(starts, batch, n)
+        pos += count
+
+
+def batch_reader(X, y, length: int, batch: int, dtype) -> Callable:
+    """``read(runs, order=None)`` -> (X_c (length, batch, D), y_c (length, batch)): the rows
+    of ``runs`` of X and y as a chunk of ``length`` batches, in file order or, with
+    ``order``, shuffled by it on the host; the rest zero (padding). The chunks are written
+    into a ring of ``PREFETCH`` + 2 buffers, reused, so resident memory does not grow with
+    the chunks read: a buffer is refilled only after the chunk it held was used (one in use,
+    ``PREFETCH`` waiting, one being filled), so call it in order, from one thread.
+
+    Examples
+    --------
+    >>> read = batch_reader(np.arange(10.0)[:, None], np.arange(10.0), 2, 2, np.float32)
+    >>> Xc, yc = read([(6, 9)])
+    >>> yc.tolist()
+    [[6.0, 7.0], [8.0, 0.0]]
+    """
+    d = X.shape[1]
+    ring = [(np.zeros((length, batch, d), dtype), np.zeros((length, batch), dtype))
+            for _ in range(PREFETCH + 2)]
+    raw: list[np.ndarray] = []  # the unshuffled rows, allocated at the first shuffle
+    filled = iter(range(1 << 62))
+
+    def read(runs, order=None):
+        out_X, out_y = ring[next(filled) % len(ring)]
+        host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
+        if order is None:
+            read_padded(X, y, runs, dtype, host_X, host_y)
+            return out_X, out_y
+        if not raw:
+            raw.extend([np.zeros_like(host_X), np.zeros_like(host_y)])
+        m = read_padded(X, y, runs, dtype, *raw)
+        np.take(raw[0][:m], order, axis=0, out=host_X[:m])
+        np.take(raw[1][:m], order, out=host_y[:m])
+        host_X[m:], host_y[m:] = 0, 0
+        return out_X, out_y
+
+    return read
+
+
+def padded_chunks(X, y, dtype, rows: int | None = None
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """One pass over the rows of X and y for sums over every row: (X_c (rows, D), y_c
+    (rows,), m) for each chunk of ``rows`` rows (about ``CHUNK_BYTES``), the last padded
+    with zeros after its m real rows so that one compiled program serves every chunk, read
+    ahead by a background thread (:func:`prefetch`) into buffers that are reused: use a
+    chunk before asking for the next.
+
+    Examples
+    --------
+    >>> [(yc.tolist(), m) for _, yc, m in padded_chunks(np.ones((3, 1)), np.arange(3.0),
+    ...                                                  np.float32, rows=2)]
+    [([0.0, 1.0], 2), ([2.0, 0.0], 1)]
+    """
+    n = X.shape[0]
+    rows = min(n, chunk_rows(X, np.dtype(dtype).itemsize)) if rows is None else rows
+    read = batch_reader(X, y, 1, rows, dtype)
+
+    def chunk(a, b):
+        return lambda: (*(c[0] for c in read([(a, b)])), b - a)
+
+    return prefetch(chunk(a, b) for a, b in spans(n, rows))
+
+
+def sample_rows(X, y, m: int, rng: np.random.Generator, dtype):
+    """(X_s, y_s): ``min(m, N)`` distinct rows drawn at random by ``rng``, in file order,
+    read at once (for a curvature or a learning rate on a subsample).
+
+    Examples
+    --------
+    >>> Xs, ys = sample_rows(np.arange(10.0)[:, None], np.arange(10.0), 3,
+    ...                      np.random.default_rng(0), np.float32)
+    >>> Xs.shape, bool((Xs[:, 0] == ys).all())
+    ((3, 1), True)
+    """
+    pick = np.sort(rng.choice(X.shape[0], min(m, X.shape[0]), replace=False))
+    return take(X, pick, dtype), np.asarray(y[pick], dtype)
 
 
 def prefetch(thunks: Iterable[Callable], depth: int = PREFETCH) -> Iterator:

@@ -14,9 +14,11 @@ blocks, chunks of a stream). :func:`constant`, :func:`polynomial_decay` and
 :func:`cosine_cycles` are the schedules of η as optax schedules (count → value).
 
 :class:`Plan` is the static shape of a run of :class:`bayesreg.SGLD` (cycles, exploration,
-kept draws, thinning, batch); :func:`sample` runs its chains where the rows are — one
-``lax.scan`` under ``jit`` per run in memory (data parallel over several devices), or a Python
-loop over chunks of a memmap each one compiled scan (:func:`sample_streamed`) — and
+kept draws, thinning, batch); :func:`sample` runs its chains where the rows are — in
+memory each chain is the training loop (:func:`bayesreg.training.loop.train_loop`, one
+compiled scan, data parallel over several devices) with the Langevin transform, the loss
+:class:`NegLogDensity` and a :class:`Thinning` collector; over chunks of a memmap a Python
+loop of compiled chunk scans (:func:`sample_streamed`) of the loop's step — and
 :func:`log_joint_draws` evaluates the log joint of every kept draw in one pass (where asked),
 and :func:`chain_summaries` picks the few quantities that R-hat and ESS are computed on.
 """
@@ -40,6 +42,7 @@ from bayesreg.data import stream as _stream
 from bayesreg.latent import latent_log_joint, latent_log_prior
 from bayesreg.priors import is_hierarchical
 from bayesreg.problem import log_likelihood
+from bayesreg.training.loop import step, train_loop
 from bayesreg.training.streamed import chunk_plan, sum_log_likelihood_streamed
 
 POLY_DECAY = 0.55  # Welling & Teh's exponent γ ∈ (0.5, 1]
@@ -234,6 +237,7 @@ class Thinning:
     """
 
     plan: Plan
+    whole_state = True  # θ and the prior scales are draws too
 
     @property
     def every(self) -> int:
@@ -272,12 +276,29 @@ def minibatch_log_joint(model, likelihood, prior, z, X, y, scale=1.0) -> jax.Arr
     return scale * ll + latent_log_prior(likelihood, prior, z)
 
 
-def _neg_grad(model, likelihood, prior):
-    """∇(−log p̃): the gradient of the loss the Langevin transform descends. (The gradient
-    of log p̃ negated, not the gradient of −log p̃: XLA then rounds the sums as before the
-    step became a transform, and the draws stay bit for bit.)"""
-    grad = jax.grad(partial(minibatch_log_joint, model, likelihood, prior))
-    return lambda z, X, y, s: jax.tree_util.tree_map(jnp.negative, grad(z, X, y, s))
+@dataclasses.dataclass(frozen=True)
+class NegLogDensity:
+    """The loss whose exp(−loss) the chains sample: −log p̃(z) on a batch of |B| rows of
+    N = ``n`` (:func:`minibatch_log_joint` at scale N/|B|), in the objective's signature of
+    the training loop (:func:`bayesreg.training.loop.step`), so that a Langevin step is the
+    loop's step with the Langevin transform. Hashable, like the training objectives.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> model, lik, prior = br.Linear(), br.GaussianLikelihood(1.0), as_prior_spec(br.Flat())
+    >>> z = {"params": model.init(jax.random.key(0), 1), "theta": {}, "hyper": {}}
+    >>> X, y = jnp.zeros((2, 1)), jnp.zeros(2)
+    >>> round(float(NegLogDensity(model)(z, lik, prior, X, y, None, 4)), 4)  # 4 · ½ log 2π
+    3.6758
+    """
+
+    model: Any
+
+    def __call__(self, z, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
+        del key, weights  # no noise injection; the batches are never padded
+        return -minibatch_log_joint(self.model, likelihood, prior, z, X, y, n / X.shape[0])
 
 
 def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
@@ -301,60 +322,44 @@ def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mome
 BATCH_KEY = 0x5EED  # folded into a chain's key for its batches' rows (apart from the noise)
 
 
-def batch_rows(key, t, n: int, batch: int) -> jax.Array:
-    """The rows of step t's mini-batch: ``batch`` indices drawn uniformly from the n rows,
-    with replacement, from ``fold_in(fold_in(key, BATCH_KEY), t)``. O(batch) work a step,
-    whatever n (a permutation of every row at each step cost O(n log n), 85% of the
-    sampler at n = 1000); with replacement the N/|B|-scaled batch sum stays an unbiased
-    estimate of the log likelihood, with a variance larger by at most n/(n − 1) than
-    without. A function of (key, t) alone, like the step's noise.
+@dataclasses.dataclass(frozen=True)
+class Chain:
+    """One chain as the training loop's ``method`` (:func:`bayesreg.training.loop.train_loop`):
+    its Langevin transform, and one batch a unit, the rows drawn with replacement
+    (``resample``: O(batch) work a step, whatever N; a permutation of every row at each step
+    cost O(N log N), 85% of the sampler at N = 1000). With replacement the N/|B|-scaled
+    batch sum stays an unbiased estimate of the log likelihood, with a variance larger by at
+    most N/(N − 1) than without."""
 
-    Examples
-    --------
-    >>> import jax
-    >>> rows = batch_rows(jax.random.key(0), 3, 1000, 32)
-    >>> rows.shape, bool((rows >= 0).all() & (rows < 1000).all())
-    ((32,), True)
-    >>> bool((batch_rows(jax.random.key(0), 3, 1000, 32) == rows).all())  # same (key, t)
-    True
-    """
-    return jax.random.randint(jax.random.fold_in(jax.random.fold_in(key, BATCH_KEY), t),
-                              (batch,), 0, n)
+    tx: optax.GradientTransformation
+    resample: bool = True
+    optimizer: str = "langevin"
+    early_stopping: None = None
+    restore_best: bool = False
+    progress_bar: bool = False
+
+    def transform(self, total):
+        del total  # the schedule is the plan's
+        return self.tx
 
 
 @partial(jax.jit, static_argnames=("model", "plan", "batch_sharding"))
 def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
             precondition=None, batch_sharding=None):
-    """:func:`sample` in memory. With ``batch_sharding`` (X rows, y) each mini-batch is
-    spread over the devices (the gradient's sum over the batch is reduced across them)."""
-    n = plan.n
-    grad = _neg_grad(model, likelihood, prior)
+    """:func:`sample` in memory: each chain is the training loop
+    (:func:`~bayesreg.training.loop.train_loop`) with the Langevin transform for the loss
+    −log p̃ (:class:`NegLogDensity`), its kept states a :class:`Thinning` collector; the
+    batches' rows from ``fold_in(key, BATCH_KEY)``, the noise from the key in the
+    transform's state. With ``batch_sharding`` (X rows, y) each mini-batch is spread over
+    the devices (the gradient's sum over the batch is reduced across them)."""
 
     def chain(z, key):
-        tx = plan.transform(step_size, momentum, key, n, precondition)
-
-        def step(carry, t):
-            z, state = carry
-            if plan.batch is None:
-                g = grad(z, X, y, 1.0)
-            else:
-                rows = batch_rows(key, t, n, plan.batch)
-                Xb, yb = _distributed.constrain_batch(X[rows], y[rows], batch_sharding)
-                g = grad(z, Xb, yb, n / plan.batch)
-            v, state = tx.update(g, state)
-            return (optax.apply_updates(z, v), state), None
-
-        keep = Thinning(plan)
-
-        def block(carry, b):  # ``thinning`` steps; the state after them is offered
-            ts = b * plan.thinning + jnp.arange(plan.thinning)
-            inner, acc = carry
-            inner = jax.lax.scan(step, inner, ts)[0]
-            return (inner, keep.update(acc, inner[0], b)), None
-
-        (_, kept), _ = jax.lax.scan(block, ((z, tx.init(z)), keep.init(z)),
-                                    jnp.arange(plan.steps // plan.thinning))
-        return kept
+        tx = plan.transform(step_size, momentum, key, plan.n, precondition)
+        _, trace = train_loop(NegLogDensity(model), Chain(tx), plan.steps, 1,
+                              plan.batch or plan.n, likelihood, prior, z, X, y,
+                              jax.random.fold_in(key, BATCH_KEY), X[:0], y[:0],
+                              collect=Thinning(plan), batch_sharding=batch_sharding)
+        return trace["collected"]
 
     return jax.vmap(chain)(z0, keys)
 
@@ -373,7 +378,7 @@ def _sample_chunk(model, plan: Plan, keep: int, likelihood, prior, carry, keys, 
     chunk and every fit of the same shapes."""
     steps, b = y.shape
     rows = steps * b
-    grad = _neg_grad(model, likelihood, prior)
+    loss = NegLogDensity(model)
 
     def chain(carry, key):
         tx = plan.transform(step_size, momentum, key, n, precondition)
@@ -382,15 +387,13 @@ def _sample_chunk(model, plan: Plan, keep: int, likelihood, prior, carry, keys, 
         perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * b, u, 2.0))
         Xf, yf = X.reshape(rows, -1), y.reshape(rows)
 
-        def step(c, j):
+        def one(c, j):
             z, state, buf, i = c
             phase = (t0 + j) % plan.cycle_length
             idx = jax.lax.dynamic_slice_in_dim(perm, j * b, b)
-            v, new_state = tx.update(grad(z, Xf[idx], yf[idx], n / b), state)
             real = j < count
-            z, state = jax.tree_util.tree_map(lambda a, o: jnp.where(real, a, o),
-                                              (optax.apply_updates(z, v), new_state),
-                                              (z, state))
+            (z, state), _ = step(loss, tx, likelihood, prior, n, (z, state),
+                                 (Xf[idx], yf[idx], key), real=real)
             kept = (real & (phase >= plan.explore)
                     & ((phase - plan.explore + 1) % plan.thinning == 0))
             slot = jnp.where(kept, i, keep)  # out of range: dropped
@@ -399,7 +402,7 @@ def _sample_chunk(model, plan: Plan, keep: int, likelihood, prior, carry, keys, 
 
         z, state = carry
         buf0 = jax.tree_util.tree_map(lambda a: jnp.zeros((keep, *a.shape), a.dtype), z)
-        (z, state, buf, i), _ = jax.lax.scan(step, (z, state, buf0, jnp.zeros((), jnp.int32)),
+        (z, state, buf, i), _ = jax.lax.scan(one, (z, state, buf0, jnp.zeros((), jnp.int32)),
                                              jnp.arange(steps))
         return (z, state), (buf, i)
 
@@ -432,41 +435,29 @@ def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_s
     seeds = np.asarray(jax.random.key_data(keys)).reshape(-1).tolist()
 
     def chunks():
-        """(first step, steps, runs of rows) of each chunk, epoch after epoch."""
+        """(first step, steps, runs of rows) of each chunk, epoch after epoch, until the
+        plan's steps are done (the last chunk cut short)."""
         t, e = 0, 0
         while True:
             rng = np.random.default_rng([*seeds, 11, e])
-            start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
-            order = rng.permutation(per_epoch)
-            base, rest = divmod(per_epoch, n_chunks)
-            pos = 0
-            for c in range(n_chunks):
-                count = min(base + (c < rest), plan.steps - t)
+            for _, count, runs in _stream.epoch_chunks(rng, n, batch, per_epoch, n_chunks):
+                count = min(count, plan.steps - t)
                 if count <= 0:
                     return
-                blocks = np.sort(order[pos:pos + count])
-                yield t, count, _stream.runs_of(np.sort((start + blocks * batch) % n), batch, n)
-                pos, t = pos + count, t + count
+                yield t, count, runs
+                t += count
             e += 1
 
-    # host buffers reused as in train_streamed: one chunk samples, PREFETCH wait, one fills
-    ring = [(np.zeros((length, batch, d), dtype), np.zeros((length, batch), dtype))
-            for _ in range(_stream.PREFETCH + 2)]
+    read = _stream.batch_reader(X, y, length, batch, dtype)  # file order: chains shuffle
 
-    def reader(i, t, count, runs):
-        def thunk():
-            out_X, out_y = ring[i % len(ring)]
-            host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
-            _stream.read_padded(X, y, runs, dtype, host_X, host_y)
-            return (out_X, out_y), (t, count)
-        return thunk
+    def reader(t, count, runs):
+        return lambda: (read(runs), (t, count))
 
     static = plan._replace(n=0)  # N enters as a value: one program for every N
     n_rows = jnp.asarray(n, dtype)
     carry = (z0, _init_states(z0, keys))
     kept = []
-    for (Xc, yc), (t, count) in _stream.prefetch(
-            reader(i, *c) for i, c in enumerate(chunks())):
+    for (Xc, yc), (t, count) in _stream.prefetch(reader(*c) for c in chunks()):
         carry, (buf, used) = _sample_chunk(model, static, keep, likelihood, prior, carry,
                                            keys, Xc, yc, t, count, n_rows, step_size,
                                            momentum, precondition)

@@ -86,6 +86,52 @@ def bind_hyperparameters(hook, h, likelihood, prior):
     return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
 
 
+def step(objective, tx, likelihood, prior, n, carry, batch, *, hook=None, h=None,
+         weights=None, lbfgs=False, real=None):
+    """One update on one mini-batch: the step of every loop (in memory, by chunks, SGLD's).
+
+    ``carry`` = (state, optimiser state) and ``batch`` = (X_b (B, D), y_b (B,), key); the
+    hyperparameters ``h`` of a ``hook`` are bound into (likelihood, prior), the gradient of
+    ``objective`` (state, lik, prior, X_b, y_b, key, n, weights) on the batch is fed to the
+    optax transform ``tx`` (L-BFGS's line search the objective itself when ``lbfgs``), and
+    the update applied. ``real`` (a traced bool, optional) marks a padded batch that must
+    leave the carry as it was (a chunk's last batches, a hook round's padding).
+
+    Returns ((state, optimiser state), loss on the batch).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, optax, bayesreg as br
+    >>> model = br.Linear()
+    >>> state = {"params": model.init(jax.random.key(0), 1), "theta": {}}
+    >>> tx = optax.sgd(0.5)
+    >>> X, y = jnp.ones((4, 1)), jnp.ones(4)
+    >>> prior = {"weights": br.Flat(), "biases": br.Flat()}
+    >>> (new, _), loss = step(NegLogJoint(model), tx, br.GaussianLikelihood(1.0), prior, 4,
+    ...                       (state, tx.init(state)), (X, y, jax.random.key(1)))
+    >>> float(new["params"]["biases"][0][0])  # b − 0.5 ∂ℓ/∂b = 0 + 0.5 (y − f) at f = 0
+    0.5
+    """
+    state, opt_state = carry
+    Xb, yb, k = batch
+    lik, pri = bind_hyperparameters(hook, h, likelihood, prior)
+
+    def value_fn(s):
+        return objective(s, lik, pri, Xb, yb, k, n, weights)
+
+    if lbfgs:  # the line search needs the objective itself
+        loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
+        updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
+                                     value_fn=value_fn)
+    else:
+        loss, grads = jax.value_and_grad(value_fn)(state)
+        updates, new_opt = tx.update(grads, opt_state, state)
+    new = (optax.apply_updates(state, updates), new_opt)
+    if real is not None:
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(real, a, b), new, carry)
+    return new, loss
+
+
 @dataclasses.dataclass(frozen=True)
 class NegLogJoint:
     r"""The training objective: the negative log joint per training point of a batch B,
@@ -159,7 +205,9 @@ def row_weights(mask) -> jax.Array:
 class Collector(Protocol):
     """What :func:`train_loop` folds the iterates into (``collect=``): every ``every``
     units the parameters φ, as the loop leaves them, update the collector's state.
-    Hashable (a static argument of the compiled loop), e.g. a frozen dataclass.
+    Hashable (a static argument of the compiled loop), e.g. a frozen dataclass. A collector
+    with ``whole_state = True`` is offered the whole state instead (φ, θ and the rest of a
+    latent state: SGLD's kept draws).
 
     Examples
     --------
@@ -222,10 +270,12 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     """The whole training loop; pure, so that ensembles can ``vmap`` it over members.
 
     The loop runs ``epochs`` units (one update each with the full batch, one pass over the
-    shuffled mini-batches otherwise). With a ``hook`` (:class:`EvidenceHook`) the units are
-    split into a burn-in and rounds: before each round the hook updates the hyperparameters
-    h (σ, prior scales), which the objective then holds fixed, so the loop is a scan over
-    rounds of a scan over units — no ``cond``, so it stays cheap under ``vmap``.
+    shuffled mini-batches otherwise; one batch of rows drawn with replacement when
+    ``per_epoch`` is 1 and ``method.resample``: SGLD's steps). With a ``hook``
+    (:class:`EvidenceHook`) the units are split into a burn-in and rounds: before each
+    round the hook updates the hyperparameters h (σ, prior scales), which the objective
+    then holds fixed, so the loop is a scan over rounds of a scan over units — no ``cond``,
+    so it stays cheap under ``vmap``.
 
     ``mask`` (full batch only) and ``val_mask`` mark the real rows (1) of data padded to a
     bucketed size (0 for padding): the objective averages over real rows only, so fits on
@@ -271,6 +321,7 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     watch = X_val.shape[0] > 0
     patience = method.early_stopping
     lbfgs = method.optimizer == "lbfgs"
+    resample = getattr(method, "resample", False) and per_epoch == 1
     # the scale of the targets (1 for a constant target): σ's start and floor
     if hook:
         y_std = target_scale(y, mask).astype(X.dtype)
@@ -281,26 +332,15 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
 
     def update(carry, xs):
         state, opt_state, track, h = carry
-        Xb, yb, k = xs
-        lik, pri = bind_hyperparameters(hook, h, likelihood, prior)
-
-        def value_fn(s):
-            return objective(s, lik, pri, Xb, yb, k, n, weights)
-
-        if lbfgs:  # the line search needs the objective itself
-            loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
-            updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
-                                         value_fn=value_fn)
-        else:
-            loss, grads = jax.value_and_grad(value_fn)(state)
-            updates, new_opt = tx.update(grads, opt_state, state)
-        new_state = optax.apply_updates(state, updates)
+        (new_state, new_opt), loss = step(objective, tx, likelihood, prior, n, (state, opt_state),
+                                          xs, hook=hook, h=h, weights=weights, lbfgs=lbfgs)
         if not watch:
             return (new_state, new_opt, track, h), (loss, jnp.zeros((), loss.dtype))
         frozen = track.stopped(patience)
         # once stopped, keep the parameters where they were: the loop runs on, unchanged
         new_state, new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b),
                                                     (state, opt_state), (new_state, new_opt))
+        lik = bind_hyperparameters(hook, h, likelihood, prior)[0]
         v = objective.validation_loss(new_state, lik, X_val, y_val, val_mask)
         return (new_state, new_opt, track.update(new_state, v, frozen), h), (loss, v)
 
@@ -315,6 +355,9 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
 
         def unit(carry, k):
             perm_key, step_key = jax.random.split(k)
+            if resample:  # one batch, rows drawn with replacement: O(batch) work, any n
+                return update(carry, (*rows(jax.random.randint(perm_key, (batch,), 0, n)),
+                                      step_key))
             idx = jax.random.permutation(perm_key, n)[: per_epoch * batch]
             idx = idx.reshape(per_epoch, batch)
             step_keys = jax.random.split(step_key, per_epoch)
@@ -331,15 +374,19 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         # rounds of ``every`` units, the parameters folded into the collector after each:
         # the same keys, so the same iterates, as the loop without it
         rounds = epochs // collect.every
+        whole = getattr(collect, "whole_state", False)
+
+        def offered(state):
+            return state if whole else state["params"]
 
         def collect_round(carry, xs):
             i, ks = xs
             inner, acc = carry
             inner, outs = jax.lax.scan(unit, inner, ks)
-            return (inner, collect.update(acc, inner[0]["params"], i)), outs
+            return (inner, collect.update(acc, offered(inner[0]), i)), outs
 
         ((state, _, track, h), acc), (losses, vals) = _progress.scan(
-            collect_round, (carry0, collect.init(state0["params"])),
+            collect_round, (carry0, collect.init(offered(state0))),
             (jnp.arange(rounds), keys.reshape(rounds, collect.every, *keys.shape[1:])),
             length=rounds, enabled=method.progress_bar, desc=desc, stride=collect.every,
             total=epochs)
@@ -388,11 +435,9 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         per = losses.shape[2:] if losses.ndim > 2 else ()
         losses = losses.reshape(-1, *per)[:epochs]
         vals = vals.reshape(-1, *per)[:epochs]
-        extra = {"hyper": h, "effective_parameters": gammas[-1], "hyper_history": history,
-                 # updates the hook refused (not finite; round 0's is the burn-in, unused)
-                 "evidence_refused": jnp.sum(~jnp.isfinite(gammas[1:]))}
-        if hook.learn_noise:  # the noise the evidence chose is the posterior's noise
-            state = dict(state, theta={"log_noise": h["log_noise"]})
+        # updates the hook refused (not finite; round 0's is the burn-in, unused)
+        state, extra = hyper_trace(hook, state, h, gammas[-1],
+                                   jnp.sum(~jnp.isfinite(gammas[1:])), history)
     losses, vals = losses.reshape(-1), vals.reshape(-1)
     trace = {"losses": losses, **extra}
     if watch:
@@ -401,6 +446,17 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         if method.restore_best:
             state = dict(track.best_state, theta=state["theta"])
     return state, trace
+
+
+def hyper_trace(hook, state, h, gamma, refused, history):
+    """(state, trace entries) at the end of a loop with an evidence ``hook``, in memory or
+    streamed: the last hyperparameters h, the effective number of parameters γ of the last
+    update, the updates refused (not finite) and h before each round; the noise the
+    evidence chose is the state's (the posterior's) noise."""
+    if hook.learn_noise:
+        state = dict(state, theta={"log_noise": h["log_noise"]})
+    return state, {"hyper": h, "effective_parameters": gamma, "hyper_history": history,
+                   "evidence_refused": refused}
 
 
 _STATIC = (0, 1, 2, 3, 4)

@@ -16,12 +16,11 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from bayesreg._random import numpy_rng
 from bayesreg.data import stream as _stream
 from bayesreg.problem import log_likelihood
-from bayesreg.training.loop import bind_hyperparameters
+from bayesreg.training.loop import hyper_trace, step
 
 
 def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
@@ -53,12 +52,9 @@ def _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior, ca
         if perm is not None:  # Xb holds the batch's rows of the chunk: gather them now
             Xb, yb = X.reshape(-1, X.shape[-1])[Xb], y.reshape(-1)[Xb]
         k = step_keys[jnp.minimum(offset + j, per_epoch - 1)]
-        lik, pri = bind_hyperparameters(hook, h, likelihood, prior)
-        loss, grads = jax.value_and_grad(objective)(state, lik, pri, Xb, yb, k, n)
-        updates, new_opt = tx.update(grads, opt_state, state)
-        new = (optax.apply_updates(state, updates), new_opt, h)
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(j < count, a, b), new,
-                                      carry), loss
+        new, loss = step(objective, tx, likelihood, prior, n, (state, opt_state), (Xb, yb, k),
+                         hook=hook, h=h, real=j < count)
+        return (*new, h), loss
 
     rows = (X, y) if perm is None else (perm.reshape(y.shape),) * 2
     return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), *rows))
@@ -96,26 +92,21 @@ def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, l
     return jax.vmap(member, in_axes=(0, 0, prior_axis))(carry, keys, prior)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _sum_sq_residuals(model, params, X, y, mask):
-    return jnp.sum(mask * (y - model.apply(params, X)[:, 0]) ** 2)
-
-
 @partial(jax.jit, static_argnums=(0, 1))
-def _hook_step(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
-    return hook.update(h, model, likelihood, prior, params, X, y, key, y_std,
-                       totals=(rss, n))
+def _sum_sq_residuals(model, members: bool, params, X, y, m):
+    """Σ (y − f(x))² over the first m rows of X; per member (a leading axis of params)."""
+    def rss(p):
+        return jnp.sum(jnp.where(jnp.arange(X.shape[0]) < m, y - model.apply(p, X)[:, 0], 0.0)
+                       ** 2)
+    return jax.vmap(rss)(params) if members else rss(params)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _sum_sq_residuals_members(model, params, X, y, mask):
-    return jax.vmap(lambda p: _sum_sq_residuals(model, p, X, y, mask))(params)
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _hook_step_members(hook, model, likelihood, prior, h, params, X, y, key, y_std, rss, n):
-    return jax.vmap(lambda h, p, k, r: hook.update(h, model, likelihood, prior, p, X, y, k,
-                                                   y_std, totals=(r, n)))(h, params, key, rss)
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _hook_step(hook, model, members: bool, likelihood, prior, h, params, X, y, key, y_std,
+               rss, n):
+    def update(h, p, k, r):
+        return hook.update(h, model, likelihood, prior, p, X, y, k, y_std, totals=(r, n))
+    return jax.vmap(update)(h, params, key, rss) if members else update(h, params, key, rss)
 
 
 def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, y_std, dtype,
@@ -124,34 +115,16 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
     Gauss–Newton matrix on ``hook.max_rows`` random rows read at once. With ``members`` = M
     (an ensemble), h, params and key have a leading member axis: one pass gives every
     member's RSS, and every member's update uses the same random rows (drawn from key[0])."""
-    n = X.shape[0]
-    rss = jnp.zeros(() if members is None else (members,), dtype)
-    sum_sq = _sum_sq_residuals if members is None else _sum_sq_residuals_members
+    several = members is not None
+    rss = jnp.zeros((members,) if several else (), dtype)
     if hook.learn_noise:
-        rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
-
-        ring = [(np.zeros((rows, X.shape[1]), dtype), np.zeros(rows, dtype), np.zeros(rows, dtype))
-                for _ in range(_stream.PREFETCH + 2)]  # reused as in train_streamed
-
-        def part(i, a, b):
-            def thunk():
-                host_X, host_y, mask = ring[i % len(ring)]
-                _stream.read(X, [(a, b)], dtype, out=host_X)
-                host_X[b - a:], host_y[: b - a], host_y[b - a:] = 0, y[a:b], 0
-                mask[: b - a], mask[b - a:] = 1, 0
-                return host_X, host_y, mask
-            return thunk
-
-        for Xc, yc, m in _stream.prefetch(
-                part(i, a, b) for i, (a, b) in enumerate(_stream.spans(n, rows))):
-            rss = (rss + sum_sq(model, params, Xc, yc, m)).block_until_ready()
-    m = min(hook.max_rows, n)
-    rng = numpy_rng(key if members is None else key[0])
-    pick = np.sort(rng.choice(n, m, replace=False))
-    Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
-    step = _hook_step if members is None else _hook_step_members
-    return step(hook, model, likelihood, prior, h, params, Xs, ys, key, y_std, rss,
-                jnp.asarray(n, dtype))
+        for Xc, yc, m in _stream.padded_chunks(X, y, dtype):
+            rss = (rss + _sum_sq_residuals(model, several, params, Xc, yc, m)
+                   ).block_until_ready()
+    Xs, ys = _stream.sample_rows(X, y, hook.max_rows, numpy_rng(key[0] if several else key),
+                                 dtype)
+    return _hook_step(hook, model, several, likelihood, prior, h, params, Xs, ys, key, y_std,
+                      rss, jnp.asarray(X.shape[0], dtype))
 
 
 def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
@@ -210,61 +183,25 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     refused = 0  # evidence updates refused (not finite), per member
     def epoch_chunks(e):
         """(epoch, first update, updates, runs of rows, row order) of each chunk of epoch
-        e; the order is None for a chunk shuffled by the reading thread."""
+        e. The order shuffles the chunk's rows on the host: by the in-memory loop's
+        permutation when one chunk holds the epoch; None for an ensemble (each member
+        shuffles on the device)."""
         rng = np.random.default_rng([*seeds[e].tolist(), 5])
-        # the N mod B rows after the epoch's blocks sit out; a random start (rows taken
-        # modulo N) gives every row the same chance to, as the in-memory permutation does
-        start = int(rng.integers(0, n)) if n > per_epoch * batch else 0
-        if n_chunks == 1 and members is not None:  # each member permutes on the device
-            yield (e, 0, per_epoch,
-                   _stream.runs_of(np.array([start]), per_epoch * batch, n), None)
-            return
-        if n_chunks == 1:  # the in-memory loop's permutation of the epoch's rows
-            perm_key = jax.random.split(keys[e])[0]
-            yield (e, 0, per_epoch,
-                   _stream.runs_of(np.array([start]), per_epoch * batch, n),
-                   np.asarray(jax.random.permutation(perm_key, per_epoch * batch)))
-            return
-        order = rng.permutation(per_epoch)
-        base, rest = divmod(per_epoch, n_chunks)
-        pos = 0
-        for c in range(n_chunks):
-            count = base + (c < rest)
-            blocks = np.sort(order[pos:pos + count])
-            starts = np.sort((start + blocks * batch) % n)
-            yield e, pos, count, _stream.runs_of(starts, batch, n), None
-            pos += count
+        for pos, count, runs in _stream.epoch_chunks(rng, n, batch, per_epoch, n_chunks):
+            if members is not None:
+                order = None
+            elif n_chunks == 1:
+                order = np.asarray(jax.random.permutation(jax.random.split(keys[e])[0],
+                                                          per_epoch * batch))
+            else:
+                order = np.random.default_rng([*seeds[e].tolist(), 7, pos]).permutation(
+                    count * batch)
+            yield e, pos, count, runs, order
 
-    # host buffers, reused, so resident memory does not depend on how many chunks were
-    # read: the reading thread reads a chunk into ``raw`` and shuffles its rows into the
-    # batches of the next buffer of a ring; a buffer is refilled only after the chunk it
-    # held was trained on (one chunk trains, PREFETCH wait, one is being filled)
-    raw_X, raw_y = ((np.zeros((steps * batch, d), dtype), np.zeros(steps * batch, dtype))
-                    if members is None else (None, None))
-    ring = [(np.zeros((steps, batch, d), dtype), np.zeros((steps, batch), dtype))
-            for _ in range(_stream.PREFETCH + 2)]
+    read = _stream.batch_reader(X, y, steps, batch, dtype)
 
-    def reader(i, e, pos, count, runs, order):
-        def thunk():
-            m = count * batch
-            out_X, out_y = ring[i % len(ring)]
-            host_X, host_y = out_X.reshape(-1, d), out_y.reshape(-1)
-            if members is not None:  # file order: each member shuffles on the device
-                _stream.read_padded(X, y, runs, dtype, host_X, host_y)
-                host_X[m:], host_y[m:] = 0, 0
-                return (out_X, out_y), (e, pos, count)
-            _stream.read(X, runs, dtype, out=raw_X)
-            p = 0
-            for a, b in runs:
-                raw_y[p:p + b - a] = y[a:b]
-                p += b - a
-            perm = order if order is not None else np.random.default_rng(
-                [*seeds[e].tolist(), 7, pos]).permutation(m)
-            np.take(raw_X[:m], perm, axis=0, out=host_X[:m])
-            np.take(raw_y[:m], perm, out=host_y[:m])
-            host_X[m:], host_y[m:] = 0, 0
-            return (out_X, out_y), (e, pos, count)
-        return thunk
+    def reader(e, pos, count, runs, order):
+        return lambda: (read(runs, order), (e, pos, count))
 
     for r, first in enumerate(range(0, epochs, every)):
         if hook is not None:
@@ -275,8 +212,8 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                 refused = refused + ~np.isfinite(np.asarray(gamma))
                 carry = (carry[0], carry[1], h)
             history.append(h)
-        plan = [reader(i, *c) for i, c in enumerate(
-            c for e in range(first, min(first + every, epochs)) for c in epoch_chunks(e))]
+        plan = [reader(*c) for e in range(first, min(first + every, epochs))
+                for c in epoch_chunks(e)]
         for (Xc, yc), (e, pos, count) in _stream.prefetch(plan):
             if members is None:
                 carry, loss = _train_chunk(objective, method, total, hook, per_epoch,
@@ -301,11 +238,10 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
         axis = 0 if members is None else 1  # rounds after the member axis, as when vmapped
         if members is not None and epochs <= every:  # no update ran: γ per member
             gamma = jnp.full((members,), jnp.nan, dtype)
-        trace.update(hyper=h, effective_parameters=gamma, evidence_refused=np.asarray(refused),
-                     hyper_history=jax.tree_util.tree_map(
-                         lambda *a: jnp.stack(a, axis=axis), *history))
-        if hook.learn_noise:
-            state = dict(state, theta={"log_noise": h["log_noise"]})
+        state, extra = hyper_trace(hook, state, h, gamma, np.asarray(refused),
+                                   jax.tree_util.tree_map(lambda *a: jnp.stack(a, axis=axis),
+                                                          *history))
+        trace.update(extra)
     if collect is not None:
         trace["collected"] = acc
     return state, trace
@@ -344,16 +280,8 @@ def sum_log_likelihood_streamed(model, likelihood, states, X, y) -> np.ndarray:
     >>> round(float(ll[0]), 4)  # 5 · log N(0; 0, 1)
     -4.5947
     """
-    n, d = X.shape
-    dtype = jnp.asarray(0.0).dtype
-    rows = min(n, _stream.chunk_rows(X, np.dtype(dtype).itemsize))
-    host_X, host_y = np.zeros((rows, d), dtype), np.zeros(rows, dtype)
     count = jax.tree_util.tree_leaves(states)[0].shape[0]
     total = np.zeros(count, np.float64)
-    for a, b in _stream.spans(n, rows):
-        _stream.read(X, [(a, b)], dtype, out=host_X)
-        host_y[:b - a] = y[a:b]
-        host_X[b - a:], host_y[b - a:] = 0, 0
-        total += np.asarray(_chunk_log_likelihood(model, likelihood, states, host_X, host_y,
-                                                  b - a))
+    for Xc, yc, m in _stream.padded_chunks(X, y, jnp.asarray(0.0).dtype):
+        total += np.asarray(_chunk_log_likelihood(model, likelihood, states, Xc, yc, m))
     return total

@@ -167,8 +167,7 @@ def _run_streamed(swag, problem: Problem, pre: Trained):
     objective = NegLogJoint(deterministic(problem.model))
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], state["params"]))[1]
     if swag.lr is None:  # the rates on LR_ROWS rows read at random (the same rows)
-        pick = np.sort(numpy_rng(k_lr[0]).choice(n, min(n, LR_ROWS), replace=False))
-        Xs, ys = _stream.take(X, pick, dtype), np.asarray(y[pick], dtype)
+        Xs, ys = _stream.sample_rows(X, y, LR_ROWS, numpy_rng(k_lr[0]), dtype)
         rates = jax.vmap(
             lambda st, pr, k: _streamed_rates(objective, batch, float(swag.momentum),
                                               problem.likelihood, pr, st, Xs, ys, k,

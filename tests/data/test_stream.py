@@ -503,3 +503,31 @@ def test_streamed_members_each_train_under_their_own_prior(tmp_path):
     least_squares = np.linalg.lstsq(X, y, rcond=None)[0]
     np.testing.assert_allclose(w[1], least_squares, atol=0.1)
     assert np.linalg.norm(w[0]) < 0.1 * np.linalg.norm(least_squares)
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 7])
+def test_an_epochs_chunks_read_each_of_its_rows_once(chunks):
+    # 103 rows, 10 batches of 10: the epoch takes 100 rows from a random start, modulo N
+    # (wrapping past the last row), each once; the chunks take every batch once, in order
+    n, batch, per_epoch = 103, 10, 10
+    for seed in range(20):  # starts past row 3 wrap around
+        plan = list(_stream.epoch_chunks(np.random.default_rng(seed), n, batch, per_epoch,
+                                         chunks))
+        assert [c[0] for c in plan] == np.cumsum([0] + [c[1] for c in plan])[:-1].tolist()
+        assert sum(c[1] for c in plan) == per_epoch and len(plan) == chunks
+        rows = np.concatenate([np.arange(a, b) for c in plan for a, b in c[2]])
+        assert sorted(rows.tolist()) == sorted(set(rows.tolist())) and len(rows) == 100
+        out = set(range(n)) - set(rows.tolist())  # the 3 rows that sit out: consecutive
+        assert any({r, (r + 1) % n, (r + 2) % n} == out for r in out), out
+
+
+def test_padded_chunks_pad_the_last_chunk_and_sum_every_row_once():
+    # 4 chunks through a ring of PREFETCH + 2 = 3 reused buffers: the last chunk's padding
+    # overwrites the rows its buffer held before
+    X = np.arange(20.0).reshape(10, 2)
+    chunks = [(Xc.copy(), yc.copy(), m) for Xc, yc, m in
+              _stream.padded_chunks(X, np.arange(10.0), np.float64, rows=3)]
+    assert [Xc.shape for Xc, _, _ in chunks] == [(3, 2)] * 4
+    assert [m for *_, m in chunks] == [3, 3, 3, 1]
+    assert sum(float(yc.sum()) for _, yc, _ in chunks) == 45.0
+    assert float(chunks[-1][0][1:].sum()) == 0.0  # padding is zero
