@@ -378,7 +378,8 @@ class Predictive:
         # in float64 where float32 squares of the result would overflow (a target ~1e30
         # standardised for the fit: its std came back inf)
         big = scale * max(float(np.max(np.abs(self.draws), initial=0.0)),
-                          float(np.max(self._noise, initial=0.0)), abs(shift) / scale)
+                          float(np.max(self._noise, initial=0.0)),
+                          float(np.max(np.abs(shift), initial=0.0)) / scale)
         cast = (lambda a: np.asarray(a, np.float64)) if big > 1e18 else np.asarray
         analytic = None
         if self._analytic is not None:
