@@ -35,7 +35,8 @@ def test_y_of_shape_n_by_1_is_treated_as_n():
         (np.zeros(3), np.array([0.0, np.nan, 1.0]), "y contains 1 NaN"),
         (np.zeros(3), np.zeros(4), r"y has 4 rows but X has 3; expected shape \(3,\)"),
         (np.zeros((3, 2, 2)), np.zeros(3), r"X must have shape \(N, D\)"),
-        (np.zeros(3), np.zeros((3, 2)), r"y must have shape \(N,\)"),
+        (np.zeros(3), np.zeros((3, 2, 2)), r"y must have shape \(N,\)"),
+        (np.zeros(3), np.zeros((3, 2)), "Exact does not fit several tasks"),  # Y (N, T)
         (np.zeros((0, 2)), np.zeros(0), "at least one row"),
         (np.array(["a", "b"]), np.zeros(2), "numeric"),
     ],
