@@ -90,10 +90,13 @@ def divergence_causes(problem, lr) -> str:
             causes.append(f"a {g} prior scale of {np.min(np.asarray(s, float)):.3g}, whose "
                           "precision 1/s² overflows the working precision (use a scale above "
                           "1e-15, or br.Flat()/a fixed value of 0 by other means)")
-    if getattr(problem.likelihood, "noise", None) is not None and not isinstance(
-            problem.likelihood.noise, str) and float(problem.likelihood.noise) < 1e-6 * max(
-            float(np.std(problem.y)), 1e-30):
-        causes.append(f"a fixed noise {float(problem.likelihood.noise):.3g} far below the "
-                      "targets' spread (1/σ² makes the loss stiff)")
-    causes.append(f"a step too large for this problem (lower lr, now {lr})")
+    noise = getattr(problem.likelihood, "noise", None)
+    if noise is not None and not isinstance(noise, str):  # one σ, or one per task
+        smallest = float(np.min(np.asarray(noise, float)))
+        if smallest < 1e-6 * max(float(np.nanstd(problem.y)), 1e-30):
+            causes.append(f"a fixed noise {smallest:.3g} far below the targets' spread (1/σ² "
+                          "makes the loss stiff)")
+    causes.append(f"a step too large for this problem (lower lr, now {lr})" if lr is not None
+                  else "a step too large for this problem (lower the rate of the optax "
+                       "transformation given as optimizer)")
     return "; or ".join(causes)

@@ -194,7 +194,7 @@ class MCDropout:
         state, trace = self.training.optimize(train, train.init_state(init_key), train_key,
                                               X_val=X_val, y_val=y_val, hook=hook)
         # the rows it was trained on (without those MAP.split held out)
-        return (state, check_trace(trace, self.training.resolved(net).lr, train),
+        return (state, check_trace(trace, self.training.rate(net), train),
                 (train.X, train.y))
 
     def why_not_streamed(self, n: int, likelihood) -> str:

@@ -214,6 +214,6 @@ def train_many(training: Trainer, problem: Problem, count: int,
 def _trained(problem: Problem, rows: Problem, method: Trainer, state, trace) -> Trained:
     """The members' :class:`Trained`: the trace checked (a diverged member is an error) and
     the hyperparameters the evidence learned read out."""
-    trace = check_trace(trace, method.lr, problem)
+    trace = check_trace(trace, method.rate(problem.model), problem)
     prior, trace = learned_hyperparameters(problem, trace, state)
     return Trained(state, prior, trace, rows)

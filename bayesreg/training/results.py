@@ -108,19 +108,24 @@ def check_progress(losses, what: str, lr, problem: Problem | None = None, *,
     if losses.size == 0:
         return
     flat = losses.reshape(-1, losses.shape[-1])
-    if fix is None:
-        fix = (divergence_causes(problem, lr) if problem is not None
-               else f"a step too large (lower lr, now {lr})")
+    def likely():  # the causes are looked for only when there is a divergence to explain
+        if fix is not None:
+            return fix
+        return (divergence_causes(problem, lr) if problem is not None
+                else f"a step too large (lower lr, now {lr})" if lr is not None
+                else "a step too large (lower the rate of the optax transformation given)")
+
     bad = ~np.isfinite(flat)
     if np.any(bad):
         first = int(np.argmax(bad.any(0)))
+        cause = likely()
         if first == 0:  # the first loss is taken before any update: no step size is to blame
-            fix = ("a starting point where the log density is not finite (the data, the "
+            cause = ("a starting point where the log density is not finite (the data, the "
                    "noise or the prior on a scale the working precision cannot represent: "
                    "rescale y or X, or fit with dtype='float64')")
         raise FloatingPointError(
             f"{what} diverged: the loss became {flat[bad][0]} after {first} updates. "
-            f"Likely: {fix}")
+            f"Likely: {cause}")
     window = max(1, flat.shape[-1] // 20)
     start, final = flat[:, 0], np.median(flat[:, -window:], axis=-1)
     rose = final > start + np.maximum(scale, np.abs(start))
@@ -130,7 +135,7 @@ def check_progress(losses, what: str, lr, problem: Problem | None = None, *,
         raise FloatingPointError(
             f"{what} diverged{member}: the loss rose from {start[m]:.3g} to {final[m]:.3g} over "
             f"{flat.shape[-1]} updates (a fit that converges ends below where it started). "
-            f"Likely: {fix}")
+            f"Likely: {likely()}")
 
 
 def check_trace(trace, lr, problem: Problem | None = None) -> dict:

@@ -232,6 +232,13 @@ class Trainer:
             500 if self.optimizer == "lbfgs" else 10_000 if convex else 3000)
         return dataclasses.replace(self, lr=lr, steps=steps)
 
+    def rate(self, model) -> float | None:
+        """The learning rate in use for ``model`` (for messages); None when ``optimizer`` is
+        an optax transformation, whose rate this configuration does not know."""
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            return None
+        return self.resolved(model).lr
+
     def plan(self, n: int) -> tuple[int, int, int]:
         """(epochs, batches per epoch, batch size) for N training rows."""
         steps = self.steps or 3000
@@ -396,7 +403,7 @@ class Trainer:
         hook = self.evidence_hook(train)
         state, trace = self.optimize(train, train.init_state(init_key), train_key,
                                      X_val=X_val, y_val=y_val, hook=hook)
-        trace = check_trace(trace, self.resolved(problem.model).lr, problem)
+        trace = check_trace(trace, self.rate(problem.model), problem)
         prior, trace = learned_hyperparameters(problem, trace, state)
         return Trained(state, prior, trace, train)
 

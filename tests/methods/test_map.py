@@ -188,3 +188,13 @@ def test_fits_on_many_training_sizes_share_a_few_programs():
         br.fit(br.MLP((4,)), X, np.sin(3 * X) + 0.1 * rng.normal(size=n),
                method=br.MAP(steps=60))
     assert train_compiled._cache_size() - before <= 2
+
+
+def test_a_diverging_custom_optimizer_is_not_blamed_on_an_unused_lr():
+    # MAP(optimizer=br.optim.gd(0.1)) diverging said "lower lr, now 0.01": the default lr,
+    # which a given optax transformation never uses
+    X = np.linspace(0, 1, 50)
+    with pytest.raises(FloatingPointError, match="rate of the optax transformation") as err:
+        br.fit(br.Linear(), 1e3 * X, 3 * X, method=br.MAP(optimizer=br.optim.gd(10.0), steps=50),
+               prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.1))
+    assert "now 0.01" not in str(err.value)
