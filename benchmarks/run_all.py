@@ -13,7 +13,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import defaults_cost  # noqa: E402
 import ensemble_vs_baselines  # noqa: E402
+import nuts_vs_blackjax  # noqa: E402
 import nuts_vs_numpyro  # noqa: E402
 
 from bayesreg import bench  # noqa: E402
@@ -27,6 +29,8 @@ def main() -> None:
     core = bench.run(quick=args.quick, out=out)
     nuts = nuts_vs_numpyro.run(args.quick, out)
     ens = ensemble_vs_baselines.run(args.quick, out)
+    costs = defaults_cost.run(2 if args.quick else 5, out)
+    bj = nuts_vs_blackjax.run(2 if args.quick else 5, out)
     lines = [
         "# Benchmark results", "",
         f"Measured {datetime.date.today()} with `make bench` "
@@ -60,6 +64,21 @@ def main() -> None:
         lines.append(f"| {k} | {ens[k]['median_seconds']:.2f} | {ens[k]['first_seconds']:.2f} |")
     lines += ["", f"bayesreg / hand-written: {ens['ratio_vs_hand_written']:.3f} (goal ≤ 1.2); "
               f"scikit-learn / bayesreg: {ens['speedup_vs_sklearn']:.1f}× (goal ≥ 5).", ""]
+    lines += ["## What the defaults cost (benchmarks/defaults_cost.py)", "",
+              "| pair | default s | given s | ratio | goal |", "|---|---|---|---|---|"]
+    for name in ("ensemble", "dropout", "laplace"):
+        r, first = costs[name], "default" if name != "laplace" else "new_size"
+        lines.append(f"| {name} | {r[first]['median_seconds']:.2f} | "
+                     f"{r['given']['median_seconds']:.2f} | {r['ratio']:.2f} | "
+                     f"≤ {defaults_cost.GOALS[name]} |")
+    lines += ["", "## NUTS against blackjax (benchmarks/nuts_vs_blackjax.py)", "",
+              "| | median s | min ESS of f | s per ESS | divergences |", "|---|---|---|---|---|"]
+    for side in ("bayesreg", "blackjax"):
+        r = bj[side]
+        lines.append(f"| {side} | {r['median_seconds']:.2f} | {r['median_min_ess']:.0f} | "
+                     f"{r['median_seconds_per_ess']:.5f} | {sum(r['divergences'])} |")
+    lines += ["", f"bayesreg / blackjax seconds per ESS: {bj['ratio_seconds_per_ess']:.2f} "
+              "(goal ≤ 1.0).", ""]
     uci = os.path.join(out, "uci.md")
     if os.path.exists(uci):  # written by benchmarks/uci.py (20 splits: run on its own)
         with open(uci) as fh:

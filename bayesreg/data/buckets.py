@@ -51,3 +51,64 @@ def pad_rows(a, axis: int = -2):
     rows = np.concatenate([np.arange(n), np.full(extra, n - 1)])
     index = (slice(None),) * (axis % a.ndim) + (rows,)
     return a[index]
+
+
+def padded_targets(y) -> np.ndarray:
+    """y (N,) or (N, T) padded to :func:`bucket` rows, with a last column that is 1 on the
+    real rows and 0 on the copies: (N', 2) or (N', T + 1), for :class:`RowMasked`.
+
+    Examples
+    --------
+    >>> padded_targets(np.array([1.0, 2.0])).tolist()[:3]
+    [[1.0, 1.0], [2.0, 1.0], [2.0, 0.0]]
+    """
+    y = np.asarray(y)
+    n = y.shape[0]
+    mask = (np.arange(bucket(n)) < n).astype(np.float64)
+    y2 = pad_rows(y.reshape(n, -1).astype(np.float64))
+    return np.concatenate([y2, mask[:, None]], axis=1)
+
+
+class RowMasked:
+    """A likelihood over rows padded by :func:`padded_targets`: the log density of a real row
+    as ``base`` gives it, 0 for a copy (weighted by the last column), so sums over the padded
+    rows, their gradients and Hessians are those over the real rows. Every other attribute
+    is the base likelihood's.
+
+    Parameters
+    ----------
+    base : likelihood
+        The likelihood of the real rows.
+    multi : bool
+        The targets were (N, T) (else (N,)).
+    dtype : str
+        The targets' dtype (the base sees them in it: class labels stay integers).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> lik = RowMasked(br.GaussianLikelihood(1.0), False, "float32")
+    >>> y = jnp.asarray(padded_targets(np.zeros(3)))
+    >>> lp = lik.log_prob(y, jnp.zeros((8, 1)), {})
+    >>> float(lp[:3].sum() / lp[0]), float(abs(lp[3:]).sum())
+    (3.0, 0.0)
+    """
+
+    def __init__(self, base, multi: bool, dtype: str):
+        self.base, self.multi, self.dtype = base, bool(multi), str(dtype)
+
+    def log_prob(self, y, out, theta):
+        target = y[..., :-1] if self.multi else y[..., 0]
+        if not np.issubdtype(np.dtype(self.dtype), np.floating):  # class labels
+            target = target.astype(self.dtype)
+        return self.base.log_prob(target, out, theta) * y[..., -1].astype(out.dtype)
+
+    def __getattr__(self, name):  # only called for what this class does not define
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+
+jax.tree_util.register_pytree_node(
+    RowMasked, lambda m: ((m.base,), (m.multi, m.dtype)),
+    lambda aux, c: RowMasked(c[0], *aux))

@@ -160,7 +160,8 @@ class EvidenceHook:
             rss = jnp.sum(mask * resid**2)
         sizes = [int(np.size(a)) for g in PARAM_GROUPS for a in params[g]]
         seg = _segments(params)
-        dense = flat.size <= DENSE_MAX
+        # the cheaper exact form: dense costs ~P³ + 2P²m, the dual ~2m²P + m³/3 (m rows)
+        dense = flat.size <= min(DENSE_MAX, J.shape[0])
         if dense:
             G = weight * gram(J)
         else:  # the m × m dual of H: only as many rows as fit the memory budget
