@@ -4,11 +4,9 @@ The sampler sees the unconstrained latent state of :mod:`bayesreg.latent`
 (weights, log σ when the noise is learned, log s for sampled prior scales) as one vector
 site of a NumPyro model whose only other statement is ``numpyro.factor(log joint)``, so the
 cost per gradient is that of the log joint itself. Data, prior and likelihood are model
-arguments under ``jit_model_args=True`` and the ``MCMC`` object is cached on the shapes and
-settings: a second fit with the same shapes reuses the compiled log joint and sampler
-initialisation. (NumPyro's ``fori_collect`` still compiles the sampling loop on every run,
-about 0.9 s per sequential chain for a small model on 2 CPU cores, exactly as a
-hand-written ``MCMC.run`` does.)
+arguments (``jit_model_args=True``), the kernel is cached on shapes and settings, and the
+chains run in a loop compiled once per kernel (:mod:`bayesreg.training.chains`): a second fit
+of the same shapes compiles nothing, and repeated fits hold no more memory.
 
 Diagnostics are those of :mod:`bayesreg.mcmc` (ArviZ: rank-normalised split R-hat, bulk and
 tail ESS). Divergent transitions and R-hat > 1.01 raise a ``UserWarning`` that names the fix.
@@ -45,6 +43,7 @@ from bayesreg.latent import (
     split_draws,
 )
 from bayesreg.problem import Problem
+from bayesreg.training.chains import reporting, run_chains
 from bayesreg.training.results import no_valid_start
 
 if TYPE_CHECKING:  # NumPyro is imported where it runs: ``import bayesreg`` stays light
@@ -139,8 +138,7 @@ class NUTS:
     def why_not_streamed(self, n: int, likelihood) -> str:
         """Why an X read by chunks is read into memory for this method (it never streams)."""
         del n, likelihood
-        return ("NUTS needs every row in memory at once: "
-                "the log joint is evaluated on every row at each leapfrog step")
+        return "NUTS needs every row in memory: the log joint sees every row at each leapfrog step"
 
     def supports(self, model, likelihood) -> bool:
         """Whether this method can fit ``model`` under ``likelihood`` (any model and
@@ -180,12 +178,18 @@ class NUTS:
             one = len(share) == 1  # NumPyro takes one key and one start for a single chain
             run_key, init = (keys[0], {"z": starts[0]}) if one else (keys, {"z": starts})
         start = time.perf_counter()
+        args = (jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior)
         with _progress.active(_reporter(self)), no_valid_start(problem):
-            sampler.run(run_key, jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior,
-                        init_params=init, extra_fields=EXTRA_FIELDS)
-            flat_z = sampler.get_samples(group_by_chain=True)["z"]
-            jax.block_until_ready(flat_z)
-        extra = sampler.get_extra_fields(group_by_chain=True)
+            if (self.chain_method == "parallel" and self.num_chains > 1) or share is not None:
+                sampler.run(run_key, *args, init_params=init, extra_fields=EXTRA_FIELDS)
+                z, extra = (sampler.get_samples(group_by_chain=True),
+                            sampler.get_extra_fields(group_by_chain=True))
+            else:  # compiled once per shapes (bayesreg.training.chains)
+                z, extra = run_chains(
+                    sampler.sampler, run_key, init, args, num_warmup=self.num_warmup,
+                    num_samples=self.num_samples, num_chains=self.num_chains,
+                    vectorized=self.chain_method == "vectorized", fields=EXTRA_FIELDS)
+            flat_z = jax.block_until_ready(z["z"])
         if share is not None:  # every process gets every chain
             flat_z, extra = mcmc.all_chains((flat_z, extra), self.num_chains)
         seconds = time.perf_counter() - start
@@ -235,20 +239,6 @@ def _reporter(method: NUTS) -> _progress.Reporter:
     return reporter
 
 
-def _reporting(kernel, total: int):
-    """``kernel`` whose ``sample`` also ticks the active progress reporter (the draws are
-    unchanged: the tick is a host callback under a ``cond``)."""
-    plain = kernel.sample
-
-    def sample(state, model_args, model_kwargs):
-        new = plain(state, model_args, model_kwargs)
-        _progress.tick(new.i, total)
-        return new
-
-    kernel.sample = sample
-    return kernel
-
-
 @functools.lru_cache(maxsize=16)
 def _sampler(method: NUTS, model, treedef, shapes, data_structure):
     """A cached ``MCMC`` (and the latent vector's unravel) for these settings and shapes.
@@ -269,7 +259,7 @@ def _sampler(method: NUTS, model, treedef, shapes, data_structure):
 
     kernel = method.kernel(numpyro_model)
     if method.progress_bar is not False:
-        kernel = _reporting(kernel, method.num_warmup + method.num_samples)
+        kernel = reporting(kernel, method.num_warmup + method.num_samples)
     sampler = MCMC(kernel, num_warmup=method.num_warmup,
                    num_samples=method.num_samples, num_chains=method.num_chains,
                    chain_method=method.chain_method, progress_bar=False, jit_model_args=True)
