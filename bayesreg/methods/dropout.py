@@ -16,15 +16,13 @@ per example during training:
 
 * ``"bernoulli"`` — keep with probability 1 − rate, scaled by 1/(1 − rate) (inverted
   dropout: the expected activation is unchanged);
-* ``"gaussian"`` — multiplicative N(1, rate/(1 − rate)) (Srivastava et al.'s Gaussian
-  dropout, the same mean and variance as the Bernoulli mask). The lecture's N(0.5, σ²) mask
-  rescaled by 1/0.5 to keep the expected activation is the same family: N(1, 4σ²);
+* ``"gaussian"`` — multiplicative N(1, rate/(1 − rate)) (Srivastava et al.; the Bernoulli
+  mask's mean and variance). The lecture's N(0.5, σ²) mask rescaled by 2 is N(1, 4σ²);
 * ``"uniform"`` — continuous dropout with U(0, 1) masks rescaled by 2 (mean 1, variance
   1/3); ``rate`` then only weights the prior.
 
 Prediction: S forward passes, each with one mask per layer shared by all points, folded into
-the weights (W'ₗ = diag(zₗ) Wₗ). Each draw is therefore a whole function and the posterior is
-S parameter sets like any other method's (``vmap`` over masks, no Python loop).
+the weights (W'ₗ = diag(zₗ) Wₗ): each draw is a whole function, S parameter sets (``vmap``).
 
 Hyperparameters (``training.hyperparameters``). "evidence" (default): σ (when learned) and
 the layer-wise prior scales (when ``prior`` is omitted) come from the Laplace–GGN evidence

@@ -35,7 +35,6 @@ from bayesreg._deprecated import renamed
 from bayesreg._lazy import linalg
 from bayesreg._validation import Setting, check_settings
 from bayesreg.conjugate import GaussianCoefficients
-from bayesreg.data.buckets import RowMasked, pad_rows, padded_targets
 from bayesreg.fitted import Fitted
 from bayesreg.last_layer import fit_last_layer
 from bayesreg.latent import check_hierarchical, init_latent, split_draws
@@ -43,7 +42,7 @@ from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.linearized import Linearization
 from bayesreg.priors import is_proper
 from bayesreg.problem import Problem
-from bayesreg.training.newton import newton_mode
+from bayesreg.training.newton import bucketed_newton_mode
 from bayesreg.training.results import check_trace, learned_hyperparameters
 from bayesreg.training.trainer import Trainer, check_training
 
@@ -187,13 +186,9 @@ class LaplaceApprox:
         kind = self.hessian
         if kind == "auto":
             kind = "full" if getattr(model, "linear_in_params", False) else "ggn"
-        # rows padded to the training loop's bucketed count, the copies weighted 0: a new
-        # training size in the same bucket compiles no new float64 programs
-        X_pad, y_pad = pad_rows(np.asarray(problem.X)), padded_targets(problem.y)
-        with jax.enable_x64(True):
-            mode, H, loss, steps, grad_norm = newton_mode(
-                model, RowMasked(lik, np.ndim(problem.y) > 1, np.dtype(problem.y.dtype).name),
-                prior, state, X_pad, y_pad, kind, self.newton_steps)
+        with jax.enable_x64(True):  # rows bucketed: a new size compiles no new program
+            mode, H, loss, steps, grad_norm = bucketed_newton_mode(
+                model, lik, prior, state, problem.X, problem.y, kind, self.newton_steps)
         try:
             chol = linalg.cholesky(H, lower=True)
         except linalg.LinAlgError:

@@ -17,7 +17,17 @@ from jax.flatten_util import ravel_pytree
 
 from bayesreg import curvature
 from bayesreg._lazy import linalg
+from bayesreg.data.buckets import RowMasked, pad_rows, padded_targets
 from bayesreg.latent import latent_log_joint
+
+
+def bucketed_newton_mode(model, lik, prior, state, X, y, kind: str, newton_steps: int):
+    """:func:`newton_mode` on the rows padded to the training loop's bucketed count, the
+    copies weighted 0 (:func:`bayesreg.data.buckets.padded_targets`): the same mode and
+    curvature, and a new training size in the same bucket compiles no new float64 program."""
+    masked = RowMasked(lik, np.ndim(y) > 1, np.dtype(y.dtype).name)
+    return newton_mode(model, masked, prior, state, pad_rows(np.asarray(X)), padded_targets(y),
+                       kind, newton_steps)
 
 
 def newton_mode(model, lik, prior, state, X, y, kind: str, newton_steps: int):
