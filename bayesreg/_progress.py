@@ -161,6 +161,38 @@ class Reporter:
 _ACTIVE: list[Reporter] = []  # the reporter of the NumPyro run in progress (see ``tick``)
 
 
+_NAMES: list[str] = []  # the methods now training through the shared loop, innermost last
+
+
+@contextlib.contextmanager
+def named(name: str):
+    """Report the shared training loop's progress under ``name`` while the block runs (an
+    ensemble's members said "MAP (adam)"). Read by the host when a report arrives, so the
+    compiled loop is the same whatever the name.
+
+    Examples
+    --------
+    >>> with named("Ensemble (5 members)"):
+    ...     loop_name("MAP (adam)")
+    'Ensemble (5 members)'
+    >>> loop_name("MAP (adam)")
+    'MAP (adam)'
+    """
+    with _LOCK:
+        _NAMES.append(name)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _NAMES.remove(name)
+
+
+def loop_name(default: str) -> str:
+    """The name the shared loop reports under: the innermost :func:`named`, else ``default``."""
+    with _LOCK:
+        return _NAMES[-1] if _NAMES else default
+
+
 @contextlib.contextmanager
 def active(reporter: Reporter):
     """Make ``reporter`` the target of :func:`tick` while the block runs (NUTS, VI: their
@@ -215,8 +247,9 @@ def tick(i, total: int):
 _SCANS: dict[str, Reporter] = {}  # one per ``desc``: the loop of that name now running
 
 
-def _scan_report(desc: str, total: int, mode: bool | None, done) -> None:
+def _scan_report(desc: str, total: int, mode: bool | None, done, named: bool = False) -> None:
     done = int(np.max(done))  # vmapped or sharded loops may call back once per member
+    desc = loop_name(desc) if named else desc
     with _LOCK:
         rep = _SCANS.get(desc)
         if rep is None or done == 0 or rep.closed:
@@ -231,13 +264,14 @@ def _scan_report(desc: str, total: int, mode: bool | None, done) -> None:
 
 
 def scan(body, init, xs, *, length: int, enabled: bool | None = False, desc: str = "fit",
-         stride: int = 1, total: int | None = None):
+         stride: int = 1, total: int | None = None, named: bool = False):
     """``lax.scan(body, init, xs)`` that reports its progress (see the module docstring).
 
     ``enabled``: True (report from the start), None (auto: after ``DELAY`` seconds) or False
     (a plain ``lax.scan``, no callbacks). When each step of the scan runs ``stride`` units of
     work (rounds of updates), the report counts units up to ``total`` (default
-    ``length × stride``).
+    ``length × stride``). ``named``: ``desc`` is a default that an active :func:`named`
+    replaces.
     """
     mode = _mode(enabled)
     if mode is False:
@@ -250,7 +284,8 @@ def scan(body, init, xs, *, length: int, enabled: bool | None = False, desc: str
 
     def report(done):
             jax.debug.callback(
-            lambda d: _scan_report(desc, total, mode, min(int(np.max(d)) * stride, total)), done,
+            lambda d: _scan_report(desc, total, mode, min(int(np.max(d)) * stride, total),
+                                   named), done,
             ordered=True)
 
     # ``chunks`` chunks of ``every`` steps and a call back after each: the inner loop is the

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import numpy as np
 
+from bayesreg import _progress
 from bayesreg._random import key_from_seed
 from bayesreg._scales import check_scales
 from bayesreg._validation import check_bool, check_columns, check_dense, check_X, check_y
@@ -142,7 +145,11 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
     check_prior_shapes(spec, jax.eval_shape(
         lambda: model.init(jax.random.key(0), problem.n_features, problem.n_outputs,
                            dtype=dtype)))
-    return to_posterior(method.fit(problem), problem, method)
+    # the shared loop reports progress under the method's name ("Ensemble: 1200/3000 …"),
+    # MAP's own fits as "MAP (adam)"
+    with contextlib.nullcontext() if isinstance(method, MAP) else _progress.named(
+            type(method).__name__):
+        return to_posterior(method.fit(problem), problem, method)
 
 
 def _check_tasks(y, X, likelihood, method) -> np.ndarray:

@@ -94,7 +94,9 @@ def test_ensemble_reports_once_not_per_member(linear_data, capsys, long_work):
     X, y, _ = linear_data
     br.fit(br.MLP((8,)), X, y, prior=br.Gaussian(1.0), likelihood=br.GaussianLikelihood(0.5),
            method=br.Ensemble(members=5, training=br.MAP(steps=3000)))
-    lines = _lines(capsys.readouterr().err, "MAP (adam)")
+    err = capsys.readouterr().err
+    lines = _lines(err, "Ensemble")  # the method's own name, not its members' "MAP (adam)"
+    assert "MAP (adam)" not in err
     done = [int(m["done"]) for m in lines]
     assert done == [0, 1000, 2000, 3000]  # one line per tick, not one per member
     assert len(done) == len(set(done)) and len(done) <= 102

@@ -367,8 +367,9 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     track0 = EarlyStopping.init(state0, X.dtype) if watch else ()
     h0 = hook.init(state0["params"], y_std, X.dtype) if hook is not None else {}
     carry0 = (state0, tx.init(state0) if opt_state0 is None else opt_state0, track0, h0)
-    desc = getattr(method, "progress_desc", None) or (
-        f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})")
+    own = getattr(method, "progress_desc", None)  # SWAG's phase names itself
+    desc = own or f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
+    named = own is None  # a method training through MAP's settings reports its own name
     keys = jax.random.split(key, epochs)
     if collect is not None:
         # rounds of ``every`` units, the parameters folded into the collector after each:
@@ -388,12 +389,13 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         ((state, _, track, h), acc), (losses, vals) = _progress.scan(
             collect_round, (carry0, collect.init(offered(state0))),
             (jnp.arange(rounds), keys.reshape(rounds, collect.every, *keys.shape[1:])),
-            length=rounds, enabled=method.progress_bar, desc=desc, stride=collect.every,
-            total=epochs)
+            length=rounds, enabled=method.progress_bar, desc=desc, named=named,
+            stride=collect.every, total=epochs)
         extra = {"collected": acc}
     elif hook is None:
         (state, _, track, h), (losses, vals) = _progress.scan(
-            unit, carry0, keys, length=epochs, enabled=method.progress_bar, desc=desc)
+            unit, carry0, keys, length=epochs, enabled=method.progress_bar, desc=desc,
+            named=named)
         extra = {}
     else:
         # rounds of ``every`` units; before each round but the first (the burn-in) the hook
@@ -430,7 +432,7 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         xs = (jnp.arange(rounds), hyper_keys, keys.reshape(rounds, every, *keys.shape[1:]),
               valid.reshape(rounds, every))
         (state, _, track, h), ((losses, vals), gammas, history) = _progress.scan(
-            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc,
+            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc, named=named,
             stride=every, total=epochs)
         per = losses.shape[2:] if losses.ndim > 2 else ()
         losses = losses.reshape(-1, *per)[:epochs]
