@@ -31,8 +31,12 @@ $(VENV)/.installed-docs: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[docs]'
 	touch $@
 
-docs: $(VENV)/.installed-docs
+# the site, strictly; then the rendered pages in a headless browser with no network
+# (tests/test_docs_render.py: formulas drawn, no raw TeX, no remote script or font; it skips
+# where chromium is not installed)
+docs: $(VENV)/.installed-docs $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_docs_render.py
 
 # Every example at full size, one at a time: figures and printed numbers into docs/figures/
 # (NAME.png, NAME.txt with the wall time); `make gallery NAMES="bagging dropout"` for a few.
