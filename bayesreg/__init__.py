@@ -51,6 +51,7 @@ from bayesreg.predictive import (
 )
 from bayesreg.priors import Cauchy, Flat, Gaussian, HalfCauchy, HalfNormal, Laplace, StudentT
 from bayesreg.selection import PriorScaleSelection, select_prior_scale
+from bayesreg.transfer import transfer_prior, warm_start
 
 __version__ = "0.1.0"
 
@@ -103,5 +104,7 @@ __all__ = [
     "prior_from_l2",
     "relu_basis",
     "select_prior_scale",
+    "transfer_prior",
+    "warm_start",
     "weight_decay",
 ]
