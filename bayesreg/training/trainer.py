@@ -224,13 +224,18 @@ class Trainer:
                              f"losses); got batch_size={self.batch_size}. Use 'adam' or 'sgd'.")
 
     # -- pieces --------------------------------------------------------------------------
-    def resolved(self, model) -> Trainer:
-        """This configuration with ``lr`` and ``steps`` defaults filled in for ``model``."""
+    def resolved(self, model, likelihood=None) -> Trainer:
+        """This configuration with ``lr`` and ``steps`` defaults filled in for ``model``
+        (under ``likelihood``: a heteroscedastic one keeps the network rate at 0.01)."""
         convex = getattr(model, "linear_in_params", False)
         adaptive = self.optimizer in ("adam", "adamw")
-        full_batch = self.batch_size is None
+        # full batch, a homoscedastic network: 0.05 (see ``lr``); a noise head σ(x) drives
+        # log σ down on the rows it fits, faster at 0.05 than the held-out rows stop it
+        # (MLP(50) on 100 rows of 8 inputs, seeds 0 and 1: 95% coverage of fresh rows
+        # 0.90 / 0.84 at 0.01, 0.90 / 0.71 at 0.05)
+        brisk = self.batch_size is None and not getattr(likelihood, "heteroscedastic", False)
         lr = self.lr if self.lr is not None else (
-            (0.1 if convex else 0.05 if full_batch else 0.01) if adaptive else 0.01)
+            (0.1 if convex else 0.05 if brisk else 0.01) if adaptive else 0.01)
         steps = self.steps if self.steps is not None else (
             500 if self.optimizer == "lbfgs" else 10_000 if convex else 3000)
         return dataclasses.replace(self, lr=lr, steps=steps)
@@ -341,7 +346,7 @@ class Trainer:
         Bayesian methods (weight prior plus the noise prior on log σ) instead of the MAP
         objective, whose learned noise has no prior.
         """
-        method = self.resolved(problem.model)
+        method = self.resolved(problem.model, problem.likelihood)
         epochs, per_epoch, batch = method.plan(problem.n)
         if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
             if X_val is not None and X_val.shape[0]:
@@ -381,7 +386,7 @@ class Trainer:
             raise ValueError(f"a learned noise needs at least 2 training rows (residuals to "
                              f"measure it on); got {problem.n} sample. Fix it: "
                              "likelihood=br.GaussianLikelihood(noise=σ)")
-        epochs, _, _ = self.resolved(problem.model).plan(problem.n)
+        epochs, _, _ = self.resolved(problem.model, problem.likelihood).plan(problem.n)
         # one burn-in round, then one round after each update
         rounds = max(1, min(self.evidence_updates + 1, epochs))
         return EvidenceHook(learn_noise=learn_noise, learn_prior=learn_prior, rounds=rounds)
