@@ -339,8 +339,11 @@ def test_streamed_ensemble_learns_the_evidence_per_member_and_does_not_recompile
     X, y = _data(3000)
     Xm, ym = _memmap(tmp_path, "X", X), _memmap(tmp_path, "y", y)
     method = br.Ensemble(members=4, training=br.MAP(batch_size=128, epochs=6, lr=0.02))
-    post = br.fit(br.Linear(), Xm, ym, method=method)
-    full = br.fit(br.Linear(), X, y, method=method)
+    # (the target not centred: its bias of 0.3 is then as well determined as the weights,
+    # so γ is stable to 1%; centred, the bias sits near 0 where its share of γ moves
+    # between 0 and 1 with the batches: γ 5.85 streamed against 5.42 in memory)
+    post = br.fit(br.Linear(), Xm, ym, method=method, center=False)
+    full = br.fit(br.Linear(), X, y, method=method, center=False)
     sigma = post.diagnostics["noise_std_history"]
     assert sigma.shape == full.diagnostics["noise_std_history"].shape == (4, 6)
     assert len(set(np.round(sigma[:, -1], 7))) == 4  # per member
@@ -428,7 +431,8 @@ def test_one_chunk_streamed_sgld_matches_the_in_memory_sgld(tmp_path):
     np.testing.assert_allclose(
         lazy.diagnostics["lp"],
         np.asarray(langevin._log_joint_draws(br.Linear(), lazy.likelihood, lazy.prior,
-                                         _latent_draws(lazy), X, y)), rtol=1e-5)
+                                         _latent_draws(lazy), X, y - lazy.offset)),
+        rtol=1e-5)  # (the log joint of the centred target y − ȳ that br.fit fitted)
 
 
 def _latent_draws(post):
