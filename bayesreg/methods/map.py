@@ -67,4 +67,5 @@ class MAP(Trainer):
         draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], net.state)
         return Fitted(params=draws["params"], theta=draws["theta"], prior=net.prior,
                       diagnostics=net.diagnostics, X_train=net.rows.X, y_train=net.rows.y,
-                      config=self.resolved(problem.model, problem.likelihood).to_dict())
+                      config=self.resolved(problem.model, problem.likelihood,
+                                           problem.prior).to_dict())

@@ -178,7 +178,7 @@ def train_many(training: Trainer, problem: Problem, count: int,
     >>> net.state["params"]["weights"][0].shape, net.diagnostics["losses"].shape
     ((3, 1, 1), (3, 50))
     """
-    method = training.resolved(problem.model, problem.likelihood)
+    method = training.resolved(problem.model, problem.likelihood, problem.prior)
     if _stream.is_lazy(problem.X):
         check_streams(problem, lambda n, lik: why_not_streamed(training, n, lik, count))
         state0, keys = member_starts(problem, count)
