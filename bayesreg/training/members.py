@@ -319,8 +319,10 @@ def train_values(training: Trainer, problem: Problem, field: str, values, prior,
                                                          per_epoch, batch)
     # the values in the data's precision, as a number fixed in the model would be used
     values = np.asarray(values, train.dtype)
+    # the model's own value left out of the program's static key: every value shares it
+    static = dataclasses.replace(problem.model, **{field: 0.0})
     states, trace = _train_values(
-        ModelAt(method.objective(problem.model), field), method, epochs, per_epoch, batch,
+        ModelAt(method.objective(static), field), method, epochs, per_epoch, batch,
         prior_axis, values, train.likelihood, prior, train.init_state(init_key),
         to_device(X), to_device(y), train_key, to_device(X_val), to_device(y_val), hook=hook,
         mask=mask, val_mask=val_mask)
