@@ -182,9 +182,7 @@ class MCDropout:
 
     def _train(self, problem: Problem, rates, hook):
         """[(state, trace, (X, y) trained on)] of one network per rate, from the problem's
-        initialisation and key, as one compiled program whose rate is a traced input
-        (:func:`train_values`): the candidates train together, and a new rate compiles
-        nothing (a rate fixed in the program compiled once per rate)."""
+        initialisation and key, as one program, the rate traced (:func:`train_values`)."""
         ones = [dataclasses.replace(self, rate=float(r)) for r in rates]
         net = ones[0].network(problem.model)
         shared = hook is not None and hook.learn_prior  # one prior, else tempered per rate
@@ -198,14 +196,11 @@ class MCDropout:
 
     def why_not_streamed(self, n: int, likelihood) -> str:
         """Why an X read by chunks is read into memory for this method (it never streams)."""
-        del n, likelihood
         return ("MCDropout needs every row in memory at once: "
                 "its rate choice and noise grid hold out random rows")
 
     def supports(self, model, likelihood) -> bool:
-        """Whether this method can fit ``model`` under ``likelihood`` (an MLP: the masks act on its
-        hidden units)."""
-        del likelihood
+        """Whether this method can fit ``model`` (an MLP: the masks act on its hidden units)."""
         return isinstance(model, MLP)
 
     def fit(self, problem: Problem) -> Fitted:
@@ -276,7 +271,15 @@ class MCDropout:
                 masked_score(net, jax.random.fold_in(key, 2), self.num_samples),
                 self.validation)
         else:  # the problem's key as MAP uses it: at rate 0 the two are the same fit
-            state, trace, rows = trained or self._train(problem, [self.rate], hook)[0]
+            if trained is None:  # alone: MAP's compiled loop (a new rate compiles it anew)
+                train = dataclasses.replace(problem, model=self.network(problem.model),
+                                            prior=self._spec(problem, hook))
+                train, X_val, y_val = self.training.split(train)
+                init, key = jax.random.split(problem.key)
+                trained = (*self.training.optimize(train, train.init_state(init), key,
+                                                   X_val=X_val, y_val=y_val, hook=hook),
+                           (train.X, train.y))
+            state, trace, rows = trained
             trace = check_trace(trace, self.training.rate(problem.model),
                                 dataclasses.replace(problem, X=rows[0], y=rows[1]))
             X_train, y_train = rows
