@@ -1,12 +1,14 @@
 r"""Dropout's masks and the network they act on, for MC dropout (:class:`bayesreg.MCDropout`).
 
 :func:`sample_mask` draws a multiplicative mask of mean 1 — "bernoulli" (keep with
-probability 1 − rate, scaled by 1/(1 − rate)), "gaussian" (N(1, rate/(1 − rate)), the same
-mean and variance) or "uniform" (continuous dropout, 2·U(0, 1)). :class:`DropoutNetwork` is
-an :class:`bayesreg.MLP` whose layers see masked inputs whenever a key is given (one mask
-per example: training), and whose :meth:`DropoutNetwork.masked_params` folds one mask per
-layer into the weights, W'ₗ = diag(zₗ) Wₗ (one mask shared by all points: a whole function,
-a posterior draw).
+probability 1 − rate, scaled by 1/(1 − rate): inverted dropout, the expected activation
+unchanged), "gaussian" (N(1, rate/(1 − rate)), the same mean and variance: Srivastava et
+al.; the lecture's N(0.5, σ²) mask rescaled by 2 is N(1, 4σ²)) or "uniform" (continuous
+dropout, 2·U(0, 1): mean 1, variance 1/3; ``rate`` then only weights the prior).
+:class:`DropoutNetwork` is an :class:`bayesreg.MLP` whose layers see masked inputs whenever
+a key is given (one mask per example: training), and whose
+:meth:`DropoutNetwork.masked_params` folds one mask per layer into the weights,
+W'ₗ = diag(zₗ) Wₗ (one mask shared by all points: a whole function, a posterior draw).
 
 Examples
 --------
@@ -30,11 +32,15 @@ from bayesreg.models import MLP, mlp_forward
 
 
 def sample_mask(key, shape, rate: float, kind: str, dtype=jnp.float32) -> jax.Array:
-    """Multiplicative dropout mask with mean 1 (see the module docstring)."""
+    """Multiplicative dropout mask with mean 1 (see the module docstring). ``rate`` may be
+    traced (the candidate rates of :class:`bayesreg.MCDropout` trained as one program)."""
     if kind == "bernoulli":
         return jax.random.bernoulli(key, 1.0 - rate, shape).astype(dtype) / (1.0 - rate)
     if kind == "gaussian":
-        return 1.0 + math.sqrt(rate / (1.0 - rate)) * jax.random.normal(key, shape, dtype)
+        # a number as before (in double precision); a traced rate in the array's
+        sd = math.sqrt(rate / (1.0 - rate)) if isinstance(rate, int | float) else \
+            jnp.sqrt(rate / (1.0 - rate)).astype(dtype)
+        return 1.0 + sd * jax.random.normal(key, shape, dtype)
     return 2.0 * jax.random.uniform(key, shape, dtype)
 
 

@@ -12,14 +12,7 @@ same thing here as under NUTS.
 
 Masks multiply the input of every hidden layer (the input features too with
 ``drop_input=True``, Gal & Ghahramani's construction; off by default), drawn independently
-per example during training:
-
-* ``"bernoulli"`` — keep with probability 1 − rate, scaled by 1/(1 − rate) (inverted
-  dropout: the expected activation is unchanged);
-* ``"gaussian"`` — multiplicative N(1, rate/(1 − rate)) (Srivastava et al.; the Bernoulli
-  mask's mean and variance). The lecture's N(0.5, σ²) mask rescaled by 2 is N(1, 4σ²);
-* ``"uniform"`` — continuous dropout with U(0, 1) masks rescaled by 2 (mean 1, variance
-  1/3); ``rate`` then only weights the prior.
+per example during training: "bernoulli", "gaussian" or "uniform" (:mod:`bayesreg.masks`).
 
 Prediction: S forward passes, each with one mask per layer shared by all points, folded into
 the weights (W'ₗ = diag(zₗ) Wₗ): each draw is a whole function, S parameter sets (``vmap``).
@@ -34,14 +27,15 @@ candidate with its own network, and the network returned is the selected one
 (:mod:`bayesreg.training.noise_grid`). "joint": σ at the joint mode of the masked objective.
 
 The rate. ``rate="validation"`` (or a tuple of rates) chooses it as Gal & Ghahramani's UCI
-experiments do, over {0.005, 0.01, 0.05, 0.1}: one fit per candidate on the rows left after
-holding out a ``validation`` fraction, the candidate whose posterior gives the held-out rows
-the highest mean log predictive density wins, and the returned fit is that rate's on all
-rows (``len(rates) + 1`` fits in all). ``post.diagnostics["rate"]`` is the rate used,
-``["rate_grid"]`` the candidates and ``["rate_scores"]`` their held-out log densities. An
-``MLP(dropout=p)`` fixes the rate at p. The default, "auto", does
-that when at least ``MIN_VALIDATION_ROWS`` rows are held out (N ≥ 100 at the default 20%)
-and uses 0.05, their fixed UCI rate, on less data, where a held-out choice is mostly noise.
+experiments do, over {0.005, 0.01, 0.05, 0.1}: a fit per candidate on the rows left after
+holding out a ``validation`` fraction, the one giving the held-out rows the highest mean log
+predictive density wins, and the returned fit is that rate's on all rows, refitted as their
+code does (``len(rates) + 1`` networks). The candidates train as one compiled program, the
+rate a traced input, from one initialisation and key: the fits one at a time, in one run.
+``post.diagnostics["rate"]`` is the rate used, ``["rate_grid"]`` the candidates and
+``["rate_scores"]`` their held-out log densities. An ``MLP(dropout=p)`` fixes the rate at p.
+The default, "auto", chooses when at least ``MIN_VALIDATION_ROWS`` rows are held out (N ≥
+100 at the default 20%) and uses 0.05, their fixed UCI rate, on less data.
 """
 
 from __future__ import annotations
@@ -55,15 +49,14 @@ import numpy as np
 
 from bayesreg._random import split_rows
 from bayesreg._validation import Setting, check_settings
-from bayesreg.approximation import draw_outputs
 from bayesreg.fitted import Fitted, to_posterior
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.masks import DropoutNetwork
 from bayesreg.models import MLP
-from bayesreg.predictive import Predictive
 from bayesreg.priors import Tempered
 from bayesreg.problem import Problem
-from bayesreg.training.noise_grid import fit_noise_grid
+from bayesreg.training.members import train_values
+from bayesreg.training.noise_grid import fit_noise_grid, masked_score
 from bayesreg.training.results import check_trace, learned_hyperparameters
 from bayesreg.training.trainer import Trainer, check_training
 
@@ -181,30 +174,33 @@ class MCDropout:
         base = dataclasses.replace(model, dropout=0.0)
         return DropoutNetwork(base, float(self.rate), self.mask, self.drop_input)
 
-    def _fit_network(self, problem: Problem, net: DropoutNetwork, likelihood, key, hook=None):
+    def _spec(self, problem: Problem, hook):
         # a learned prior scale absorbs the tempering; a given prior is tempered
-        spec = problem.prior if hook is not None and hook.learn_prior else {
+        return problem.prior if hook is not None and hook.learn_prior else {
             "weights": Tempered(problem.prior["weights"], 1.0 - self.rate),
             "biases": problem.prior["biases"]}
-        train = dataclasses.replace(problem, model=net, prior=spec, likelihood=likelihood)
-        train, X_val, y_val = self.training.split(train)
-        init_key, train_key = jax.random.split(key)
-        state, trace = self.training.optimize(train, train.init_state(init_key), train_key,
-                                              X_val=X_val, y_val=y_val, hook=hook)
-        # the rows it was trained on (without those MAP.split held out)
-        return (state, check_trace(trace, self.training.rate(net), train),
-                (train.X, train.y))
+
+    def _train(self, problem: Problem, rates, hook):
+        """[(state, trace, (X, y) trained on)] of one network per rate, from the problem's
+        initialisation and key, as one program, the rate traced (:func:`train_values`)."""
+        ones = [dataclasses.replace(self, rate=float(r)) for r in rates]
+        net = ones[0].network(problem.model)
+        shared = hook is not None and hook.learn_prior  # one prior, else tempered per rate
+        prior = problem.prior if shared else jax.tree_util.tree_map(
+            lambda *a: np.stack(a), *[one._spec(problem, hook) for one in ones])
+        states, traces, rows = train_values(
+            self.training, dataclasses.replace(problem, model=net), "rate", rates, prior,
+            prior_axis=None if shared else 0, hook=hook)
+        return [(*jax.tree_util.tree_map(lambda a, m=m: a[m], (states, traces)),
+                 (rows.X, rows.y)) for m in range(len(rates))]
 
     def why_not_streamed(self, n: int, likelihood) -> str:
         """Why an X read by chunks is read into memory for this method (it never streams)."""
-        del n, likelihood
         return ("MCDropout needs every row in memory at once: "
                 "its rate choice and noise grid hold out random rows")
 
     def supports(self, model, likelihood) -> bool:
-        """Whether this method can fit ``model`` under ``likelihood`` (an MLP: the masks act on its
-        hidden units)."""
-        del likelihood
+        """Whether this method can fit ``model`` (an MLP: the masks act on its hidden units)."""
         return isinstance(model, MLP)
 
     def fit(self, problem: Problem) -> Fitted:
@@ -237,11 +233,15 @@ class MCDropout:
                           f"is mostly noise below ~{MIN_VALIDATION_ROWS}. Fix it: give a rate "
                           "(MCDropout(rate=0.05)) or more data", UserWarning, stacklevel=3)
         part = dataclasses.replace(problem, X=problem.X[train], y=problem.y[train])
+        ones, hook = [dataclasses.replace(self, rate=r) for r in self.rates], \
+            self.training.evidence_hook(part)
+        # trained together (:meth:`_train`); a noise grid per rate, one rate at a time
+        trained = (self._train(part, self.rates, hook) if hook is not None
+                   or not self._noise_grid(part.likelihood) else [None] * len(ones))
         scores = {}
-        for r in self.rates:
-            candidate = dataclasses.replace(self, rate=float(r))
-            post = to_posterior(candidate._run_rate(part), part, candidate)
-            scores[float(r)] = float(np.mean(post.predict(problem.X[val]).log_prob(
+        for one, net in zip(ones, trained, strict=True):
+            post = to_posterior(one._run_rate(part, net), part, one)
+            scores[one.rate] = float(np.mean(post.predict(problem.X[val]).log_prob(
                 problem.y[val])))
         finite = {r: v for r, v in scores.items() if np.isfinite(v)}
         if not finite:
@@ -253,48 +253,48 @@ class MCDropout:
             **post.diagnostics, "rate": best, "rate_grid": np.array(list(scores)),
             "rate_scores": np.array(list(scores.values()))})
 
-    def _run_rate(self, problem: Problem):
-        net = self.network(problem.model)
+    def _noise_grid(self, lik) -> bool:
+        return (isinstance(lik, GaussianLikelihood) and lik.learned_noise
+                and not lik.heteroscedastic and self.training.hyperparameters == "validation")
+
+    def _run_rate(self, problem: Problem, trained=None):
+        """The fit at this rate (``trained``: its network, trained with others)."""
         lik = problem.likelihood
-        # the fit uses the problem's key as MAP does: at rate 0 the two are the same fit
-        fit_key = problem.key
-        noise_key, draw_key = jax.random.split(jax.random.fold_in(problem.key, 1))
         hook = self.training.evidence_hook(problem)
-        prior, diagnostics, X_train, y_train = problem.prior, {}, problem.X, problem.y
-        if hook is not None:
-            state, trace, (X_train, y_train) = self._fit_network(problem, net, lik, fit_key,
-                                                                 hook=hook)
-            prior, trace = learned_hyperparameters(problem, trace, state)
-        elif isinstance(lik, GaussianLikelihood) and lik.learned_noise and not lik.heteroscedastic \
-                and self.training.hyperparameters == "validation":
-            state, trace, diagnostics, (X_train, y_train) = self._choose_noise(
-                problem, net, noise_key)
-        else:
-            state, trace, (X_train, y_train) = self._fit_network(problem, net, lik, fit_key)
+        prior, diagnostics = problem.prior, {}
+        if hook is None and self._noise_grid(lik):
+            # σ maximising the held-out rows' MC predictive density, a network per σ
+            net, key = self.network(problem.model), jax.random.fold_in(problem.key, 1)
+            key = jax.random.split(key)[0]
+            state, trace, diagnostics, (X_train, y_train) = fit_noise_grid(
+                problem, self.training, net, self._spec(problem, None), key,
+                masked_score(net, jax.random.fold_in(key, 2), self.num_samples),
+                self.validation)
+        else:  # the problem's key as MAP uses it: at rate 0 the two are the same fit
+            if trained is None:  # alone: MAP's compiled loop (a new rate compiles it anew)
+                train = dataclasses.replace(problem, model=self.network(problem.model),
+                                            prior=self._spec(problem, hook))
+                train, X_val, y_val = self.training.split(train)
+                init, key = jax.random.split(problem.key)
+                trained = (*self.training.optimize(train, train.init_state(init), key,
+                                                   X_val=X_val, y_val=y_val, hook=hook),
+                           (train.X, train.y))
+            state, trace, rows = trained
+            trace = check_trace(trace, self.training.rate(problem.model),
+                                dataclasses.replace(problem, X=rows[0], y=rows[1]))
+            X_train, y_train = rows
+            if hook is not None:
+                prior, trace = learned_hyperparameters(problem, trace, state)
+        net = self.network(problem.model)  # S masks folded into the trained weights
+        draw_key = jax.random.split(jax.random.fold_in(problem.key, 1))[1]
         theta = jax.tree_util.tree_map(
             lambda a: np.repeat(np.asarray(a)[None], self.num_samples, 0), state["theta"])
         params = net.masked_params(state["params"], draw_key, self.num_samples)
         return Fitted(
-            model=net.base, likelihood=lik, prior=prior, name="MCDropout",
+            model=net.base, likelihood=problem.likelihood, prior=prior, name="MCDropout",
             params=jax.tree_util.tree_map(np.asarray, params), theta=theta,
             X_train=X_train, y_train=y_train,
             diagnostics={**trace, **diagnostics, "rate": float(self.rate)},
             config=self.to_dict(),
             draws_kind="dropout masks of one trained network, not posterior samples",
         )
-
-    def _choose_noise(self, problem: Problem, net: DropoutNetwork, key):
-        """σ maximising the MC predictive log likelihood of held-out rows, each candidate
-        with its own network (:mod:`bayesreg.training.noise_grid`)."""
-        draw_key = jax.random.fold_in(key, 2)
-
-        def score(params, sigma, X_val, y_val):
-            f = draw_outputs(net.base, net.masked_params(params, draw_key,
-                                                             self.num_samples), X_val)[..., 0]
-            return float(np.mean(Predictive(f, np.full((1, 1), sigma)).log_prob(y_val)))
-
-        spec = {"weights": Tempered(problem.prior["weights"], 1.0 - self.rate),
-                "biases": problem.prior["biases"]}
-        return fit_noise_grid(problem, self.training, net, spec, key, score, self.validation)
-
-

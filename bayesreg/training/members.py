@@ -8,20 +8,25 @@ there are several (:func:`shard_members`); for rows read by chunks the streamed 
 every member on one shared stream (:func:`bayesreg.training.streamed.train_streamed` with
 ``members``). :func:`why_not_streamed` says when the stream cannot be used. A caller that
 gives each member its own rows or prior (bagging, anchoring) passes its own ``inputs``.
+:func:`train_values` trains one network per value of a model setting (MC dropout's
+candidate rates), the value a traced input of the one compiled program.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import jax
+import numpy as np
 
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
 from bayesreg.problem import Problem
-from bayesreg.training.loop import bucketed, train_members
+from bayesreg.training.loop import bucketed, train_loop, train_members
 from bayesreg.training.results import check_trace, learned_hyperparameters
 from bayesreg.training.streamed import train_streamed
 from bayesreg.training.trainer import Trained, Trainer
@@ -217,3 +222,112 @@ def _trained(problem: Problem, rows: Problem, method: Trainer, state, trace) -> 
     trace = check_trace(trace, method.rate(problem.model), problem)
     prior, trace = learned_hyperparameters(problem, trace, state)
     return Trained(state, prior, trace, rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelAt:
+    """``objective`` with its model's ``field`` set to a member's value: ``ModelAt(obj,
+    "rate")(0.1)`` is ``obj`` on the model with ``rate=0.1``. Hashable (a static argument of
+    the compiled program); called inside it with the traced value, so the values share one
+    program where a value fixed in the model would compile one program each.
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> from bayesreg.masks import DropoutNetwork
+    >>> from bayesreg.training.loop import NegLogJoint
+    >>> ModelAt(NegLogJoint(DropoutNetwork(br.MLP((4,)), 0.05)), "rate")(0.1).model.rate
+    0.1
+    """
+
+    objective: Any
+    field: str
+
+    def __call__(self, value):
+        model = dataclasses.replace(self.objective.model, **{self.field: value})
+        return dataclasses.replace(self.objective, model=model)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), static_argnames=("hook",))
+def _train_values(objective_at, method, epochs, per_epoch, batch, prior_axis, values,
+                  likelihood, prior, state0, X, y, key, X_val, y_val, *, hook=None, mask=None,
+                  val_mask=None):
+    """``vmap`` of the training loop over the values (and the priors when ``prior_axis`` is
+    0); every other input is shared."""
+    def one(value, prior):
+        return train_loop(objective_at(value), method, epochs, per_epoch, batch, likelihood,
+                          prior, state0, X, y, key, X_val, y_val, hook=hook, mask=mask,
+                          val_mask=val_mask)
+
+    return jax.vmap(one, in_axes=(0, prior_axis))(values, prior)
+
+
+def train_values(training: Trainer, problem: Problem, field: str, values, prior, *,
+                 prior_axis: int | None = None, hook=None):
+    """One network per value of the model's ``field`` (MC dropout's candidate rates), trained
+    by ``training`` on ``problem``'s rows in memory as one compiled program.
+
+    Every network starts from the same initialisation and trains with the same key, those a
+    single fit of ``problem`` would use (the first and second keys split from
+    ``problem.key``): the fits one value at a time, in one program, with common random
+    numbers, so that a comparison of the values is not one of seeds.
+
+    Parameters
+    ----------
+    training : Trainer
+        The loop's settings (its validation rows, when asked for, are held out as one fit
+        holds them out).
+    problem : Problem
+        The rows, likelihood and model (whose ``field`` the values replace).
+    field : str
+        The model's setting that differs between the networks, a number used in the
+        objective (not in its shapes).
+    values : sequence of float
+        M values of ``field``.
+    prior : prior spec
+        The prior trained under; with ``prior_axis=0`` every leaf has a leading axis of M
+        (one prior per value, e.g. MC dropout's prior tempered by 1 − rate).
+    hook : EvidenceHook, optional
+        The evidence update (σ and prior scales learned per network).
+
+    Returns
+    -------
+    (states, trace, rows)
+        The networks' states and the trace of their loop as NumPy arrays, a leading axis of
+        M on every array, and the rows trained on (a Problem).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.masks import DropoutNetwork
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]
+    >>> net = DropoutNetwork(br.MLP((4,)), 0.0)
+    >>> problem = Problem(net, br.GaussianLikelihood(0.1), as_prior_spec(br.Gaussian(1.0)),
+    ...                   X, 2 * X[:, 0], jax.random.key(0))
+    >>> states, trace, rows = train_values(br.MAP(steps=20), problem, "rate", [0.0, 0.1],
+    ...                                    problem.prior)
+    >>> states["params"]["weights"][0].shape, trace["losses"].shape, rows.n
+    ((2, 1, 4), (2, 20), 8)
+    """
+    method = training.resolved(problem.model)
+    train, X_val, y_val = training.split(problem)
+    init_key, train_key = jax.random.split(problem.key)
+    epochs, per_epoch, batch = method.plan(train.n)
+    X, y, mask, X_val, y_val, val_mask, batch = bucketed(train.X, train.y, X_val, y_val,
+                                                         per_epoch, batch)
+    # the values in the data's precision, as a number fixed in the model would be used
+    values = np.asarray(values, train.dtype)
+    # the model's own value left out of the program's static key: every value shares it
+    static = dataclasses.replace(problem.model, **{field: 0.0})
+    states, trace = _train_values(
+        ModelAt(method.objective(static), field), method, epochs, per_epoch, batch,
+        prior_axis, values, train.likelihood, prior, train.init_state(init_key),
+        to_device(X), to_device(y), train_key, to_device(X_val), to_device(y_val), hook=hook,
+        mask=mask, val_mask=val_mask)
+    # fetched whole before anything else runs: a JAX op of the caller's (slicing a member)
+    # queued behind the running program deadlocked with the progress report's call back,
+    # which runs a JAX op of its own inside the program (seen on the CPU, 2 of 3 runs)
+    states, trace = jax.device_get((states, trace))
+    return states, trace, train

@@ -21,8 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._random import split_rows
+from bayesreg.approximation import draw_outputs
 from bayesreg.data.buckets import to_device
 from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.predictive import Predictive
 from bayesreg.priors import Flat, Gaussian, Laplace, Tempered
 from bayesreg.problem import Problem
 from bayesreg.training.loop import bucketed, train_members
@@ -85,3 +87,25 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
                    "validation_loglik": float(scores[best]), "noise_grid": sigmas,
                    "validation_logliks": scores}
     return state, trace, diagnostics, (part.X, part.y)
+
+
+def masked_score(net, key, num_samples: int):
+    """The ``score`` of :func:`fit_noise_grid` for MC dropout: the mean log predictive density
+    of the held-out rows under ``num_samples`` masks of the network ``net``
+    (:class:`bayesreg.masks.DropoutNetwork`) drawn from ``key``, the noise fixed at σ.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.masks import DropoutNetwork
+    >>> net = DropoutNetwork(br.MLP((4,)), 0.1)
+    >>> params = net.init(jax.random.key(0), 1)
+    >>> score = masked_score(net, jax.random.key(1), 10)
+    >>> bool(np.isfinite(score(params, 1.0, np.zeros((3, 1)), np.zeros(3))))
+    True
+    """
+    def score(params, sigma, X_val, y_val):
+        f = draw_outputs(net.base, net.masked_params(params, key, num_samples), X_val)[..., 0]
+        return float(np.mean(Predictive(f, np.full((1, 1), sigma)).log_prob(y_val)))
+
+    return score
