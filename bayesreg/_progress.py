@@ -229,7 +229,7 @@ def _to_active(done) -> None:
     with _LOCK:
         reporter = _ACTIVE[-1] if _ACTIVE else None
     if reporter is not None:
-        reporter.update(int(np.max(done)))
+        reporter.update(int(np.max(np.asarray(done))))
 
 
 def tick(i, total: int):
@@ -248,7 +248,7 @@ _SCANS: dict[str, Reporter] = {}  # one per ``desc``: the loop of that name now 
 
 
 def _scan_report(desc: str, total: int, mode: bool | None, done, named: bool = False) -> None:
-    done = int(np.max(done))  # vmapped or sharded loops may call back once per member
+    done = int(np.max(np.asarray(done)))  # vmapped or sharded loops may call back once per member
     desc = loop_name(desc) if named else desc
     with _LOCK:
         rep = _SCANS.get(desc)
@@ -284,8 +284,8 @@ def scan(body, init, xs, *, length: int, enabled: bool | None = False, desc: str
 
     def report(done):
             jax.debug.callback(
-            lambda d: _scan_report(desc, total, mode, min(int(np.max(d)) * stride, total),
-                                   named), done,
+            lambda d: _scan_report(desc, total, mode,
+                                   min(int(np.max(np.asarray(d))) * stride, total), named), done,
             ordered=True)
 
     # ``chunks`` chunks of ``every`` steps and a call back after each: the inner loop is the
