@@ -207,21 +207,7 @@ class EvidenceHook:
                 gamma = jnp.sum(explained)
                 gamma_l = segment(explained)
 
-            new = dict(h)
-            if self.learn_prior:
-                gamma_l = jnp.clip(gamma_l, 1e-6, p_l)
-                alpha = jnp.clip(gamma_l / jnp.maximum(sq, 1e-30), *ALPHA_RANGE)
-                new["log_scale"] = _unstack(-0.5 * jnp.log(alpha), h["log_scale"])
-            if self.learn_noise:
-                sigma2 = rss / jnp.maximum(n - gamma, 1.0)
-                floor = NOISE_FLOOR * y_std
-                new["log_noise"] = 0.5 * jnp.log(jnp.maximum(sigma2, floor**2))
-            # an update that is still not finite is refused (γ reported as NaN, and counted by
-            # the engine): the hyperparameters stay where they were, and the weights do not
-            # inherit a NaN
-            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
-                                        for v in jax.tree_util.tree_leaves(new)]))
-            new = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, h)
+            new, finite = self._fixed_point(h, gamma_l, gamma, rss, n, p_l, sq, y_std)
             return new, jnp.where(finite, gamma, jnp.nan)
 
         h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
@@ -276,23 +262,29 @@ class EvidenceHook:
                 # diag(J H⁻¹Jᵀ Σ⁻¹) = 1 − σ_r²(M⁻¹)_rr, summed over each task's rows
                 row_gamma = 1.0 - var_rows * jnp.sum(Linv**2, axis=0)
                 gamma_t = jnp.sum(row_gamma.reshape(-1, tasks), axis=0)
-            new = dict(h)
-            if self.learn_prior:
-                gamma_l = jnp.clip(gamma_l, 1e-6, p_l)
-                alpha = jnp.clip(gamma_l / jnp.maximum(sq, 1e-30), *ALPHA_RANGE)
-                new["log_scale"] = _unstack(-0.5 * jnp.log(alpha), h["log_scale"])
-            if self.learn_noise:
-                sigma2 = rss / jnp.maximum(n - gamma_t, 1.0)
-                floor = NOISE_FLOOR * y_std
-                new["log_noise"] = 0.5 * jnp.log(jnp.maximum(sigma2, floor**2))
-            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
-                                        for v in jax.tree_util.tree_leaves(new)]))
-            new = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, h)
-            gamma = jnp.sum(gamma_t)
-            return new, jnp.where(finite, gamma, jnp.nan)
+            new, finite = self._fixed_point(h, gamma_l, gamma_t, rss, n, p_l, sq, y_std)
+            return new, jnp.where(finite, jnp.sum(gamma_t), jnp.nan)
 
         h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
         return h, gammas[-1]
+
+    def _fixed_point(self, h, gamma_l, gamma, rss, n, p_l, sq, y_std):
+        """MacKay's step from the traces: αₗ ← γₗ/‖φₗ‖², σ² ← RSS/(N − γ) (per task when
+        ``gamma``, ``rss`` and ``n`` are per task). An update that is still not finite is
+        refused (the engine counts γ reported as NaN): the hyperparameters stay where they
+        were, and the weights do not inherit a NaN. Returns (h, finite)."""
+        new = dict(h)
+        if self.learn_prior:
+            gamma_l = jnp.clip(gamma_l, 1e-6, p_l)
+            alpha = jnp.clip(gamma_l / jnp.maximum(sq, 1e-30), *ALPHA_RANGE)
+            new["log_scale"] = _unstack(-0.5 * jnp.log(alpha), h["log_scale"])
+        if self.learn_noise:
+            sigma2 = rss / jnp.maximum(n - gamma, 1.0)
+            floor = NOISE_FLOOR * y_std
+            new["log_noise"] = 0.5 * jnp.log(jnp.maximum(sigma2, floor**2))
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
+                                    for v in jax.tree_util.tree_leaves(new)]))
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, h), finite
 
 
 def target_scale(y, mask) -> jax.Array:
