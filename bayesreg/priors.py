@@ -78,6 +78,9 @@ class Prior:
     """Base class: subclasses define ``_logpdf(z)``, ``_penalty(z)`` on standardised z."""
 
     proper = True
+    # a penalty smooth everywhere (Gaussian, Flat): a brisk Adam rate reaches its mode; an L1
+    # kink or heavy tails make Adam's steps of about lr jitter the weights (Trainer.resolved)
+    smooth = False
 
     def _centred(self, params):
         loc = getattr(self, "loc", 0.0)
@@ -157,6 +160,8 @@ class Gaussian(Prior):
     >>> br.Gaussian(1.0).to_numpyro()
     <numpyro.distributions.continuous.Normal object at ...>
     """
+
+    smooth = True
 
     scale: Any = 1.0
     loc: Any = 0.0
@@ -309,6 +314,7 @@ class Flat(Prior):
     """
 
     proper = False
+    smooth = True
 
     def _logpdf(self, z):
         return jnp.zeros_like(z)
@@ -407,6 +413,10 @@ class Tempered(Prior):
     @property
     def proper(self):  # type: ignore[override]
         return self.prior.proper
+
+    @property
+    def smooth(self):  # type: ignore[override]
+        return self.prior.smooth
 
 
 PRIOR_TYPES = {cls.__name__: cls for cls in

@@ -37,7 +37,6 @@ from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
 from bayesreg.likelihoods import GaussianLikelihood
-from bayesreg.priors import Flat, Gaussian, Tempered
 from bayesreg.problem import Problem
 from bayesreg.training.evidence import EvidenceHook
 from bayesreg.training.loop import NegLogJoint, bucketed, train_compiled
@@ -237,9 +236,7 @@ class Trainer:
         # 0.90 / 0.84 at 0.01, 0.90 / 0.71 at 0.05); and Adam's steps of about lr jitter
         # the weights an L1 penalty pins near 0 (MLP((64, 64)), 50 points, Laplace(1) prior:
         # σ learned 0.44 at 0.01, 0.63 at 0.05)
-        smooth = prior is None or all(  # (MC dropout's tempered Gaussian is one too)
-            isinstance(getattr(p, "prior", p) if isinstance(p, Tempered) else p, Gaussian | Flat)
-            for p in prior.values())
+        smooth = prior is None or all(p.smooth for p in prior.values())
         brisk = (self.batch_size is None and smooth
                  and not getattr(likelihood, "heteroscedastic", False))
         lr = self.lr if self.lr is not None else (
