@@ -87,7 +87,9 @@ def divergence_causes(problem, lr) -> str:
     for g, p in problem.prior.items():
         s = getattr(p, "scale", None)
         if s is not None and not hasattr(s, "log_prob") and np.min(np.asarray(s, float)) < 1e-15:
-            causes.append(f"a {g} prior scale of {np.min(np.asarray(s, float)):.3g}, whose "
+            given = np.atleast_1d(np.asarray(s, float)).copy()
+            given[-1] *= getattr(problem, "scale", 1.0)  # the output layer's, in y's units
+            causes.append(f"a {g} prior scale of {np.min(given):.3g}, whose "
                           "precision 1/s² overflows the working precision (use a scale above "
                           "1e-15, or br.Flat()/a fixed value of 0 by other means)")
     noise = getattr(problem.likelihood, "noise", None)

@@ -84,6 +84,7 @@ def save(post, path) -> None:
         "num_chains": post.num_chains, "config": post.config, "dtype": post.dtype,
         "approximation": approximation, "point": post.point, "draws_kind": post.draws_kind,
         "offset": np.asarray(post.offset, np.float64).tolist(),  # a float, or one per task
+        "scale": float(post.scale),  # the target's standard units (bayesreg._units)
     }
     if len(post.params["biases"]) != meta["n_layers"]:  # a FunctionModel's groups may differ
         meta["n_biases"] = len(post.params["biases"])

@@ -10,6 +10,7 @@ import numpy as np
 from bayesreg import _progress
 from bayesreg._random import key_from_seed
 from bayesreg._scales import check_scales
+from bayesreg._units import scaled_prior, target_scale
 from bayesreg._validation import check_bool, check_columns, check_dense, check_X, check_y
 from bayesreg.data import stream as _stream
 from bayesreg.fitted import to_posterior
@@ -20,7 +21,7 @@ from bayesreg.problem import Problem
 
 
 def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
-        dtype: str = "float32", center: bool = True):
+        dtype: str = "float32", center: bool = True, standardize: bool = False):
     """Fit ``model`` to (X, y) with ``method`` under ``prior`` and ``likelihood``.
 
     Parameters
@@ -61,6 +62,15 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
         intercept unpenalised (with centred X columns MAP under a Gaussian prior equals
         ``Ridge(alpha=λ)`` exactly). ``False``: the prior on the output bias is centred at 0
         in the units of y, as written.
+    standardize : bool
+        Fit the centred target in standard units, (y − ȳ)/s with s its standard deviation
+        (``post.scale``), and map every result back to the units of y
+        (:mod:`bayesreg._units`): the same posterior, on numbers of order one. It needs
+        ``center=True``, a homoscedastic Gaussian likelihood, a built-in model and a
+        zero-centred Gaussian or Flat prior (or the prior left out). Optimiser settings
+        (``lr``, SGLD's ``step_size``) are then those of the standardised problem. With the
+        defaults, a network on a target whose std is far from 1 (100, or 0.01) trains to a
+        constant: ``br.fit`` warns when the learned prior scales hit their clip.
 
     Returns
     -------
@@ -80,10 +90,10 @@ def fit(model, X, y, method=None, prior=None, likelihood=None, seed: int = 0,
     # a float32 fit under jax_enable_x64 would otherwise mix float64 data and constants with
     # float32 parameters (L-BFGS: "cond branches must have equal output types")
     with jax.enable_x64(dtype == "float64"):
-        return _fit(model, X, y, method, prior, likelihood, seed, dtype, center)
+        return _fit(model, X, y, method, prior, likelihood, seed, dtype, center, standardize)
 
 
-def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
+def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True, standardize=False):
     method = MAP() if method is None else method
     for name, value in (("method", method), ("model", model), ("likelihood", likelihood)):
         if isinstance(value, type):  # br.MAP instead of br.MAP()
@@ -132,24 +142,40 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True):
     likelihood = likelihood.resolved(y)
     key = key_from_seed(seed)
     check_bool("center", center)
+    check_bool("standardize", standardize)
     offset = float(np.mean(y, dtype=np.float64)) if center and likelihood.kind == "regression" \
         else 0.0
     if y.ndim == 2:  # T tasks: the mean of each task's observed labels (NaN: missing)
         offset = np.nanmean(y, axis=0, dtype=np.float64) if center else np.zeros(y.shape[1])
     if np.any(offset):
         y = (y.astype(np.float64) - offset).astype(y.dtype if y.dtype.kind == "f" else np.float64)
-    problem = Problem(model=model, likelihood=likelihood, prior=spec, X=X, y=y, key=key,
-                      dtype=dtype, learn_prior=prior is None, offset=offset)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), X.shape[1],
+                                               likelihood.n_outputs(y), dtype=dtype))
     # every method sees the prior's arrays against the parameters they centre or scale (MAP
     # used to broadcast a (3,) loc over (3, 1) weights to 9 differences, silently)
-    check_prior_shapes(spec, jax.eval_shape(
-        lambda: model.init(jax.random.key(0), problem.n_features, problem.n_outputs,
-                           dtype=dtype)))
+    check_prior_shapes(spec, shapes)
+    # the centred target in standard units, every result mapped back (bayesreg._units)
+    layers = len(shapes["weights"]) if isinstance(shapes, dict) and "weights" in shapes else 0
+    scale = 1.0
+    if standardize:
+        scale, why_not = target_scale(y, model, likelihood, spec, layers, center)
+        if why_not:
+            raise ValueError(f"standardize=True cannot fit this target in standard units: "
+                             f"{why_not}")
+    fit_likelihood, fit_spec = likelihood, spec
+    if scale != 1.0:
+        y = (y / scale).astype(y.dtype)
+        fit_likelihood = likelihood.rescaled(1.0 / scale)
+        fit_spec = scaled_prior(spec, 1.0 / scale, layers)
+    problem = Problem(model=model, likelihood=fit_likelihood, prior=fit_spec, X=X, y=y,
+                      key=key, dtype=dtype, learn_prior=prior is None, offset=offset,
+                      scale=scale)
     # the shared loop reports progress under the method's name ("Ensemble: 1200/3000 …"),
     # MAP's own fits as "MAP (adam)"
     with contextlib.nullcontext() if isinstance(method, MAP) else _progress.named(
             type(method).__name__):
-        return to_posterior(method.fit(problem), problem, method)
+        return to_posterior(method.fit(problem), problem, method, likelihood=likelihood,
+                            prior=spec)
 
 
 def _check_tasks(y, X, likelihood, method) -> np.ndarray:

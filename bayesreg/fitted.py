@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from bayesreg import _units
 from bayesreg.posterior import POSTERIOR_SAMPLES, Posterior
+from bayesreg.priors import Tempered
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -80,24 +82,64 @@ class Fitted:
     y_train: Any = None
 
 
-def to_posterior(fitted: Fitted, problem, method) -> Posterior:
-    """The :class:`bayesreg.Posterior` of ``fitted``, a result of ``method`` on ``problem``."""
+def to_posterior(fitted: Fitted, problem, method, *, likelihood=None, prior=None) -> Posterior:
+    """The :class:`bayesreg.Posterior` of ``fitted``, a result of ``method`` on ``problem``.
+
+    A problem fitted in standard units (``problem.scale`` ≠ 1, :mod:`bayesreg._units`) is
+    mapped back here, in one place: σ, the learned prior scales and the evidence into the
+    units of y; ``likelihood`` and ``prior`` are the user's (in those units), which the
+    posterior reports where the method used them as given."""
     def given(value, default):
         return default if value is None else value
 
+    s = problem.scale
+    likelihood = given(likelihood, problem.likelihood)
+    fit_likelihood = given(fitted.likelihood, problem.likelihood)
+    theta, diagnostics, log_evidence = fitted.theta, fitted.diagnostics, fitted.log_evidence
+    post_prior = fitted.prior
+    if s != 1.0:
+        theta = fit_likelihood.rescaled_theta(theta, s)
+        # a likelihood the method fixed (its σ), or the user's as given
+        likelihood = fit_likelihood.rescaled(s) if fitted.likelihood is not None else likelihood
+        diagnostics = _units.scaled_diagnostics(diagnostics, s)
+        observed = int(np.sum(~np.isnan(np.asarray(problem.y, np.float64))))
+        log_evidence = _units.scaled_evidence(log_evidence, s, observed)
+        post_prior = _prior_in_units(fitted.prior, problem.prior, given(prior, problem.prior), s,
+                                     len(fitted.params["weights"]))
     return Posterior(
         model=given(fitted.model, problem.model),
-        likelihood=given(fitted.likelihood, problem.likelihood),
-        prior=fitted.prior, method=given(fitted.name, type(method).__name__),
-        params=fitted.params, theta=fitted.theta,
+        likelihood=likelihood,
+        prior=post_prior, method=given(fitted.name, type(method).__name__),
+        params=fitted.params, theta=theta,
         X_train=given(fitted.X_train, problem.X),
-        y_train=_uncentred(given(fitted.y_train, problem.y), problem.offset),
-        diagnostics=fitted.diagnostics, log_evidence=fitted.log_evidence,
+        y_train=_uncentred(given(fitted.y_train, problem.y), problem.offset, s),
+        diagnostics=diagnostics, log_evidence=log_evidence,
         num_chains=fitted.num_chains, config=given(fitted.config, method.to_dict()),
         hyper=fitted.hyper, dtype=problem.dtype, approximation=fitted.approximation,
-        point=fitted.point, draws_kind=fitted.draws_kind, offset=problem.offset)
+        point=fitted.point, draws_kind=fitted.draws_kind, offset=problem.offset, scale=s)
 
 
-def _uncentred(y, offset: float):
-    """The training targets in the user's units (``br.fit`` fitted y − offset)."""
-    return y if not np.any(offset) else (np.asarray(y, np.float64) + offset).astype(y.dtype)
+def _prior_in_units(used: dict, fitted_spec: dict, user_spec: dict, s: float, layers: int):
+    """The prior a fit in standard units used, in the units of y: the user's own where the
+    method kept the prior it was given, a learned Gaussian's output-layer scale times s
+    (a Tempered prior's base likewise)."""
+    out = {}
+    for g, p in used.items():
+        if p is fitted_spec.get(g):
+            out[g] = user_spec[g]
+        elif isinstance(p, Tempered) and _units._scalable(p.prior):
+            out[g] = dataclasses.replace(
+                p, prior=_units.scaled_prior({"weights": p.prior, "biases": p.prior}, s,
+                                             layers)["weights"])
+        elif _units._scalable(p):
+            out[g] = _units.scaled_prior({"weights": p, "biases": p}, s, layers)["weights"]
+        else:
+            out[g] = p
+    return out
+
+
+def _uncentred(y, offset: float, scale: float = 1.0):
+    """The training targets in the user's units (``br.fit`` fitted (y − offset) / scale)."""
+    if not np.any(offset) and scale == 1.0:
+        return y
+    return (np.asarray(y, np.float64) * scale + offset).astype(y.dtype)

@@ -166,6 +166,31 @@ class GaussianLikelihood:
         scale = (tuple(task_std(y).tolist()) if is_multitask(y) else target_std(y) or 1.0)
         return dataclasses.replace(self, noise_prior=scale)
 
+    def rescaled(self, factor: float) -> GaussianLikelihood:
+        """This likelihood for the targets times ``factor``: a given σ and the scale of σ's
+        prior times ``factor``.
+
+        Examples
+        --------
+        >>> import bayesreg as br
+        >>> br.GaussianLikelihood(0.5, noise_prior=2.0).rescaled(10.0)
+        GaussianLikelihood(noise=5.0, noise_prior=20.0)
+        """
+        def times(v):
+            if v is None:
+                return None
+            return tuple(float(a) * factor for a in v) if np.ndim(v) == 1 else float(v) * factor
+
+        return dataclasses.replace(self, noise=times(self.noise),
+                                   noise_prior=times(self.noise_prior))
+
+    def rescaled_theta(self, theta: dict, factor: float) -> dict:
+        """θ for the targets times ``factor``: log σ + log ``factor``."""
+        if not self.learned_noise or "log_noise" not in theta:
+            return theta
+        log_s = np.asarray(theta["log_noise"])
+        return {**theta, "log_noise": log_s + np.asarray(math.log(factor), log_s.dtype)}
+
     def log_noise_prior(self, theta) -> jax.Array:
         """log p(log σ) = log HalfNormal(σ; noise_prior) + log σ (0 for a fixed noise),
         summed over the tasks' σₜ."""

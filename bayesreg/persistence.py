@@ -377,6 +377,10 @@ def _build(arrays: dict, meta: dict, model, path):
     elif not isinstance(offset, int | float) or not math.isfinite(offset):
         raise ValueError(f"{path}: the target offset is not a finite number (or one per "
                          f"task of y_train): {offset!r}")
+    scale = meta.get("scale", 1.0)  # files before standard units: 1
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not (
+            math.isfinite(scale) and scale > 0):
+        raise ValueError(f"{path}: the target scale is not a positive finite number: {scale!r}")
     return Posterior(
         model=model, likelihood=likelihood, prior=prior, method=str(meta["method"]),
         params=params, theta=theta, X_train=X, y_train=y, diagnostics=diagnostics,
@@ -385,7 +389,7 @@ def _build(arrays: dict, meta: dict, model, path):
         point=meta.get("point", meta["config"].get("reduce", "mean")),
         draws_kind=meta.get("draws_kind", DRAWS_KIND_BEFORE_FORMAT_1.get(meta["method"],
                                                                 POSTERIOR_SAMPLES)),
-        offset=offset if isinstance(offset, np.ndarray) else float(offset))
+        offset=offset if isinstance(offset, np.ndarray) else float(offset), scale=float(scale))
 
 
 def _check_noise(likelihood, theta: dict, draws: int, dtype: str) -> None:

@@ -72,6 +72,12 @@ class Posterior:
         one per task for Y (N, T)): the model's first output (T outputs) is about y − offset,
         and every prediction, ``mean_params``
         (the output bias) and ``to_arviz`` add it back, so all of them are in the units of y.
+    scale : float
+        s: ``br.fit`` fitted (y − offset)/s (regression with ``center``, wherever that is
+        only a change of units: :mod:`bayesreg._units`). ``params`` are those of the
+        standardised target; predictions, ``mean_params`` (the output layer times s) and
+        ``to_arviz`` are in the units of y, as are ``theta``, ``prior``, the σ and prior
+        scales in ``diagnostics`` and ``log_evidence``.
     """
 
     model: Any
@@ -92,6 +98,7 @@ class Posterior:
     point: str = "mean"
     draws_kind: str = POSTERIOR_SAMPLES
     offset: float | np.ndarray = 0.0
+    scale: float = 1.0
 
     def __getattr__(self, name):
         # ``post.gaussian`` (Exact) and ``post.linearization`` (LaplaceApprox) of earlier
@@ -123,12 +130,15 @@ class Posterior:
             draws = self.approximation.outputs(self, X, chunk_size)
         else:
             draws = FunctionDraws(draw_outputs(self.model, self.params, X, chunk_size))
-        if not np.any(self.offset):
+        if not np.any(self.offset) and self.scale == 1.0:
             return draws
-        outputs = np.array(draws.outputs)
-        outputs[..., :np.size(self.offset)] += np.asarray(self.offset, outputs.dtype)
+        outputs, s = np.array(draws.outputs), self.scale
+        # the first output (T outputs of T tasks) is the target's, in standard units
+        t = max(np.size(self.offset), 1)
+        outputs[..., :t] = outputs[..., :t] * np.asarray(s, outputs.dtype) + np.asarray(
+            self.offset, outputs.dtype)
         moments = (None if draws.moments is None
-                   else (draws.moments[0] + self.offset, draws.moments[1]))
+                   else (draws.moments[0] * s + self.offset, draws.moments[1] * s**2))
         return FunctionDraws(outputs, moments)
 
     def predict(self, X, *, chunk_size: int | None = None,
@@ -170,10 +180,11 @@ class Posterior:
         return self._log_likelihood(self.X_train, self.y_train)
 
     def _log_likelihood(self, X, y) -> np.ndarray:
-        if np.any(self.offset):  # the model's first output (or T outputs) is about y − offset
-            y = (np.asarray(y, np.float64) - self.offset).astype(np.asarray(y).dtype)
-        return np.asarray(_pointwise_loglik(self.model, self.likelihood, self.params,
-                                            self.theta, jnp.asarray(X), jnp.asarray(y)))
+        # the model's first output (or T outputs) is about (y − offset) / scale
+        return np.asarray(_pointwise_loglik(
+            self.model, self.likelihood, self.params, self.theta, jnp.asarray(X),
+            jnp.asarray(y), np.asarray(self.offset, np.asarray(y).dtype),
+            np.asarray(self.scale, np.asarray(y).dtype)))
 
     def mean_params(self):
         """The posterior mean of the parameters, a pytree like one draw (no leading axis).
@@ -199,15 +210,21 @@ class Posterior:
             jax.tree_util.tree_map(lambda a: np.asarray(a).mean(axis=0), self.params))
 
     def _uncentred(self, params):
-        """``params`` (one draw or S of them) with ``offset`` added to the output bias's first
-        output, so they predict y itself (the model's parameters, as fitted, predict y − offset)."""
+        """``params`` (one draw or S of them) that predict y itself: the output layer times
+        ``scale`` and ``offset`` added to the output bias's first output (the model's
+        parameters, as fitted, predict (y − offset) / scale)."""
         biases = params.get("biases") if isinstance(params, dict) else None
-        if not np.any(self.offset) or not biases \
+        if (not np.any(self.offset) and self.scale == 1.0) or not biases \
                 or not getattr(self.model, "output_bias_last", True):
             return params
+        t = max(np.size(self.offset), 1)
         out_bias = np.array(biases[-1])
-        out_bias[..., :np.size(self.offset)] += np.asarray(self.offset, out_bias.dtype)
-        return {**params, "biases": [*biases[:-1], out_bias]}
+        out_bias[..., :t] = out_bias[..., :t] * self.scale + np.asarray(self.offset,
+                                                                        out_bias.dtype)
+        weights = params["weights"]
+        out_w = np.array(weights[-1])
+        out_w[..., :t] = out_w[..., :t] * np.asarray(self.scale, out_w.dtype)
+        return {**params, "weights": [*weights[:-1], out_w], "biases": [*biases[:-1], out_bias]}
 
     def replicated_y(self, X=None, *, seed: int = 0) -> np.ndarray:
         """One replicated y per draw at the rows of X (the training rows by default), (S, N):
@@ -357,8 +374,14 @@ predictive_outputs = draw_outputs
 
 
 @partial(jax.jit, static_argnums=(0,))
-def _pointwise_loglik(model, likelihood, params, theta, X, y):
+def _pointwise_loglik(model, likelihood, params, theta, X, y, offset, scale):
+    """log p(yᵢ | draw s) (S, N), the model's first output (T outputs for Y (N, T)) mapped
+    to the units of y: s·f + offset."""
+    tasks = max(offset.size, 1)
+
     def one(p, t):
-        return likelihood.log_prob(y, model.apply(p, X), t)
+        out = model.apply(p, X)
+        out = out.at[:, :tasks].set(out[:, :tasks] * scale + offset)
+        return likelihood.log_prob(y, out, t)
 
     return jax.lax.map(lambda pt: one(*pt), (params, theta), batch_size=64)

@@ -33,6 +33,9 @@ class Problem:
     # the targets' mean, already subtracted from y (regression): added back to every prediction;
     # (T,) for targets Y (N, T) of T tasks, whose missing labels are NaN
     offset: float | np.ndarray = 0.0
+    # s: y above is (targets − offset) / s, the prior and likelihood those of that target
+    # (bayesreg._units); results are mapped back to the targets' units by br.fit
+    scale: float = 1.0
 
     @property
     def n_tasks(self) -> int:

@@ -92,9 +92,12 @@ def test_map_with_gaussian_prior_equals_ridge(linear_data, scale):
     ridge = Ridge(alpha=alpha).fit(X, y)  # sklearn does not penalise the intercept
     post = br.fit(br.Linear(), X, y, prior={"weights": prior, "biases": br.Flat()},
                   likelihood=br.GaussianLikelihood(sigma))
-    np.testing.assert_allclose(post.params["weights"][0][0, :, 0], ridge.coef_, atol=2e-5)
-    # the parameters as fitted predict y − ȳ (br.fit centres the target); mean_params adds ȳ
-    assert float(post.params["biases"][0][0, 0]) == pytest.approx(
+    # the parameters as fitted predict (y − ȳ)/s (br.fit centres and standardises the
+    # target); mean_params maps them to the units of y
+    np.testing.assert_allclose(post.mean_params()["weights"][0][:, 0], ridge.coef_, atol=2e-5)
+    np.testing.assert_allclose(post.params["weights"][0][0, :, 0] * post.scale, ridge.coef_,
+                               atol=2e-5)
+    assert float(post.params["biases"][0][0, 0]) * post.scale == pytest.approx(
         ridge.intercept_ - post.offset, abs=2e-5)
     assert float(post.mean_params()["biases"][0][0]) == pytest.approx(ridge.intercept_, abs=2e-5)
     # a prior on every coefficient, the target not centred, is Ridge without intercept on [X, 1]

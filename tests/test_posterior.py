@@ -84,9 +84,10 @@ def test_to_arviz_groups_and_loo(name):
     assert "noise" in idata.posterior
     ll = idata.log_likelihood["y"].values
     assert ll.shape == (1, post.num_draws, len(post.y_train))
-    # the parameters predict y − ȳ (br.fit centres the target): ȳ = post.offset added back
+    # the parameters predict (y − ȳ)/s (br.fit centres and standardises the target):
+    # s = post.scale and ȳ = post.offset map them back
     expected = br.Predictive(predictive_draws(post.model, post.params, post.X_train)
-                             + post.offset, post.noise_std()[:, None])
+                             * post.scale + post.offset, post.noise_std()[:, None])
     # the pointwise log-likelihood of draw s is log N(y | f_s(x), σ_s²)
     from scipy import stats
     ref = stats.norm.logpdf(post.y_train, expected.draws, post.noise_std()[:, None])
@@ -214,7 +215,8 @@ def test_predicting_on_many_sizes_compiles_log_many_programs():
         if n in (1, 7, 60):  # padding rows never change the real ones
             ref = np.stack([np.asarray(net.model.apply(jax.tree_util.tree_map(
                 lambda a, s=s: a[s], net.params), x[:, None]))[:, 0] for s in range(3)])
-            np.testing.assert_allclose(got.draws, ref + net.offset, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got.draws, ref * net.scale + net.offset, rtol=1e-5,
+                                       atol=1e-6)
         lap.predict(x)
     buckets = len({bucket(n) for n in sizes})  # 8, 12, 16, 24, 32, 48, 64: 7 sizes
     assert _apply_draws._cache_size() - before[0] <= buckets
@@ -342,19 +344,25 @@ def test_mean_params_is_the_analytic_mean_where_there_is_one():
     post = FITS["exact"]  # 50 draws: their average is off the mean by ~ std/7
     mean = post.approximation.mean
     got = post.mean_params()
-    np.testing.assert_array_equal(got["weights"][0][:, 0], mean[:-1])
-    np.testing.assert_allclose(got["biases"][0], mean[-1:] + post.offset, rtol=1e-6)
+    # (in the units of y: the standardised target's coefficients times post.scale)
+    np.testing.assert_allclose(got["weights"][0][:, 0], mean[:-1] * post.scale, rtol=1e-12)
+    np.testing.assert_allclose(got["biases"][0], mean[-1:] * post.scale + post.offset,
+                               rtol=1e-6)
     assert got["weights"][0].shape == post.params["weights"][0].shape[1:]
-    drawn = np.asarray(post.params["weights"][0]).mean(0)[:, 0]
+    drawn = np.asarray(post.params["weights"][0]).mean(0)[:, 0] * post.scale
     assert np.max(np.abs(drawn - mean[:-1])) > 1e-4  # the draws' average is not it
     # without an analytic mean: the average of the draws (MAP: its one point)
     # (the output bias in the units of y: the fitted one plus the target's mean)
     fitted = FITS["map_mlp"]
     point = fitted.mean_params()
+    # (and the output layer times post.scale)
     np.testing.assert_allclose(point["biases"][-1], np.asarray(fitted.params["biases"][-1])[0]
-                               + fitted.offset, rtol=1e-6)
-    for a, b in zip([*point["weights"], *point["biases"][:-1]],
-                    [*fitted.params["weights"], *fitted.params["biases"][:-1]], strict=True):
+                               * fitted.scale + fitted.offset, rtol=1e-6)
+    np.testing.assert_allclose(point["weights"][-1], np.asarray(fitted.params["weights"][-1])[0]
+                               * fitted.scale, rtol=1e-6)
+    for a, b in zip([*point["weights"][:-1], *point["biases"][:-1]],
+                    [*fitted.params["weights"][:-1], *fitted.params["biases"][:-1]],
+                    strict=True):
         np.testing.assert_array_equal(a, np.asarray(b)[0])
 
 
@@ -363,10 +371,14 @@ def test_mean_params_of_the_laplace_approximation_is_its_mode():
     post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10),
                   likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
     got, mode = post.mean_params(), post.approximation.mode
-    for a, b in zip([*got["weights"], *got["biases"][:-1]],
-                    [*mode["weights"], *mode["biases"][:-1]], strict=True):
+    for a, b in zip([*got["weights"][:-1], *got["biases"][:-1]],
+                    [*mode["weights"][:-1], *mode["biases"][:-1]], strict=True):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(got["biases"][-1], np.asarray(mode["biases"][-1]) + post.offset,
+    # the output layer in the units of y: times post.scale, plus post.offset for the bias
+    np.testing.assert_allclose(got["weights"][-1], np.asarray(mode["weights"][-1]) * post.scale,
+                               rtol=1e-6)
+    np.testing.assert_allclose(got["biases"][-1],
+                               np.asarray(mode["biases"][-1]) * post.scale + post.offset,
                                rtol=1e-6)
     # last-layer Laplace: the body at the mode, the last layer at its posterior mean
     post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10,
@@ -374,8 +386,10 @@ def test_mean_params_of_the_laplace_approximation_is_its_mode():
                   likelihood=br.GaussianLikelihood(0.1), prior=br.Gaussian(1.0))
     approx, got = post.approximation, post.mean_params()
     np.testing.assert_array_equal(got["weights"][0], approx.mode["weights"][0])
-    np.testing.assert_array_equal(got["weights"][-1][:, 0], approx.mean[:-1])
-    np.testing.assert_allclose(got["biases"][-1], approx.mean[-1:] + post.offset, rtol=1e-6)
+    np.testing.assert_allclose(got["weights"][-1][:, 0], approx.mean[:-1] * post.scale,
+                               rtol=1e-6)
+    np.testing.assert_allclose(got["biases"][-1], approx.mean[-1:] * post.scale + post.offset,
+                               rtol=1e-6)
     assert got["weights"][-1].shape == approx.mode["weights"][-1].shape
 
 

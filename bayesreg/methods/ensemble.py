@@ -125,11 +125,14 @@ class Ensemble:
                                  f"the {g} prior is {prior!r}")
             leaves, treedef = jax.tree_util.tree_flatten(params0[g])
             ks = jax.random.split(k, max(1, len(leaves)))
-            anchors = [prior.loc + prior.scale * jax.random.normal(kk, a.shape, a.dtype)
-                       for a, kk in zip(leaves, ks, strict=False)]
+            layered = isinstance(prior.scale, list | tuple)  # one scale per array
+            scales = list(prior.scale) if layered else [prior.scale] * len(leaves)
+            anchors = [prior.loc + s * jax.random.normal(kk, a.shape, a.dtype)
+                       for a, kk, s in zip(leaves, ks, scales, strict=False)]
+            scale = ([jnp.full((self.members,), s, jnp.float32) for s in scales] if layered
+                     else jnp.full((self.members,), prior.scale, jnp.float32))
             stacked[g] = prior.replace_unchecked(
-                scale=jnp.full((self.members,), prior.scale, jnp.float32),
-                loc=jax.tree_util.tree_unflatten(treedef, anchors))
+                scale=scale, loc=jax.tree_util.tree_unflatten(treedef, anchors))
         return stacked
 
     def supports(self, model, likelihood) -> bool:

@@ -22,7 +22,7 @@ from bayesreg.data import stream as _stream
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian
 from bayesreg.problem import Problem
-from bayesreg.training.evidence import NOISE_FLOOR, concrete_prior
+from bayesreg.training.evidence import ALPHA_RANGE, NOISE_FLOOR, concrete_prior
 
 
 def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict, dict]:
@@ -48,7 +48,9 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
             f"{int(np.max(refused))} evidence update(s) were refused: the Gauss–Newton "
             "matrix βG + diag(α) could not be factored in the working precision, so σ and the "
             "prior scales stayed at their last values (see diagnostics['prior_scales']). A prior "
-            "given explicitly (prior=br.Gaussian(...)) or standardised inputs avoid it",
+            "given explicitly (prior=br.Gaussian(...)) or standardised inputs avoid it; for a "
+            f"target far from unit scale (here std {_stream.std(problem.y):.3g}), "
+            "br.fit(..., standardize=True)",
             UserWarning, stacklevel=4)
     if "log_noise" in hyper:
         floor = NOISE_FLOOR * (_stream.std(problem.y) or 1.0)  # as in the training loop
@@ -64,6 +66,15 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
         scales = {g: np.stack([np.exp(np.asarray(v)) for v in hyper["log_scale"][g]], -1)
                   for g in PARAM_GROUPS}
         trace["prior_scales"] = scales
+        clip = ALPHA_RANGE[1] ** -0.5  # the smallest scale the evidence may set
+        if problem.scale == 1.0 and np.any(scales["weights"] <= 1.01 * clip):
+            y_sd = _stream.std(problem.y)
+            warnings.warn(
+                f"the evidence put a layer's prior scale at its floor {clip:.3g}: the network "
+                f"trained to (nearly) a constant. On a target far from unit scale (here std "
+                f"{y_sd:.3g}) the optimiser cannot reach the mode in y's units; "
+                "br.fit(..., standardize=True) fits it in standard units and maps every result "
+                "back", UserWarning, stacklevel=4)
         first = {g: [v[0] if v.ndim else v for v in (
             np.asarray(x) for x in hyper["log_scale"][g])] for g in PARAM_GROUPS}
         prior = concrete_prior(first)
