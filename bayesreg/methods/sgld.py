@@ -35,8 +35,10 @@ from bayesreg.fitted import Fitted
 from bayesreg.latent import init_latent, split_draws
 from bayesreg.problem import Problem
 from bayesreg.training.langevin import (
+    RUNAWAY,
     Plan,
     chain_summaries,
+    diverged,
     log_joint_draws,
     prior_precondition,
     sample,
@@ -184,18 +186,20 @@ class SGLD:
                                              problem.y, step_size, float(self.momentum),
                                              precondition))
             flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
-            if all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(flat)):
+            if not diverged(model, z, problem.X, problem.y):
                 break
             if attempt:
                 raise ValueError(
-                    f"SGLD diverged (non-finite draws) at step_size={self.step_size} and at "
+                    f"SGLD diverged (non-finite draws, or outputs at training rows beyond "
+                    f"{RUNAWAY:g} × max|y|) at step_size={self.step_size} and at "
                     f"{step_size:g}: lower it further, standardise X and y, or use a wider "
                     "prior or noise")
             # the same chains at a tenth of the step (the compiled program is reused: ε is
             # an argument); near the edge of stability a stiff prior scale (a learned one,
             # down to 1e-4) or an unlucky batch sends a chain to inf
             warnings.warn(
-                f"SGLD diverged (non-finite draws) at step_size={step_size:g}; ran again at "
+                f"SGLD diverged (non-finite or runaway draws) at step_size={step_size:g}; ran "
+                f"again at "
                 f"{step_size / 10:g} (diagnostics['step_size_used']). Give a smaller step_size "
                 "to skip the failed run", UserWarning, stacklevel=4)
             step_size /= 10

@@ -500,6 +500,24 @@ def chain_summaries(model, z, X) -> dict:
     return {**out, "output": _outputs(model, z["params"], Xr)}
 
 
+RUNAWAY = 1e4  # draws whose outputs at training rows exceed this × max(|y|, 1) ran away
+
+
+def diverged(model, z, X, y) -> bool:
+    """Whether a chain ran away: a non-finite draw, or a draw whose output at the
+    ``SUMMARY_ROWS`` training rows exceeds ``RUNAWAY`` × max(|y|, 1). A step too large for
+    the posterior's curvature multiplies the distance to the mode by |1 − ηh| > 1 at every
+    step: a few hundred steps at 1.1 overflow to inf, but at 1.01 a chain ends near 1e8
+    with every number finite (z: leading axes (chains, draws))."""
+    if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(z)):
+        return True
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
+    out = np.asarray(_outputs(model, z["params"], jnp.asarray(np.asarray(X[rows]))))
+    bound = RUNAWAY * max(float(np.max(np.abs(np.asarray(y, np.float64)))), 1.0)
+    return not bool(np.all(np.abs(out) <= bound))
+
+
 @partial(jax.jit, static_argnames=("model",))
 def _outputs(model, params, X):
     """The model's output at X for every draw: (chains, draws, len(X), ...)."""

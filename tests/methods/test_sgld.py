@@ -280,3 +280,23 @@ def test_a_prior_too_narrow_for_the_step_gets_its_own_smaller_step():
     sd = np.sqrt(np.diag(exact.approximation.cov))[:2]
     assert post.diagnostics["ess_bulk"] >= 25
     np.testing.assert_allclose(w.mean(0), exact.approximation.mean[:2], atol=sd.min())
+
+
+def test_a_chain_that_runs_away_with_finite_numbers_is_a_divergence():
+    """A constant step 0.5% past the stability limit 2/h (h: the largest eigenvalue of the
+    per-point curvature) multiplies the distance to the mode by about 1.01 a step: 4 400
+    steps end near 1e9 with every number finite. Before, SGLD returned those draws with an
+    R-hat warning only (coefficient 1.2e9 against 1.0); now it is a divergence, run again at a
+    tenth of the step."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 1))
+    y = X[:, 0] + 0.1 * rng.standard_normal(100)
+    A = np.column_stack([X, np.ones(100)])
+    h = np.linalg.eigvalsh(A.T @ A / 0.01 / 100 + np.eye(2) / 100).max()
+    method = br.SGLD(step_size=2.01 / h, batch_size=None, num_samples=200, num_warmup=200,
+                     schedule="constant")
+    with pytest.warns(UserWarning, match="runaway"):
+        post = br.fit(br.Linear(), X, y, method=method, likelihood=br.GaussianLikelihood(0.1),
+                      prior=br.Gaussian(1.0), center=False)
+    assert post.diagnostics["step_size_used"] == pytest.approx(0.201 / h)
+    assert np.max(np.abs(post.params["weights"][0])) < 2.0  # the slope is 1.0
