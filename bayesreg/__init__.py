@@ -23,6 +23,7 @@ from bayesreg.equivalence import (
 )
 from bayesreg.fit import fit
 from bayesreg.function_model import FunctionModel
+from bayesreg.invariance import AugmentationEvidence, augmentation_evidence
 from bayesreg.likelihoods import (
     Bernoulli,
     Categorical,
@@ -62,6 +63,7 @@ __all__ = [
     "SGLD",
     "SWAG",
     "VI",
+    "AugmentationEvidence",
     "Basis",
     "Bernoulli",
     "CalibratedPosterior",
@@ -90,6 +92,7 @@ __all__ = [
     "StreamingPredictive",
     "StudentT",
     "augment",
+    "augmentation_evidence",
     "calibrate",
     "compare",
     "datasets",
