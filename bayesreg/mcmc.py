@@ -7,13 +7,17 @@ summary into the ``UserWarning`` that names the fix: R-hat above :data:`RHAT_LIM
 divergent transitions where the sampler reports them. :func:`process_chains` and
 :func:`all_chains` split independent chains over the processes of a cluster and gather
 them back (:mod:`bayesreg.data.devices`), so that a sampler never decides about devices.
+:func:`chain_summaries` picks what R-hat and ESS are computed on (identified quantities, not
+a network's every weight) and :func:`diverged` tells a chain that ran away.
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._pytree import leaf_names
@@ -117,3 +121,60 @@ def all_chains(tree, num_chains: int):
     """Every process's chains (from :func:`process_chains`) gathered into (num_chains, ...)
     arrays on every process: a collective, which every process calls in the same order."""
     return _distributed.gather_chains(tree, num_chains)
+
+
+SUMMARY_ROWS = 8  # training rows at which the model's output is summarised
+SUMMARY_WEIGHTS = 64  # a linear-in-parameters model with at most this many: its weights
+
+
+def chain_summaries(model, z, X) -> dict:
+    """What R-hat and ESS are computed on (:func:`bayesreg.mcmc.chain_summary`): a few
+    identified quantities of the draws z (leading axes (chains, draws)), not every weight.
+    The noise and prior scales (θ, log s) always; the weights of a linear-in-parameters
+    model with at most ``SUMMARY_WEIGHTS`` of them (its posterior has one mode); otherwise
+    the model's output at ``SUMMARY_ROWS`` training rows spread over X (a network's weights
+    are not identified: hidden units permute and flip, chains in equivalent modes disagree
+    on every weight while agreeing on every prediction).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> params = br.MLP((3,)).init(jax.random.key(0), 2)
+    >>> z = {"params": jax.tree_util.tree_map(lambda a: np.zeros((2, 5, *a.shape)), params),
+    ...      "theta": {"log_noise": np.zeros((2, 5))}, "hyper": {}}
+    >>> s = chain_summaries(br.MLP((3,)), z, np.ones((100, 2)))
+    >>> sorted(s), s["output"].shape
+    (['hyper', 'output', 'theta'], (2, 5, 8, 1))
+    """
+    out = {"theta": z["theta"], "hyper": z["hyper"]}
+    size = sum(np.size(a[0, 0]) for a in jax.tree_util.tree_leaves(z["params"]))
+    if getattr(model, "linear_in_params", False) and size <= SUMMARY_WEIGHTS:
+        return {**out, "params": z["params"]}
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
+    Xr = jnp.asarray(np.asarray(X[rows]))  # a memmap reads these rows only
+    return {**out, "output": _outputs(model, z["params"], Xr)}
+
+
+RUNAWAY = 1e4  # draws whose outputs at training rows exceed this × max(|y|, 1) ran away
+
+
+def diverged(model, z, X, y) -> bool:
+    """Whether a chain ran away: a non-finite draw, or a draw whose output at the
+    ``SUMMARY_ROWS`` training rows exceeds ``RUNAWAY`` × max(|y|, 1). A step too large for
+    the posterior's curvature multiplies the distance to the mode by |1 − ηh| > 1 at every
+    step: a few hundred steps at 1.1 overflow to inf, but at 1.01 a chain ends near 1e8
+    with every number finite (z: leading axes (chains, draws))."""
+    if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(z)):
+        return True
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
+    out = np.asarray(_outputs(model, z["params"], jnp.asarray(np.asarray(X[rows]))))
+    bound = RUNAWAY * max(float(np.max(np.abs(np.asarray(y, np.float64)))), 1.0)
+    return not bool(np.all(np.abs(out) <= bound))
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _outputs(model, params, X):
+    """The model's output at X for every draw: (chains, draws, len(X), ...)."""
+    return jax.vmap(jax.vmap(lambda p: model.apply(p, X)))(params)

@@ -197,7 +197,7 @@ class NUTS:
         flat = jax.tree_util.tree_map(
             lambda a: np.asarray(a).reshape(-1, *np.shape(a)[2:]), z)
         params, theta, hyper = split_draws(flat)
-        diagnostics = _diagnostics(z, extra, seconds)
+        diagnostics = _diagnostics(mcmc.chain_summaries(model, z, problem.X), extra, seconds)
         mcmc.warn("NUTS", diagnostics,
                   f"run longer (num_warmup={self.num_warmup}, num_samples={self.num_samples}) "
                   "or more chains, and check for multiple modes",
@@ -266,9 +266,11 @@ def _sampler(method: NUTS, model, treedef, shapes, data_structure):
     return sampler, unravel
 
 
-def _diagnostics(z, extra, seconds: float) -> dict:
-    """Chain summaries (:func:`bayesreg.mcmc.chain_summary`) and per-draw sampler
-    statistics, flattened to (S,)."""
+def _diagnostics(summaries, extra, seconds: float) -> dict:
+    """R-hat and ESS of the chains' identified summaries (:func:`bayesreg.mcmc.chain_summaries`:
+    σ and the prior scales, and a small linear model's weights or a network's output at a few
+    training rows, not every weight of a network, whose hidden units permute between equally
+    good modes) and per-draw sampler statistics, flattened to (S,)."""
     per_draw = {
         "diverging": np.asarray(extra["diverging"]).reshape(-1).astype(bool),
         "acceptance_rate": np.asarray(extra["accept_prob"]).reshape(-1),
@@ -280,7 +282,7 @@ def _diagnostics(z, extra, seconds: float) -> dict:
     num_grad = float(np.sum(per_draw["n_steps"]))
     return {
         "divergences": int(per_draw["diverging"].sum()),
-        **mcmc.chain_summary(z),
+        **mcmc.chain_summary(summaries),
         "step_size_mean": float(np.mean(per_draw["step_size"])),
         "sampling_seconds": seconds,
         "gradient_evaluations_sampling": num_grad,

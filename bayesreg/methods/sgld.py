@@ -35,10 +35,7 @@ from bayesreg.fitted import Fitted
 from bayesreg.latent import init_latent, split_draws
 from bayesreg.problem import Problem
 from bayesreg.training.langevin import (
-    RUNAWAY,
     Plan,
-    chain_summaries,
-    diverged,
     log_joint_draws,
     prior_precondition,
     sample,
@@ -186,12 +183,12 @@ class SGLD:
                                              problem.y, step_size, float(self.momentum),
                                              precondition))
             flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
-            if not diverged(model, z, problem.X, problem.y):
+            if not mcmc.diverged(model, z, problem.X, problem.y):
                 break
             if attempt:
                 raise ValueError(
                     f"SGLD diverged (non-finite draws, or outputs at training rows beyond "
-                    f"{RUNAWAY:g} × max|y|) at step_size={self.step_size} and at "
+                    f"{mcmc.RUNAWAY:g} × max|y|) at step_size={self.step_size} and at "
                     f"{step_size:g}: lower it further, standardise X and y, or use a wider "
                     "prior or noise")
             # the same chains at a tenth of the step (the compiled program is reused: ε is
@@ -207,7 +204,7 @@ class SGLD:
         params, theta, hyper = split_draws(flat)
         # R-hat and ESS of a few identified summaries (the noise, the prior scales, and a
         # linear model's weights or a network's output at a few rows), not of every weight
-        diagnostics = {**mcmc.chain_summary(chain_summaries(model, z, problem.X)),
+        diagnostics = {**mcmc.chain_summary(mcmc.chain_summaries(model, z, problem.X)),
                        "sampling_seconds": seconds,
                        "step_size": np.tile(plan.kept_step_sizes(step_size),
                                             self.num_chains),
