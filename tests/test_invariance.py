@@ -19,6 +19,7 @@ def _one_sided(seed=0):
     return X, rng
 
 
+@pytest.mark.slow  # four Laplace fits, 47 s (the module's doctest runs a smaller one)
 @pytest.mark.parametrize("truth", ["even", "not even"])
 def test_the_evidence_chooses_the_invariance_the_function_has(truth):
     """cos 2x is even: the sign-flip model wins by 6–8 nats (seeds 0–2: 19.4 against 11.8,
