@@ -151,3 +151,23 @@ def test_padded_rows_leave_the_mode_and_the_hessian_unchanged():
     np.testing.assert_allclose(padded[0], raw[0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(padded[1], raw[1], rtol=1e-10, atol=1e-12)
     assert padded[2] == pytest.approx(raw[2], rel=1e-12)
+
+
+def _largest_spike(post, half=25):
+    """The largest ratio of the predictive sd at a point of a fine grid to the larger of its
+    neighbours' ``half`` grid points (0.025) away."""
+    sd = post.predict(np.linspace(-1.5, 1.5, 3001)).std
+    return float(np.max(sd[half:-half] / np.maximum(sd[:-2 * half], sd[2 * half:])))
+
+
+@pytest.mark.slow
+def test_relu_spikes_are_kinks_and_tanh_has_none():
+    """A ReLU network's parameter-Jacobian jumps at each unit's kink, so the linearised
+    band has needles where two kinks enclose no training input (docs: Laplace, "Needle
+    spikes"); tanh's Jacobian is continuous. Measured, data seeds 0-2: MLP((50,)) ReLU 6.3,
+    6.4, 4.2; tanh 1.0 each. 2 separates them with room on both sides."""
+    X, y = br.datasets.gap_example(n=40, seed=0)
+    relu = br.fit(br.MLP((50,)), X, y, method=br.LaplaceApprox(), seed=0)
+    smooth = br.fit(br.MLP((50,), activation="tanh"), X, y, method=br.LaplaceApprox(), seed=0)
+    assert _largest_spike(relu) > 2.0
+    assert _largest_spike(smooth) < 2.0
