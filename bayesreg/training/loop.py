@@ -440,6 +440,8 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         # updates the hook refused (not finite; round 0's is the burn-in, unused)
         state, extra = hyper_trace(hook, state, h, gammas[-1],
                                    jnp.sum(~jnp.isfinite(gammas[1:])), history)
+        # the objective changes with h: a loss compares with the start of its own round
+        extra["round_starts"] = round_starts(epochs, every, per_epoch)
     losses, vals = losses.reshape(-1), vals.reshape(-1)
     trace = {"losses": losses, **extra}
     if watch:
@@ -448,6 +450,13 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         if method.restore_best:
             state = dict(track.best_state, theta=state["theta"])
     return state, trace
+
+
+def round_starts(epochs: int, every: int, per_epoch: int) -> np.ndarray:
+    """The update at which each round of ``every`` units (of ``per_epoch`` updates) starts,
+    for the rounds that run at least one of the ``epochs`` units: between two evidence updates
+    the objective is fixed, so each round's loss is checked on its own."""
+    return np.arange(0, epochs, every) * per_epoch
 
 
 def hyper_trace(hook, state, h, gamma, refused, history):

@@ -92,13 +92,18 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
 
 
 def check_progress(losses, what: str, lr, problem: Problem | None = None, *,
-                   scale: float = 1.0, fix: str | None = None) -> None:
+                   scale: float = 1.0, fix: str | None = None, rounds=None) -> None:
     """The one divergence check run after every optimisation (MAP and every method that trains
     with it, VI, SWAG's SGD phase): ``FloatingPointError`` when the loss (last axis: updates;
     leading axes: members) became NaN or ±inf, or when it ended above where it started.
 
     "Above" is final > start + max(``scale``, |start|), with final the median of the last 5%
-    of updates (mini-batch and Monte Carlo losses are noisy) and start the first loss. An
+    of updates (mini-batch and Monte Carlo losses are noisy) and start the first loss. With
+    evidence updates during training (``rounds``: the update at which each round starts) σ
+    and the prior scales change the objective between rounds, so a good fit whose σ shrank
+    from std y to the noise can end far above its very first loss: such a rise is a
+    divergence only when some round, under one objective, also ended above its own start by
+    the same margin. An
     optimiser that converges, or merely wanders near the optimum, ends below its starting
     point; one whose step is too large climbs by orders of magnitude (Adam at lr=1e6 on a
     target of std 1: 1.5 → 960 nats a row, training RMSE 3e6), so the margin — a doubling of
@@ -137,9 +142,21 @@ def check_progress(losses, what: str, lr, problem: Problem | None = None, *,
         raise FloatingPointError(
             f"{what} diverged: the loss became {flat[bad][0]} after {first} updates. "
             f"Likely: {cause}")
-    window = max(1, flat.shape[-1] // 20)
-    start, final = flat[:, 0], np.median(flat[:, -window:], axis=-1)
-    rose = final > start + np.maximum(scale, np.abs(start))
+    def rises(part):  # the members whose loss ended above where this stretch started
+        window = max(1, part.shape[-1] // 20)
+        start, final = part[:, 0], np.median(part[:, -window:], axis=-1)
+        return final > start + np.maximum(scale, np.abs(start)), start, final
+
+    rose, start, final = rises(flat)
+    if np.any(rose) and rounds is not None:
+        # evidence updates changed the objective between rounds: the rise is a divergence
+        # only if some round, under one objective, also ended above where it started
+        size = flat.shape[-1]
+        starts = sorted({min(int(r), size - 1) for r in rounds} | {0})
+        within = np.zeros_like(rose)
+        for begin, end in zip(starts, [*starts[1:], size], strict=True):
+            within |= rises(flat[:, begin:end])[0]
+        rose = rose & within
     if np.any(rose):
         m = int(np.argmax(rose))
         member = f" (member {m})" if flat.shape[0] > 1 else ""
@@ -154,7 +171,9 @@ def check_trace(trace, lr, problem: Problem | None = None) -> dict:
     where it started is an error (:func:`check_progress`), not a silently bad fit."""
     out = {k: jax.tree_util.tree_map(np.asarray, v) for k, v in trace.items()}
     losses = out["losses"]
-    check_progress(losses, "MAP", lr, problem)
+    rounds = out.pop("round_starts", None)  # each round's objective is fixed
+    rounds = None if rounds is None else np.asarray(rounds).reshape(-1, np.shape(rounds)[-1])[0]
+    check_progress(losses, "MAP", lr, problem, rounds=rounds)
     out["final_loss"] = float(np.mean(losses[..., -1]))
     out["num_updates"] = int(losses.shape[-1])
     for k in ("best_update", "stopped_update"):

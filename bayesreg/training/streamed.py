@@ -20,7 +20,7 @@ import numpy as np
 from bayesreg._random import numpy_rng
 from bayesreg.data import stream as _stream
 from bayesreg.problem import log_likelihood
-from bayesreg.training.loop import hyper_trace, step
+from bayesreg.training.loop import hyper_trace, round_starts, step
 
 
 def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
@@ -242,6 +242,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                                    jax.tree_util.tree_map(lambda *a: jnp.stack(a, axis=axis),
                                                           *history))
         trace.update(extra)
+        trace["round_starts"] = round_starts(epochs, every, per_epoch)
     if collect is not None:
         trace["collected"] = acc
     return state, trace
