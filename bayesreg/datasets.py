@@ -45,6 +45,24 @@ def gap_example(n: int = 40, noise: float = 0.1, seed: int = 0):
     return x[:, None], y
 
 
+def multitask_example(n: int = 300, n_test: int = 500, noise: float = 0.05, seed: int = 0):
+    """Three regression tasks that read out the same two nonlinear features
+    h(x) = (sin(2x₁ + x₂), cos(x₁ − 2x₂)) of x ∈ [−2, 2]², each with its own random linear
+    head: Y = h(X) W + noise, W (2, 3) ~ N(0, 1). The multi-task docs' and example's data.
+
+    Returns X (n, 2), Y (n, 3), X_test (n_test, 2), Y_test (n_test, 3).
+    """
+    rng = np.random.default_rng(seed)
+    heads = rng.normal(size=(2, 3))
+
+    def f(X):
+        return np.c_[np.sin(2 * X[:, 0] + X[:, 1]), np.cos(X[:, 0] - 2 * X[:, 1])] @ heads
+
+    X, Xt = rng.uniform(-2, 2, (n, 2)), rng.uniform(-2, 2, (n_test, 2))
+    return (X, f(X) + noise * rng.standard_normal((n, 3)), Xt,
+            f(Xt) + noise * rng.standard_normal((n_test, 3)))
+
+
 def linear_example(n: int = 100, d: int = 5, noise: float = 0.5, seed: int = 0):
     """Linear data y = X w + b + noise with w ~ N(0, 1), b = 0.5, X ~ N(0, 1).
 

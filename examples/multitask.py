@@ -13,23 +13,10 @@ from _common import OUTPUT, cli, save
 import bayesreg as br
 
 
-def tasks(seed=0):
-    """X (300, 2), Y (300, 3), and 500 test rows, label noise 0.05."""
-    rng = np.random.default_rng(seed)
-    heads = rng.normal(size=(2, 3))
-
-    def f(X):
-        return np.c_[np.sin(2 * X[:, 0] + X[:, 1]), np.cos(X[:, 0] - 2 * X[:, 1])] @ heads
-
-    X, Xt = rng.uniform(-2, 2, (300, 2)), rng.uniform(-2, 2, (500, 2))
-    return (X, f(X) + 0.05 * rng.standard_normal((300, 3)), Xt,
-            f(Xt) + 0.05 * rng.standard_normal((500, 3)))
-
-
 def main(quick=False, out=OUTPUT):
     import matplotlib.pyplot as plt
 
-    X, Y, Xt, Yt = tasks(0)
+    X, Y, Xt, Yt = br.datasets.multitask_example(seed=0)
     mask = np.zeros(Y.shape, bool)
     mask[12:, 2] = True  # task 2: 12 labels
     net, prior = br.MLP((32,), activation="tanh"), br.Gaussian(1.0)

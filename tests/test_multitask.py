@@ -146,20 +146,6 @@ def test_other_methods_and_save_load(method, tmp_path):
     assert idata.posterior_predictive["y"].shape[-2:] == (40, 3)
 
 
-def _shared_features(seed):
-    """Three tasks that are different linear read-outs of the same two nonlinear features
-    h(x) = (sin(2x₁ + x₂), cos(x₁ − 2x₂)) of x ∈ [−2, 2]², label noise 0.05."""
-    rng = np.random.default_rng(seed)
-    heads = rng.normal(size=(2, 3))
-
-    def f(X):
-        return np.c_[np.sin(2 * X[:, 0] + X[:, 1]), np.cos(X[:, 0] - 2 * X[:, 1])] @ heads
-
-    X, Xt = rng.uniform(-2, 2, (300, 2)), rng.uniform(-2, 2, (500, 2))
-    return (X, f(X) + 0.05 * rng.standard_normal((300, 3)), Xt,
-            f(Xt) + 0.05 * rng.standard_normal((500, 3)))
-
-
 @pytest.mark.slow
 def test_goal_small_task_borrows_the_shared_features():
     """Issue 24's goal: task 2 has 12 labels, tasks 0 and 1 have 300; the multi-task fit's
@@ -169,7 +155,7 @@ def test_goal_small_task_borrows_the_shared_features():
     is asserted, as one seed's ratio depends on how well 12 labels pin down a 33-weight head."""
     ratios = []
     for seed in range(3):
-        X, Y, Xt, Yt = _shared_features(seed)
+        X, Y, Xt, Yt = br.datasets.multitask_example(seed=seed)
         mask = np.zeros(Y.shape, bool)
         mask[12:, 2] = True
         net, prior, method = br.MLP((32,), activation="tanh"), br.Gaussian(1.0), br.MAP(
