@@ -28,12 +28,13 @@ times s, the log density and the evidence with the Jacobian −log s per observe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from bayesreg.likelihoods import GaussianLikelihood
-from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
+from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian, Tempered
 
 
 def target_scale(y, model, likelihood, spec: dict, layers: int,
@@ -65,25 +66,26 @@ def _scalable(prior) -> bool:
             and not hasattr(prior.scale, "log_density"))
 
 
+def scaled_group(prior, factor: float, layers: int):
+    """One group's prior for outputs multiplied by ``factor``: a zero-centred Gaussian's
+    output-layer scale (the last of ``layers`` arrays) times ``factor``, written one scale
+    per layer (one scale stays one for a single layer); a Tempered prior's base likewise;
+    Flat, and any prior whose scale does not move with the outputs', as it is."""
+    if isinstance(prior, Tempered):
+        return dataclasses.replace(prior, prior=scaled_group(prior.prior, factor, layers))
+    if factor == 1.0 or isinstance(prior, Flat) or not _scalable(prior):
+        return prior
+    if not isinstance(prior.scale, list | tuple) and layers == 1:
+        return Gaussian(float(np.asarray(prior.scale)) * factor)
+    scales = list(prior.scale) if isinstance(prior.scale, list | tuple) else [prior.scale] * layers
+    scales[-1] = scales[-1] * factor
+    return Gaussian([float(np.asarray(v)) for v in scales])
+
+
 def scaled_prior(spec: dict, factor: float, layers: int) -> dict:
-    """The prior spec for outputs multiplied by ``factor``: the output layer's Gaussian
-    scale (the last of ``layers`` weight arrays, and of the biases) times ``factor``,
-    written one scale per layer (one scale stays one for a single layer); Flat stays
-    Flat."""
-    out = {}
-    for g in PARAM_GROUPS:
-        prior = spec[g]
-        if isinstance(prior, Flat) or factor == 1.0:
-            out[g] = prior
-            continue
-        if not isinstance(prior.scale, list | tuple) and layers == 1:  # one layer: one scale
-            out[g] = Gaussian(float(np.asarray(prior.scale)) * factor)
-            continue
-        scales = (list(prior.scale) if isinstance(prior.scale, list | tuple)
-                  else [prior.scale] * layers)
-        scales[-1] = scales[-1] * factor
-        out[g] = Gaussian([float(np.asarray(v)) for v in scales])
-    return out
+    """The prior spec for outputs multiplied by ``factor`` (:func:`scaled_group` of each
+    group)."""
+    return {g: scaled_group(spec[g], factor, layers) for g in PARAM_GROUPS}
 
 
 def scaled_diagnostics(diagnostics: dict, factor: float) -> dict:

@@ -24,7 +24,6 @@ import numpy as np
 
 from bayesreg import _units
 from bayesreg.posterior import POSTERIOR_SAMPLES, Posterior
-from bayesreg.priors import Tempered
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -121,21 +120,10 @@ def to_posterior(fitted: Fitted, problem, method, *, likelihood=None, prior=None
 
 def _prior_in_units(used: dict, fitted_spec: dict, user_spec: dict, s: float, layers: int):
     """The prior a fit in standard units used, in the units of y: the user's own where the
-    method kept the prior it was given, a learned Gaussian's output-layer scale times s
-    (a Tempered prior's base likewise)."""
-    out = {}
-    for g, p in used.items():
-        if p is fitted_spec.get(g):
-            out[g] = user_spec[g]
-        elif isinstance(p, Tempered) and _units._scalable(p.prior):
-            out[g] = dataclasses.replace(
-                p, prior=_units.scaled_prior({"weights": p.prior, "biases": p.prior}, s,
-                                             layers)["weights"])
-        elif _units._scalable(p):
-            out[g] = _units.scaled_prior({"weights": p, "biases": p}, s, layers)["weights"]
-        else:
-            out[g] = p
-    return out
+    method kept the prior it was given, else its output-layer scale times s (a learned or
+    tempered Gaussian: :func:`bayesreg._units.scaled_group`)."""
+    return {g: user_spec[g] if p is fitted_spec.get(g) else _units.scaled_group(p, s, layers)
+            for g, p in used.items()}
 
 
 def _uncentred(y, offset: float, scale: float = 1.0):

@@ -150,10 +150,7 @@ def chain_summaries(model, z, X) -> dict:
     size = sum(np.size(a[0, 0]) for a in jax.tree_util.tree_leaves(z["params"]))
     if getattr(model, "linear_in_params", False) and size <= SUMMARY_WEIGHTS:
         return {**out, "params": z["params"]}
-    n = len(X)
-    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
-    Xr = jnp.asarray(np.asarray(X[rows]))  # a memmap reads these rows only
-    return {**out, "output": _outputs(model, z["params"], Xr)}
+    return {**out, "output": _outputs(model, z["params"], _summary_rows(X))}
 
 
 RUNAWAY = 1e4  # draws whose outputs at training rows exceed this × max(|y|, 1) ran away
@@ -167,11 +164,16 @@ def diverged(model, z, X, y) -> bool:
     with every number finite (z: leading axes (chains, draws))."""
     if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(z)):
         return True
-    n = len(X)
-    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
-    out = np.asarray(_outputs(model, z["params"], jnp.asarray(np.asarray(X[rows]))))
+    out = np.asarray(_outputs(model, z["params"], _summary_rows(X)))
     bound = RUNAWAY * max(float(np.max(np.abs(np.asarray(y, np.float64)))), 1.0)
     return not bool(np.all(np.abs(out) <= bound))
+
+
+def _summary_rows(X) -> jax.Array:
+    """``SUMMARY_ROWS`` training rows spread evenly over X (a memmap reads these only)."""
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, SUMMARY_ROWS)).round().astype(int))
+    return jnp.asarray(np.asarray(X[rows]))
 
 
 @partial(jax.jit, static_argnames=("model",))
