@@ -15,9 +15,12 @@ backend                ``full``                             ``diag``
 
 Jₙ = ∂f(xₙ)/∂θ (K × P) is the Jacobian of row n's K outputs and Λₙ = ∂²(−log p(yₙ | f))/∂f²
 at f(xₙ) (K × K; Λₙ = I, the Gauss–Newton matrix of ½‖f − y‖², when no likelihood is given).
-The GGN is positive semi-definite even where a network's Hessian is not, and equals the
-Hessian where f is linear in θ. A prior's curvature is added by the caller: dense by
-``Hessian(neg_log_prior)``, or :func:`prior_diag` for a prior that factorises over scalars.
+The GGN is positive semi-definite even where a network's Hessian is not (when each Λₙ is:
+a likelihood whose Hessian in its outputs is indefinite, the heteroscedastic Gaussian's in
+(f, log σ), gives its Fisher information instead, ``output_curvature``), and equals the
+Hessian where f is linear in θ and Λₙ is the Hessian. A prior's curvature is added by the
+caller: dense by ``Hessian(neg_log_prior)``, or :func:`prior_diag` for a prior that
+factorises over scalars.
 
 Who calls what: ``LaplaceApprox`` :func:`latent` (its whole latent state: GGN or Hessian for
 the weights, the exact Hessian for log σ); last-layer Laplace :func:`last_layer` (the exact
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import jax
@@ -83,6 +87,10 @@ class GGN:
     nll : callable, optional
         ``nll(f_row (K,), y_row) -> scalar``, the negative log likelihood of one row;
         Λₙ is its Hessian in f. None: Λₙ = I.
+    fisher : callable, optional
+        ``fisher(outputs (N, K), y) -> Λ (N, K, K)``, used instead of the Hessian of
+        ``nll`` where that is not positive semi-definite: a likelihood's
+        ``output_curvature`` (the heteroscedastic Gaussian's Fisher in (f, log σ)).
 
     Examples
     --------
@@ -101,6 +109,7 @@ class GGN:
     X: Any
     y: Any = None
     nll: Callable | None = None
+    fisher: Callable | None = None
 
     def jacobian(self, theta) -> jax.Array:
         """J (N, K, P): ∂f(xₙ)/∂θ for every row."""
@@ -112,7 +121,9 @@ class GGN:
 
     def output_hessian(self, theta) -> jax.Array | None:
         """Λ (N, K, K): the Hessian of each row's negative log likelihood in its outputs
-        (None for Λₙ = I)."""
+        (None for Λₙ = I), or ``fisher`` when given."""
+        if self.fisher is not None:
+            return self.fisher(self.apply(theta, self.X), self.y)
         if self.nll is None:
             return None
         return jax.vmap(jax.hessian(self.nll))(self.apply(theta, self.X), self.y)
@@ -234,8 +245,11 @@ def latent(kind: str, model, lik, prior, unravel, X, y) -> Callable:
         def neg_log_prior(pf):
             return -latent_log_prior(lik, prior, dict(z, params=unravel_params(pf)))
 
+        fisher = getattr(lik, "output_curvature", None)  # where the Hessian is indefinite
+        if fisher is not None:
+            fisher = partial(_without_theta, fisher, z["theta"])
         H_pp = (GGN(lambda pf, rows: model.apply(unravel_params(pf), rows), X, y,
-                    nll_row).full(params_flat)
+                    nll_row, fisher).full(params_flat)
                 + Hessian(neg_log_prior).full(params_flat))
         H = jnp.zeros((v.size, v.size), v.dtype).at[np.ix_(pidx, pidx)].set(H_pp)
         if oidx.size:
@@ -244,6 +258,11 @@ def latent(kind: str, model, lik, prior, unravel, X, y) -> Callable:
         return H
 
     return ggn
+
+
+def _without_theta(fisher, theta, out, y):
+    """``fisher(y, out, theta)`` in :class:`GGN`'s argument order (outputs, targets)."""
+    return fisher(y, out, theta)
 
 
 def last_layer(kind: str, phi, y, sigma, k: int, prec0, m0, theta) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A heteroscedastic network on the UCI protocol's Boston splits: test RMSE, test
-log-likelihood and 95% coverage of MAP and Ensemble(5) under ``HeteroscedasticGaussian()``
-with the library's defaults (10% of the training rows held out, the best weights on them
-kept). Same splits, standardisation and MLP(50) as ``benchmarks/uci.py``.
+log-likelihood and 95% coverage of MAP, LaplaceApprox and Ensemble(5) under
+``HeteroscedasticGaussian()`` with the library's defaults (10% of the training rows held
+out, the best weights on them kept). Same splits, standardisation and MLP(50) as ``benchmarks/uci.py``.
 
 Run:  .venv/bin/python benchmarks/heteroscedastic.py [--splits 5]
 """
@@ -22,7 +22,8 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=5)
     args = ap.parse_args()
     X, y = uci.load("boston")
-    for name, method in (("MAP", br.MAP()), ("Ensemble(5)", br.Ensemble(members=5))):
+    for name, method in (("MAP", br.MAP()), ("LaplaceApprox", br.LaplaceApprox()),
+                         ("Ensemble(5)", br.Ensemble(members=5))):
         rows = []
         for k, (Xtr, ytr, Xte, test, sy, my) in enumerate(
                 uci.protocol_splits(X, y, args.splits)):

@@ -103,6 +103,20 @@ class RowMasked:
             target = target.astype(self.dtype)
         return self.base.log_prob(target, out, theta) * y[..., -1].astype(out.dtype)
 
+    @property
+    def output_curvature(self):
+        """The base's Λ per row (:mod:`bayesreg.curvature`) times each row's weight; None
+        when the base has none (the GGN then takes the Hessian of ``log_prob``)."""
+        base = getattr(self.base, "output_curvature", None)
+        if base is None:
+            return None
+
+        def weighted(y, out, theta):
+            target = y[..., :-1] if self.multi else y[..., 0]
+            return base(target, out, theta) * y[:, -1, None, None].astype(out.dtype)
+
+        return weighted
+
     def __getattr__(self, name):  # only called for what this class does not define
         if name == "base":
             raise AttributeError(name)

@@ -67,9 +67,12 @@ class LaplaceApprox:
     training : MAP or Trainer
         How the mode is found. Default: 1000 full-batch L-BFGS steps, which reach a
         stationary point of a small network's loss (gradient norm ~1e-3 on a 40-point toy)
-        where Adam's 3000 steps stop at ~0.9 — the expansion needs a true mode.
+        where Adam's 3000 steps stop at ~0.9 — the expansion needs a true mode. Under a
+        heteroscedastic likelihood, whose mode is unbounded, the network is the one
+        ``training`` gives as a MAP fit (10% of the rows held out, the best weights kept).
     newton_steps : int
-        Float64 Newton refinements of the mode (each accepted only if it lowers the loss).
+        Float64 Newton refinements of the mode (each accepted only if it lowers the loss);
+        none under a heteroscedastic likelihood.
     predictive : {"auto", "linearized", "sample"}
         How a network predicts: through the network linearised at the mode (the GLM
         predictive that matches the GGN, Immer et al. 2021), or by pushing weight draws
@@ -175,6 +178,10 @@ class LaplaceApprox:
             lik = GaussianLikelihood(float(sigma) if sigma.ndim == 0 else sigma)
             problem = dataclasses.replace(problem, likelihood=lik, prior=prior)
             state = {"params": state["params"], "theta": {}, "hyper": {}}
+        elif lik.heteroscedastic:  # MAP's network: rows held out, the best weights kept
+            trained = self.training.train(problem)
+            problem, trace = trained.rows, trained.diagnostics
+            state = {"params": trained.state["params"], "theta": {}, "hyper": {}}
         else:
             state, trace = self.training.optimize(problem, init_latent(problem, init_key),
                                                   train_key, latent=True)
@@ -186,9 +193,12 @@ class LaplaceApprox:
         kind = self.hessian
         if kind == "auto":
             kind = "full" if getattr(model, "linear_in_params", False) else "ggn"
+        # a heteroscedastic likelihood is unbounded at its mode: the Gaussian sits at the
+        # weights with the best held-out likelihood, where MAP stops, not refined beyond
+        refine = 0 if lik.heteroscedastic else self.newton_steps
         with jax.enable_x64(True):  # rows bucketed: a new size compiles no new program
             mode, H, loss, steps, grad_norm = bucketed_newton_mode(
-                model, lik, prior, state, problem.X, problem.y, kind, self.newton_steps)
+                model, lik, prior, state, problem.X, problem.y, kind, refine)
         try:
             chol = linalg.cholesky(H, lower=True)
         except linalg.LinAlgError:
@@ -235,7 +245,8 @@ class LaplaceApprox:
             diagnostics={**learned, "hessian": kind, "losses": np.asarray(losses),
                          "mode_loss": float(loss), "newton_steps": steps,
                          "grad_norm": grad_norm, "log_evidence_improper": log_ev,
-                         "min_eigenvalue": float(np.linalg.eigvalsh(H).min())},
+                         "min_eigenvalue": float(np.linalg.eigvalsh(H).min()),
+                         **{k: trace[k] for k in ("val_losses", "best_update") if k in trace}},
             log_evidence=log_ev_public, config=self.to_dict(),
             approximation=gaussian if gaussian is not None else linearization,
         )
