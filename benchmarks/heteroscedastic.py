@@ -1,7 +1,8 @@
 """A heteroscedastic network on the UCI protocol's Boston splits: test RMSE, test
 log-likelihood and 95% coverage of MAP, LaplaceApprox and Ensemble(5) under
 ``HeteroscedasticGaussian()`` with the library's defaults (10% of the training rows held
-out, the best weights on them kept). Same splits, standardisation and MLP(50) as ``benchmarks/uci.py``.
+out, the best weights on them kept). Same splits, standardisation and MLP(50) as
+``benchmarks/uci.py``.
 
 Run:  .venv/bin/python benchmarks/heteroscedastic.py [--splits 5]
 """
