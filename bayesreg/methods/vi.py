@@ -36,7 +36,7 @@ from bayesreg.latent import (
 from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_progress
-from bayesreg.training.trainer import Trainer
+from bayesreg.training.trainer import latent_mode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,12 +147,7 @@ class VI:
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
         z0 = init_latent(problem, init_key)
         if self.init == "map" and not is_hierarchical(prior):
-            z_map, _ = Trainer(optimizer="lbfgs", steps=500, progress_bar=self.progress_bar
-                               ).optimize(problem, z0, init_key, latent=True)
-            # the joint mode of weights and σ need not exist (2 rows, or any fit that
-            # interpolates: σ → 0 and the density → ∞): start from the model's draw instead
-            if all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(z_map)):
-                z0 = z_map
+            z0 = latent_mode(problem, z0, init_key, self.progress_bar)
         flat0, unravel = ravel_pytree(z0)
         shapes = tuple((a.shape, a.dtype) for a in jax.tree_util.tree_leaves(z0))
         run = _program(self, model, jax.tree_util.tree_structure(z0), shapes)

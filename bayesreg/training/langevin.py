@@ -37,7 +37,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from bayesreg.curvature import prior_diag
+from bayesreg.curvature import largest_eigenvalue, prior_diag
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.latent import latent_log_joint, latent_log_prior
@@ -486,6 +486,51 @@ def _log_prior_draws(likelihood, prior, z):
 @partial(jax.jit, static_argnames=("model",))
 def _log_joint_draws(model, likelihood, prior, z, X, y):
     return jax.lax.map(lambda zi: latent_log_joint(model, likelihood, prior, zi, X, y), z)
+
+
+# η·λ_max of the log joint's curvature (preconditioned) at most half the stability limit
+# 2(1 + m): the stiffest direction's variance at most doubled (module docstring)
+STIFF_LIKELIHOOD = 1.0
+
+
+def stable_step_size(model, likelihood, prior, z, X, y, step_size: float, momentum: float,
+                     precondition=None) -> tuple[float, float]:
+    """(ε used, h) with h = λ_max(M^½ ∇²(−log p(z, y)) M^½) / N, the largest per-point
+    curvature of the log joint at ``z`` (a mode: where full-batch chains start) under the
+    preconditioner M: ε itself where ε h ≤ ``STIFF_LIKELIHOOD``·(1 + m), else the step
+    that meets it. Past the stability limit ε h = 2(1 + m) a chain cannot stay at the
+    mode; it drifts to flatter regions that fit worse (diabetes, MLP(50): h = 1717, and at
+    ε = 5e-3 the draws' σ was 61 against NUTS's 51), and no divergence shows it.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> model = br.Linear()
+    >>> z = {"params": model.init(jax.random.key(0), 1), "theta": {}, "hyper": {}}
+    >>> X = np.ones((10, 1)); y = np.zeros(10)  # f = w + b: curvature 2/σ² = 200 per row
+    >>> eps, h = stable_step_size(model, br.GaussianLikelihood(0.1), {"weights": br.Flat(),
+    ...     "biases": br.Flat()}, z, X, y, 5e-3, 0.0)
+    >>> round(h, 1), round(eps, 4)  # ε h = 1
+    (200.0, 0.005)
+    """
+    M = jax.tree_util.tree_map(jnp.ones_like, z) if precondition is None else precondition
+    h = float(_stiffest(model, likelihood, prior, z, jnp.asarray(X), jnp.asarray(y), M))
+    h /= X.shape[0]
+    limit = STIFF_LIKELIHOOD * (1.0 + momentum)
+    return (step_size if not np.isfinite(h) or step_size * h <= limit else limit / h), h
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _stiffest(model, likelihood, prior, z, X, y, M):
+    flat, unravel = ravel_pytree(z)
+    root = jnp.sqrt(ravel_pytree(M)[0])
+    grad = jax.grad(lambda v: -latent_log_joint(model, likelihood, prior, unravel(v), X, y))
+
+    def hvp(u):  # M^½ H M^½ u
+        return root * jax.jvp(grad, (flat,), (root * u,))[1]
+
+    v0 = jax.random.normal(jax.random.key(0), flat.shape, flat.dtype)
+    return largest_eigenvalue(hvp, v0)
 
 
 STIFF = 0.5  # η·α above which a coordinate's step is preconditioned (stable below 2)
