@@ -26,14 +26,16 @@ from jax.flatten_util import ravel_pytree
 from bayesreg import _progress
 from bayesreg._deprecated import renamed
 from bayesreg._validation import Setting, check_settings
+from bayesreg.curvature import index_of, prior_diag
 from bayesreg.fitted import Fitted
 from bayesreg.latent import (
     NUMPYRO_LOCK,
     init_latent,
     latent_log_joint,
+    latent_log_prior,
     split_draws,
 )
-from bayesreg.priors import is_hierarchical
+from bayesreg.priors import Flat, Gaussian, is_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import latent_mode
@@ -162,11 +164,47 @@ class VI:
         check_progress(losses, "VI", self.lr, problem, scale=float(problem.n),
                        fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
                        if self.optimizer is None else "a step too large for the optimizer given")
+        dof = mean_field_dof(lik, prior, z0, loc, scale)
         return Fitted(
             params=params, theta=theta, prior=prior, hyper=hyper,
             diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
                          "variational_loc": np.asarray(loc),
-                         "variational_scale": np.asarray(scale)})
+                         "variational_scale": np.asarray(scale),
+                         "mean_field_dof": np.nan if dof is None else dof})
+
+
+def mean_field_dof(likelihood, prior, z, loc, scale) -> float | None:
+    r"""γ_MF = Σⱼ (1 − αⱼ ρⱼ²) over the weights: how many of them mean-field q treats as
+    determined by the data, αⱼ the prior precision of weight j and ρⱼ² its variance under q.
+
+    At the mean-field optimum of a Gaussian target 1/ρⱼ² = Aⱼⱼ = hⱼⱼ + αⱼ (module docstring),
+    so each term is hⱼⱼ/(hⱼⱼ + αⱼ), the diagonal counterpart of the effective number of
+    parameters γ of the evidence. A network's weights are correlated, so mean field counts
+    many as pinned down by the data, each adds its spread to every training prediction, and
+    a learned σ grows to absorb it (diabetes, MLP(50): 112 of 601 on 354 rows, σ 57.9
+    against NUTS's 51.2; docs/methods/vi.md). None unless every prior is a Gaussian (or
+    Flat) that is not hierarchical.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bayesreg as br
+    >>> z = {"params": {"weights": [jnp.zeros((2, 1))], "biases": [jnp.zeros(1)]},
+    ...      "theta": {}, "hyper": {}}
+    >>> prior = {"weights": br.Gaussian(1.0), "biases": br.Flat()}
+    >>> # q's variances 0.5 and 1.0 for the weights (α = 1), anything for the flat bias
+    >>> mean_field_dof(br.GaussianLikelihood(1.0), prior, z, jnp.zeros(3),
+    ...                jnp.array([7.0, 0.5 ** 0.5, 1.0]))  # order: bias, w₁, w₂
+    1.5
+    """
+    if is_hierarchical(prior) or not all(isinstance(p, Gaussian | Flat)
+                                         for p in prior.values()):
+        return None
+    _, unravel = ravel_pytree(z)
+    alpha = prior_diag(lambda v: -latent_log_prior(likelihood, prior, unravel(v)),
+                       jnp.asarray(loc))
+    idx = index_of(z, "params")
+    share = 1.0 - np.asarray(alpha)[idx] * np.asarray(scale)[idx] ** 2
+    return float(np.sum(np.clip(share, 0.0, 1.0)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -72,6 +72,11 @@ def test_vi_reaches_the_mean_field_optimum(problem):
     np.testing.assert_allclose(loc[order], exact.gaussian.mean, atol=0.05 * mf_sd.min())
     np.testing.assert_allclose(scale[order], mf_sd, rtol=0.05)
     assert np.mean(post.diagnostics["elbo"][-500:]) > np.mean(post.diagnostics["elbo"][:500])
+    # the weights mean field counts as determined: Σⱼ (1 − α/Aⱼⱼ) at the optimum; ρⱼ within
+    # 5% puts each term within 0.1 α/Aⱼⱼ of it
+    share = (1 / SCALE**2) / np.diag(A)
+    assert post.diagnostics["mean_field_dof"] == pytest.approx(np.sum(1 - share),
+                                                               abs=0.1 * np.sum(share))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
