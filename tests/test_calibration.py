@@ -292,6 +292,7 @@ def test_isotonic_knots_are_the_pit_ecdf_over_n_plus_1(overconfident, val):
     assert len(u) == pytest.approx(math.sqrt(n) + 1, abs=2)
 
 
+@pytest.mark.slow  # an ensemble on Boston-sized data: ~6 s
 def test_isotonic_does_not_widen_a_calibrated_fit():
     # a Gaussian fit with the true σ, 100 validation rows, 12 seeds: noise in the estimated
     # map only widens the tails (measured before the uniformity test: +7.3% on average, up to

@@ -300,6 +300,7 @@ def test_replicated_labels_follow_each_draws_probabilities():
     _plot_ppc(idata)
 
 
+@pytest.mark.slow  # a MAP and an ensemble fit and four figures: ~6 s
 @pytest.mark.filterwarnings("ignore:MAP is a point estimate:UserWarning")
 @pytest.mark.filterwarnings("ignore:Ensemble draws are:UserWarning")
 def test_plot_ppc_runs_for_map_and_ensemble_at_training_and_other_rows():

@@ -132,6 +132,7 @@ def test_a_posterior_of_several_draws_is_refused():
         pretrained_params(post)
 
 
+@pytest.mark.slow  # a NUTS and a VI fit: ~10 s
 @pytest.mark.parametrize("method", ["nuts", "vi"])
 def test_nuts_and_vi_sample_the_posterior_around_the_pretrained_centre(method):
     """The linear problem above: the posterior under N(θ₀, s²) is Gaussian with the mean

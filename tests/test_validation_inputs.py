@@ -134,6 +134,7 @@ def test_each_round_of_evidence_updates_is_checked_on_its_own():
         check_progress(climbs, "MAP", 0.01, rounds=[0, 100])
 
 
+@pytest.mark.slow  # three network fits with evidence rounds: ~13 s
 def test_a_good_fit_whose_noise_shrank_is_not_a_divergence():
     # LaplaceApprox's default training of a tanh MLP((50, 50)), gap data seed 1: the loss
     # rose from 63.8 to 158 over the evidence rounds while σ fell from 0.79 to 0.076 and the

@@ -178,7 +178,7 @@ class LaplaceApprox:
             lik = GaussianLikelihood(float(sigma) if sigma.ndim == 0 else sigma)
             problem = dataclasses.replace(problem, likelihood=lik, prior=prior)
             state = {"params": state["params"], "theta": {}, "hyper": {}}
-        elif lik.heteroscedastic:  # MAP's network: rows held out, the best weights kept
+        elif getattr(lik, "heteroscedastic", False):  # MAP's network: rows held out, the best weights kept
             trained = self.training.train(problem)
             problem, trace = trained.rows, trained.diagnostics
             state = {"params": trained.state["params"], "theta": {}, "hyper": {}}
@@ -195,7 +195,7 @@ class LaplaceApprox:
             kind = "full" if getattr(model, "linear_in_params", False) else "ggn"
         # a heteroscedastic likelihood is unbounded at its mode: the Gaussian sits at the
         # weights with the best held-out likelihood, where MAP stops, not refined beyond
-        refine = 0 if lik.heteroscedastic else self.newton_steps
+        refine = 0 if getattr(lik, "heteroscedastic", False) else self.newton_steps
         with jax.enable_x64(True):  # rows bucketed: a new size compiles no new program
             mode, H, loss, steps, grad_norm = bucketed_newton_mode(
                 model, lik, prior, state, problem.X, problem.y, kind, refine)

@@ -287,10 +287,11 @@ def test_streaming_keeps_the_resident_set_far_below_the_data(tmp_path):
     # 400k × 10 float32 = 16 MB. With the programs compiled on a file of the same shape,
     # the fit on a fresh file peaks, streamed, at y (1.6 MB), a few 4 MB chunk buffers and
     # the validation pass's float64 chunk above where it started: measured 8.6-10.5 MB on
-    # 2 cores. Read whole (``is_lazy`` broken on purpose), the mapped pages and the device
-    # copy add 36-38 MB: the bound of 20 MB tells the two apart with room for noise.
+    # 2 cores alone, once 20.5 MB inside the whole suite. Read whole (``is_lazy`` broken on
+    # purpose), the mapped pages and the device copy add 36-38 MB: the bound of 28 MB tells
+    # the two apart with room for that noise on both sides.
     grew = _resident_growth(tmp_path, 400000, "br.MAP(batch_size=4096, epochs=1)")
-    assert grew < 20, f"the resident set grew by {grew} MB during the fit"
+    assert grew < 28, f"the resident set grew by {grew} MB during the fit"
 
 
 def test_exact_streams_with_the_resident_set_far_below_the_data(tmp_path):

@@ -15,6 +15,7 @@ def test_num_samples_is_the_draw_count_and_num_draws_warns():
         br.VI(num_draws=20, num_samples=30)
 
 
+@pytest.mark.slow  # three VI fits with their L-BFGS starts: ~8 s
 def test_fits_on_other_row_counts_share_nothing_stale():
     """VI's program is built once per configuration and traced once per shape; NumPyro's
     guide keeps a prototype trace, so a guide shared across traces leaked the first trace's
