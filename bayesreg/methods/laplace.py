@@ -178,7 +178,7 @@ class LaplaceApprox:
             lik = GaussianLikelihood(float(sigma) if sigma.ndim == 0 else sigma)
             problem = dataclasses.replace(problem, likelihood=lik, prior=prior)
             state = {"params": state["params"], "theta": {}, "hyper": {}}
-        elif getattr(lik, "heteroscedastic", False):  # MAP's network: rows held out, the best weights kept
+        elif getattr(lik, "heteroscedastic", False):  # MAP's network: the best held out
             trained = self.training.train(problem)
             problem, trace = trained.rows, trained.diagnostics
             state = {"params": trained.state["params"], "theta": {}, "hyper": {}}
