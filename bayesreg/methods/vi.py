@@ -69,7 +69,9 @@ class VI:
         Where the variational means start: at the mode of the log joint found by 500
         L-BFGS steps (default; on the book's 10-feature ReLU basis this took the test RMSE
         from 0.455 to that of the exact posterior), or at the model's initialisation.
-        A hierarchical prior has no mode to start from and always uses "model".
+        A hierarchical prior has no mode to start from and always uses "model"; where the
+        mode interpolates its rows (σ below 1e-3 std y) σ starts at std y instead (12 rows,
+        MLP(32): from σ = 3e-5 VI ended at ELBO −71 426 and covered 0.10; now −47.6, 1.00).
     progress_bar : bool, optional
         Report progress (``bayesreg._progress``): a bar when stderr is a terminal, otherwise
         a line every 5 s such as ``VI: 2500/5000 steps (50%), 3.1 s, ~3 s left``. ``None``
