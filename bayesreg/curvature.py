@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Protocol
 
 import jax
@@ -265,9 +264,8 @@ def latent(kind: str, model, lik, prior, unravel, X, y) -> Callable:
         def neg_log_prior(pf):
             return -latent_log_prior(lik, prior, dict(z, params=unravel_params(pf)))
 
-        fisher = getattr(lik, "output_curvature", None)  # where the Hessian is indefinite
-        if fisher is not None:
-            fisher = partial(_without_theta, fisher, z["theta"])
+        curv = getattr(lik, "output_curvature", None)  # where the Hessian is indefinite
+        fisher = None if curv is None else (lambda out, rows_y: curv(rows_y, out, z["theta"]))
         H_pp = (GGN(lambda pf, rows: model.apply(unravel_params(pf), rows), X, y,
                     nll_row, fisher).full(params_flat)
                 + Hessian(neg_log_prior).full(params_flat))
@@ -278,11 +276,6 @@ def latent(kind: str, model, lik, prior, unravel, X, y) -> Callable:
         return H
 
     return ggn
-
-
-def _without_theta(fisher, theta, out, y):
-    """``fisher(y, out, theta)`` in :class:`GGN`'s argument order (outputs, targets)."""
-    return fisher(y, out, theta)
 
 
 def last_layer(kind: str, phi, y, sigma, k: int, prec0, m0, theta) -> np.ndarray:

@@ -97,11 +97,15 @@ class RowMasked:
     def __init__(self, base, multi: bool, dtype: str):
         self.base, self.multi, self.dtype = base, bool(multi), str(dtype)
 
-    def log_prob(self, y, out, theta):
+    def _target(self, y):
+        """The real targets of padded rows ``y`` (the last column is the weight)."""
         target = y[..., :-1] if self.multi else y[..., 0]
         if not np.issubdtype(np.dtype(self.dtype), np.floating):  # class labels
             target = target.astype(self.dtype)
-        return self.base.log_prob(target, out, theta) * y[..., -1].astype(out.dtype)
+        return target
+
+    def log_prob(self, y, out, theta):
+        return self.base.log_prob(self._target(y), out, theta) * y[..., -1].astype(out.dtype)
 
     @property
     def output_curvature(self):
@@ -112,8 +116,7 @@ class RowMasked:
             return None
 
         def weighted(y, out, theta):
-            target = y[..., :-1] if self.multi else y[..., 0]
-            return base(target, out, theta) * y[:, -1, None, None].astype(out.dtype)
+            return base(self._target(y), out, theta) * y[:, -1, None, None].astype(out.dtype)
 
         return weighted
 

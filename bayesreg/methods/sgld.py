@@ -198,7 +198,7 @@ class SGLD:
         plan = self.plan(problem.n)
         chain_keys = jax.random.split(run_key, self.num_chains)
         start = time.perf_counter()
-        step_size, curvature = float(self.step_size), math.nan
+        step_size, curvature, capped = float(self.step_size), math.nan, False
         for attempt in range(2):
             # a prior scale too narrow for the step (a learned one, down to 1e-4) gets a
             # smaller step of its own: the other coordinates keep theirs, bit for bit
@@ -207,6 +207,7 @@ class SGLD:
                 step_size, curvature = stable_step_size(
                     model, lik, prior, starts[0], problem.X, problem.y, step_size,
                     float(self.momentum), precondition)
+                capped = step_size < self.step_size
             z = jax.block_until_ready(sample(model, plan, lik, prior, z0, chain_keys, problem.X,
                                              problem.y, step_size, float(self.momentum),
                                              precondition))
@@ -246,12 +247,11 @@ class SGLD:
         mcmc.warn("SGLD", diagnostics,
                   f"run longer (num_warmup={self.num_warmup}, num_samples={self.num_samples}, "
                   f"thinning={self.thinning}), "
-                  + (f"raise step_size (now {step_size:g}) or momentum, "
-                     if step_size == self.step_size else
+                  + (f"raise momentum (step_size {step_size:g} after a divergence), "
+                     if attempt else
                      f"raise momentum (step_size {step_size:g}, the stable step at the mode "
-                     f"for curvature {curvature:.3g} per row), "
-                     if step_size > self.step_size / 10 else
-                     f"raise momentum (step_size {step_size:g} after a divergence), ")
+                     f"for curvature {curvature:.3g} per row), " if capped else
+                     f"raise step_size (now {step_size:g}) or momentum, ")
                   + "and check for multiple modes", stacklevel=5)
         return Fitted(
             model=model, likelihood=lik, prior=prior, name="SGLD", params=params,
