@@ -73,3 +73,16 @@ def test_vi_from_an_interpolating_mode_does_not_collapse_sigma():
                   method=br.VI(progress_bar=False))
     assert post.diagnostics["final_elbo"] > -1000
     assert post.predict(Xt).metrics(yt)["coverage_95"] > 0.5
+
+
+@pytest.mark.slow  # a VI fit of an MLP((64, 64)): ~10 s
+def test_a_mean_field_that_spends_the_rows_warns():
+    """MLP((64, 64)) on 50 rows of sin(3x) + 0.3 noise, defaults: mean field counts ~250
+    weights as determined by 50 rows and σ ends near 2.8 (truth 0.3); that is a warning
+    (over half the rows), not a silent band ten times too wide."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 50)
+    y = np.sin(3 * x) + 0.3 * rng.standard_normal(50)
+    with pytest.warns(UserWarning, match="mean field counts"):
+        post = br.fit(br.MLP((64, 64)), x, y, method=br.VI(progress_bar=False))
+    assert post.diagnostics["mean_field_dof"] > 25
