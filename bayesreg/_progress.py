@@ -196,7 +196,7 @@ def loop_name(default: str) -> str:
 @contextlib.contextmanager
 def active(reporter: Reporter):
     """Make ``reporter`` the target of :func:`tick` while the block runs (NUTS, VI: their
-    runs hold NumPyro's lock, so one is active at a time)."""
+    runs hold ``bayesreg.latent.NUMPYRO_LOCK``, so one is active at a time)."""
     with _LOCK:
         _ACTIVE.append(reporter)
     stop = threading.Event()

@@ -26,9 +26,11 @@ from bayesreg.priors import PARAM_GROUPS, is_hierarchical
 from bayesreg.problem import Problem, log_likelihood
 
 # NumPyro keeps its effect-handler stack in a module-level list, so two models traced at
-# once in two threads see each other's sites (duplicate-site errors, IndexError). NUTS and
-# VI hold this lock while NumPyro runs: they are serialised across threads; every other
-# method (MAP, ensembles, MC dropout, Laplace, Exact) runs in parallel.
+# once in two threads see each other's sites (duplicate-site errors, IndexError). VI holds
+# this lock while NumPyro runs, and NUTS (blackjax, no handlers) holds it too, so that one
+# run's progress ticks reach its own reporter (bayesreg._progress.active): the two are
+# serialised across threads; every other method (MAP, ensembles, MC dropout, Laplace, Exact)
+# runs in parallel.
 NUMPYRO_LOCK = threading.RLock()
 
 

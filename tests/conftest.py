@@ -11,7 +11,7 @@ import jax
 import pytest
 
 import bayesreg as br
-from bayesreg.methods import nuts
+from bayesreg.training import chains
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -21,7 +21,7 @@ def _release_compiled_programs():
     kernel's limit of 65 530 mappings per process (an abort or a segfault inside XLA's
     compiler three quarters of the way through) and several GB of resident memory."""
     yield
-    nuts._sampler.cache_clear()
+    chains.chain_program.cache_clear()
     jax.clear_caches()
 
 

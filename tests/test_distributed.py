@@ -21,7 +21,7 @@ def two_processes():
     return worker.launch(",".join(CASES), num_processes=2, timeout=240)
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # NumPyro: 3 chains on 1 device; R-hat
+@pytest.mark.filterwarnings("ignore::UserWarning")  # R-hat of short chains
 # two JAX processes start, compile and train (~20-45 s on 2 cores): in the slow set, which
 # CI runs after the default suite
 @pytest.mark.slow

@@ -31,10 +31,11 @@ def test_estimators_without_sklearn_says_which_extra_to_install():
 
 
 # Imported where they are used, not by ``import bayesreg`` (which should cost little more than
-# ``import jax``): NumPyro by NUTS, VI and Prior.to_numpyro, SciPy's stats/optimize/special by
-# Predictive and calibrate, ArviZ by to_arviz and NUTS diagnostics, matplotlib by plots, pandas
-# by the CLI, scipy.linalg by Exact and the Laplace approximation (bayesreg._lazy).
-LAZY = ("numpyro", "arviz", "xarray", "matplotlib", "pandas", "sklearn",
+# ``import jax``): NumPyro by VI and Prior.to_numpyro, blackjax by NUTS (1.3 s to import),
+# SciPy's stats/optimize/special by Predictive and calibrate, ArviZ by to_arviz and NUTS
+# diagnostics, matplotlib by plots, pandas by the CLI, scipy.linalg by Exact and the Laplace
+# approximation (bayesreg._lazy).
+LAZY = ("numpyro", "blackjax", "arviz", "xarray", "matplotlib", "pandas", "sklearn",
         "scipy.stats", "scipy.optimize", "scipy.special", "scipy.linalg")
 
 
@@ -54,7 +55,6 @@ def test_lazy_imports_load_on_use():
         import numpy as np
         import bayesreg as br
         br.Gaussian(1.0).to_numpyro()
-        br.NUTS().kernel(lambda: None)
         X, y = br.datasets.book_example(n=12, seed=0)
         pred = br.fit(br.Polynomial(2), X, y, method=br.Exact()).predict(X)
         lo, hi = pred.interval(0.9)

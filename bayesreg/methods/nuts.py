@@ -1,12 +1,17 @@
-"""NUTS: NumPyro's No-U-Turn sampler on the model's log joint.
+"""NUTS: blackjax's No-U-Turn sampler, after its window adaptation, on the model's log joint.
 
-The sampler sees the unconstrained latent state of :mod:`bayesreg.latent`
-(weights, log σ when the noise is learned, log s for sampled prior scales) as one vector
-site of a NumPyro model whose only other statement is ``numpyro.factor(log joint)``, so the
-cost per gradient is that of the log joint itself. Data, prior and likelihood are model
-arguments (``jit_model_args=True``), the kernel is cached on shapes and settings, and the
-chains run in a loop compiled once per kernel (:mod:`bayesreg.training.chains`): a second fit
-of the same shapes compiles nothing, and repeated fits hold no more memory.
+The sampler sees the unconstrained latent state of :mod:`bayesreg.latent` (weights, log σ
+when the noise is learned, log s for sampled prior scales) as one pytree whose log
+density is :func:`bayesreg.latent.latent_log_joint`, so the cost per gradient is that of the
+log joint itself. Each chain is ``blackjax.window_adaptation`` (Stan's schedule) for
+``num_warmup`` steps and then ``num_samples`` steps of ``blackjax.nuts``, all in one program
+compiled once per settings and shapes, with the data, prior and likelihood as its arguments
+(:mod:`bayesreg.training.chains`): a second fit of the same shapes compiles nothing, and
+repeated fits hold no more memory. blackjax rather than NumPyro's NUTS (used until issue 21):
+on ``benchmarks/nuts_vs_blackjax.py`` NumPyro's kernel, even in a loop compiled once, took
+1.04–1.25× the seconds per effective sample of blackjax written by hand on the same log
+density; now br.NUTS runs that program (``benchmarks/results.md``). ``NUTS.kernel()``, which
+returned NumPyro's kernel, is gone with it: ``numpyro.infer.NUTS`` is the same object.
 
 Diagnostics are those of :mod:`bayesreg.mcmc` (ArviZ: rank-normalised split R-hat, bulk and
 tail ESS). Divergent transitions and R-hat > 1.01 raise a ``UserWarning`` that names the fix.
@@ -24,40 +29,28 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress, mcmc
 from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
-from bayesreg.latent import (
-    NUMPYRO_LOCK,
-    init_latent,
-    latent_log_joint,
-    split_draws,
-)
+from bayesreg.latent import NUMPYRO_LOCK, init_latent, split_draws
 from bayesreg.problem import Problem
-from bayesreg.training.chains import reporting, run_chains
+from bayesreg.training.chains import chain_program, run_chains, signature
 from bayesreg.training.results import no_valid_start
 
-if TYPE_CHECKING:  # NumPyro is imported where it runs: ``import bayesreg`` stays light
-    from numpyro.infer import NUTS as NumPyroNUTS
-
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
-EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "potential_energy",
-                "adapt_state.step_size")
+BATCH = {"sequential": "one", "vectorized": "vmap", "parallel": "pmap"}
 DENSE_MASS_MAX = 100
 
 
 @dataclasses.dataclass(frozen=True)
 class NUTS:
-    """Full Bayes by Hamiltonian Monte Carlo (NumPyro's NUTS), for every model and prior.
+    """Full Bayes by Hamiltonian Monte Carlo (blackjax's NUTS), for every model and prior.
 
     A learned noise is sampled with σ ~ HalfNormal(noise_prior) (see
     ``bayesreg.GaussianLikelihood``); a prior scale that is itself a prior
@@ -66,13 +59,19 @@ class NUTS:
     Parameters
     ----------
     num_warmup, num_samples : int
-        Adaptation steps (discarded) and kept draws, per chain.
+        Adaptation steps (discarded) and kept draws, per chain. The warmup is blackjax's
+        window adaptation, Stan's schedule: step size only for the first 75 and last 50
+        steps, mass matrix in doubling windows between (step size only when below 20
+        steps; with ``num_warmup=0`` a unit mass and the step size at which one leapfrog
+        step is accepted with probability 0.8).
     num_chains : int
         Independent chains; R-hat compares them. Draws are S = num_chains × num_samples.
     chain_method : {"sequential", "vectorized", "parallel"}
         How chains run: one after another, batched with ``vmap`` on one device, or one
-        per JAX device (falls back to sequential with NumPyro's warning when there are
-        fewer devices than chains).
+        per JAX device with ``pmap`` (in groups of the device count when there are fewer
+        devices than chains, one chain per group on a single device; on a cluster each
+        process runs its share, :func:`bayesreg.mcmc.process_chains`). Each chain adapts its
+        own step size and mass matrix.
     target_accept : float
         Target acceptance probability of step-size adaptation; raise it (0.9, 0.95)
         when divergences appear.
@@ -81,9 +80,10 @@ class NUTS:
         the latent vector has at most ``DENSE_MASS_MAX`` (100) coordinates. On the book's
         cubic polynomial (4 coefficients, x ∈ [0, 1]) dense adaptation raised the bulk ESS of
         2 × 1000 draws from 390–470 to about 2000 and cut leapfrog steps per draw from ~55
-        to 5.
+        to 5 (measured with NumPyro's adaptation, which follows the same schedule).
     max_tree_depth : int
-        Cap on trajectory doubling (at most 2^depth leapfrog steps per draw).
+        Cap on trajectory doubling (at most 2^depth leapfrog steps per draw; blackjax's
+        ``max_num_doublings``).
     init_jitter : float
         Chains start at the model's initialisation plus U(−init_jitter, init_jitter).
     progress_bar : bool, optional
@@ -91,8 +91,8 @@ class NUTS:
         a line every 5 s such as ``NUTS: 700/3000 iterations (23%), 3.1 s, ~10 s left
         [chain 1/2, warmup]``. ``None`` (default): only once the run has taken 2 s, so short
         runs print nothing; ``True``: from the start; ``False``: never. The report is a host
-        callback inside the kernel's step and does not change the draws. (NumPyro's own bar
-        is not used: it steps one chain from Python, one dispatch per iteration.)
+        callback inside the kernel's step (warmup and sampling) and does not change the
+        draws; with ``False`` none is compiled in.
 
     Examples
     --------
@@ -125,13 +125,6 @@ class NUTS:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def kernel(self, numpyro_model) -> NumPyroNUTS:
-        """The NumPyro NUTS kernel with these settings (the low-level piece stays public)."""
-        from numpyro.infer import NUTS as NumPyroNUTS
-
-        return NumPyroNUTS(numpyro_model, target_accept_prob=self.target_accept,
-                           dense_mass=self.dense_mass, max_tree_depth=self.max_tree_depth)
-
     # br.compare measures every method's distance to the first reference method it runs
     is_reference = True
 
@@ -151,49 +144,42 @@ class NUTS:
         return True
 
     def fit(self, problem: Problem) -> Fitted:
-        with NUMPYRO_LOCK:  # NumPyro's handler stack is global (see _latent.NUMPYRO_LOCK)
+        # one NUTS or VI run at a time: the progress ticks go to the one active reporter
+        with NUMPYRO_LOCK:  # (bayesreg._progress.active)
             return self._run_locked(problem)
 
-    def _run_locked(self, problem: Problem):
+    def _run_locked(self, problem: Problem) -> Fitted:
         model, lik, prior = problem.model, problem.likelihood, problem.prior
         init_key, run_key = jax.random.split(problem.key)
-        inits = [ravel_pytree(init_latent(problem, k, self.init_jitter))[0]
-                 for k in jax.random.split(init_key, self.num_chains)]
-        template = init_latent(problem, init_key)
-        leaves, treedef = jax.tree_util.tree_flatten(template)
-        size = sum(int(np.prod(jnp.shape(a))) for a in leaves)
+        inits = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[
+            init_latent(problem, k, self.init_jitter)
+            for k in jax.random.split(init_key, self.num_chains)])
+        size = sum(int(np.prod(jnp.shape(a)[1:])) for a in jax.tree_util.tree_leaves(inits))
         method = (self if self.dense_mass is not None
                   else dataclasses.replace(self, dense_mass=size <= DENSE_MASS_MAX))
-        shapes = tuple(jnp.shape(a) for a in leaves)
-        structure = jax.tree_util.tree_structure((lik, prior))
-        init = {"z": inits[0] if self.num_chains == 1 else jnp.stack(inits)}
-        # on a cluster, parallel chains are split over the processes (bayesreg.mcmc)
+        keys = jax.random.split(run_key, self.num_chains) if self.num_chains > 1 else run_key[None]
+        # on a cluster, parallel chains are split over the processes (bayesreg.mcmc): this
+        # process's chains, with the keys and starts one process would use
         share = mcmc.process_chains(self.num_chains, self.chain_method == "parallel")
-        sampler, unravel = _sampler(
-            method if share is None else dataclasses.replace(method, num_chains=len(share)),
-            model, treedef, shapes, structure)
-        if share is not None:  # this process's chains, with the keys one process would use
-            keys = jax.random.split(run_key, self.num_chains)[share]
-            starts = jnp.stack(inits)[share]
-            one = len(share) == 1  # NumPyro takes one key and one start for a single chain
-            run_key, init = (keys[0], {"z": starts[0]}) if one else (keys, {"z": starts})
-        start = time.perf_counter()
+        if share is not None:
+            keys, inits = keys[share], jax.tree_util.tree_map(lambda a: a[share], inits)
+        chain_method = self.chain_method if len(keys) > 1 else "sequential"
         args = (jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior)
+        program = chain_program(  # cached on one chain's shapes and the settings
+            model, signature((jax.tree_util.tree_map(lambda a: a[0], inits), args)),
+            num_warmup=self.num_warmup,
+            num_samples=self.num_samples, dense=method.dense_mass, target_accept=self.target_accept,
+            max_tree_depth=self.max_tree_depth, report=self.progress_bar is not False,
+            batch=BATCH[chain_method])
+        start = time.perf_counter()
         with _progress.active(_reporter(self)), no_valid_start(problem):
-            if (self.chain_method == "parallel" and self.num_chains > 1) or share is not None:
-                sampler.run(run_key, *args, init_params=init, extra_fields=EXTRA_FIELDS)
-                z, extra = (sampler.get_samples(group_by_chain=True),
-                            sampler.get_extra_fields(group_by_chain=True))
-            else:  # compiled once per shapes (bayesreg.training.chains)
-                z, extra = run_chains(
-                    sampler.sampler, run_key, init, args, num_warmup=self.num_warmup,
-                    num_samples=self.num_samples, num_chains=self.num_chains,
-                    vectorized=self.chain_method == "vectorized", fields=EXTRA_FIELDS)
-            flat_z = jax.block_until_ready(z["z"])
+            z, extra, start_ok = jax.block_until_ready(
+                run_chains(program, keys, inits, args, chain_method))
+            if not bool(jnp.all(start_ok)):  # what NumPyro raised; no_valid_start explains
+                raise RuntimeError("Cannot find valid initial parameters")
         if share is not None:  # every process gets every chain
-            flat_z, extra = mcmc.all_chains((flat_z, extra), self.num_chains)
+            z, extra = mcmc.all_chains((z, extra), self.num_chains)
         seconds = time.perf_counter() - start
-        z = jax.vmap(jax.vmap(unravel))(jnp.asarray(flat_z))
         flat = jax.tree_util.tree_map(
             lambda a: np.asarray(a).reshape(-1, *np.shape(a)[2:]), z)
         params, theta, hyper = split_draws(flat)
@@ -239,33 +225,6 @@ def _reporter(method: NUTS) -> _progress.Reporter:
     return reporter
 
 
-@functools.lru_cache(maxsize=16)
-def _sampler(method: NUTS, model, treedef, shapes, data_structure):
-    """A cached ``MCMC`` (and the latent vector's unravel) for these settings and shapes.
-    NumPyro's own bar is off; unless ``progress_bar=False`` the kernel ticks
-    :mod:`bayesreg._progress`."""
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.distributions import constraints
-    from numpyro.infer import MCMC
-
-    del data_structure  # part of the cache key: the likelihood and prior tree structure
-    template = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s) for s in shapes])
-    flat, unravel = ravel_pytree(template)
-
-    def numpyro_model(X, y, likelihood, prior):
-        z = numpyro.sample("z", dist.ImproperUniform(constraints.real, (), flat.shape))
-        numpyro.factor("log_joint", latent_log_joint(model, likelihood, prior, unravel(z), X, y))
-
-    kernel = method.kernel(numpyro_model)
-    if method.progress_bar is not False:
-        kernel = reporting(kernel, method.num_warmup + method.num_samples)
-    sampler = MCMC(kernel, num_warmup=method.num_warmup,
-                   num_samples=method.num_samples, num_chains=method.num_chains,
-                   chain_method=method.chain_method, progress_bar=False, jit_model_args=True)
-    return sampler, unravel
-
-
 def _diagnostics(summaries, extra, seconds: float) -> dict:
     """R-hat and ESS of the chains' identified summaries (:func:`bayesreg.mcmc.chain_summaries`:
     σ and the prior scales, and a small linear model's weights or a network's output at a few
@@ -276,8 +235,8 @@ def _diagnostics(summaries, extra, seconds: float) -> dict:
         "acceptance_rate": np.asarray(extra["accept_prob"]).reshape(-1),
         "n_steps": np.asarray(extra["num_steps"]).reshape(-1),
         "energy": np.asarray(extra["energy"]).reshape(-1),
-        "lp": -np.asarray(extra["potential_energy"]).reshape(-1),
-        "step_size": np.asarray(extra["adapt_state.step_size"]).reshape(-1),
+        "lp": np.asarray(extra["lp"]).reshape(-1),
+        "step_size": np.asarray(extra["step_size"]).reshape(-1),
     }
     num_grad = float(np.sum(per_draw["n_steps"]))
     return {

@@ -1,108 +1,171 @@
-"""NumPyro kernels run by a compiled loop that is built once per sampler and shape.
+"""NUTS chains run by blackjax: window adaptation and sampling as one compiled program.
 
-``numpyro.infer.MCMC.run`` collects draws with ``fori_collect``, which defines and jit-compiles
-a fresh loop body on every call: a second fit with the same shapes compiled the sampling loop
-again (about 0.9 s per sequential chain for a small network on 2 CPU cores), and the compiled
-programs of 19 repeated fits held 300 MB more than the first (``benchmarks/nuts_vs_blackjax.py``,
-``tests/methods/test_nuts.py``). :func:`run_chains` performs the calls ``MCMC.run`` makes — the
-same key split across chains, the kernel's ``init`` per chain, ``num_warmup`` adaptation steps
-and ``num_samples`` kept steps of ``kernel.sample`` — inside one ``lax.scan`` program cached on
-the kernel, so the program is compiled once. It is the same computation as ``MCMC.run``'s but
-a differently compiled program: on a toy model the draws agree to 2e-6, and on a network's
-posterior the rounding differences grow along the chaotic trajectories into different (equally
-valid) draws.
+Why blackjax: on ``benchmarks/nuts_vs_blackjax.py`` (MLP(10) on 100 diabetes rows, 121
+coordinates) NumPyro's NUTS kernel, run in a loop compiled once per kernel, took 1.04–1.25×
+the seconds per effective sample of blackjax's NUTS written by hand on the same log density
+(the chains' seconds, warmup included, per leapfrog step of sampling: 16.9 µs against 16.4 µs
+now), and the first fit took 10–12 s to compile and run against 6 s now. With blackjax's
+kernels br.NUTS runs the hand-written program (the same seconds on the same starts and keys);
+what remains of the ratio (1.01 over 20 seeds) is the fit's own work after sampling, R-hat
+and ESS (~25 ms), and the seeds' ESS (``benchmarks/results.md``).
+
+The chains move the latent pytree itself, not a flat vector: with the log density of a flat
+vector unravelled at each gradient (what NumPyro's single site needed) the same blackjax
+program took 1.3–1.4× as long on the benchmark's posterior (median 1.40–1.46 s against
+1.05 s per fit, same starts and keys, the same number of leapfrog steps).
+
+:func:`chain_program` returns, for a model, the shapes and the sampler's settings,
+``run(key, z0, X, y, likelihood, prior)``: ``num_warmup`` steps of
+``blackjax.window_adaptation`` (Stan's schedule: step size by dual averaging towards
+``target_accept``, a diagonal or dense inverse mass matrix from doubling windows) and then
+``num_samples`` NUTS steps with the adapted step size and mass matrix, for one chain, all in
+one ``jax.jit`` program (``vmap`` over the chains when vectorized, ``pmap`` when parallel)
+cached on those arguments. The data, likelihood and prior are traced arguments, so a second
+fit of the same shapes, with other values, compiles nothing. The log density is
+:func:`bayesreg.latent.latent_log_joint` of the latent state z.
+
+The iteration count travels in the chain's state (:class:`Counted`), so that the progress
+tick (:func:`bayesreg._progress.tick`, only when ``report``) fires from inside the
+adaptation's loop as well as the sampling loop; under ``vmap`` the count stays unbatched and
+the tick a real ``cond``.
 """
 
 from __future__ import annotations
 
 import functools
+import types
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress
+from bayesreg.latent import latent_log_joint
+
+FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "lp")
 
 
-def _field(state, path: str):
-    """``state.a.b`` for ``path`` "a.b" (NumPyro's extra-field names)."""
-    for name in path.split("."):
-        state = getattr(state, name)
-    return state
+class Counted(NamedTuple):
+    """blackjax's ``HMCState`` and the number of iterations that led to it."""
+
+    position: jax.Array
+    logdensity: jax.Array
+    logdensity_grad: jax.Array
+    count: jax.Array
+
+
+def counting_nuts(total: int, report: bool):
+    """``blackjax.nuts`` (its ``init`` and ``build_kernel``, what ``window_adaptation`` uses)
+    on :class:`Counted` states; each step ticks the progress reporter when ``report``."""
+    import blackjax
+    from blackjax.mcmc.hmc import HMCState
+
+    def init(position, logdensity_fn):
+        return Counted(*blackjax.nuts.init(position, logdensity_fn), jnp.zeros((), jnp.int32))
+
+    def build_kernel(integrator=blackjax.mcmc.integrators.velocity_verlet):
+        step = blackjax.nuts.build_kernel(integrator)
+
+        def kernel(key, state, logdensity_fn, step_size, inverse_mass_matrix, **kwargs):
+            new, info = step(key, HMCState(*state[:3]), logdensity_fn, step_size,
+                             inverse_mass_matrix, **kwargs)
+            count = state.count + 1
+            if report:
+                _progress.tick(count, total)
+            return Counted(*new, count), info
+
+        return kernel
+
+    return types.SimpleNamespace(init=init, build_kernel=build_kernel)
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_chains(kernel, num_warmup: int, num_samples: int, fields: tuple[str, ...],
-                    vectorized: bool):
-    """``run(state, model_args) -> (z draws, {field: values})`` for ``kernel``: ``num_warmup``
-    steps of ``kernel.sample`` then ``num_samples`` kept ones, leading axis the draws (then
-    the chains when ``vectorized``: ``state`` holds every chain). Compiled once per kernel
-    (an ``lru_cache`` keyed on it: the kernels are themselves cached per settings and shapes)."""
+def chain_program(model, signature, *, num_warmup: int, num_samples: int, dense: bool,
+                  target_accept: float, max_tree_depth: int, report: bool, batch: str):
+    """``run(keys, z0, X, y, likelihood, prior) -> (z draws, {field: values}, start_ok)``,
+    with a leading chain axis on ``keys``, the latent state ``z0`` and the outputs when
+    ``batch`` is "vmap" or "pmap" (none when "one"); the draws are ``z0``'s tree with a
+    draws axis. ``start_ok``: the log density and its gradient are finite at ``z0``.
+    ``signature`` (:func:`signature`) is a key of the cache only: each cached program then
+    holds one executable, and 16 of them at most are kept, whatever shapes come."""
+    import blackjax
+    from blackjax.adaptation.base import get_filter_adapt_info_fn
+    from blackjax.adaptation.step_size import find_reasonable_step_size
+    from blackjax.mcmc.hmc import HMCState
 
-    del vectorized  # a kernel initialised on several keys vmaps its own sample function
+    del signature
+    nuts = counting_nuts(num_warmup + num_samples, report)
 
-    def step(state, args):
-        return kernel.sample(state, args, {})
+    def one_chain(key, z0, X, y, likelihood, prior):
+        def logdensity(z):
+            return latent_log_joint(model, likelihood, prior, z, X, y)
 
-    @jax.jit
-    def run(state, args):
-        state = jax.lax.fori_loop(0, num_warmup, lambda _, s: step(s, args), state)
+        warm_key, sample_key = jax.random.split(key)
+        adapt = blackjax.window_adaptation(
+            nuts, logdensity, is_mass_matrix_diagonal=not dense,
+            target_acceptance_rate=target_accept, max_num_doublings=max_tree_depth,
+            adaptation_info_fn=get_filter_adapt_info_fn())  # keep no per-step warmup info
+        start = nuts.init(z0, logdensity)
+        if num_warmup:
+            (state, parameters), _ = adapt.run(warm_key, z0, num_steps=num_warmup)
+        else:  # no adaptation (blackjax's schedule needs a step): unit mass, and the step
+            # size that halves or doubles from 1 to where one leapfrog step is accepted with
+            # probability 0.8 (Hoffman & Gelman's heuristic, as NumPyro's initial step size)
+            flat = ravel_pytree(z0)[0]
+            mass = jnp.eye(flat.size, dtype=flat.dtype) if dense else jnp.ones_like(flat)
+            hmc = functools.partial(blackjax.hmc.build_kernel(), logdensity_fn=logdensity,
+                                    inverse_mass_matrix=mass, num_integration_steps=1)
+            eps = find_reasonable_step_size(
+                warm_key, lambda e: functools.partial(hmc, step_size=e),
+                HMCState(*start[:3]), jnp.ones((), flat.dtype), target_accept=0.8)
+            state, parameters = start, {"step_size": eps, "inverse_mass_matrix": mass,
+                                        "max_num_doublings": max_tree_depth}
+        start_ok = jnp.isfinite(start.logdensity) & jnp.all(
+            jnp.isfinite(ravel_pytree(start.logdensity_grad)[0]))
+        kernel = nuts.build_kernel()
 
-        def keep(s, _):
-            s = step(s, args)
-            return s, (s.z, {f: _field(s, f) for f in fields})
+        def step(state, k):
+            state, info = kernel(k, state, logdensity, **parameters)
+            return state, (state.position, {
+                "diverging": info.is_divergent, "accept_prob": info.acceptance_rate,
+                "num_steps": info.num_integration_steps, "energy": info.energy,
+                "lp": state.logdensity})
 
-        return jax.lax.scan(keep, state, None, length=num_samples)[1]
+        _, (z, extra) = jax.lax.scan(step, state, jax.random.split(sample_key, num_samples))
+        extra["step_size"] = jnp.full(num_samples, parameters["step_size"])
+        return z, extra, start_ok
 
-    return run
+    if batch == "one":
+        return jax.jit(one_chain)
+    axes = (0, 0, None, None, None, None)
+    if batch == "vmap":
+        return jax.jit(jax.vmap(one_chain, in_axes=axes))
+    return jax.pmap(one_chain, in_axes=axes)
 
 
-def run_chains(kernel, key, init_params, model_args, *, num_warmup: int, num_samples: int,
-               num_chains: int, vectorized: bool, fields: tuple[str, ...]):
-    """(draws of the latent sites, extra fields), each with leading axes (chains, draws), by
-    the calls ``MCMC(kernel, ..., jit_model_args=True).run(key, *model_args, init_params=...)``
-    makes before ``get_samples(group_by_chain=True)`` / ``get_extra_fields(...)``.
-    ``init_params`` has a leading chain axis when ``num_chains > 1``.
+def signature(tree) -> tuple:
+    """``tree``'s structure and its leaves' shapes and dtypes (hashable)."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((jnp.shape(a), jnp.result_type(a).name) for a in leaves)
 
-    Examples
-    --------
-    >>> import numpyro, numpyro.distributions as dist
-    >>> from numpyro.infer import NUTS
-    >>> def model(y):
-    ...     mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
-    ...     numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
-    >>> z, extra = run_chains(NUTS(model), jax.random.key(0), {"mu": jnp.zeros(2)},
-    ...                       (jnp.ones(5),), num_warmup=50, num_samples=20, num_chains=2,
-    ...                       vectorized=False, fields=("diverging",))
-    >>> z["mu"].shape, extra["diverging"].shape
-    ((2, 20), (2, 20))
-    """
-    run = compiled_chains(kernel, num_warmup, num_samples, tuple(fields),
-                          vectorized and num_chains > 1)
 
-    def start(k, params):
-        return kernel.init(k, num_warmup, params, model_args=model_args, model_kwargs={})
-
-    if num_chains == 1:
-        out = run(start(key, init_params), model_args)
-        return jax.tree_util.tree_map(lambda a: a[None], out)
-    keys = jax.random.split(key, num_chains)
-    if vectorized:  # one program over every chain: draws come back (draws, chains)
-        out = run(start(keys, init_params), model_args)
-        return jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), out)
-    chains = [run(start(keys[c], jax.tree_util.tree_map(lambda a, c=c: a[c], init_params)),
-                  model_args) for c in range(num_chains)]
+def run_chains(program, keys, starts, args, chain_method: str):
+    """Every chain of ``keys`` (C,) from ``starts`` (the latent tree, leaves (C, ...))
+    through ``program`` (from :func:`chain_program` with the ``batch`` that ``chain_method``
+    needs: "one" for "sequential", "vmap" for "vectorized", "pmap" for "parallel"):
+    (z, leaves (C, S, ...), {field: (C, S)}, start_ok (C,)). Parallel chains run in groups of
+    the local device count."""
+    if chain_method == "vectorized":
+        return program(keys, starts, *args)
+    if chain_method == "parallel":
+        size = jax.local_device_count()
+        groups = [program(keys[i:i + size], _take(starts, slice(i, i + size)), *args)
+                  for i in range(0, len(keys), size)]
+        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *groups)
+    chains = [program(keys[c], _take(starts, c), *args) for c in range(len(keys))]
     return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *chains)
 
 
-def reporting(kernel, total: int):
-    """``kernel`` whose ``sample`` also ticks the active progress reporter (the draws are
-    unchanged: the tick is a host callback under a ``cond``)."""
-    plain = kernel.sample
-
-    def sample(state, model_args, model_kwargs):
-        new = plain(state, model_args, model_kwargs)
-        _progress.tick(new.i, total)
-        return new
-
-    kernel.sample = sample
-    return kernel
+def _take(tree, index):
+    return jax.tree_util.tree_map(lambda a: a[index], tree)

@@ -188,8 +188,9 @@ def check_trace(trace, lr, problem: Problem | None = None) -> dict:
 
 @contextlib.contextmanager
 def no_valid_start(problem: Problem):
-    """NumPyro's "Cannot find valid initial parameters" (a RuntimeError naming no cause),
-    raised inside this block, as a ValueError with the likely causes for these data."""
+    """"Cannot find valid initial parameters" (a RuntimeError naming no cause, raised by
+    NUTS when the log density or its gradient is not finite at a chain's start, as NumPyro
+    raised it) inside this block, as a ValueError with the likely causes for these data."""
     try:
         yield
     except RuntimeError as err:
