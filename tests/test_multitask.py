@@ -117,10 +117,13 @@ def test_evidence_task_gammas_sum_dense_equals_dual(monkeypatch):
     h0 = hook.init(params, y_std, jnp.float32)
     args = (model, br.GaussianLikelihood(), prior, params, jnp.asarray(X), jnp.asarray(Y),
             jax.random.key(1), y_std)
-    h_dense, g_dense = hook.update(h0, *args)
+    h_dense, at_dense = hook.update(h0, *args, newton=True)
     monkeypatch.setattr(ev, "DENSE_MAX", 0)
-    h_dual, g_dual = hook.update(h0, *args)
-    np.testing.assert_allclose(float(g_dense), float(g_dual), rtol=1e-3)
+    h_dual, at_dual = hook.update(h0, *args, newton=True)
+    np.testing.assert_allclose(float(at_dense.gamma), float(at_dual.gamma), rtol=1e-3)
+    # the Newton decrement of every task's rows together, by either factor
+    assert float(at_dense.decrement) > 0
+    np.testing.assert_allclose(float(at_dense.decrement), float(at_dual.decrement), rtol=1e-3)
     np.testing.assert_allclose(h_dense["log_noise"], h_dual["log_noise"], rtol=1e-3, atol=1e-4)
     assert h_dense["log_noise"].shape == (3,)
 

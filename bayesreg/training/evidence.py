@@ -57,6 +57,7 @@ stacked Jacobian with σ² per row, M = diag(σ²_row) + J D⁻¹Jᵀ, and
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +67,7 @@ from jax.flatten_util import ravel_pytree
 from bayesreg.curvature import GGN, gram, prior_diag
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian, log_prior
+from bayesreg.training import convergence
 
 DENSE_MAX = 3000  # parameters up to which the GGN is dense (a P × P Cholesky per iteration)
 ALPHA_RANGE = (1e-8, 1e8)  # prior precisions are kept inside this range
@@ -74,6 +76,16 @@ NOISE_FLOOR = 1e-4  # σ is kept at least this fraction of std(y) (noiseless dat
 # MIN_DUAL_ROWS) enters the m × m dual: three m × P arrays of 2²³ scalars, 32 MiB each in float32
 DUAL_BUDGET = 2**23
 MIN_DUAL_ROWS = 128
+
+
+class Evidence(NamedTuple):
+    """What an evidence update measured at the incoming weights and hyperparameters: the
+    effective number of parameters γ (NaN when the update was refused), the Newton
+    decrement λ² and the Gauss–Newton step H⁻¹g (:mod:`bayesreg.training.convergence`)."""
+
+    gamma: jax.Array
+    decrement: jax.Array
+    step: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +134,16 @@ class EvidenceHook:
 
     # -- one evidence step ---------------------------------------------------------------
     def update(self, h: dict, model, likelihood, prior, params, X, y, key, y_std,
-               mask=None, totals=None) -> dict:
+               mask=None, totals=None, newton: bool = False) -> dict:
         """MacKay's fixed point at the weights ``params`` (module docstring). ``mask`` (N,)
         marks the real rows of padded data (1) and the padding (0). ``totals`` = (RSS, N)
         over all rows when the data are streamed (:mod:`bayesreg.data.stream`): X, y are then
-        already the random rows for G, scaled by N/m."""
+        already the random rows for G, scaled by N/m.
+
+        Returns (h, :class:`Evidence`): the updated hyperparameters, and γ (NaN for a
+        refused update) with, when ``newton``, the Newton decrement and step of ``params``
+        under the incoming h (:mod:`bayesreg.training.convergence`; NaN otherwise, and on a
+        stream, whose full gradient is not at hand)."""
         rows_total = X.shape[0]
         mask = jnp.ones(rows_total, X.dtype) if mask is None else mask
         n = jnp.sum(mask)
@@ -150,8 +167,9 @@ class EvidenceHook:
             seen = mask[:, None] * (~jnp.isnan(y)).astype(dtype)
             resid = jnp.where(seen > 0, y - model.apply(params, X)[:, :tasks], 0.0)
             rss, n = jnp.sum(resid**2, axis=0), jnp.sum(seen, axis=0)  # (T,) each
+            grad = _gradient_at(model, unravel, flat, X, y, seen, tasks, totals, newton)
             return self._update_tasks(h, likelihood, prior, unravel, flat, J, weight, rss,
-                                      n, y_std, key, params)
+                                      n, y_std, key, params, grad)
         # the GGN with Λₙ = 1 (β multiplies it below): of the first output, padded rows zeroed
         ggn = GGN(lambda v, rows: model.apply(unravel(v), rows)[:, :1], Xs)
         J = ggn.jacobian(flat)[:, 0] * ms[:, None]  # (m, P)
@@ -176,11 +194,13 @@ class EvidenceHook:
 
         sq = segment(flat**2)
         p_l = jnp.asarray(sizes, dtype)
+        grad = _gradient_at(model, unravel, flat, X, y, mask, 0, totals, newton)
 
         def step(h, _):
             lik, pri = self.bind(h, likelihood, prior)
             beta = 1.0 / jnp.square(lik.noise_std({}))
             d = prior_precision(pri, unravel, flat)
+            g = grad(beta, pri)
             if dense:
                 # In float32 this fails (NaN) once a layer's α falls near 1e-8 where G has no
                 # curvature against βG ~ 1e5 elsewhere: the update is then refused (below).
@@ -196,6 +216,7 @@ class EvidenceHook:
                 hinv_diag = jnp.sum(Linv**2, axis=0)
                 gamma = beta * weight * jnp.sum((Linv @ J.T) ** 2)
                 gamma_l = p_l - segment(d * hinv_diag)
+                dec = convergence.newton(g, chol) if g is not None else _unmeasured(flat)
             else:
                 # Woodbury: H⁻¹ = D⁻¹ − D⁻¹Jᵀ M⁻¹ J D⁻¹ with M = σ²I + J D⁻¹Jᵀ (m × m), so
                 # with Z = L⁻¹ J D⁻¹ (M = LLᵀ) the share of scalar i not explained by its
@@ -206,15 +227,17 @@ class EvidenceHook:
                 explained = d * jnp.sum(Z**2, axis=0)
                 gamma = jnp.sum(explained)
                 gamma_l = segment(explained)
+                dec = (convergence.newton(g, chol, dual=(Jw, d)) if g is not None
+                       else _unmeasured(flat))
 
             new, finite = self._fixed_point(h, gamma_l, gamma, rss, n, p_l, sq, y_std)
-            return new, jnp.where(finite, gamma, jnp.nan)
+            return new, (jnp.where(finite, gamma, jnp.nan), dec)
 
-        h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
-        return h, gammas[-1]
+        h, (gammas, (decs, steps)) = jax.lax.scan(step, h, None, length=self.iterations)
+        return h, Evidence(gammas[-1], decs[0], steps[0])
 
     def _update_tasks(self, h, likelihood, prior, unravel, flat, J, weight, rss, n, y_std,
-                      key, params):
+                      key, params, grad):
         """MacKay's fixed point for T tasks (module docstring): J (m, T, P) with the rows of
         missing labels zeroed, RSSₜ and Nₜ (T,) over the observed labels."""
         dtype = flat.dtype
@@ -243,6 +266,7 @@ class EvidenceHook:
             lik, pri = self.bind(h, likelihood, prior)
             beta = jnp.broadcast_to(1.0 / jnp.square(lik.noise_std({})), (tasks,))
             d = prior_precision(pri, unravel, flat)
+            g = grad(beta, pri)
             if dense:
                 chol = jnp.linalg.cholesky(jnp.einsum("t,tpq->pq", beta, G) + jnp.diag(d))
                 Linv = jax.scipy.linalg.solve_triangular(
@@ -251,6 +275,7 @@ class EvidenceHook:
                 LJ = jnp.einsum("pq,mtq->mtp", Linv, J)
                 gamma_t = beta * weight * jnp.sum(LJ**2, axis=(0, 2))
                 gamma_l = p_l - segment(d * hinv_diag)
+                dec = convergence.newton(g, chol) if g is not None else _unmeasured(flat)
             else:
                 var_rows = jnp.tile(1.0 / beta, Jw.shape[0] // tasks)
                 A = Jw / d
@@ -262,11 +287,13 @@ class EvidenceHook:
                 # diag(J H⁻¹Jᵀ Σ⁻¹) = 1 − σ_r²(M⁻¹)_rr, summed over each task's rows
                 row_gamma = 1.0 - var_rows * jnp.sum(Linv**2, axis=0)
                 gamma_t = jnp.sum(row_gamma.reshape(-1, tasks), axis=0)
+                dec = (convergence.newton(g, chol, dual=(Jw, d)) if g is not None
+                       else _unmeasured(flat))
             new, finite = self._fixed_point(h, gamma_l, gamma_t, rss, n, p_l, sq, y_std)
-            return new, jnp.where(finite, jnp.sum(gamma_t), jnp.nan)
+            return new, (jnp.where(finite, jnp.sum(gamma_t), jnp.nan), dec)
 
-        h, gammas = jax.lax.scan(step, h, None, length=self.iterations)
-        return h, gammas[-1]
+        h, (gammas, (decs, steps)) = jax.lax.scan(step, h, None, length=self.iterations)
+        return h, Evidence(gammas[-1], decs[0], steps[0])
 
     def _fixed_point(self, h, gamma_l, gamma, rss, n, p_l, sq, y_std):
         """MacKay's step from the traces: αₗ ← γₗ/‖φₗ‖², σ² ← RSS/(N − γ) (per task when
@@ -283,8 +310,23 @@ class EvidenceHook:
             floor = NOISE_FLOOR * y_std
             new["log_noise"] = 0.5 * jnp.log(jnp.maximum(sigma2, floor**2))
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
-                                    for v in jax.tree_util.tree_leaves(new)]))
+                                    for v in jax.tree_util.tree_leaves(new)] or [True]))
         return jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, h), finite
+
+
+def _gradient_at(model, unravel, flat, X, y, seen, tasks: int, totals, wanted: bool):
+    """``grad(β, prior)``: the full-data gradient of the negative log joint at ``flat``
+    (:func:`bayesreg.training.convergence.neg_log_joint`); None when not ``wanted`` or on a
+    stream (``totals``), where X holds only a sample of the rows."""
+    if totals is not None or not wanted:
+        return lambda beta, prior: None
+    return lambda beta, prior: jax.grad(convergence.neg_log_joint(
+        model, unravel, prior, beta, X, y, seen, tasks))(flat)
+
+
+def _unmeasured(flat):
+    """(λ², step) when the Newton decrement is not asked for: NaN."""
+    return jnp.asarray(jnp.nan, flat.dtype), jnp.full_like(flat, jnp.nan)
 
 
 def target_scale(y, mask) -> jax.Array:

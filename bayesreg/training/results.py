@@ -22,6 +22,7 @@ from bayesreg.data import stream as _stream
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import PARAM_GROUPS, Gaussian
 from bayesreg.problem import Problem
+from bayesreg.training import convergence
 from bayesreg.training.evidence import ALPHA_RANGE, NOISE_FLOOR, concrete_prior
 
 
@@ -52,6 +53,8 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
             f"target far from unit scale (here std {_stream.std(problem.y):.3g}), "
             "br.fit(..., standardize=True)",
             UserWarning, stacklevel=4)
+    convergence.check(trace, "standardise the inputs (br.fit(..., standardize=True)) or fit "
+                      "in float64 (dtype='float64')")
     if "log_noise" in hyper:
         floor = NOISE_FLOOR * (_stream.std(problem.y) or 1.0)  # as in the training loop
         if np.any(np.asarray(trace["noise_std"]) <= 1.01 * floor):

@@ -206,9 +206,10 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     for r, first in enumerate(range(0, epochs, every)):
         if hook is not None:
             if r > 0:  # before every round but the burn-in: the hyperparameters move
-                h, gamma = _streamed_hook_update(hook, objective.model, likelihood, prior,
-                                                 h, carry[0]["params"], X, y,
-                                                 hyper_keys[..., r], y_std, dtype, members)
+                h, info = _streamed_hook_update(hook, objective.model, likelihood, prior,
+                                                h, carry[0]["params"], X, y,
+                                                hyper_keys[..., r], y_std, dtype, members)
+                gamma = info.gamma
                 refused = refused + ~np.isfinite(np.asarray(gamma))
                 carry = (carry[0], carry[1], h)
             history.append(h)

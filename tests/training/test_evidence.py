@@ -111,9 +111,9 @@ def test_an_update_that_cannot_be_finite_is_refused_and_reported():
     hook = EvidenceHook(learn_noise=True, learn_prior=True, rounds=2)
     h = hook.init(params, 1.0, jnp.float32)
     X = jnp.linspace(-1, 1, 10)[:, None]
-    new, gamma = hook.update(h, model, br.GaussianLikelihood(), None, params, X, X[:, 0],
-                             jax.random.key(1), 1.0)
-    assert np.isnan(gamma)  # refused: h unchanged
+    new, info = hook.update(h, model, br.GaussianLikelihood(), None, params, X, X[:, 0],
+                            jax.random.key(1), 1.0)
+    assert np.isnan(info.gamma)  # refused: h unchanged
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new),
                                                     jax.tree_util.tree_leaves(h), strict=True))
     problem = type("P", (), {"prior": {}, "likelihood": br.GaussianLikelihood(0.1),
@@ -188,9 +188,9 @@ def _one_update(monkeypatch, dense_max, learn_prior, prior=None):
                                      iterations=3)
         h = hook.init(params, 0.5, jnp.float64)
         spec = None if learn_prior else as_prior_spec(prior)
-        new, gamma = hook.update(h, model, br.GaussianLikelihood(), spec, params, X, y,
-                                 jax.random.key(1), 0.5)
-    return jax.tree_util.tree_leaves(new), float(gamma)
+        new, info = hook.update(h, model, br.GaussianLikelihood(), spec, params, X, y,
+                                jax.random.key(1), 0.5, newton=True)
+    return jax.tree_util.tree_leaves(new), info
 
 
 @pytest.mark.parametrize("learn_prior, prior", [(True, None), (False, br.Gaussian(0.7)),
@@ -198,10 +198,13 @@ def _one_update(monkeypatch, dense_max, learn_prior, prior=None):
 def test_the_dual_curvature_gives_the_dense_update(monkeypatch, learn_prior, prior):
     # above DENSE_MAX parameters the update solves the m × m dual (Woodbury) instead of the
     # P × P system: the same H, so the same γ, σ and layer scales to rounding
-    dense, g_dense = _one_update(monkeypatch, 10**6, learn_prior, prior)
-    dual, g_dual = _one_update(monkeypatch, 0, learn_prior, prior)
-    assert 0 < g_dense < 15
-    np.testing.assert_allclose(g_dual, g_dense, rtol=1e-9)
+    # — and the same Newton decrement and Gauss–Newton step
+    dense, at_dense = _one_update(monkeypatch, 10**6, learn_prior, prior)
+    dual, at_dual = _one_update(monkeypatch, 0, learn_prior, prior)
+    assert 0 < float(at_dense.gamma) < 15
+    assert float(at_dense.decrement) > 1  # the initial weights: far from the mode
+    for a, b in zip(at_dual, at_dense, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     for a, b in zip(dual, dense, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
