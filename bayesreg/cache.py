@@ -9,7 +9,10 @@ Where: ``$BAYESREG_COMPILATION_CACHE`` if set, else ``$XDG_CACHE_HOME/bayesreg/j
 default ``~/.cache/bayesreg/jax``). ``BAYESREG_COMPILATION_CACHE=off`` switches the command
 line's cache off. To clear it, delete that folder (:func:`clear_compilation_cache`). A
 program is stored whatever its compile time, and an entry is read back only by the same JAX
-version, backend and compile options (JAX's own key), so a stale entry is never used.
+version, backend and compile options (JAX's own key), so a stale entry is never used. JAX
+stores no program with host callbacks: a training loop that reports progress is compiled in
+every process, one compiled while reports are silenced (``--quiet``, ``BAYESREG_PROGRESS=0``)
+holds none and is read back.
 
 Examples
 --------

@@ -2,6 +2,7 @@
 fresh processes, with an empty cache and then with the programs the first run wrote.
 
     .venv/bin/python benchmarks/compile_cache.py [--methods map,ensemble] [--model mlp:50]
+        [--progress]
 
 Prints, for each run, the wall time of the process, JAX's backend compile time and the
 number of programs compiled and read from the cache. Needs scikit-learn (the diabetes table).
@@ -40,6 +41,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--methods", default="map,ensemble")
     parser.add_argument("--model", default="mlp:50")
+    parser.add_argument("--progress", action="store_true",
+                        help="without --quiet: the training loops then hold progress callbacks, "
+                             "which JAX does not write to its persistent cache")
     args = parser.parse_args()
     from sklearn.datasets import load_diabetes
 
@@ -49,7 +53,7 @@ def main():
     env = {**os.environ, "BAYESREG_COMPILATION_CACHE": os.path.join(tmp, "jax"),
            "JAX_PLATFORMS": "cpu"}
     argv = ["compare", data, "--target", "target", "--methods", args.methods, "--model",
-            args.model, "--out", os.path.join(tmp, "out"), "--quiet"]
+            args.model, "--out", os.path.join(tmp, "out"), *([] if args.progress else ["--quiet"])]
     runs = []
     for label in ("first (empty cache)", "second (cache filled)"):
         start = time.perf_counter()

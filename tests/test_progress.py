@@ -194,3 +194,14 @@ def test_every_command_takes_quiet(command, capsys):
     if command == "demo":  # refused before any fit: the flag parses, nothing else prints
         assert cli.main(["demo", "--quiet", "--knots", "0"]) == 2
         assert capsys.readouterr().err.startswith("bayesreg demo: error: --knots")
+
+
+def test_a_silenced_fit_compiles_no_callback():
+    # the program is another static setting (progress_bar=False), so it is cacheable on disk
+    # and a report after the silence is not lost to a program compiled without callbacks
+    model = br.MLP((4,))
+    assert br.MAP().resolved(model).progress_bar is None
+    with _progress.silenced():
+        assert br.MAP().resolved(model).progress_bar is False
+        assert br.MAP(progress_bar=True).resolved(model).progress_bar is False
+    assert br.MAP(progress_bar=True).resolved(model).progress_bar is True

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from bayesreg import _progress
 from bayesreg._random import numpy_rng
 from bayesreg.data import stream as _stream
 from bayesreg.priors import PARAM_GROUPS, log_prior
@@ -136,8 +137,10 @@ def run_sgd_phase(swag, problem: Problem, pre: Trained):
 
 def _phase(swag, every: int) -> SGDPhase:
     """The SGD phase's engine configuration (a cycle of ``every`` updates)."""
+    # silenced: no callbacks compiled in (see Trainer.resolved)
+    progress = False if _progress.is_silenced() else swag.training.progress_bar
     return SGDPhase(float(swag.momentum), every if swag.schedule == "cyclical" else None,
-                    swag.training.progress_bar)
+                    progress)
 
 
 def _run_streamed(swag, problem: Problem, pre: Trained):
