@@ -42,6 +42,7 @@ MIN_UNITS = 1000  # units of work (MAP updates or epochs) between two callbacks,
 
 _LOCK = threading.RLock()
 _SILENCED = 0
+_CACHEABLE = 0
 
 
 def _env() -> str:
@@ -51,6 +52,29 @@ def _env() -> str:
 def is_silenced() -> bool:
     """True under :func:`silenced` or with ``BAYESREG_PROGRESS=0``."""
     return _SILENCED > 0 or _env() in ("0", "false", "off", "no")
+
+
+def loop_callbacks() -> bool:
+    """Whether the training loops (:meth:`bayesreg.MAP.resolved`) compile their progress
+    callbacks: not while silenced, nor under :func:`cacheable_loops` unless
+    ``BAYESREG_PROGRESS=1``. JAX writes no program with host callbacks to its persistent
+    cache (:mod:`bayesreg.cache`)."""
+    return not is_silenced() and (_CACHEABLE == 0 or _env() in ("1", "true", "on", "yes"))
+
+
+@contextlib.contextmanager
+def cacheable_loops():
+    """The training loops compiled in this block hold no progress callbacks, so the
+    persistent compilation cache keeps them (the command line's default: its training fits
+    report by their "fitting" lines instead). Samplers keep their reports."""
+    global _CACHEABLE
+    with _LOCK:
+        _CACHEABLE += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _CACHEABLE -= 1
 
 
 @contextlib.contextmanager

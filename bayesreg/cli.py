@@ -1,9 +1,12 @@
 """Command line: ``bayesreg demo``, ``bayesreg compare`` and ``bayesreg bench``.
 
-Progress goes to stderr: a "fitting ..." line per method, and for a fit that runs longer
-than 2 s a bar (terminal) or a line every 5 s (pipe, log); see ``bayesreg._progress``.
-``--quiet`` (or ``BAYESREG_PROGRESS=0``) silences both; warnings, errors and results still
-print. Compiled programs are kept on disk for the next run (``~/.cache/bayesreg/jax``;
+Progress goes to stderr: a "fitting ..." line per method, and for a sampler (NUTS, VI,
+SGLD) that runs longer than 2 s a bar (terminal) or a line every 5 s (pipe, log); see
+``bayesreg._progress``. The training loops (MAP, the ensemble, MC dropout, SWAG, Laplace)
+report only by their "fitting" line, so their compiled programs hold no host callback and the
+disk cache keeps them (``--loop-progress``: their in-loop reports too, compiled again in every
+run). ``--quiet`` (or ``BAYESREG_PROGRESS=0``) silences every report; warnings, errors and
+results still print. Compiled programs are kept on disk for the next run (``~/.cache/bayesreg/jax``;
 ``BAYESREG_COMPILATION_CACHE=off`` or another folder: :mod:`bayesreg.cache`).
 
 Examples
@@ -463,6 +466,7 @@ def main(argv=None) -> int:
     p_demo.add_argument("--knots", type=int, default=10, help="number of ReLU features")
     p_demo.add_argument("--quick", action="store_true", help="fewer draws and steps")
     p_demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    p_demo.add_argument("--loop-progress", action="store_true", help=LOOP_PROGRESS_HELP)
     p_cmp = sub.add_parser(
         "compare", help="compare methods on a CSV file", formatter_class=_HelpFormatter,
         description="Fit several methods to a CSV file's columns with the same prior and "
@@ -490,6 +494,7 @@ def main(argv=None) -> int:
                        help="field separator, one character ('\\t' for a tab); without it, "
                             "sniffed from the header line (comma, semicolon, tab or |)")
     p_cmp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    p_cmp.add_argument("--loop-progress", action="store_true", help=LOOP_PROGRESS_HELP)
     p_bench = sub.add_parser(
         "bench", help="time bayesreg against hand-written JAX and scikit-learn (quick subset)",
         formatter_class=_HelpFormatter,
@@ -513,6 +518,10 @@ def main(argv=None) -> int:
     return 0
 
 
+LOOP_PROGRESS_HELP = (
+    "report progress from inside the training loops (MAP, ensemble, MC dropout, SWAG, Laplace) "
+    "as a script does; their compiled programs then hold host callbacks, which JAX's disk "
+    "cache does not keep, so the next run compiles them again")
 QUIET_HELP = ("no progress on stderr (the 'fitting ...' lines, and the bar or periodic lines "
               "of fits longer than 2 s); warnings, errors and results still print")
 
@@ -523,6 +532,13 @@ def _dispatch(args) -> None:
     process, so they do not)."""
     if args.command != "bench":
         enable_compilation_cache()
+    # the training loops' programs hold no progress callbacks, so the cache keeps them
+    with (_progress.cacheable_loops() if args.command != "bench" and not args.loop_progress
+          else contextlib.nullcontext()):
+        _run(args)
+
+
+def _run(args) -> None:
     if args.command == "bench":
 
         bench.run(quick=not args.full, out=args.out)

@@ -42,8 +42,8 @@ def main():
     parser.add_argument("--methods", default="map,ensemble")
     parser.add_argument("--model", default="mlp:50")
     parser.add_argument("--progress", action="store_true",
-                        help="without --quiet: the training loops then hold progress callbacks, "
-                             "which JAX does not write to its persistent cache")
+                        help="without --quiet, as a user types it (the training loops report by "
+                             "their 'fitting' line; samplers by host callbacks)")
     args = parser.parse_args()
     from sklearn.datasets import load_diabetes
 

@@ -178,8 +178,12 @@ def test_cli_quiet_prints_no_progress(tmp_path, capsys, long_work):
     args = ["compare", str(_csv(tmp_path / "d.csv")), "--target", "y", "--methods", "map",
             "--model", "linear", "--prior", "gaussian:1.0", "--out", str(tmp_path / "o")]
     assert cli.main(args) == 0
+    err = capsys.readouterr().err  # a training loop reports by its line: cacheable on disk
+    assert "fitting map" in err and not _lines(err, "MAP (adam)")
+    assert cli.main([*args, "--loop-progress"]) == 0
     err = capsys.readouterr().err
     assert "fitting map" in err and _lines(err, "MAP (adam)")
+    assert _progress.loop_callbacks()  # the command's setting ends with it
     assert cli.main([*args, "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "| map |" in captured.out
@@ -203,5 +207,7 @@ def test_a_silenced_fit_compiles_no_callback():
     assert br.MAP().resolved(model).progress_bar is None
     with _progress.silenced():
         assert br.MAP().resolved(model).progress_bar is False
+        assert br.MAP(progress_bar=True).resolved(model).progress_bar is False
+    with _progress.cacheable_loops():
         assert br.MAP(progress_bar=True).resolved(model).progress_bar is False
     assert br.MAP(progress_bar=True).resolved(model).progress_bar is True

@@ -138,7 +138,7 @@ def run_sgd_phase(swag, problem: Problem, pre: Trained):
 def _phase(swag, every: int) -> SGDPhase:
     """The SGD phase's engine configuration (a cycle of ``every`` updates)."""
     # silenced: no callbacks compiled in (see Trainer.resolved)
-    progress = False if _progress.is_silenced() else swag.training.progress_bar
+    progress = swag.training.progress_bar if _progress.loop_callbacks() else False
     return SGDPhase(float(swag.momentum), every if swag.schedule == "cyclical" else None,
                     progress)
 

@@ -228,8 +228,9 @@ class Trainer:
     def resolved(self, model, likelihood=None, prior=None) -> Trainer:
         """This configuration with ``lr`` and ``steps`` defaults filled in for ``model``
         (under ``likelihood`` and ``prior``: a heteroscedastic likelihood or a prior other
-        than Gaussian or Flat keeps the network rate at 0.01), and no progress report while
-        reports are silenced."""
+        than Gaussian or Flat keeps the network rate at 0.01), and no progress callbacks while
+        reports are silenced or loops are to be cached
+        (:func:`bayesreg._progress.loop_callbacks`)."""
         convex = getattr(model, "linear_in_params", False)
         adaptive = self.optimizer in ("adam", "adamw")
         # full batch, a homoscedastic network: 0.05 (see ``lr``); a noise head σ(x) drives
@@ -245,10 +246,10 @@ class Trainer:
             (0.1 if convex else 0.05 if brisk else 0.01) if adaptive else 0.01)
         steps = self.steps if self.steps is not None else (
             500 if self.optimizer == "lbfgs" else 10_000 if convex else 3000)
-        # silenced (the command line's --quiet, BAYESREG_PROGRESS=0): no callbacks compiled
-        # in, and a static setting of its own, so the program is another one — JAX does not
-        # write a program with host callbacks to its persistent cache (bayesreg.cache)
-        progress = False if _progress.is_silenced() else self.progress_bar
+        # silenced (--quiet, BAYESREG_PROGRESS=0) or the command line's cacheable loops: no
+        # callbacks compiled in, a static setting of its own, so the program is another one
+        # — JAX writes no program with host callbacks to its persistent cache (bayesreg.cache)
+        progress = self.progress_bar if _progress.loop_callbacks() else False
         return dataclasses.replace(self, lr=lr, steps=steps, progress_bar=progress)
 
     def rate(self, model) -> float | None:
