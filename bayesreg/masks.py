@@ -54,7 +54,6 @@ class DropoutNetwork:
     drop_input: bool = True
 
     linear_in_params = False
-    stochastic = True  # trained on masked outputs: its objective's mode is not the plain one
 
     def init(self, key, n_features, n_outputs=1, dtype=jnp.float32):
         return self.base.init(key, n_features, n_outputs, dtype)

@@ -25,7 +25,7 @@ from uci import load
 
 import bayesreg as br
 from bayesreg.priors import log_prior
-from bayesreg.training import loop
+from bayesreg.training import convergence
 
 
 def fit(model, X, y, forced: int | None = None, zero_step: bool = False, **kw):
@@ -33,17 +33,17 @@ def fit(model, X, y, forced: int | None = None, zero_step: bool = False, **kw):
     taken whatever the model (a network takes none by default); ``zero_step``: the step of
     a linear model has length 0, so its decrement is measured where Adam left it."""
     jax.clear_caches()  # the steps are planned when the loop is traced
-    saved = loop.polish_steps, loop.STEP_FRACTIONS
+    saved = convergence.polish_steps, convergence.STEP_FRACTIONS
     if forced is not None:
-        loop.polish_steps = lambda objective, watch: 0 if watch else forced
+        convergence.polish_steps = lambda objective, watch: 0 if watch else forced
     if zero_step:
-        loop.STEP_FRACTIONS = np.zeros(1)
+        convergence.STEP_FRACTIONS = np.zeros(1)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             post = br.fit(model, X, y, **kw)
     finally:
-        loop.polish_steps, loop.STEP_FRACTIONS = saved
+        convergence.polish_steps, convergence.STEP_FRACTIONS = saved
     warned = any("above the mode" in str(w.message) for w in caught)
     return post, warned
 

@@ -33,7 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
 
 from bayesreg import _progress
 from bayesreg.data import devices as _distributed
@@ -409,7 +408,7 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(key, 1), pad)])[
             : rounds * every] if pad else keys
         hyper_keys = jax.random.split(jax.random.fold_in(key, epochs), rounds)
-        steps = polish_steps(objective, watch)  # Gauss–Newton steps at the end
+        steps = convergence.polish_steps(objective, watch)  # a Newton step at the end
 
         def masked(carry, xs):
             k, ok = xs
@@ -444,9 +443,9 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         state, extra = hyper_trace(hook, state, h, gammas[-1],
                                    jnp.sum(~jnp.isfinite(gammas[1:])), history)
         if steps:  # Gauss–Newton steps to the mode, and how far it was before each update
-            state, (final, gains) = polished(hook, steps, h, objective.model, likelihood,
-                                             prior, state, X, y,
-                                             jax.random.fold_in(key, epochs + 1), y_std, mask)
+            state, (final, gains) = convergence.polished(
+                hook, steps, h, objective.model, likelihood, prior, state, X, y,
+                jax.random.fold_in(key, epochs + 1), y_std, mask)
             extra.update(newton_decrement=final, polish_gains=gains,
                          newton_decrement_history=jnp.concatenate([decs[1:], final[None]]))
         # the objective changes with h: a loss compares with the start of its own round
@@ -459,55 +458,6 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
         if method.restore_best:
             state = dict(track.best_state, theta=state["theta"])
     return state, trace
-
-
-POLISH_STEPS = 1  # Newton steps at the end of a linear model's fit with evidence updates
-STEP_FRACTIONS = 0.5 ** np.arange(6)  # the fractions of a Gauss–Newton step tried
-
-
-def polish_steps(objective, watch: bool) -> int:
-    """Gauss–Newton steps to take at the end of training: ``POLISH_STEPS`` for a model linear
-    in its parameters that minimised the plain negative log joint (its GGN is the Hessian, so
-    the step is Newton's and lands on the mode the evidence assumes); none for a network,
-    whose Gauss–Newton steps gained 3–12 nats each on Boston without converging and left the
-    test scores where they were (:mod:`bayesreg.training.convergence`), none where validation
-    rows choose the weights (early stopping stops short of the mode on purpose) or the
-    objective is another one (noise injection, augmentation, the latent density)."""
-    plain = (not objective.noise and objective.augment is None and not objective.latent
-             and not getattr(objective.model, "stochastic", False))
-    linear = getattr(objective.model, "linear_in_params", False)
-    return POLISH_STEPS if plain and linear and not watch else 0
-
-
-def polished(hook, steps: int, h, model, likelihood, prior, state, X, y, key, y_std, mask):
-    """(state, (λ², the nats each step gained)): ``steps`` Gauss–Newton steps φ ← φ − H⁻¹g
-    at the hook's hyperparameters ``h``, each with a backtracking line search and kept only
-    where it lowers the negative log joint, then the Newton decrement λ² at the weights
-    returned (:mod:`bayesreg.training.convergence`). On a linear-in-parameters model the
-    GGN is the Hessian and one step lands on the mode."""
-    lik, pri = hook.bind(h, likelihood, prior)
-    flat, unravel = ravel_pytree(state["params"])
-    seen = mask if y.ndim == 1 else mask[:, None] * (~jnp.isnan(y)).astype(mask.dtype)
-    beta = 1.0 / jnp.square(lik.noise_std({}))
-    loss = convergence.neg_log_joint(model, unravel, pri, beta, X, y, seen,
-                                     y.shape[1] if y.ndim == 2 else 0)
-
-    def measure(flat):
-        return hook.update(h, model, likelihood, prior, unravel(flat), X, y, key, y_std, mask,
-                           newton=True)[1]
-
-    gains = []
-    for _ in range(steps):
-        step = measure(flat).step
-        # a backtracking line search, evaluated at once: the best of δ, δ/2, …, δ/2^(k−1)
-        # (NaN never compares below: a non-finite candidate is never taken)
-        candidates = flat - STEP_FRACTIONS[:, None].astype(flat.dtype) * step
-        values = jax.vmap(loss)(candidates)
-        best = jnp.argmin(jnp.where(jnp.isnan(values), jnp.inf, values))
-        gain = loss(flat) - values[best]
-        flat = jnp.where(gain > 0, candidates[best], flat)
-        gains.append(jnp.maximum(gain, 0.0))
-    return dict(state, params=unravel(flat)), (measure(flat).decrement, jnp.stack(gains))
 
 
 def round_starts(epochs: int, every: int, per_epoch: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The Newton decrement and the Gauss–Newton steps at the end of a fit with evidence updates
-(bayesreg.training.convergence, bayesreg.training.loop.polished)."""
+(bayesreg.training.convergence)."""
 
 import warnings
 
@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 import bayesreg as br
-from bayesreg.training import convergence, loop
+from bayesreg.training import convergence
 
 
 def _linear_mode(post, X, y):
@@ -39,7 +39,7 @@ def test_the_decrement_is_the_squared_distance_to_the_mode_and_the_steps_reach_i
     # reported λ² is ‖φ − φ*‖²_A exactly, and one Gauss–Newton step lands on φ*
     X, y = diabetes
     jax.clear_caches()  # the step's fractions are read when the loop is traced
-    monkeypatch.setattr(loop, "STEP_FRACTIONS", np.zeros(1))  # a step of length 0
+    monkeypatch.setattr(convergence, "STEP_FRACTIONS", np.zeros(1))  # a step of length 0
     with pytest.warns(UserWarning, match="nats above the mode"):
         short = br.fit(br.Linear(), X, y, method=br.MAP())
     delta, A = _linear_mode(short, X, y)
@@ -82,7 +82,7 @@ def test_a_network_takes_no_steps():
 def test_an_ensemble_reports_every_member():
     X, y = _line()
     post = br.fit(br.Linear(), X, y, method=br.Ensemble(3, training=br.MAP(steps=400)))
-    assert np.shape(post.diagnostics["polish_gains"]) == (3, loop.POLISH_STEPS)
+    assert np.shape(post.diagnostics["polish_gains"]) == (3, convergence.POLISH_STEPS)
     assert np.shape(post.diagnostics["newton_decrement_history"]) == (3, 11)
     assert np.all(post.diagnostics["newton_decrement"] < 1e-3)
 
@@ -91,13 +91,13 @@ def test_no_steps_where_the_objective_is_not_the_plain_log_joint():
     # early stopping stops short on purpose; augmentation and noise injection minimise
     # another objective, whose mode the step would leave
     line = br.MAP().objective(br.Linear())
-    assert loop.polish_steps(line, watch=False) == loop.POLISH_STEPS > 0
-    assert loop.polish_steps(line, watch=True) == 0
-    assert loop.polish_steps(br.MAP().objective(br.MLP((4,))), watch=False) == 0
+    assert convergence.polish_steps(line, watch=False) == convergence.POLISH_STEPS > 0
+    assert convergence.polish_steps(line, watch=True) == 0
+    assert convergence.polish_steps(br.MAP().objective(br.MLP((4,))), watch=False) == 0
     noisy = br.MAP(noise_injection={"inputs": 0.1}).objective(br.Linear())
-    assert loop.polish_steps(noisy, watch=False) == 0
+    assert convergence.polish_steps(noisy, watch=False) == 0
     augmented = br.MAP(augment=br.augment.noise(0.1)).objective(br.Linear())
-    assert loop.polish_steps(augmented, watch=False) == 0
+    assert convergence.polish_steps(augmented, watch=False) == 0
 
 
 def test_a_validation_fit_keeps_its_best_weights():
