@@ -164,5 +164,17 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--methods", default=None,
                         help="comma list of method rows to run (default: all)")
+    parser.add_argument("--datasets", default="boston,concrete")
+    parser.add_argument("--newton-steps", type=int, default=None,
+                        help="force this many Gauss–Newton steps at the end of every fit with "
+                             "evidence updates, networks included (bayesreg.training."
+                             "convergence; by default only a linear model takes one)")
     args = parser.parse_args()
-    run(args.splits, args.out, only=args.methods.split(",") if args.methods else None)
+    if args.newton_steps is not None:
+        from bayesreg.training import convergence
+
+        steps = args.newton_steps
+        convergence.polish_steps = lambda objective, watch: 0 if watch else steps
+    run(args.splits, None if args.newton_steps is not None else args.out,
+        datasets=tuple(args.datasets.split(",")),
+        only=args.methods.split(",") if args.methods else None)

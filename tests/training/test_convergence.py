@@ -104,3 +104,14 @@ def test_a_validation_fit_keeps_its_best_weights():
     X, y = _line()
     post = br.fit(br.Linear(), X, y, method=br.MAP(steps=300, validation=0.2))
     assert "polish_gains" not in post.diagnostics
+
+
+def test_the_step_uses_every_row_above_the_evidence_subsample():
+    # above max_rows (2 048) the evidence estimates G from a subsample; a step from it does
+    # not land on the mode (20 000 rows: λ² = 2 460 after it). With the decrement asked for,
+    # every row enters G (a linear model's Jacobian is small)
+    X, y = _line(n=5000)
+    post = br.fit(br.Linear(), X, y, method=br.MAP(steps=300))
+    delta, A = _linear_mode(post, X, y)
+    assert delta @ A @ delta < 1e-3
+    assert post.diagnostics["newton_decrement"] < 1e-3
