@@ -39,6 +39,8 @@ Woodbury dual), so the check costs one gradient over the training rows.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import jax
@@ -140,7 +142,17 @@ def polished(hook, steps: int, h, model, likelihood, prior, state, X, y, key, y_
     return dict(state, params=unravel(flat)), (measure(flat).decrement, jnp.stack(gains))
 
 
-def check(trace: dict, fix: str, *, stacklevel: int = 7) -> None:
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside the bayesreg package, for a warning
+    raised by the caller of this function: the user's line, however deep the method."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1  # the caller's frame is stacklevel 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def check(trace: dict, fix: str) -> None:
     """A ``UserWarning`` naming ``fix`` when a linear-in-parameters fit with evidence updates
     ended more than ``NATS_SHORT`` above the mode of its objective after its Newton step
     (λ²/2 of ``trace["newton_decrement"]``; every member of an ensemble is checked): the
@@ -158,7 +170,7 @@ def check(trace: dict, fix: str, *, stacklevel: int = 7) -> None:
             f"no Newton step was taken at the end of training{members}: the curvature "
             "βG + diag(α) could not be factored in the working precision, so the weights are "
             "where the optimiser left them, not at the mode the learned σ and prior scales "
-            f"assume. Fix it: {fix}", UserWarning, stacklevel=stacklevel)
+            f"assume. Fix it: {fix}", UserWarning, stacklevel=_user_stacklevel())
         return
     if not np.any(short > NATS_SHORT):
         return
@@ -167,4 +179,4 @@ def check(trace: dict, fix: str, *, stacklevel: int = 7) -> None:
         f"the training ended {float(np.max(short)):.3g} nats above the mode of its "
         f"objective{members}, after a Newton step. The σ and prior scales the evidence "
         f"learned, and a Laplace posterior, assume the mode. Fix it: {fix}", UserWarning,
-        stacklevel=stacklevel)
+        stacklevel=_user_stacklevel())

@@ -40,8 +40,9 @@ def test_the_decrement_is_the_squared_distance_to_the_mode_and_the_steps_reach_i
     X, y = diabetes
     jax.clear_caches()  # the step's fractions are read when the loop is traced
     monkeypatch.setattr(convergence, "STEP_FRACTIONS", np.zeros(1))  # a step of length 0
-    with pytest.warns(UserWarning, match="nats above the mode"):
+    with pytest.warns(UserWarning, match="nats above the mode") as caught:
         short = br.fit(br.Linear(), X, y, method=br.MAP())
+    assert {w.filename for w in caught if "mode" in str(w.message)} == {__file__}  # user's line
     delta, A = _linear_mode(short, X, y)
     assert delta @ A @ delta > 2 * convergence.NATS_SHORT
     np.testing.assert_allclose(short.diagnostics["newton_decrement"], delta @ A @ delta,
