@@ -45,21 +45,32 @@ _SILENCED = 0
 _CACHEABLE = 0
 
 
+_ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
+
+
 def _env() -> str:
     return os.environ.get("BAYESREG_PROGRESS", "").strip().lower()
 
 
 def is_silenced() -> bool:
     """True under :func:`silenced` or with ``BAYESREG_PROGRESS=0``."""
-    return _SILENCED > 0 or _env() in ("0", "false", "off", "no")
+    return _SILENCED > 0 or _env() in _OFF
 
 
-def loop_callbacks() -> bool:
-    """Whether the training loops (:meth:`bayesreg.MAP.resolved`) compile their progress
-    callbacks: not while silenced, nor under :func:`cacheable_loops` unless
-    ``BAYESREG_PROGRESS=1``. JAX writes no program with host callbacks to its persistent
-    cache (:mod:`bayesreg.cache`)."""
-    return not is_silenced() and (_CACHEABLE == 0 or _env() in ("1", "true", "on", "yes"))
+def in_loop(progress_bar: bool | None) -> bool | None:
+    """The ``progress_bar`` a training loop compiles with (:meth:`bayesreg.MAP.resolved`,
+    SWAG's phase): False, no callbacks, while silenced or under :func:`cacheable_loops`
+    (unless ``BAYESREG_PROGRESS=1``), since JAX writes no program with host callbacks to its
+    persistent cache (:mod:`bayesreg.cache`); else the setting as given.
+
+    Examples
+    --------
+    >>> with cacheable_loops():
+    ...     in_loop(True)
+    False
+    """
+    wanted = not is_silenced() and (_CACHEABLE == 0 or _env() in _ON)
+    return progress_bar if wanted else False
 
 
 @contextlib.contextmanager
@@ -94,7 +105,7 @@ def _mode(enabled: bool | None) -> bool | None:
     """True: report from the start; None: after DELAY seconds; False: never."""
     if enabled is False:
         return False
-    if _env() in ("1", "true", "on", "yes"):
+    if _env() in _ON:
         return True
     return None if enabled is None else True
 

@@ -83,3 +83,17 @@ def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
         want = "finite and >= 0" if allow_zero else "finite and > 0"
         raise ValueError(f"{name} must be {want}; got {value!r}")
 
+
+def signature(tree) -> tuple:
+    """``tree``'s structure and its leaves' shapes and dtype names: a hashable key for a
+    program cached per shapes (NUTS's chains, Laplace's Newton refinement).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> signature({"w": np.zeros((2, 3), np.float32)})[1]
+    (((2, 3), 'float32'),)
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((np.shape(a), np.result_type(a).name) for a in leaves)
+

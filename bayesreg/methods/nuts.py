@@ -36,11 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesreg import _progress, mcmc
+from bayesreg._pytree import signature
 from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import NUMPYRO_LOCK, init_latent, split_draws
 from bayesreg.problem import Problem
-from bayesreg.training.chains import chain_program, run_chains, signature
+from bayesreg.training.chains import chain_program, run_chains
 from bayesreg.training.results import no_valid_start
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")

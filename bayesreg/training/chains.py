@@ -87,8 +87,9 @@ def chain_program(model, signature, *, num_warmup: int, num_samples: int, dense:
     with a leading chain axis on ``keys``, the latent state ``z0`` and the outputs when
     ``batch`` is "vmap" or "pmap" (none when "one"); the draws are ``z0``'s tree with a
     draws axis. ``start_ok``: the log density and its gradient are finite at ``z0``.
-    ``signature`` (:func:`signature`) is a key of the cache only: each cached program then
-    holds one executable, and 16 of them at most are kept, whatever shapes come."""
+    ``signature`` (:func:`bayesreg._pytree.signature`) is a key of the cache only: each
+    cached program then holds one executable, and 16 of them at most are kept, whatever
+    shapes come."""
     import blackjax
     from blackjax.adaptation.base import get_filter_adapt_info_fn
     from blackjax.adaptation.step_size import find_reasonable_step_size
@@ -142,12 +143,6 @@ def chain_program(model, signature, *, num_warmup: int, num_samples: int, dense:
     if batch == "vmap":
         return jax.jit(jax.vmap(one_chain, in_axes=axes))
     return jax.pmap(one_chain, in_axes=axes)
-
-
-def signature(tree) -> tuple:
-    """``tree``'s structure and its leaves' shapes and dtypes (hashable)."""
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((jnp.shape(a), jnp.result_type(a).name) for a in leaves)
 
 
 def run_chains(program, keys, starts, args, chain_method: str):

@@ -154,11 +154,11 @@ class EvidenceHook:
         flat, unravel = ravel_pytree(params)
         dtype = flat.dtype
         tasks = y.shape[1] if y.ndim == 2 else 0  # T tasks (static), 0: one target
+        every_row = newton and rows_total * flat.size <= NEWTON_BUDGET  # G for the step
         if totals is not None:
             rss, n = totals
             Xs, ms, weight, ys = X, mask, n / rows_total, y
-        elif rows_total > self.max_rows and not (
-                newton and rows_total * flat.size <= NEWTON_BUDGET):
+        elif rows_total > self.max_rows and not every_row:
             rows = jax.random.choice(key, rows_total, (self.max_rows,), replace=False,
                                      p=mask / n)
             Xs, ms, weight, ys = X[rows], mask[rows], n / self.max_rows, y[rows]
@@ -189,7 +189,7 @@ class EvidenceHook:
             G = weight * gram(J)
         else:  # the m × m dual of H: only as many rows as fit the memory budget
             m = min(J.shape[0], max(MIN_DUAL_ROWS, DUAL_BUDGET // flat.size))
-            if m < J.shape[0] and not (newton and J.shape[0] * flat.size <= NEWTON_BUDGET):
+            if m < J.shape[0] and not every_row:
                 rows = jax.random.choice(jax.random.fold_in(key, 1), J.shape[0], (m,),
                                          replace=False, p=ms / jnp.sum(ms))
                 J, weight = J[rows], weight * jnp.sum(ms) / m
@@ -221,7 +221,7 @@ class EvidenceHook:
                 hinv_diag = jnp.sum(Linv**2, axis=0)
                 gamma = beta * weight * jnp.sum((Linv @ J.T) ** 2)
                 gamma_l = p_l - segment(d * hinv_diag)
-                dec = convergence.newton(g, chol) if g is not None else _unmeasured(flat)
+                dec = _newton(g, chol, flat)
             else:
                 # Woodbury: H⁻¹ = D⁻¹ − D⁻¹Jᵀ M⁻¹ J D⁻¹ with M = σ²I + J D⁻¹Jᵀ (m × m), so
                 # with Z = L⁻¹ J D⁻¹ (M = LLᵀ) the share of scalar i not explained by its
@@ -232,8 +232,7 @@ class EvidenceHook:
                 explained = d * jnp.sum(Z**2, axis=0)
                 gamma = jnp.sum(explained)
                 gamma_l = segment(explained)
-                dec = (convergence.newton(g, chol, dual=(Jw, d)) if g is not None
-                       else _unmeasured(flat))
+                dec = _newton(g, chol, flat, dual=(Jw, d))
 
             new, finite = self._fixed_point(h, gamma_l, gamma, rss, n, p_l, sq, y_std)
             return new, (jnp.where(finite, gamma, jnp.nan), dec)
@@ -280,7 +279,7 @@ class EvidenceHook:
                 LJ = jnp.einsum("pq,mtq->mtp", Linv, J)
                 gamma_t = beta * weight * jnp.sum(LJ**2, axis=(0, 2))
                 gamma_l = p_l - segment(d * hinv_diag)
-                dec = convergence.newton(g, chol) if g is not None else _unmeasured(flat)
+                dec = _newton(g, chol, flat)
             else:
                 var_rows = jnp.tile(1.0 / beta, Jw.shape[0] // tasks)
                 A = Jw / d
@@ -292,8 +291,7 @@ class EvidenceHook:
                 # diag(J H⁻¹Jᵀ Σ⁻¹) = 1 − σ_r²(M⁻¹)_rr, summed over each task's rows
                 row_gamma = 1.0 - var_rows * jnp.sum(Linv**2, axis=0)
                 gamma_t = jnp.sum(row_gamma.reshape(-1, tasks), axis=0)
-                dec = (convergence.newton(g, chol, dual=(Jw, d)) if g is not None
-                       else _unmeasured(flat))
+                dec = _newton(g, chol, flat, dual=(Jw, d))
             new, finite = self._fixed_point(h, gamma_l, gamma_t, rss, n, p_l, sq, y_std)
             return new, (jnp.where(finite, jnp.sum(gamma_t), jnp.nan), dec)
 
@@ -329,9 +327,12 @@ def _gradient_at(model, unravel, flat, X, y, seen, tasks: int, totals, wanted: b
         model, unravel, prior, beta, X, y, seen, tasks))(flat)
 
 
-def _unmeasured(flat):
-    """(λ², step) when the Newton decrement is not asked for: NaN."""
-    return jnp.asarray(jnp.nan, flat.dtype), jnp.full_like(flat, jnp.nan)
+def _newton(g, chol, flat, dual=None):
+    """(λ², step) of :func:`bayesreg.training.convergence.newton`; NaN when the gradient
+    ``g`` was not asked for (None)."""
+    if g is None:
+        return jnp.asarray(jnp.nan, flat.dtype), jnp.full_like(flat, jnp.nan)
+    return convergence.newton(g, chol, dual=dual)
 
 
 def target_scale(y, mask) -> jax.Array:

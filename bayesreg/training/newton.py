@@ -17,6 +17,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayesreg import curvature
 from bayesreg._lazy import linalg
+from bayesreg._pytree import signature
 from bayesreg.data.buckets import RowMasked, pad_rows, padded_targets
 from bayesreg.latent import latent_log_joint
 
@@ -58,7 +59,7 @@ def newton_mode(model, lik, prior, state, X, y, kind: str, newton_steps: int):
 
     # module-level programs with the data as arguments: a second fit of the same shapes
     # compiles nothing (a jit of a closure over X would compile at every fit)
-    structure = _structure(state64)
+    structure = signature(state64)
     value_and_grad = partial(_value_and_grad, model=model, structure=structure,
                              lik=lik, prior=prior, X=X64, y=y64)
     hessian = partial(_hessian, kind=kind, model=model, structure=structure, lik=lik,
@@ -81,12 +82,6 @@ def newton_mode(model, lik, prior, state, X, y, kind: str, newton_steps: int):
         if float(np.max(np.abs(step))) < 1e-13 * (1 + float(np.max(np.abs(flat)))):
             break
     return np.asarray(flat), H, float(value), taken, float(jnp.linalg.norm(grad))
-
-
-def _structure(state) -> tuple:
-    """The hashable shape of a state pytree: its tree structure and leaf shapes and dtypes."""
-    leaves, treedef = jax.tree_util.tree_flatten(state)
-    return treedef, tuple((np.shape(a), np.dtype(a.dtype).name) for a in leaves)
 
 
 @functools.lru_cache(maxsize=64)

@@ -137,10 +137,8 @@ def run_sgd_phase(swag, problem: Problem, pre: Trained):
 
 def _phase(swag, every: int) -> SGDPhase:
     """The SGD phase's engine configuration (a cycle of ``every`` updates)."""
-    # silenced: no callbacks compiled in (see Trainer.resolved)
-    progress = swag.training.progress_bar if _progress.loop_callbacks() else False
     return SGDPhase(float(swag.momentum), every if swag.schedule == "cyclical" else None,
-                    progress)
+                    _progress.in_loop(swag.training.progress_bar))
 
 
 def _run_streamed(swag, problem: Problem, pre: Trained):

@@ -230,7 +230,7 @@ class Trainer:
         (under ``likelihood`` and ``prior``: a heteroscedastic likelihood or a prior other
         than Gaussian or Flat keeps the network rate at 0.01), and no progress callbacks while
         reports are silenced or loops are to be cached
-        (:func:`bayesreg._progress.loop_callbacks`)."""
+        (:func:`bayesreg._progress.in_loop`)."""
         convex = getattr(model, "linear_in_params", False)
         adaptive = self.optimizer in ("adam", "adamw")
         # full batch, a homoscedastic network: 0.05 (see ``lr``); a noise head σ(x) drives
@@ -249,8 +249,8 @@ class Trainer:
         # silenced (--quiet, BAYESREG_PROGRESS=0) or the command line's cacheable loops: no
         # callbacks compiled in, a static setting of its own, so the program is another one
         # — JAX writes no program with host callbacks to its persistent cache (bayesreg.cache)
-        progress = self.progress_bar if _progress.loop_callbacks() else False
-        return dataclasses.replace(self, lr=lr, steps=steps, progress_bar=progress)
+        return dataclasses.replace(self, lr=lr, steps=steps,
+                                   progress_bar=_progress.in_loop(self.progress_bar))
 
     def rate(self, model) -> float | None:
         """The learning rate in use for ``model`` (for messages); None when ``optimizer`` is
