@@ -10,6 +10,8 @@ read as text is more often a mistake (a header row, a stray unit) than an intent
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -282,3 +284,20 @@ def check_bool(name: str, value) -> bool:
     """``value`` if it is a bool (NumPy's too), else a ``TypeError`` naming ``name`` (a string
     such as "yes" is not silently true)."""
     return Setting("bool").check(name, value)
+
+
+def as_float(value):
+    """A real number (a NumPy scalar or 0-d array included) as a float; anything else as it
+    is, for a check to refuse with its own message.
+
+    Examples
+    --------
+    >>> as_float(np.float32(0.5)), as_float(np.array(2)), as_float("auto"), as_float(True)
+    (0.5, 2.0, 'auto', True)
+    """
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Real) or (isinstance(value, np.ndarray | np.generic)
+                                            and np.ndim(value) == 0 and np.isrealobj(value)):
+        return float(value)
+    return value

@@ -149,13 +149,16 @@ def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row(
     assert max(scores.values()) - min(scores.values()) > 0.05
     best = max(scores, key=scores.get)
     assert post.diagnostics["rate"] == best and post.config["rate"] == "validation"
-    # the returned fit is the best rate's on all rows: the same as asking for it directly
+    # the returned fit is the best rate's on all rows: the same as asking for it directly,
+    # up to float32 rounding — the refit runs in the candidates' batched program (the rate
+    # traced), whose sums run in another order (measured: 9e-6 relative after 150 updates;
+    # a refit at another rate differs by 0.09, and one on the held-in rows has 160 rows)
     direct = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate=best, training=training),
                     seed=0)
     assert direct.X_train.shape == post.X_train.shape == (200, 1)
     for a, b in zip(jax.tree_util.tree_leaves(post.params),
                     jax.tree_util.tree_leaves(direct.params), strict=True):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow  # five dropout networks: ~6 s
@@ -224,22 +227,26 @@ def test_the_candidate_rates_train_as_one_program_and_choose_as_one_at_a_time(mo
 
     X, y = _sine(120)
     training = br.MAP(steps=100)
-    calls, real = [], members._train_values
+    calls, units, real = [], [], members._train_values
 
     def counting(*args, **kwargs):
         calls.append(len(args[6]))  # the values: one network per rate
+        units.append(args[2])  # the updates of each network (full batch: one an epoch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(members, "_train_values", counting)
     post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate="validation",
                                                          training=training), seed=0)
-    assert calls == [4]  # the candidates together (the refit on every row: MAP's loop)
+    # the candidates together, then the refit on every row: a program of one rate, the
+    # rate traced, so whichever rate wins compiles nothing more
+    assert calls == [4, 1]
+    assert units == [50, 100]  # the candidates rank on half the final fit's updates
     # each network masked at its own rate: 0.1 scores far below 0.005 here
     assert np.ptp(post.diagnostics["rate_scores"]) > 0.1
     compiled = real._cache_size()
     br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate=(0.02, 0.03, 0.2, 0.3),
                                                    training=training), seed=1)
-    assert real._cache_size() == compiled  # other candidate rates, same program
+    assert real._cache_size() == compiled  # other candidate rates and winner, same programs
     # the selection with each candidate trained alone (a program of one rate each)
     from bayesreg.methods.dropout import MCDropout
     together = MCDropout._train
@@ -247,7 +254,7 @@ def test_the_candidate_rates_train_as_one_program_and_choose_as_one_at_a_time(mo
         together(self, problem, [r], hook)[0] for r in rates])
     alone = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate="validation",
                                                           training=training), seed=0)
-    assert calls[-4:] == [1, 1, 1, 1]
+    assert calls[-5:] == [1, 1, 1, 1, 1]  # four candidates alone, then the refit
     np.testing.assert_allclose(post.diagnostics["rate_scores"],
                                alone.diagnostics["rate_scores"], atol=1e-4)
     assert post.diagnostics["rate"] == alone.diagnostics["rate"]
