@@ -4,7 +4,10 @@ Baselines, same data (1000 points, 1 feature), same network (1-50-1 ReLU), same 
 full-batch Adam updates:
 * a hand-written optax + ``lax.scan`` training loop, ``vmap``ped over 10 members (goal: br
   within 1.2x of it);
-* 10 scikit-learn ``MLPRegressor`` fits (goal: br at least 5x faster).
+* 10 scikit-learn ``MLPRegressor`` fits (goal: br at least 5x faster);
+* and ``br.Ensemble(10)`` with every default (σ and the prior scales learned by the evidence,
+  the default rate and 3 000 updates: ``bayesreg_defaults``) against the same 10 scikit-learn
+  fits (issue 21's goal: faster than them).
 
 Times are medians over repeats after one warm-up fit (compilation reported separately).
 
@@ -62,6 +65,15 @@ def bayesreg_fit(steps):
     return fit
 
 
+def bayesreg_defaults():
+    method = br.Ensemble(members=MEMBERS)
+
+    def fit(X, y, seed):
+        return br.fit(br.MLP((HIDDEN,)), X, y, method=method, seed=seed)
+
+    return fit
+
+
 def sklearn_fit(steps):
     from sklearn.neural_network import MLPRegressor
 
@@ -99,21 +111,25 @@ def run(quick: bool, out: str | None) -> dict:
     repeats = 2 if quick else 5
     res = {"hand_written_vmap": timed(hand_written(steps), repeats),
            "bayesreg": timed(bayesreg_fit(steps), repeats),
+           "bayesreg_defaults": timed(bayesreg_defaults(), repeats),
            "sklearn_10_fits": timed(sklearn_fit(steps), 1 if quick else 2)}
     res["ratio_vs_hand_written"] = (res["bayesreg"]["median_seconds"]
                                     / res["hand_written_vmap"]["median_seconds"])
     res["speedup_vs_sklearn"] = (res["sklearn_10_fits"]["median_seconds"]
                                  / res["bayesreg"]["median_seconds"])
+    res["sklearn_vs_defaults"] = (res["sklearn_10_fits"]["median_seconds"]
+                                  / res["bayesreg_defaults"]["median_seconds"])
     res["settings"] = {"members": MEMBERS, "hidden": HIDDEN, "n": N, "steps": steps,
                        "repeats": repeats, "device": str(jax.devices()[0]),
                        "cores": os.cpu_count()}
     print(f"Ensemble of {MEMBERS} x MLP({HIDDEN}), N={N}, {steps} full-batch Adam updates")
-    for k in ("hand_written_vmap", "bayesreg", "sklearn_10_fits"):
+    for k in ("hand_written_vmap", "bayesreg", "bayesreg_defaults", "sklearn_10_fits"):
         r = res[k]
         print(f"  {k:18s} median {r['median_seconds']:.2f}s"
               f"  (first call {r['first_seconds']:.2f}s)")
     print(f"  bayesreg / hand-written: {res['ratio_vs_hand_written']:.3f} (goal <= 1.2)")
     print(f"  sklearn / bayesreg:      {res['speedup_vs_sklearn']:.1f}x (goal >= 5)")
+    print(f"  sklearn / br defaults:   {res['sklearn_vs_defaults']:.1f}x (goal > 1)")
     if out:
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "ensemble_vs_baselines.json"), "w") as fh:
