@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     minibatch = br.fit(br.MLP((8,)), X, y, method=br.MAP(batch_size=16, steps=200),
                        likelihood=br.GaussianLikelihood(0.1), seed=0)
     map_module.train_compiled = train
-    from bayesreg.training import langevin as sgld_module
+    from bayesreg.training import langevin_chains as sgld_module
     sample = sgld_module._sample
     def spy_sgld(*args, **kwargs):
         compiled["sgld_hlo"] = sample.lower(*args, **kwargs).compile().as_text()

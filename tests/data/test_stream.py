@@ -433,7 +433,7 @@ def test_one_chunk_streamed_sgld_matches_the_in_memory_sgld(tmp_path):
                                  4 * np.sqrt(2) * sd / np.sqrt(ess))
     np.testing.assert_array_less(np.abs(b.std(axis=0) / sd - 1), 4 / np.sqrt(ess))
     # the log joint of each draw, summed over chunks, is the in-memory one
-    from bayesreg.training import langevin
+    from bayesreg.training import langevin_chains as langevin
     np.testing.assert_allclose(
         lazy.diagnostics["lp"],
         np.asarray(langevin._log_joint_draws(br.Linear(), lazy.likelihood, lazy.prior,
@@ -449,7 +449,7 @@ def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monke
     # chunks of 2 batches, epochs of 5 batches and a plan of 2·15 = 30 steps: chunks of 2, 2
     # and 1 batches (the last padded), six epochs, one compiled program; a second fit on
     # other data of the same shape compiles nothing
-    from bayesreg.training import langevin
+    from bayesreg.training import langevin_chains as langevin
 
     monkeypatch.setattr(_stream, "CHUNK_BYTES", 2 * 100 * 5 * 4)
     X, y = _data(520)

@@ -11,7 +11,7 @@ import bayesreg as br
 from bayesreg.latent import init_latent, latent_log_joint
 from bayesreg.priors import as_prior_spec
 from bayesreg.problem import Problem
-from bayesreg.training import langevin
+from bayesreg.training import langevin_chains as langevin
 
 SIGMA = 0.5
 PRIOR = br.Gaussian(1.0)
