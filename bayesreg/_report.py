@@ -16,6 +16,8 @@ import contextlib
 import math
 import sys
 
+import jax.monitoring
+
 from bayesreg import _progress
 
 # What each column of a report's table means, so that report.md and metrics.md read on their own.
@@ -87,8 +89,6 @@ def compile_clock():
     >>> seconds[0] > 0
     True
     """
-    import jax.monitoring
-
     spans: list[tuple[float, float]] = []
     total = [0.0]
     stages = ("/jax/core/compile/jaxpr_trace_duration",

@@ -10,6 +10,7 @@ read as text is more often a mistake (a header row, a stray unit) than an intent
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
@@ -228,8 +229,6 @@ def check_settings(obj, rules: dict[str, Setting]) -> None:
     ...
     ValueError: Opts steps must be an integer >= 1; got 0 (int), e.g. steps=100
     """
-    import dataclasses
-
     defaults = {f.name: f.default for f in dataclasses.fields(obj)}
     cls = type(obj).__name__
     for name, rule in rules.items():

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 from bayesreg.fit import fit
@@ -200,7 +201,6 @@ def calibration(pred, y, *, ax=None, label=None):
 
 def prior_vs_penalty(prior, *, lim: float = 3.0, axes=None):
     """The prior density p(φ) of one parameter and the penalty −log p(φ) it implies."""
-    import jax.numpy as jnp
     import matplotlib.pyplot as plt
 
     own = axes is None

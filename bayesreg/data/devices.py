@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 AXIS = "members"
 
@@ -178,8 +179,6 @@ def gather(tree):
     array as a process-local key array). Arrays spread
     over other processes' devices are all-gathered (a collective: every process must call
     this, in the same order); the others are copied to the host."""
-    from jax.experimental import multihost_utils
-
     def one(x):
         key = _is_key(x)
         impl = jax.random.key_impl(x) if key else None
@@ -202,8 +201,6 @@ def chain_share(num_chains: int) -> np.ndarray:
 def gather_chains(tree, num_chains: int):
     """Each process's (its chains, ...) arrays stacked in process order into the whole
     (num_chains, ...) arrays, on every process (a collective, like :func:`gather`)."""
-    from jax.experimental import multihost_utils
-
     local = jax.tree_util.tree_map(np.asarray, tree)
     stacked = multihost_utils.process_allgather(local, tiled=True)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_chains], stacked)
