@@ -47,8 +47,9 @@ from bayesreg.metrics import (
     regression_metrics,
 )
 
+# log √(2π) as scipy.stats computes it, so the Gaussian log density equals its to the bit
+_LOG_SQRT_2PI = np.log(np.sqrt(2 * np.pi))
 # Elements (S × points) handled in one chunk by the mixture computations: bounds memory.
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 CHUNK_ELEMENTS = 1 << 22
 # A Gaussian component is negligible beyond TAIL standard deviations of its mean
 # (Φ(−9) ≈ 1e-19): the CRPS's pairwise term ignores nothing larger than that.
@@ -323,8 +324,9 @@ class Predictive:
         """Log predictive density of each observed y, (N,)."""
         y = check_y(y, self.draws.shape[1])
         if self.is_gaussian:
-            sd = self.std
-            return -0.5 * ((y - self.mean) / sd) ** 2 - np.log(sd) - _HALF_LOG_2PI
+            # in scipy.stats.norm.logpdf's order of operations: the same numbers to the bit
+            z = (y - self.mean) / self.std
+            return (-z**2 / 2.0 - _LOG_SQRT_2PI) - np.log(self.std)
         return _chunked(_mixture_log_prob, y, f=self.draws, s=self._noise)
 
     def crps(self, y) -> np.ndarray:

@@ -57,7 +57,6 @@ from bayesreg.training.trainer import Trainer, check_training
 MASKS = ("bernoulli", "gaussian", "uniform")
 RATES = (0.005, 0.01, 0.05, 0.1)  # rate="validation": Gal & Ghahramani's UCI grid
 
-
 DEFAULT_RATE = 0.05  # rate="auto" on too few rows to choose on: their fixed UCI rate
 MIN_VALIDATION_ROWS = 20  # below it a held-out choice of the rate warns
 CANDIDATE_SHARE = 0.5  # the candidate rates train for this share of the final fit's updates
@@ -247,7 +246,8 @@ class MCDropout:
 
     def _candidate_training(self, problem: Problem) -> Trainer:
         """The candidates' training: ``CANDIDATE_SHARE`` of the updates (or epochs) of the
-        final fit, the schedule compressed to them."""
+        final fit; a named schedule is compressed to them, a callable one (or an optax
+        optimizer) runs its first share."""
         t = self.training.resolved(problem.model, problem.likelihood, problem.prior)
         if t.epochs is not None:
             return dataclasses.replace(t, epochs=max(1, round(CANDIDATE_SHARE * t.epochs)))

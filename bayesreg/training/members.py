@@ -311,7 +311,9 @@ def train_values(training: Trainer, problem: Problem, field: str, values, prior,
     >>> states["params"]["weights"][0].shape, trace["losses"].shape, rows.n
     ((2, 1, 4), (2, 20), 8)
     """
-    method = training.resolved(problem.model)
+    # resolved as a single fit resolves it (Trainer.optimize): under a heteroscedastic
+    # likelihood or a non-smooth prior the default rate is 0.01, not 0.05
+    method = training.resolved(problem.model, problem.likelihood, problem.prior)
     train, X_val, y_val = training.split(problem)
     init_key, train_key = jax.random.split(problem.key)
     epochs, per_epoch, batch = method.plan(train.n)

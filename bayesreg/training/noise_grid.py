@@ -65,7 +65,8 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
         lambda *a: jnp.stack([jnp.asarray(x, jnp.float32) for x in a]), *specs)
     k = len(sigmas)
     init_key, train_key = jax.random.split(jax.random.fold_in(key, 1))
-    method = training.resolved(model)
+    # resolved as a single fit resolves it: the rate depends on the likelihood and prior
+    method = training.resolved(model, problem.likelihood, prior)
     epochs, per_epoch, batch = method.plan(part.n)
     # one initialisation and one key for every candidate: they differ by σ alone
     state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (k, *jnp.shape(a))),

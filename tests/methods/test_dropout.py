@@ -142,6 +142,7 @@ def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row(
     training = br.MAP(steps=150)
     post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate="validation",
                                                          training=training), seed=0)
+    _assert_refit_is_the_direct_fit(post, X, y, training)
     scores = dict(zip(post.diagnostics["rate_grid"].tolist(),
                       post.diagnostics["rate_scores"].tolist(), strict=True))
     assert sorted(scores) == [0.005, 0.01, 0.05, 0.1]
@@ -149,13 +150,31 @@ def test_the_rate_chosen_on_held_out_rows_is_the_best_and_refitted_on_every_row(
     assert max(scores.values()) - min(scores.values()) > 0.05
     best = max(scores, key=scores.get)
     assert post.diagnostics["rate"] == best and post.config["rate"] == "validation"
+
+
+@pytest.mark.slow  # ten dropout networks: ~15 s
+@pytest.mark.parametrize("given", [
+    {"likelihood": br.HeteroscedasticGaussian()},  # the default rate is 0.01 for these two
+    {"prior": br.Laplace(1.0), "likelihood": br.GaussianLikelihood(0.2)}])
+def test_the_refit_trains_as_a_direct_fit_under_any_likelihood_and_prior(given):
+    X, y = _sine(150)
+    training = br.MAP(steps=60)
+    post = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate=(0.01, 0.1), training=training),
+                  seed=0, **given)
+    _assert_refit_is_the_direct_fit(post, X, y, training, **given)
+
+
+def _assert_refit_is_the_direct_fit(post, X, y, training, **given):
+    scores = dict(zip(post.diagnostics["rate_grid"].tolist(),
+                      post.diagnostics["rate_scores"].tolist(), strict=True))
+    best = max(scores, key=scores.get)
     # the returned fit is the best rate's on all rows: the same as asking for it directly,
     # up to float32 rounding — the refit runs in the candidates' batched program (the rate
     # traced), whose sums run in another order (measured: 9e-6 relative after 150 updates;
     # a refit at another rate differs by 0.09, and one on the held-in rows has 160 rows)
     direct = br.fit(br.MLP((8,)), X, y, method=br.MCDropout(rate=best, training=training),
-                    seed=0)
-    assert direct.X_train.shape == post.X_train.shape == (200, 1)
+                    seed=0, **given)
+    assert direct.X_train.shape == post.X_train.shape
     for a, b in zip(jax.tree_util.tree_leaves(post.params),
                     jax.tree_util.tree_leaves(direct.params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
