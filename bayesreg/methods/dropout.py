@@ -74,8 +74,8 @@ class MCDropout:
         & Ghahramani's grid (0.005, 0.01, 0.05, 0.1), chooses it on held-out rows (module
         docstring). "auto" (default): their grid when at least 20 rows are held out, else
         0.05, their fixed UCI rate. On the UCI protocol (``benchmarks/results.md``) the
-        choice gave Concrete test RMSE 5.01 and log-likelihood −3.03 against 5.23 and −3.07
-        at 0.05, and Boston the same as 0.05, for five fits instead of one.
+        choice gave Concrete test RMSE 4.85 and log-likelihood −3.00 against 5.09 and −3.03
+        at 0.05, and Boston the same as 0.05, for four half-length fits and a refit.
     num_samples : int
         Stochastic forward passes (posterior draws) kept for prediction.
     mask : {"bernoulli", "gaussian", "uniform"}
