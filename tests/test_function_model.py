@@ -227,6 +227,7 @@ def test_only_weights_or_only_biases_save_and_load(tmp_path):
 
 
 # -- adapters ------------------------------------------------------------------------------------
+@pytest.mark.slow  # ~4 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_an_equinox_module_fits_as_an_ensemble_and_round_trips(tmp_path):
     eqx = pytest.importorskip("equinox")
 
@@ -247,6 +248,7 @@ def test_an_equinox_module_fits_as_an_ensemble_and_round_trips(tmp_path):
     np.testing.assert_array_equal(back.predict(XN).mean, pred.mean)
 
 
+@pytest.mark.slow  # ~4 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_a_flax_nnx_module_fits_and_round_trips(tmp_path):
     nnx = pytest.importorskip("flax.nnx")
 

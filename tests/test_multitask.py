@@ -101,6 +101,7 @@ def test_given_noise_per_task():
     np.testing.assert_allclose(post.predict(X).aleatoric_std[0], [0.1, 0.2, 0.3], rtol=1e-6)
 
 
+@pytest.mark.slow  # ~5 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_evidence_task_gammas_sum_dense_equals_dual(monkeypatch):
     """γ = Σₜ γₜ from the dense P × P path and from the m·T dual agree (the same H), and so
     do the σₜ they give."""
@@ -128,6 +129,7 @@ def test_evidence_task_gammas_sum_dense_equals_dual(monkeypatch):
     assert h_dense["log_noise"].shape == (3,)
 
 
+@pytest.mark.slow  # ~10 s: in the slow set, which CI runs, to keep the default suite under 10 min
 @pytest.mark.parametrize("method", [br.LaplaceApprox(training=br.MAP(steps=300)),
                                     br.Ensemble(members=2, training=br.MAP(steps=200))])
 def test_other_methods_and_save_load(method, tmp_path):

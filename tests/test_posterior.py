@@ -367,6 +367,7 @@ def test_mean_params_is_the_analytic_mean_where_there_is_one():
         np.testing.assert_array_equal(a, np.asarray(b)[0])
 
 
+@pytest.mark.slow  # ~8 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_mean_params_of_the_laplace_approximation_is_its_mode():
     X, y = br.datasets.gap_example(n=30)
     post = br.fit(br.MLP((4,)), X, y, method=br.LaplaceApprox(num_samples=10),

@@ -164,6 +164,7 @@ def test_the_divergence_check_compares_the_end_with_the_start():
 
 
 # -- starting points and scales ----------------------------------------------------------------
+@pytest.mark.slow  # ~5 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_vi_on_two_rows_fits_instead_of_failing_to_start():
     # the joint mode of weights and σ does not exist on 2 rows: NaN (or "Cannot find valid
     # initial parameters") before; VI now starts from the model's initialisation

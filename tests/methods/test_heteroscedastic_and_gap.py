@@ -136,6 +136,7 @@ def test_a_heteroscedastic_fit_of_a_memmap_loads_it_to_hold_rows_out(tmp_path):
     assert not isinstance(post.X_train, np.memmap) and post.X_train.shape == (90, 8)
 
 
+@pytest.mark.slow  # ~5 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_swag_uses_every_row_after_a_heteroscedastic_pretraining():
     X, y = _eight_inputs(100, 0)
     post = br.fit(br.MLP((8,)), X, y, likelihood=br.HeteroscedasticGaussian(), seed=0,

@@ -20,7 +20,8 @@ def learned():
 
 
 @pytest.mark.parametrize("stream, members", [
-    (False, 1), (True, 1),
+    (False, 1),
+    pytest.param(True, 1, marks=pytest.mark.slow),  # ~4 s; the default suite under 10 min
     pytest.param(True, 2, marks=pytest.mark.slow)],  # two streamed pretrainings: ~8 s
     ids=["memory", "stream", "stream-multiswag"])
 def test_swag_mean_is_the_exact_posterior_mean_on_a_linear_model(stream, members, tmp_path,

@@ -37,6 +37,7 @@ def _twelve_rows():
     return X[:12], Y[:12, 2], Xt, Yt[:, 2]
 
 
+@pytest.mark.slow  # ~8 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_an_interpolating_mode_is_no_start_for_sigma(monkeypatch):
     """12 rows and an MLP(32): the joint mode of weights and σ interpolates (σ = 3e-5 against
     std y 0.35). latent_mode keeps the mode's weights and starts σ where the model's

@@ -31,6 +31,7 @@ def diabetes():
     return load_diabetes(return_X_y=True)
 
 
+@pytest.mark.slow  # ~4 s: in the slow set, which CI runs, to keep the default suite under 10 min
 def test_the_decrement_is_the_squared_distance_to_the_mode_and_the_steps_reach_it(
         monkeypatch, diabetes):
     # the raw diabetes table (features of scale 0.05, target of std 77) under a learned σ and
