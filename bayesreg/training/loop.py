@@ -4,12 +4,13 @@ members, MC dropout, the Laplace approximation's mode, VI's starting point).
 ``train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
 key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None, opt_state0=None,
 batch_sharding=None)`` is pure. What it minimises is passed in: ``objective`` (a hashable
-:class:`NegLogJoint`, the negative log joint per point or the latent density); the update is
-an optax transform from ``method`` (L-BFGS included, its line search fed the objective),
-started from ``opt_state0`` when the caller computed one; early stopping is an
-:class:`EarlyStopping` state in the carry; an optional ``hook`` (:class:`EvidenceHook`)
-updates hyperparameters between rounds of updates, or a ``collect`` (:class:`Collector`)
-folds the iterates after each round into running statistics (SWAG's moments).
+:class:`~bayesreg.training.objective.NegLogJoint`, the negative log joint per point or the
+latent density); the update is an optax transform from ``method`` (L-BFGS included, its
+line search fed the objective), started from ``opt_state0`` when the caller computed one;
+early stopping is an :class:`EarlyStopping` state in the carry; an optional ``hook``
+(:class:`EvidenceHook`) updates hyperparameters between rounds of updates, or a
+``collect`` (:class:`Collector`) folds the iterates after each round into running
+statistics (SWAG's moments).
 ``train_compiled`` is it under ``jit``; ``train_members`` is its ``vmap`` over members
 (initial states, keys, and bagged data or anchored priors). A method's own jitted program
 may call ``train_loop`` inside it (SWAG computes its rates, trains and draws in one
@@ -25,7 +26,6 @@ O(log N) compiled programs. The same loop over data read by chunks is
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
@@ -37,11 +37,9 @@ import optax
 from bayesreg import _progress
 from bayesreg.data import devices as _distributed
 from bayesreg.data.buckets import bucket, pad_rows, to_device
-from bayesreg.latent import latent_log_prior
-from bayesreg.priors import log_prior
-from bayesreg.problem import log_likelihood
 from bayesreg.training import convergence
 from bayesreg.training.evidence import target_scale
+from bayesreg.training.objective import row_weights
 
 
 def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
@@ -64,14 +62,6 @@ def padded(X, y, full_batch: bool):
         return X, y, None
     mask = to_device((np.arange(bucket(n)) < n).astype(X.dtype))
     return pad_rows(X, -2), pad_rows(y, X.ndim - 2), mask  # y's rows: (N,), (N, T), (M, N)
-
-
-def _perturb(tree, key, scale):
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    keys = jax.random.split(key, max(1, len(leaves)))
-    return jax.tree_util.tree_unflatten(treedef, [
-        x + scale * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys,
-                                                                          strict=False)])
 
 
 def bind_hyperparameters(hook, h, likelihood, prior):
@@ -103,6 +93,7 @@ def step(objective, tx, likelihood, prior, n, carry, batch, *, hook=None, h=None
     Examples
     --------
     >>> import jax, jax.numpy as jnp, optax, bayesreg as br
+    >>> from bayesreg.training.objective import NegLogJoint
     >>> model = br.Linear()
     >>> state = {"params": model.init(jax.random.key(0), 1), "theta": {}}
     >>> tx = optax.sgd(0.5)
@@ -131,76 +122,6 @@ def step(objective, tx, likelihood, prior, n, carry, batch, *, hook=None, h=None
     if real is not None:
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(real, a, b), new, carry)
     return new, loss
-
-
-@dataclasses.dataclass(frozen=True)
-class NegLogJoint:
-    r"""The training objective: the negative log joint per training point of a batch B,
-
-        ℓ(φ, θ) = −(1/|B|) Σ_{i∈B} log p(yᵢ | f_φ(xᵢ), θ) − log p(φ) / N,
-
-    whose minimiser over the full data is the MAP estimate (N ℓ is the negative log joint).
-    With ``latent=True`` the prior term is the latent density of the Bayesian methods (the
-    weight prior plus the noise prior on log σ). ``noise`` holds (kind, scale) pairs of
-    noise injection, drawn from the step's key: "inputs" and "labels" add Gaussian noise to
-    the batch, "weights" evaluates the loss at jittered weights (gradient w.r.t. the clean
-    ones). ``augment`` transforms the batch's inputs with the step's key
-    (:mod:`bayesreg.augment`).
-
-    Hashable (a static argument of the compiled loops): two fits with equal objectives share
-    a compiled program.
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp, bayesreg as br
-    >>> from bayesreg.training.loop import NegLogJoint
-    >>> model = br.Linear()
-    >>> state = {"params": model.init(jax.random.key(0), 1), "theta": {}}
-    >>> X, y = jnp.zeros((4, 1)), jnp.ones(4)
-    >>> loss = NegLogJoint(model)(state, br.GaussianLikelihood(1.0), {"weights": br.Flat(),
-    ...                           "biases": br.Flat()}, X, y, jax.random.key(1), 4.0)
-    >>> round(float(loss), 4)  # ½(1 − b)² + ½ log 2π at the zero-initialised bias b
-    1.4189
-    """
-
-    model: Any
-    noise: tuple[tuple[str, float], ...] = ()
-    latent: bool = False
-    augment: Any = None  # aug(key, X_batch) -> X_batch, a fresh draw every batch
-
-    def __call__(self, state, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
-        """ℓ on the batch (X (B, D), y (B,)) of a training set of ``n`` rows. ``weights``
-        (B,) of a padded full batch are B/n on the real rows and 0 on the padding, so that
-        the batch mean is the mean over the real rows (:func:`row_weights`)."""
-        noise = dict(self.noise)
-        k_drop, k_in, k_w, k_lab = jax.random.split(key, 4)
-        if self.augment is not None:  # its own stream: the other keys stay as without it
-            X = self.augment(jax.random.fold_in(key, 5), X)
-        if noise.get("inputs"):
-            X = X + noise["inputs"] * jax.random.normal(k_in, X.shape, X.dtype)
-        if noise.get("labels"):
-            y = y + noise["labels"] * jax.random.normal(k_lab, y.shape, y.dtype)
-        used = state
-        if noise.get("weights"):  # the loss at jittered weights, its gradient w.r.t. the clean
-            used = dict(state, params=dict(state["params"], weights=_perturb(
-                state["params"]["weights"], k_w, noise["weights"])))
-        ll = log_likelihood(self.model, likelihood, used, X, y, key=k_drop)
-        if weights is not None:  # padded rows weigh nothing
-            ll = ll * weights
-        lp = (latent_log_prior(likelihood, prior, state) if self.latent
-              else log_prior(prior, state["params"]))
-        return -(jnp.mean(ll) + lp / n)
-
-    def validation_loss(self, state, likelihood, X, y, weights) -> jax.Array:
-        """Mean negative log likelihood of the validation rows whose ``weights`` are 1."""
-        ll = log_likelihood(self.model, likelihood, state, X, y)
-        return -jnp.sum(ll * weights) / jnp.sum(weights)
-
-
-def row_weights(mask) -> jax.Array:
-    """The objective's row weights of a padded batch from its mask (1 real, 0 padding):
-    B/n on the real rows. Computed once per fit, outside the loop."""
-    return mask * (mask.shape[0] / jnp.sum(mask))
 
 
 class Collector(Protocol):

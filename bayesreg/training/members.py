@@ -235,7 +235,7 @@ class ModelAt:
     --------
     >>> import bayesreg as br
     >>> from bayesreg.masks import DropoutNetwork
-    >>> from bayesreg.training.loop import NegLogJoint
+    >>> from bayesreg.training.objective import NegLogJoint
     >>> ModelAt(NegLogJoint(DropoutNetwork(br.MLP((4,)), 0.05)), "rate")(0.1).model.rate
     0.1
     """

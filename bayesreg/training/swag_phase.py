@@ -36,7 +36,8 @@ from bayesreg.data import stream as _stream
 from bayesreg.priors import PARAM_GROUPS, log_prior
 from bayesreg.problem import Problem, log_likelihood
 from bayesreg.training.evidence import layerwise_prior
-from bayesreg.training.loop import NegLogJoint, train_loop
+from bayesreg.training.loop import train_loop
+from bayesreg.training.objective import NegLogJoint
 from bayesreg.training.streamed import sum_log_likelihood_streamed, train_streamed
 from bayesreg.training.trainer import Trained
 
@@ -387,7 +388,7 @@ _swag_draws_compiled = jax.jit(_swag_draws, static_argnums=(3, 4))
 
 
 def _flat_objective(objective, likelihood, prior, state, n):
-    """The per-point objective (:class:`~bayesreg.training.loop.NegLogJoint`, N = ``n``)
+    """The per-point objective (:class:`~bayesreg.training.objective.NegLogJoint`, N = ``n``)
     as a function (flat φ, X, y) with θ held at ``state``'s. SWAG's network is
     deterministic (:func:`deterministic`), so the objective's key is unused."""
     unravel = ravel_pytree(state["params"])[1]

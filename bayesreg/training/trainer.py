@@ -40,8 +40,9 @@ from bayesreg.data.buckets import to_device
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.problem import Problem
 from bayesreg.training.evidence import EvidenceHook
-from bayesreg.training.loop import NegLogJoint, bucketed, train_compiled
+from bayesreg.training.loop import bucketed, train_compiled
 from bayesreg.training.noise_grid import fit_noise_grid
+from bayesreg.training.objective import NegLogJoint
 from bayesreg.training.results import check_trace, learned_hyperparameters
 from bayesreg.training.streamed import train_streamed
 
