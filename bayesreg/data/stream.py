@@ -16,8 +16,8 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
 - **an Ensemble with a mini-batch training** streams: one shared chunk stream, the chunk
   program ``vmap``ped over the members, each shuffling the chunk into its own batches
   (bagged, anchored and multi-device ensembles load X as below);
-- **mini-batch SGLD** (``br.SGLD(batch_size=B)``) streams the same epochs of chunks, each
-  chunk one compiled scan carrying the chains' sampler state
+- **mini-batch SGLD** (``br.SGLD(batch_size=B)``) streams as that ensemble does, its chains
+  the members of the same streamed loop with the Langevin transform
   (:func:`bayesreg.training.langevin_chains.sample_streamed`);
 - methods that need every row at once (NUTS, VI, full-batch MAP, the Laplace
   approximation, MC dropout, full-batch SGLD, SWAG) read such an X into memory when it takes at most

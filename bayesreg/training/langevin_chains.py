@@ -4,16 +4,16 @@ r"""The chains of stochastic-gradient MCMC (:class:`bayesreg.SGLD`): the Langevi
 :func:`sample` runs every chain of a :class:`~bayesreg.training.langevin.Plan`: in memory each
 chain is the training loop (:func:`bayesreg.training.loop.train_loop`, one compiled scan, data
 parallel over several devices) with the Langevin transform, the loss :class:`NegLogDensity`
-and a :class:`Thinning` collector; over chunks of a memmap a Python loop of compiled chunk
-scans (:func:`sample_streamed`) of the loop's step. :func:`log_joint_draws` evaluates the log
-joint of every kept draw in one pass (where asked).
+and a :class:`Thinning` collector; over chunks of a memmap the chains are the members of the
+streamed training loop (:func:`sample_streamed`), the same transform, loss and collector.
+:func:`log_joint_draws` evaluates the log joint of every kept draw in one pass (where asked).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +24,9 @@ from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.latent import latent_log_joint, latent_log_prior
 from bayesreg.problem import log_likelihood
-from bayesreg.training.langevin import Plan, langevin
-from bayesreg.training.loop import step, train_loop
-from bayesreg.training.streamed import chunk_plan, sum_log_likelihood_streamed
+from bayesreg.training.langevin import LangevinState, Plan, langevin
+from bayesreg.training.loop import train_loop
+from bayesreg.training.streamed import sum_log_likelihood_streamed, train_streamed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Thinning:
     ...     acc = keep.update(acc, jnp.asarray(float(i)), i)
     >>> acc.tolist()
     [1.0, 3.0]
+    >>> keep.update(acc, jnp.asarray(9.0), keep.past_end).tolist()  # an index it drops
+    [1.0, 3.0]
     """
 
     plan: Plan
@@ -55,6 +57,11 @@ class Thinning:
     @property
     def every(self) -> int:
         return self.plan.thinning
+
+    @property
+    def past_end(self) -> int:
+        """A block index past the run's last, whose state ``update`` drops."""
+        return self.plan.cycles * (self.plan.cycle_length // self.every)
 
     def init(self, state):
         size = self.plan.cycles * self.plan.draws
@@ -177,107 +184,75 @@ def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mom
     return jax.vmap(chain)(z0, keys)
 
 
-@partial(jax.jit, static_argnames=("model", "plan", "keep"))
-def _sample_chunk(model, plan: Plan, keep: int, likelihood, prior, carry, keys, X, y, t0,
-                  count, n, step_size, momentum, precondition=None):
-    """One chunk of a streamed run: X (L, B, D) and y (L, B) hold L batches' rows in file
-    order, of which the first ``count``·B are real (the rest padding, skipped). Each chain
-    shuffles the real rows into its own batches on the device (a permutation drawn from its
-    key at step ``t0``) and takes one step per batch, steps t0 … t0 + count − 1, with the
-    in-memory sampler's noise (the transform's state carries t and the key on); the carry
-    (z, Langevin state) goes in and out. Returns (carry, (kept, kept_count)): the kept
-    states of the chunk in order, in ``keep`` slots (the first kept_count used). ``plan`` is
-    static without N: ``n`` (traced) is the number of rows, so one program serves every
-    chunk and every fit of the same shapes."""
-    steps, b = y.shape
-    rows = steps * b
-    loss = NegLogDensity(model)
+class StreamedLangevinState(NamedTuple):
+    """The Langevin state of a streamed chain and the values its step reads (as
+    ``optax.inject_hyperparams`` keeps a transform's hyperparameters in its state): the base
+    step size ε, the number of rows N and the preconditioner M (or None)."""
 
-    def chain(carry, key):
-        tx = plan.transform(step_size, momentum, key, n, precondition)
-        perm_key = jax.random.split(jax.random.fold_in(key, t0))[0]
-        u = jax.random.uniform(perm_key, (rows,))
-        perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * b, u, 2.0))
-        Xf, yf = X.reshape(rows, -1), y.reshape(rows)
-
-        def one(c, j):
-            z, state, buf, i = c
-            phase = (t0 + j) % plan.cycle_length
-            idx = jax.lax.dynamic_slice_in_dim(perm, j * b, b)
-            real = j < count
-            (z, state), _ = step(loss, tx, likelihood, prior, n, (z, state),
-                                 (Xf[idx], yf[idx], key), real=real)
-            kept = (real & (phase >= plan.explore)
-                    & ((phase - plan.explore + 1) % plan.thinning == 0))
-            slot = jnp.where(kept, i, keep)  # out of range: dropped
-            buf = jax.tree_util.tree_map(lambda s, a: s.at[slot].set(a, mode="drop"), buf, z)
-            return (z, state, buf, i + kept.astype(i.dtype)), None
-
-        z, state = carry
-        buf0 = jax.tree_util.tree_map(lambda a: jnp.zeros((keep, *a.shape), a.dtype), z)
-        (z, state, buf, i), _ = jax.lax.scan(one, (z, state, buf0, jnp.zeros((), jnp.int32)),
-                                             jnp.arange(steps))
-        return (z, state), (buf, i)
-
-    return jax.vmap(chain)(carry, keys)
+    inner: LangevinState
+    step_size: jax.Array
+    n: jax.Array
+    precondition: Any
 
 
-@jax.jit
-def _init_states(z0, keys):
-    """Every chain's Langevin state before its first step."""
-    return jax.vmap(lambda z, k: langevin(0.0, key=k).init(z))(z0, keys)
+@dataclasses.dataclass(frozen=True)
+class StreamedChains:
+    """The chains as the streamed loop's ``method``
+    (:func:`bayesreg.training.streamed.train_streamed`): the plan's Langevin transform with
+    ε, N and M read from its state (:class:`StreamedLangevinState`), so that this object is
+    static — ``plan`` without N and the momentum — and one compiled chunk program serves
+    every step size, N and fit of the same shapes."""
+
+    plan: Plan
+    momentum: float
+
+    def start(self, z, key, step_size, n, precondition=None) -> StreamedLangevinState:
+        """A chain's transform state before its first step (its noise from ``key``)."""
+        dtype = jnp.asarray(0.0).dtype
+        return StreamedLangevinState(langevin(0.0, key=key).init(z),
+                                     jnp.asarray(step_size, dtype), jnp.asarray(n, dtype),
+                                     precondition)
+
+    def transform(self, total) -> optax.GradientTransformation:
+        del total  # the schedule is the plan's
+
+        def init(params):
+            raise TypeError("a streamed chain's state holds its step size and key: build it "
+                            "with StreamedChains.start")
+
+        def update(grads, state: StreamedLangevinState, params=None):
+            tx = self.plan.transform(state.step_size, self.momentum, None, state.n,
+                                     state.precondition)
+            updates, inner = tx.update(grads, state.inner, params)
+            return updates, state._replace(inner=inner)
+
+        return optax.GradientTransformation(init, update)
 
 
 def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size,
                     momentum, precondition=None):
-    """:func:`sample` over an X read by chunks (:mod:`bayesreg.data.stream`): a Python loop
-    over chunks of batches, each one compiled scan (:func:`_sample_chunk`) carrying every
-    chain's (z, Langevin state) on, the next chunk read by a background thread meanwhile.
-    The batches are those of a streamed mini-batch MAP epoch
-    (:func:`bayesreg.training.streamed.train_streamed`): an epoch's N // B blocks of B
-    contiguous rows (from a random start, modulo N) visited in a random order, a chunk of
-    about ``_stream.CHUNK_BYTES`` at a time, its rows shuffled on the device into each
-    chain's own batches; epochs follow each other until the plan's steps are done. The
-    likelihood gradient is scaled by N/B, as in memory."""
-    n, d = X.shape
-    batch = plan.batch
-    dtype = jnp.asarray(0.0).dtype  # the working precision
-    per_epoch = n // batch
-    n_chunks, length = chunk_plan(batch, d * dtype.itemsize, per_epoch)
-    keep = -(-length // plan.thinning) + 1  # kept states one chunk can hold
-    seeds = np.asarray(jax.random.key_data(keys)).reshape(-1).tolist()
-
-    def chunks():
-        """(first step, steps, runs of rows) of each chunk, epoch after epoch, until the
-        plan's steps are done (the last chunk cut short)."""
-        t, e = 0, 0
-        while True:
-            rng = np.random.default_rng([*seeds, 11, e])
-            for _, count, runs in _stream.epoch_chunks(rng, n, batch, per_epoch, n_chunks):
-                count = min(count, plan.steps - t)
-                if count <= 0:
-                    return
-                yield t, count, runs
-                t += count
-            e += 1
-
-    read = _stream.batch_reader(X, y, length, batch, dtype)  # file order: chains shuffle
-
-    def reader(t, count, runs):
-        return lambda: (read(runs), (t, count))
-
+    """:func:`sample` over an X read by chunks (:mod:`bayesreg.data.stream`): the chains are
+    the members of the streamed training loop
+    (:func:`bayesreg.training.streamed.train_streamed`) with the Langevin transform
+    (:class:`StreamedChains`), the loss :class:`NegLogDensity` and a :class:`Thinning`
+    collector counted in steps. The batches are those of a streamed mini-batch ensemble:
+    an epoch's N // B blocks of B contiguous rows (from a random start, modulo N) visited
+    in a random order, a chunk of about ``_stream.CHUNK_BYTES`` at a time, every chunk read
+    once for all chains and its rows shuffled on the device into each chain's own batches;
+    epochs follow each other until the plan's steps are done (the last chunk cut short).
+    The likelihood gradient is scaled by N/B, as in memory."""
+    n = X.shape[0]
+    per_epoch = n // plan.batch
     static = plan._replace(n=0)  # N enters as a value: one program for every N
-    n_rows = jnp.asarray(n, dtype)
-    carry = (z0, _init_states(z0, keys))
-    kept = []
-    for (Xc, yc), (t, count) in _stream.prefetch(reader(*c) for c in chunks()):
-        carry, (buf, used) = _sample_chunk(model, static, keep, likelihood, prior, carry,
-                                           keys, Xc, yc, t, count, n_rows, step_size,
-                                           momentum, precondition)
-        m = int(np.asarray(used)[0])  # waits for the chunk before its buffer is refilled
-        if m:
-            kept.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a[:, :m]), buf))
-    return jax.tree_util.tree_map(lambda *a: jnp.asarray(np.concatenate(a, axis=1)), *kept)
+    chains = StreamedChains(static, float(momentum))
+    opt0 = jax.vmap(lambda z, k: chains.start(z, k, step_size, n, precondition))(z0, keys)
+    batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, BATCH_KEY))(keys)
+    _, trace = train_streamed(NegLogDensity(model), chains, -(-plan.steps // per_epoch),
+                              per_epoch, plan.batch, likelihood, prior, z0, X, y, batch_keys,
+                              members=keys.shape[0], collect=Thinning(static),
+                              opt_state0=opt0, updates=plan.steps,
+                              collect_period=plan.thinning)
+    return trace["collected"]
 
 
 def log_joint_draws(model, likelihood, prior, z, X, y) -> np.ndarray:

@@ -33,40 +33,62 @@ def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
     return k, -(-per_epoch // k)
 
 
-def _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior, carry, X, y,
-                keys, epoch, offset, count, n, perm=None):
+def _chunk_scan(objective, method, total, hook, per_epoch, collect, period, likelihood, prior,
+                carry, X, y, keys, epoch, offset, count, n, perm=None):
     """One chunk of a stream: X (L, B, D) and y (L, B) hold L batches, already shuffled, of
     which the first ``count`` are real (the rest padding, skipped); one update each — the
     in-memory loop's update, without validation rows — with the optimiser state carried in
     and out. Update ``offset + j`` of ``epoch`` uses the in-memory loop's key:
     split(split(keys[epoch])[1], per_epoch)[offset + j]. ``n`` (traced, so one program
     serves every N with the same plan) is the number of training rows. With ``perm`` (L·B,)
-    batch j is the rows perm[jB:(j+1)B] of the chunk, gathered at its update."""
+    batch j is the rows perm[jB:(j+1)B] of the chunk, gathered at its update.
+
+    carry = (state, optimiser state, hyperparameters, collector state). With ``collect``
+    the state after update t (counted from the run's first, t = epoch·per_epoch + offset + j)
+    is folded in as the collector's iterate i when t + 1 = (i + 1)·``period``; a collector
+    with a ``past_end`` index (one it ignores) is offered every state, at that index when it
+    is not due, so that its buffer is written in place under ``vmap`` (a ``cond`` over
+    members becomes a select that copies the buffer at every update)."""
     step_key = jax.random.split(keys[epoch])[1]
     step_keys = jax.random.split(step_key, per_epoch)
     tx = method.transform(total)
+    whole = getattr(collect, "whole_state", False)
 
     def update(carry, xs):
-        state, opt_state, h = carry
+        state, opt_state, h, acc = carry
         j, Xb, yb = xs
         if perm is not None:  # Xb holds the batch's rows of the chunk: gather them now
             Xb, yb = X.reshape(-1, X.shape[-1])[Xb], y.reshape(-1)[Xb]
         k = step_keys[jnp.minimum(offset + j, per_epoch - 1)]
-        new, loss = step(objective, tx, likelihood, prior, n, (state, opt_state), (Xb, yb, k),
-                         hook=hook, h=h, real=j < count)
-        return (*new, h), loss
+        real = j < count
+        (state, opt_state), loss = step(objective, tx, likelihood, prior, n,
+                                        (state, opt_state), (Xb, yb, k), hook=hook, h=h,
+                                        real=real)
+        if collect is not None:  # the end of a round of ``period`` updates: fold it in
+            t = epoch * per_epoch + offset + j
+            due = real & ((t + 1) % period == 0)
+            offered = state if whole else state["params"]
+            past_end = getattr(collect, "past_end", None)
+            if past_end is not None:  # an index it drops: written in place, no select
+                acc = collect.update(acc, offered, jnp.where(due, (t + 1) // period - 1,
+                                                             past_end))
+            else:
+                acc = jax.lax.cond(due, lambda a: collect.update(a, offered,
+                                                                 (t + 1) // period - 1),
+                                   lambda a: a, acc)
+        return (state, opt_state, h, acc), loss
 
     rows = (X, y) if perm is None else (perm.reshape(y.shape),) * 2
     return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), *rows))
 
 
-_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))(_chunk_scan)
+_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))(_chunk_scan)
 _train_chunk.__doc__ = _chunk_scan.__doc__
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), static_argnames=("prior_axis",))
-def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, likelihood,
-                         prior, carry, X, y, keys, epoch, offset, count, n, *,
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7), static_argnames=("prior_axis",))
+def _train_chunk_members(objective, method, total, hook, per_epoch, collect, period, one_chunk,
+                         likelihood, prior, carry, X, y, keys, epoch, offset, count, n, *,
                          prior_axis=None):
     """One chunk of a stream for M ensemble members: :func:`_chunk_scan` ``vmap``ped over
     the members' carries and keys (M, epochs). X (L, B, D) and y (L, B) hold the chunk's
@@ -86,8 +108,8 @@ def _train_chunk_members(objective, method, total, hook, per_epoch, one_chunk, l
         else:
             u = jax.random.uniform(jax.random.fold_in(k_perm, offset), (rows,))
             perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * X.shape[1], u, 2.0))
-        return _chunk_scan(objective, method, total, hook, per_epoch, likelihood, prior,
-                           carry, X, y, keys, epoch, offset, count, n, perm)
+        return _chunk_scan(objective, method, total, hook, per_epoch, collect, period,
+                           likelihood, prior, carry, X, y, keys, epoch, offset, count, n, perm)
 
     return jax.vmap(member, in_axes=(0, 0, prior_axis))(carry, keys, prior)
 
@@ -129,7 +151,7 @@ def _streamed_hook_update(hook, model, likelihood, prior, h, params, X, y, key, 
 
 def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X,
                    y, key, *, hook=None, members=None, collect=None, opt_state0=None,
-                   prior_axis=None):
+                   prior_axis=None, updates=None, collect_period=None):
     """The mini-batch loop of :func:`train_loop` over an X read by chunks
     (:mod:`bayesreg.data.stream`): a Python loop over chunks of batches, each one compiled scan
     (:func:`_train_chunk`, one program per shape), the next chunk read by a background
@@ -148,13 +170,16 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     from its own key; the state and trace come back with a leading member axis.
 
     ``prior_axis`` = 0 gives each member its own prior (MultiSWAG's learned scales).
-    ``collect`` (:class:`~bayesreg.training.loop.Collector`, its ``every`` counted in
-    epochs) folds the parameters in at the end of every ``every``-th epoch
-    (``trace["collected"]``); ``opt_state0`` replaces ``tx.init(state0)`` (with a leading
-    member axis for an ensemble), as in :func:`~bayesreg.training.loop.train_loop`."""
+    ``collect`` (:class:`~bayesreg.training.loop.Collector`) folds the parameters in, inside
+    the compiled chunk, after every ``collect_period`` updates (default: every
+    ``collect.every`` epochs, ``collect.every``·per_epoch updates; SGLD's thinning counts
+    updates) (``trace["collected"]``); ``opt_state0`` replaces ``tx.init(state0)`` (with a
+    leading member axis for an ensemble), as in :func:`~bayesreg.training.loop.train_loop`.
+    ``updates`` stops the run after that many updates (default: epochs·per_epoch), the last
+    chunk cut short: the transform's schedules see ``updates`` as the total."""
     n, d = X.shape
     dtype = jnp.asarray(0.0).dtype  # the working precision
-    total = epochs * per_epoch
+    total = epochs * per_epoch if updates is None else updates
     tx = method.transform(total)
     n_chunks, steps = chunk_plan(batch, d * dtype.itemsize, per_epoch)
     n_rows = jnp.asarray(n, dtype)
@@ -174,11 +199,18 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                                                            hook.rounds))(key)
     else:
         h, every = {}, epochs
-    if collect is not None and (hook is not None or epochs % collect.every):
-        raise ValueError("a streamed loop collects every collect.every epochs, which must "
-                         f"divide the {epochs} epochs, and takes no hyperparameter hook")
-    acc = per_member(collect.init)(state0["params"]) if collect is not None else None
-    carry = (state0, per_member(tx.init)(state0) if opt_state0 is None else opt_state0, h)
+    period = None
+    if collect is not None:
+        if hook is not None or (collect_period is None and epochs % collect.every):
+            raise ValueError("a streamed loop collects every collect.every epochs, which must "
+                             f"divide the {epochs} epochs, and takes no hyperparameter hook")
+        period = collect.every * per_epoch if collect_period is None else collect_period
+        whole = getattr(collect, "whole_state", False)
+        acc = per_member(collect.init)(state0 if whole else state0["params"])
+    else:
+        acc = None
+    carry = (state0, per_member(tx.init)(state0) if opt_state0 is None else opt_state0, h,
+             acc)
     losses, history, gamma = [], [], jnp.asarray(jnp.nan, dtype)
     refused = 0  # evidence updates refused (not finite), per member
     def epoch_chunks(e):
@@ -211,28 +243,28 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                                                 hyper_keys[..., r], y_std, dtype, members)
                 gamma = info.gamma
                 refused = refused + ~np.isfinite(np.asarray(gamma))
-                carry = (carry[0], carry[1], h)
+                carry = (carry[0], carry[1], h, carry[3])
             history.append(h)
-        plan = [reader(*c) for e in range(first, min(first + every, epochs))
-                for c in epoch_chunks(e)]
+        plan = []  # the round's chunks, the last cut short where the updates run out
+        for e in range(first, min(first + every, epochs)):
+            for e_, pos, count, runs, order in epoch_chunks(e):
+                count = min(count, total - e * per_epoch - pos)
+                if count > 0:
+                    plan.append(reader(e_, pos, count, runs, order))
         for (Xc, yc), (e, pos, count) in _stream.prefetch(plan):
             if members is None:
-                carry, loss = _train_chunk(objective, method, total, hook, per_epoch,
-                                           likelihood, prior, carry, Xc, yc, keys, e, pos,
-                                           count, n_rows)
+                carry, loss = _train_chunk(objective, method, total, hook, per_epoch, collect,
+                                           period, likelihood, prior, carry, Xc, yc, keys, e,
+                                           pos, count, n_rows)
             else:
-                carry, loss = _train_chunk_members(objective, method, total, hook, per_epoch,
-                                                   n_chunks == 1, likelihood, prior, carry, Xc,
-                                                   yc, keys, e, pos, count, n_rows,
-                                                   prior_axis=prior_axis)
+                carry, loss = _train_chunk_members(
+                    objective, method, total, hook, per_epoch, collect, period, n_chunks == 1,
+                    likelihood, prior, carry, Xc, yc, keys, e, pos, count, n_rows,
+                    prior_axis=prior_axis)
             # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
             # next meanwhile) before its buffer can be refilled
             losses.append((loss.block_until_ready(), count))
-            if collect is not None and pos + count == per_epoch and (e + 1) % collect.every == 0:
-                # the end of a round of collect.every epochs: fold the iterate in
-                acc = _collect_step(collect, members is not None, acc, carry[0]["params"],
-                                    jnp.asarray((e + 1) // collect.every - 1))
-    state, _, h = carry
+    state, _, h, acc = carry
     trace = {"losses": np.concatenate([np.asarray(loss)[..., :count] for loss, count in losses],
                                       axis=-1)}
     if hook is not None:
@@ -247,14 +279,6 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     if collect is not None:
         trace["collected"] = acc
     return state, trace
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _collect_step(collect, members: bool, acc, params, i):
-    """``collect.update`` at the end of a round of a streamed loop (vmapped over members)."""
-    if members:
-        return jax.vmap(collect.update, in_axes=(0, 0, None))(acc, params, i)
-    return collect.update(acc, params, i)
 
 
 @partial(jax.jit, static_argnames=("model",))

@@ -1,6 +1,7 @@
 """Data larger than memory: a memmap X is validated by chunks and streamed by mini-batch MAP
 (bayesreg.data.stream, bayesreg.training.streamed.train_streamed)."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -398,7 +399,7 @@ def test_streamed_ensemble_keeps_the_resident_set_far_below_the_data(tmp_path):
     assert grew < 32, f"the resident set grew by {grew} MB during the fit"
 
 
-# -- SGLD on a stream: chunks of batches, each one scan carrying every chain's (z, v, t) ------
+# -- SGLD on a stream: the chains are the streamed training loop's members -----------------
 def _coefficients(post):
     p = post.params
     return np.concatenate([np.asarray(p["weights"][0]).reshape(post.num_draws, -1),
@@ -447,9 +448,10 @@ def _latent_draws(post):
 
 def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monkeypatch):
     # chunks of 2 batches, epochs of 5 batches and a plan of 2·15 = 30 steps: chunks of 2, 2
-    # and 1 batches (the last padded), six epochs, one compiled program; a second fit on
-    # other data of the same shape compiles nothing
-    from bayesreg.training import langevin_chains as langevin
+    # and 1 batches (the last padded), six epochs, one compiled program (the streamed
+    # training loop's, the chains its members); a second fit on 40 more rows (the same
+    # chunks) at another step size, both values of the transform's state, compiles nothing
+    from bayesreg.training import streamed
 
     monkeypatch.setattr(_stream, "CHUNK_BYTES", 2 * 100 * 5 * 4)
     X, y = _data(520)
@@ -458,10 +460,11 @@ def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monke
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # R-hat of so short a run
         post = br.fit(br.Linear(), _memmap(tmp_path, "X", X), y, method=method, **FIXED)
-        size = langevin._sample_chunk._cache_size()
-        X2, y2 = _data(520, seed=1)
-        again = br.fit(br.Linear(), _memmap(tmp_path, "X2", X2), y2, method=method, **FIXED)
-    assert langevin._sample_chunk._cache_size() == size
+        size = streamed._train_chunk_members._cache_size()
+        X2, y2 = _data(560, seed=1)
+        again = br.fit(br.Linear(), _memmap(tmp_path, "X2", X2), y2,
+                       method=dataclasses.replace(method, step_size=4e-3), **FIXED)
+    assert streamed._train_chunk_members._cache_size() == size
     assert post.num_draws == again.num_draws == 20
     assert np.all(np.isfinite(_coefficients(post)))
     np.testing.assert_allclose(_coefficients(post).mean(axis=0)[:5], W, atol=0.1)
@@ -479,8 +482,9 @@ def test_streamed_sgld_keeps_the_resident_set_far_below_the_data(tmp_path):
     # the 16 MB file of the MAP test, 2 chains of 120 steps of B = 4096 (more than one
     # epoch of 97 batches). Measured on 2 cores: 19.0-28.4 MB growth streamed (y, the ring
     # of 4 MB chunk buffers and their device copies, the float64 validation chunk, the log
-    # joint pass's chunk); read whole (is_lazy broken on purpose) 50.5 MB. The bound of
-    # 35 MB sits between the two.
+    # joint pass's chunk), 20.1-23.5 MB since the chains run in the streamed training loop;
+    # read whole (is_lazy broken on purpose) 50.5 MB. The bound of 35 MB sits between the
+    # two.
     grew = _resident_growth(
         tmp_path, 400000, "br.SGLD(num_samples=20, batch_size=4096, num_warmup=100, thinning=1)")
     assert grew < 35, f"the resident set grew by {grew} MB during the fit"
