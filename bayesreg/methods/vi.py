@@ -27,19 +27,13 @@ from jax.flatten_util import ravel_pytree
 from bayesreg import _progress
 from bayesreg._deprecated import renamed
 from bayesreg._validation import Setting, check_settings
-from bayesreg.curvature import index_of, prior_diag
 from bayesreg.fitted import Fitted
-from bayesreg.latent import (
-    NUMPYRO_LOCK,
-    init_latent,
-    latent_log_joint,
-    latent_log_prior,
-    split_draws,
-)
-from bayesreg.priors import Flat, Gaussian, is_hierarchical
+from bayesreg.latent import NUMPYRO_LOCK, init_latent, latent_log_joint, split_draws
+from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import latent_mode
+from bayesreg.variational import INFLATION_LIMIT, mean_field_check
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,59 +161,25 @@ class VI:
         check_progress(losses, "VI", self.lr, problem, scale=float(problem.n),
                        fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
                        if self.optimizer is None else "a step too large for the optimizer given")
-        dof = mean_field_dof(lik, prior, z0, loc, scale)
-        if dof is not None and dof > MEAN_FIELD_SHARE * problem.n and lik.learned_noise:
+        dof, gamma, inflation = mean_field_check(problem, z0, loc, scale)
+        if inflation is not None and inflation > INFLATION_LIMIT and lik.learned_noise:
+            full = "" if gamma is None else f", the full curvature at q's mean {gamma:.0f}"
             warnings.warn(
                 f"VI: mean field counts {dof:.0f} weights as determined by the {problem.n} "
-                "rows (diagnostics['mean_field_dof']): each adds its spread to every "
-                "prediction and the learned σ grows to absorb it, so σ and the bands are "
-                "too wide (MLP((64, 64)) on 50 rows of sin(3x) + 0.3 noise: 252, σ 2.8). "
-                "For a network use LaplaceApprox, SGLD or NUTS, or give σ "
+                f"rows{full} (diagnostics['mean_field_dof'], ['posterior_dof']): each such "
+                "weight adds its spread to every prediction and the learned σ grows to absorb "
+                f"it, by about {100 * (inflation - 1):.0f}% here (σ and the bands too wide, "
+                "diagnostics['sigma_inflation']). For a network "
+                "use LaplaceApprox, SGLD or NUTS, or give σ "
                 "(likelihood=br.GaussianLikelihood(noise=...))", UserWarning, stacklevel=4)
         return Fitted(
             params=params, theta=theta, prior=prior, hyper=hyper,
             diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
                          "variational_loc": np.asarray(loc),
                          "variational_scale": np.asarray(scale),
-                         "mean_field_dof": np.nan if dof is None else dof})
-
-
-# mean_field_dof above this share of the rows warns: a learned σ is then far too wide
-MEAN_FIELD_SHARE = 0.5
-
-
-def mean_field_dof(likelihood, prior, z, loc, scale) -> float | None:
-    r"""γ_MF = Σⱼ (1 − αⱼ ρⱼ²) over the weights: how many of them mean-field q treats as
-    determined by the data, αⱼ the prior precision of weight j and ρⱼ² its variance under q.
-
-    At the mean-field optimum of a Gaussian target 1/ρⱼ² = Aⱼⱼ = hⱼⱼ + αⱼ (module docstring),
-    so each term is hⱼⱼ/(hⱼⱼ + αⱼ), the diagonal counterpart of the effective number of
-    parameters γ of the evidence. A network's weights are correlated, so mean field counts
-    many as pinned down by the data, each adds its spread to every training prediction, and
-    a learned σ grows to absorb it (diabetes, MLP(50): 112 of 601 on 354 rows, σ 57.9
-    against NUTS's 51.2; docs/methods/vi.md). None unless every prior is a Gaussian (or
-    Flat) that is not hierarchical.
-
-    Examples
-    --------
-    >>> import jax.numpy as jnp, bayesreg as br
-    >>> z = {"params": {"weights": [jnp.zeros((2, 1))], "biases": [jnp.zeros(1)]},
-    ...      "theta": {}, "hyper": {}}
-    >>> prior = {"weights": br.Gaussian(1.0), "biases": br.Flat()}
-    >>> # q's variances 0.5 and 1.0 for the weights (α = 1), anything for the flat bias
-    >>> mean_field_dof(br.GaussianLikelihood(1.0), prior, z, jnp.zeros(3),
-    ...                jnp.array([7.0, 0.5 ** 0.5, 1.0]))  # order: bias, w₁, w₂
-    1.5
-    """
-    if is_hierarchical(prior) or not all(isinstance(p, Gaussian | Flat)
-                                         for p in prior.values()):
-        return None
-    _, unravel = ravel_pytree(z)
-    alpha = prior_diag(lambda v: -latent_log_prior(likelihood, prior, unravel(v)),
-                       jnp.asarray(loc))
-    idx = index_of(z, "params")
-    share = 1.0 - np.asarray(alpha)[idx] * np.asarray(scale)[idx] ** 2
-    return float(np.sum(np.clip(share, 0.0, 1.0)))
+                         "mean_field_dof": np.nan if dof is None else dof,
+                         "posterior_dof": np.nan if gamma is None else gamma,
+                         "sigma_inflation": np.nan if inflation is None else inflation})
 
 
 @functools.lru_cache(maxsize=64)

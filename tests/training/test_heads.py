@@ -42,6 +42,7 @@ def _data():
     return X, np.ma.masked_array(Y, mask)
 
 
+@pytest.mark.slow  # three network fits: ~10 s, in the slow set to keep the default suite short
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_heads_are_pooled_only_when_the_prior_is_learned(tmp_path):
     X, Y = _data()
