@@ -98,6 +98,8 @@ def scaled_diagnostics(diagnostics: dict, factor: float) -> dict:
     for key in ("noise_std", "noise_std_history"):
         if key in out:
             out[key] = np.asarray(out[key]) * np.asarray(factor, np.asarray(out[key]).dtype)
+    if "heads_prior_variances" in out:  # variances of the output layer's weights
+        out["heads_prior_variances"] = np.asarray(out["heads_prior_variances"]) * factor**2
     scales = out.get("prior_scales")
     if isinstance(scales, dict):
         out["prior_scales"] = {g: _last_times(v, factor) for g, v in scales.items()}

@@ -28,8 +28,9 @@ from bayesreg.problem import Problem
 
 # σ wider than the evidence's by more than this factor warns (10%: the bands as much too wide)
 INFLATION_LIMIT = 1.1
-# the full curvature is formed up to this many latent coordinates (a D × D matrix)
-DENSE_LIMIT = 3000
+# the full curvature is formed up to this many latent coordinates (a D × D matrix) and this
+# many entries of the rows' Jacobian (N × D: 2·10⁷ floats, 80 MB in float32)
+DENSE_LIMIT, JACOBIAN_LIMIT = 3000, 20_000_000
 # above DENSE_LIMIT, mean_field_dof above this share of the rows warns
 MEAN_FIELD_SHARE = 0.5
 
@@ -38,31 +39,37 @@ def mean_field_check(problem: Problem, z, loc, scale):
     """(γ_MF, γ, σ inflation) of a mean-field q (``loc``, ``scale``, flat over ``z``'s
     structure) fitted to ``problem``: None where not defined (a prior that is not Gaussian or
     Flat, a hierarchical one; γ and the inflation without a learned σ). Above
-    ``DENSE_LIMIT`` coordinates, and for several tasks, γ is not formed: the inflation is
-    then the share rule's stand-in √(N / (N − γ_MF)) when γ_MF > ``MEAN_FIELD_SHARE``·N,
-    else None."""
+    ``DENSE_LIMIT`` coordinates or ``JACOBIAN_LIMIT`` Jacobian entries, for several tasks,
+    and where H's weight block is singular, γ is None and the inflation the share rule's
+    stand-in √(N / (N − γ_MF)) when γ_MF > ``MEAN_FIELD_SHARE``·N, else None."""
     lik, prior, n = problem.likelihood, problem.prior, problem.n
     dof = mean_field_dof(lik, prior, z, loc, scale)
     if dof is None or not getattr(lik, "learned_noise", False):  # no σ to inflate
         return dof, None, None
-    if np.size(loc) > DENSE_LIMIT or np.ndim(problem.y) > 1:
+    dense = (np.size(loc) <= DENSE_LIMIT and n * np.size(loc) <= JACOBIAN_LIMIT
+             and np.ndim(problem.y) == 1)
+    gamma = posterior_dof(problem, z, loc) if dense else None
+    if gamma is None:  # not formed, or a singular weight block: the share rule stands in
         share = dof > MEAN_FIELD_SHARE * n
         return dof, None, (np.sqrt(n / max(n - dof, 1.0)) if share else None)
-    gamma = posterior_dof(problem, z, loc)
     return dof, gamma, float(np.sqrt(max(n - gamma, 1.0) / max(n - dof, 1.0)))
 
 
-def posterior_dof(problem: Problem, z, loc) -> float:
+def posterior_dof(problem: Problem, z, loc) -> float | None:
     """γ = Σⱼ (1 − αⱼ [H⁻¹]ⱼⱼ) over the weights, H the GGN of the negative log joint at the
     flat latent ``loc`` (:func:`bayesreg.curvature.latent`, the prior's curvature included)
-    and αⱼ the prior precision of weight j: the evidence's effective number of parameters."""
+    and αⱼ the prior precision of weight j: the evidence's effective number of parameters.
+    None where H's weight block is singular (a flat prior on collinear columns)."""
     _, unravel = ravel_pytree(z)
     shapes = tuple((a.shape, a.dtype) for a in jax.tree_util.tree_leaves(z))
     H = _ggn(problem.model, jax.tree_util.tree_structure(z), shapes)(
         jnp.asarray(loc), jnp.asarray(problem.X), jnp.asarray(problem.y),
         problem.likelihood, problem.prior)
     idx = index_of(z, "params")
-    cov = np.linalg.inv(np.asarray(H, np.float64)[np.ix_(idx, idx)])
+    try:
+        cov = np.linalg.inv(np.asarray(H, np.float64)[np.ix_(idx, idx)])
+    except np.linalg.LinAlgError:
+        return None
     alpha = np.asarray(_prior_precision(problem.likelihood, problem.prior, unravel, loc))[idx]
     return float(np.sum(np.clip(1.0 - alpha * np.diag(cov), 0.0, 1.0)))
 

@@ -4,6 +4,7 @@ where a mean field inflates a learned σ."""
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
@@ -21,14 +22,19 @@ def _correlated(rho: float, n: int = 12, d: int = 6, seed: int = 0):
     return X, X @ np.full(d, 0.5) + 0.5 * rng.standard_normal(n)
 
 
-def test_posterior_dof_is_the_closed_form_gamma():
+@pytest.mark.parametrize("learned", [False, True])
+def test_posterior_dof_is_the_closed_form_gamma(learned):
     """Linear model, σ = 0.5, weights N(0, 1), a flat bias: γ = Σⱼ (1 − α [A⁻¹]ⱼⱼ) over the
-    weights, plus 1 for the bias (α = 0), with A = X̃ᵀX̃/σ² + diag(α, …, 0) (X̃ = [X, 1])."""
+    weights, plus 1 for the bias (α = 0), with A = X̃ᵀX̃/σ² + diag(α, …, 0) (X̃ = [X, 1]).
+    With σ learned the latent state holds log σ too (after the weights in its flat order),
+    which γ leaves out."""
     X, y = _correlated(0.9)
     model, sigma = br.Linear(), 0.5
     prior = as_prior_spec({"weights": br.Gaussian(1.0), "biases": br.Flat()})
-    problem = Problem(model, br.GaussianLikelihood(sigma), prior, X, y, jax.random.key(0))
-    z = {"params": model.init(jax.random.key(1), X.shape[1]), "theta": {}, "hyper": {}}
+    lik = br.GaussianLikelihood(noise_prior=1.0) if learned else br.GaussianLikelihood(sigma)
+    problem = Problem(model, lik, prior, X, y, jax.random.key(0))
+    theta = {"log_noise": jnp.log(jnp.float32(sigma))} if learned else {}
+    z = {"params": model.init(jax.random.key(1), X.shape[1]), "theta": theta, "hyper": {}}
     Xt = np.c_[X, np.ones(len(y))]
     A = Xt.T @ Xt / sigma**2 + np.diag([1.0] * X.shape[1] + [0.0])
     gamma = X.shape[1] - np.sum(np.diag(np.linalg.inv(A))[:-1]) + 1.0
@@ -56,3 +62,14 @@ def test_vi_warns_where_correlated_weights_inflate_sigma():
         if warns:
             assert np.median(vi.noise_std()) > d["sigma_inflation"] * np.median(
                 exact.noise_std()) * 0.95
+
+
+def test_a_singular_weight_block_gives_no_gamma_instead_of_an_error():
+    """A flat prior on three copies of one column: H's weight block is singular; VI's check
+    must not fail the fit at its end (it raised LinAlgError), so γ is None."""
+    x = np.linspace(-1, 1, 10)
+    X, model = np.c_[x, x, x], br.Linear()
+    prior = as_prior_spec(br.Flat())
+    problem = Problem(model, br.GaussianLikelihood(0.5), prior, X, 2 * x, jax.random.key(0))
+    z = {"params": model.init(jax.random.key(1), 3), "theta": {}, "hyper": {}}
+    assert posterior_dof(problem, z, ravel_pytree(z)[0]) is None
