@@ -201,8 +201,7 @@ class StreamedChains:
     (:func:`bayesreg.training.streamed.train_streamed`): the plan's Langevin transform with
     ε, N and M read from its state (:class:`StreamedLangevinState`), so that this object is
     static — ``plan`` without N and the momentum — and one compiled chunk program serves
-    every step size and every N with the same batches per epoch N // B (a static count of
-    the streamed loop, as for a mini-batch ensemble)."""
+    every step size and every N whose chunks have the same shape."""
 
     plan: Plan
     momentum: float
@@ -244,7 +243,7 @@ def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_s
     The likelihood gradient is scaled by N/B, as in memory."""
     n = X.shape[0]
     per_epoch = n // plan.batch
-    static = plan._replace(n=0)  # N enters as a value (the chunk's shape is N // B's)
+    static = plan._replace(n=0)  # N enters as a value: one program for every N
     chains = StreamedChains(static, float(momentum))
     opt0 = jax.vmap(lambda z, k: chains.start(z, k, step_size, n, precondition))(z0, keys)
     batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, BATCH_KEY))(keys)

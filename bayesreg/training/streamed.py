@@ -33,24 +33,22 @@ def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
     return k, -(-per_epoch // k)
 
 
-def _chunk_scan(objective, method, total, hook, per_epoch, collect, period, likelihood, prior,
-                carry, X, y, keys, epoch, offset, count, n, perm=None):
+def _chunk_scan(objective, method, total, hook, collect, period, likelihood, prior, carry, X,
+                y, step_keys, first, count, n, perm=None):
     """One chunk of a stream: X (L, B, D) and y (L, B) hold L batches, already shuffled, of
     which the first ``count`` are real (the rest padding, skipped); one update each — the
     in-memory loop's update, without validation rows — with the optimiser state carried in
-    and out. Update ``offset + j`` of ``epoch`` uses the in-memory loop's key:
-    split(split(keys[epoch])[1], per_epoch)[offset + j]. ``n`` (traced, so one program
-    serves every N with the same plan) is the number of training rows. With ``perm`` (L·B,)
-    batch j is the rows perm[jB:(j+1)B] of the chunk, gathered at its update.
+    and out. Update j uses ``step_keys[j]`` (:func:`_step_keys`: the in-memory loop's keys)
+    and is the run's update ``first`` + j. ``n`` and ``first`` are traced, so one program
+    serves every N whose chunks have the same shape. With ``perm`` (L·B,) batch j is the
+    rows perm[jB:(j+1)B] of the chunk, gathered at its update.
 
     carry = (state, optimiser state, hyperparameters, collector state). With ``collect``
-    the state after update t (counted from the run's first, t = epoch·per_epoch + offset + j)
-    is folded in as the collector's iterate i when t + 1 = (i + 1)·``period``; a collector
-    with a ``past_end`` index (one it ignores) is offered every state, at that index when it
-    is not due, so that its buffer is written in place under ``vmap`` (a ``cond`` over
-    members becomes a select that copies the buffer at every update)."""
-    step_key = jax.random.split(keys[epoch])[1]
-    step_keys = jax.random.split(step_key, per_epoch)
+    the state after update t = ``first`` + j is folded in as the collector's iterate i when
+    t + 1 = (i + 1)·``period``; a collector with a ``past_end`` index (one it ignores) is
+    offered every state, at that index when it is not due, so that its buffer is written in
+    place under ``vmap`` (a ``cond`` over members becomes a select that copies the buffer at
+    every update)."""
     tx = method.transform(total)
     whole = getattr(collect, "whole_state", False)
 
@@ -59,13 +57,12 @@ def _chunk_scan(objective, method, total, hook, per_epoch, collect, period, like
         j, Xb, yb = xs
         if perm is not None:  # Xb holds the batch's rows of the chunk: gather them now
             Xb, yb = X.reshape(-1, X.shape[-1])[Xb], y.reshape(-1)[Xb]
-        k = step_keys[jnp.minimum(offset + j, per_epoch - 1)]
         real = j < count
         (state, opt_state), loss = step(objective, tx, likelihood, prior, n,
-                                        (state, opt_state), (Xb, yb, k), hook=hook, h=h,
-                                        real=real)
+                                        (state, opt_state), (Xb, yb, step_keys[j]),
+                                        hook=hook, h=h, real=real)
         if collect is not None:  # the end of a round of ``period`` updates: fold it in
-            t = epoch * per_epoch + offset + j
+            t = first + j
             due = real & ((t + 1) % period == 0)
             offered = state if whole else state["params"]
             past_end = getattr(collect, "past_end", None)
@@ -82,36 +79,51 @@ def _chunk_scan(objective, method, total, hook, per_epoch, collect, period, like
     return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), *rows))
 
 
-_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))(_chunk_scan)
+_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))(_chunk_scan)
 _train_chunk.__doc__ = _chunk_scan.__doc__
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7), static_argnames=("prior_axis",))
-def _train_chunk_members(objective, method, total, hook, per_epoch, collect, period, one_chunk,
-                         likelihood, prior, carry, X, y, keys, epoch, offset, count, n, *,
-                         prior_axis=None):
+@partial(jax.jit, static_argnums=(1, 3))
+def _step_keys(epoch_key, per_epoch: int, offset, length: int):
+    """The keys of updates offset … offset + length − 1 of an epoch, as the in-memory loop
+    draws them: split(split(epoch_key)[1], per_epoch)[offset + j] (the last for padding
+    past the epoch's end); (M, length) for M members' keys (M,). Apart from the chunk
+    program, so that the chunk program does not depend on per_epoch."""
+    def one(key):
+        keys = jax.random.split(jax.random.split(key)[1], per_epoch)
+        return keys[jnp.minimum(offset + jnp.arange(length), per_epoch - 1)]
+
+    return one(epoch_key) if epoch_key.ndim == 0 else jax.vmap(one)(epoch_key)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6), static_argnames=("prior_axis",))
+def _train_chunk_members(objective, method, total, hook, collect, period, one_chunk,
+                         likelihood, prior, carry, X, y, epoch_keys, step_keys, offset, first,
+                         count, n, *, prior_axis=None):
     """One chunk of a stream for M ensemble members: :func:`_chunk_scan` ``vmap``ped over
-    the members' carries and keys (M, epochs). X (L, B, D) and y (L, B) hold the chunk's
-    rows in file order, shared by every member; each member shuffles them into its own
-    batches on the device: by the in-memory loop's permutation
-    (split(keys[epoch])[0]) when the epoch is ``one_chunk``, else by a permutation of the
-    chunk's ``count``·B real rows drawn from its key, the epoch and ``offset`` (padding
-    stays last, skipped). Each update gathers its batch from the shared chunk, so the
-    members hold M permutations, not M copies of the chunk. ``prior_axis`` = 0: each member
-    has its own prior (a leading member axis on its arrays)."""
+    the members' carries, this epoch's keys (M,) and the chunk's update keys (M, L). X
+    (L, B, D) and y (L, B) hold the chunk's rows in file order, shared by every member; each
+    member shuffles them into its own batches on the device: by the in-memory loop's
+    permutation (split(epoch key)[0]) when the epoch is ``one_chunk``, else by a
+    permutation of the chunk's ``count``·B real rows drawn from its key and the chunk's
+    ``offset`` in the epoch (padding stays last, skipped). Each update gathers its batch
+    from the shared chunk, so the members hold M permutations, not M copies of the chunk.
+    ``prior_axis`` = 0: each member has its own prior (a leading member axis on its
+    arrays)."""
     rows = X.shape[0] * X.shape[1]
 
-    def member(carry, keys, prior):
-        k_perm = jax.random.split(keys[epoch])[0]
+    def member(carry, epoch_key, step_keys, prior):
+        k_perm = jax.random.split(epoch_key)[0]
         if one_chunk:
             perm = jax.random.permutation(k_perm, rows)
         else:
             u = jax.random.uniform(jax.random.fold_in(k_perm, offset), (rows,))
             perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * X.shape[1], u, 2.0))
-        return _chunk_scan(objective, method, total, hook, per_epoch, collect, period,
-                           likelihood, prior, carry, X, y, keys, epoch, offset, count, n, perm)
+        return _chunk_scan(objective, method, total, hook, collect, period, likelihood, prior,
+                           carry, X, y, step_keys, first, count, n, perm)
 
-    return jax.vmap(member, in_axes=(0, 0, prior_axis))(carry, keys, prior)
+    return jax.vmap(member, in_axes=(0, 0, 0, prior_axis))(carry, epoch_keys, step_keys,
+                                                            prior)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -252,15 +264,18 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
                 if count > 0:
                     plan.append(reader(e_, pos, count, runs, order))
         for (Xc, yc), (e, pos, count) in _stream.prefetch(plan):
+            first = e * per_epoch + pos  # the run's update at the chunk's start
             if members is None:
-                carry, loss = _train_chunk(objective, method, total, hook, per_epoch, collect,
-                                           period, likelihood, prior, carry, Xc, yc, keys, e,
-                                           pos, count, n_rows)
+                carry, loss = _train_chunk(objective, method, total, hook, collect, period,
+                                           likelihood, prior, carry, Xc, yc,
+                                           _step_keys(keys[e], per_epoch, pos, steps), first,
+                                           count, n_rows)
             else:
+                step_keys = _step_keys(keys[:, e], per_epoch, pos, steps)
                 carry, loss = _train_chunk_members(
-                    objective, method, total, hook, per_epoch, collect, period, n_chunks == 1,
-                    likelihood, prior, carry, Xc, yc, keys, e, pos, count, n_rows,
-                    prior_axis=prior_axis)
+                    objective, method, total, hook, collect, period, n_chunks == 1,
+                    likelihood, prior, carry, Xc, yc, keys[:, e], step_keys, pos, first,
+                    count, n_rows, prior_axis=prior_axis)
             # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
             # next meanwhile) before its buffer can be refilled
             losses.append((loss.block_until_ready(), count))

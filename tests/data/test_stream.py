@@ -449,8 +449,9 @@ def _latent_draws(post):
 def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monkeypatch):
     # chunks of 2 batches, epochs of 5 batches and a plan of 2·15 = 30 steps: chunks of 2, 2
     # and 1 batches (the last padded), six epochs, one compiled program (the streamed
-    # training loop's, the chains its members); a second fit on 40 more rows (the same
-    # chunks) at another step size, both values of the transform's state, compiles nothing
+    # training loop's, the chains its members); a second fit on 100 more rows (six batches
+    # an epoch, in chunks of the same shape) at another step size compiles nothing: the step
+    # size and N are values of the transform's state, the epoch's update keys an input
     from bayesreg.training import streamed
 
     monkeypatch.setattr(_stream, "CHUNK_BYTES", 2 * 100 * 5 * 4)
@@ -461,7 +462,7 @@ def test_streamed_sgld_runs_over_many_chunks_without_recompiling(tmp_path, monke
         warnings.simplefilter("ignore", UserWarning)  # R-hat of so short a run
         post = br.fit(br.Linear(), _memmap(tmp_path, "X", X), y, method=method, **FIXED)
         size = streamed._train_chunk_members._cache_size()
-        X2, y2 = _data(560, seed=1)
+        X2, y2 = _data(620, seed=1)
         again = br.fit(br.Linear(), _memmap(tmp_path, "X2", X2), y2,
                        method=dataclasses.replace(method, step_size=4e-3), **FIXED)
     assert streamed._train_chunk_members._cache_size() == size
