@@ -110,6 +110,7 @@ def test_learned_noise_maximises_the_validation_log_likelihood(gap):
     assert again == pytest.approx(d["validation_loglik"], abs=0.1)
 
 
+@pytest.mark.slow  # ~4.5 s; in the slow set, which CI runs, to keep the default suite short
 def test_evidence_noise_with_dropout_is_the_data_noise(gap):
     X, y = gap
     post = br.fit(br.MLP((32,)), X, y, method=br.MCDropout(rate=0.05, training=br.MAP(

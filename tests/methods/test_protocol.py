@@ -82,6 +82,8 @@ def test_a_second_fit_of_the_same_shapes_compiles_nothing_new(name):
     assert [n for n in names if not any(a in n for a in allowed)] == [], names
 
 
+@pytest.mark.slow  # ~14 s: every method fitted again; in the slow set, which CI runs, to keep
+# the default suite under 10 minutes (tests/test_compare.py checks compare by default)
 def test_compare_takes_every_method_and_names_each_row():
     X, y = _data(0)
     methods = [m for model, m in METHODS.values() if isinstance(model, br.MLP)]
