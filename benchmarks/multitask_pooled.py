@@ -16,21 +16,20 @@ import warnings
 import numpy as np
 
 import bayesreg as br
-from bayesreg.methods import ensemble
-from bayesreg.methods import map as map_module
+from bayesreg.training import heads
 
 
 def _fit(net, X, Y, method, pooled: bool):
     """``br.fit`` with the pooling of the heads on or off (for the comparison only)."""
-    saved = map_module.poolable, ensemble.poolable
+    saved = heads.poolable
     if not pooled:
-        map_module.poolable = ensemble.poolable = lambda *_: False
+        heads.poolable = lambda *_: False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return br.fit(net, X, Y, method=method)
     finally:
-        map_module.poolable, ensemble.poolable = saved
+        heads.poolable = saved
 
 
 def main() -> None:

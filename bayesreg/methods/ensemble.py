@@ -33,7 +33,7 @@ from bayesreg.latent import check_hierarchical
 from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 from bayesreg.problem import Problem
 from bayesreg.training import members as _members
-from bayesreg.training.heads import pool_heads, poolable
+from bayesreg.training.heads import pooled
 from bayesreg.training.trainer import Trainer, check_training
 
 REDUCE = ("mean", "median")
@@ -169,9 +169,8 @@ class Ensemble:
                                   learn_prior=not self.anchored)
         # several tasks: one prior covariance on the heads (members that see their own rows
         # or their own prior draw keep theirs)
-        if not (self.bagging or self.anchored) and poolable(net.rows, net.diagnostics):
-            net = net._replace(**dict(zip(("state", "diagnostics"), pool_heads(
-                net.rows, net.state, net.prior, net.diagnostics, True), strict=True)))
+        if not (self.bagging or self.anchored):
+            net = pooled(net, members=True)
         return Fitted(
             model=problem.model, likelihood=problem.likelihood, prior=net.prior,
             name="Ensemble", params=jax.tree_util.tree_map(np.asarray, net.state["params"]),

@@ -32,7 +32,7 @@ import numpy as np
 from bayesreg.fitted import Fitted
 from bayesreg.latent import check_hierarchical
 from bayesreg.problem import Problem
-from bayesreg.training.heads import pool_heads, poolable
+from bayesreg.training.heads import pooled
 from bayesreg.training.trainer import Trainer
 
 
@@ -64,12 +64,9 @@ class MAP(Trainer):
 
     def fit(self, problem: Problem) -> Fitted:
         check_hierarchical(problem.prior, "MAP")
-        net = self.train(problem)
-        state, diagnostics = net.state, net.diagnostics
-        if poolable(net.rows, diagnostics):  # several tasks: one prior covariance on the heads
-            state, diagnostics = pool_heads(net.rows, state, net.prior, diagnostics, False)
-        draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state)
+        net = pooled(self.train(problem), members=False)  # several tasks: heads share a prior
+        draws = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], net.state)
         return Fitted(params=draws["params"], theta=draws["theta"], prior=net.prior,
-                      diagnostics=diagnostics, X_train=net.rows.X, y_train=net.rows.y,
+                      diagnostics=net.diagnostics, X_train=net.rows.X, y_train=net.rows.y,
                       config=self.resolved(problem.model, problem.likelihood,
                                            problem.prior).to_dict())

@@ -162,7 +162,7 @@ class VI:
                        fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
                        if self.optimizer is None else "a step too large for the optimizer given")
         dof, gamma, inflation = mean_field_check(problem, z0, loc, scale)
-        if inflation is not None and inflation > INFLATION_LIMIT and lik.learned_noise:
+        if inflation is not None and inflation > INFLATION_LIMIT:  # (None: σ not learned)
             full = "" if gamma is None else f", the full curvature at q's mean {gamma:.0f}"
             warnings.warn(
                 f"VI: mean field counts {dof:.0f} weights as determined by the {problem.n} "

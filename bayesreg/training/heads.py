@@ -38,6 +38,7 @@ from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.models import MLP
 from bayesreg.priors import Gaussian
 from bayesreg.problem import Problem
+from bayesreg.training.trainer import Trained
 
 # ν of the M-step: the isotropic prior counts as this many heads. Measured on the three data
 # seeds of the multi-task example (task 2's RMSE, seeds 0/1/2): ν = 0 0.212/0.112/0.062,
@@ -59,6 +60,16 @@ def poolable(problem: Problem, trace: dict) -> bool:
             and isinstance(lik, GaussianLikelihood) and not lik.heteroscedastic
             and trace.get("hyperparameters") == "evidence" and problem.learn_prior
             and all(isinstance(p, Gaussian) for p in problem.prior.values()))
+
+
+def pooled(net: Trained, members: bool) -> Trained:
+    """``net`` (one network, or ``members`` networks on a leading axis) with its heads pooled
+    (:func:`pool_heads`) where :func:`poolable`, else as it is: what MAP and the ensemble
+    return."""
+    if not poolable(net.rows, net.diagnostics):
+        return net
+    state, diagnostics = pool_heads(net.rows, net.state, net.prior, net.diagnostics, members)
+    return net._replace(state=state, diagnostics=diagnostics)
 
 
 def pool_heads(problem: Problem, state, prior: dict, trace: dict, members: bool):
