@@ -85,11 +85,12 @@ def _ggn(model, treedef, shapes):
         "ggn", model, lik, prior, unravel, X, y)(loc))
 
 
-def evidence_noise(problem: Problem, z, loc, gamma: float) -> float:
+def evidence_noise(problem: Problem, z, loc, gamma: float) -> float | None:
     """σ at the evidence's fixed point at q's mean μ: σ² = Σᵢ (yᵢ − f(xᵢ; μ))² / (N − γ),
     γ from :func:`posterior_dof` (the weights the full curvature counts as determined), the
-    rule by which MAP's evidence learns σ (bayesreg/training/evidence.py). In the problem's
-    (standardised) units.
+    rule by which MAP's evidence learns σ (bayesreg/training/evidence.py). In the units the
+    fit works in. None where the model nearly interpolates its rows (N − γ < 1: less than
+    one row's worth of residual to measure σ on; the exact evidence refuses such a fit).
 
     Examples
     --------
@@ -105,10 +106,12 @@ def evidence_noise(problem: Problem, z, loc, gamma: float) -> float:
     >>> evidence_noise(problem, z, mu, 1.0)
     1.0
     """
+    if problem.n - gamma < 1.0:
+        return None
     params = ravel_pytree(z)[1](jnp.asarray(loc))["params"]
     f = np.asarray(problem.model.apply(params, jnp.asarray(problem.X)))[:, 0]
     rss = float(np.sum((np.asarray(problem.y, np.float64) - f) ** 2))
-    return float(np.sqrt(rss / max(problem.n - gamma, 1.0)))
+    return float(np.sqrt(rss / (problem.n - gamma)))
 
 
 def _prior_precision(likelihood, prior, unravel, loc):

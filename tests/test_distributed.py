@@ -11,7 +11,8 @@ import bayesreg as br
 from tests import distributed_worker as worker
 
 # 4 members (2 per process); 3 bagged members (padded to 4); 3 NUTS chains (2 per process);
-# mini-batch MAP and SGLD, data parallel: each batch's 16 (15) rows split 8 + 8 (8 + 7)
+# mini-batch MAP, data parallel: each batch's 16 (15) rows split 8 + 8 (8 + 7); SGLD's
+# chains, one per process (the members of the training loop)
 CASES = ("ensemble", "ensemble-odd", "nuts-odd", "map-minibatch", "map-minibatch-odd",
          "sgld-minibatch")
 

@@ -80,6 +80,19 @@ def test_vi_sets_a_learned_sigma_by_the_evidence_where_mean_field_inflates_it():
         assert float(vi.noise_std()[0]) == pytest.approx(sigma, rel=0.05), rho
 
 
+def test_an_interpolating_model_keeps_the_elbos_sigma_and_says_so():
+    """Three rows and a quadratic under a flat prior: γ = 3 = N, so RSS/(N − γ) has no
+    residual to measure σ on (clamped, it gave σ = 0.029 against the ELBO's 0.475, and the
+    band covered 0.68). VI keeps the ELBO's σ and warns, as the exact evidence refuses."""
+    x = np.array([0.0, 1.0, 2.0])
+    with pytest.warns(UserWarning, match="interpolates them"):
+        post = br.fit(br.Polynomial(2), x, np.array([0.1, 0.9, 2.2]), prior=br.Flat(),
+                      method=br.VI(steps=2000, progress_bar=False))
+    assert post.diagnostics["noise"] == "elbo"
+    assert post.diagnostics["posterior_dof"] > 2.0
+    assert np.median(post.noise_std()) > 0.2
+
+
 def test_a_singular_weight_block_gives_no_gamma_instead_of_an_error():
     """A flat prior on three copies of one column: H's weight block is singular; VI's check
     must not fail the fit at its end (it raised LinAlgError), so γ is None."""

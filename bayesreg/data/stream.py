@@ -18,7 +18,7 @@ mmap_mode="r")``, ``np.memmap``) or any array-like with ``shape``, ``dtype`` and
   (bagged, anchored and multi-device ensembles load X as below);
 - **mini-batch SGLD** (``br.SGLD(batch_size=B)``) streams as that ensemble does, its chains
   the members of the same streamed loop with the Langevin transform
-  (:func:`bayesreg.training.langevin_chains.sample_streamed`);
+  (:func:`bayesreg.training.langevin_chains.sample`);
 - methods that need every row at once (NUTS, VI, full-batch MAP, the Laplace
   approximation, MC dropout, full-batch SGLD, SWAG) read such an X into memory when it takes at most
   ``MATERIALIZE_LIMIT`` bytes in the working precision, and refuse it with a ``ValueError``

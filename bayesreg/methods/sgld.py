@@ -10,7 +10,8 @@ with η = ε_t / N (``step_size`` ε is per data point). m = 0 is SGLD (Welling 
 m > 0 SGHMC (Chen et al. 2014) with friction 1 − m. The step is the optax transform
 :func:`bayesreg.training.langevin.langevin` (its key in its state), the schedules of ε_t
 (constant, polynomial, cyclical) are optax schedules there, and the chains run where the rows
-are (:func:`bayesreg.training.langevin_chains.sample`: in memory, data parallel, or streamed).
+are (:func:`bayesreg.training.langevin_chains.sample`: the members of the training loop, in
+memory or streamed).
 This module holds the method: its settings, its plan, and its fit.
 
 Without a Metropolis correction SGLD samples a distribution near the posterior: for a
@@ -52,7 +53,7 @@ class SGLD:
     joint. Without a Metropolis correction the draws come from a distribution whose
     variance is inflated by O(``step_size``) (module docstring; the docs page measures it).
     With ``batch_size`` below N, an X larger than memory streams
-    (:func:`bayesreg.training.langevin_chains.sample_streamed`; docs/large-data.md); full-batch
+    (:func:`bayesreg.training.langevin_chains.sample`; docs/large-data.md); full-batch
     SGLD needs every row at each step, so ``br.fit`` loads such an X up to a limit and
     refuses it above.
 

@@ -29,6 +29,7 @@ from bayesreg._deprecated import renamed
 from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import NUMPYRO_LOCK, init_latent, latent_log_joint, split_draws
+from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_progress
@@ -76,8 +77,10 @@ class VI:
         as determined, so the ELBO's own σ is too wide (diabetes, MLP(50): 58.7 against
         NUTS's 51.2, coverage 1.000; docs/methods/vi.md). Where γ cannot be formed (above
         3 000 latent coordinates, a prior that is not Gaussian, several tasks) and with
-        ``"elbo"``, σ is q's factor as fitted; ``diagnostics["noise"]`` says which (``"given"``
-        for a σ given).
+        ``"elbo"``, σ is q's factor as fitted, and where the model nearly interpolates its
+        rows (N − γ < 1: a warning). ``diagnostics["noise"]`` says which (``"given"`` for a σ
+        given, ``"none"`` for a likelihood without one); ``diagnostics["elbo"]`` is the first
+        fit's bound (σ in q), ``["elbo_at_noise"]`` the second's, with σ held.
     progress_bar : bool, optional
         Report progress (``bayesreg._progress``): a bar when stderr is a terminal, otherwise
         a line every 5 s such as ``VI: 2500/5000 steps (50%), 3.1 s, ~3 s left``. ``None``
@@ -163,9 +166,10 @@ class VI:
         dof, gamma, inflation = mean_field_check(problem, z0, loc, scale)
         unravel = ravel_pytree(z0)[1]
         sigma_elbo = np.exp(np.asarray(unravel(loc)["theta"].get("log_noise", np.nan)))  # (T,)
-        noise = None
-        if self.noise == "evidence" and gamma is not None:
-            noise = evidence_noise(problem, z0, loc, gamma)
+        noise = None if self.noise != "evidence" or gamma is None else evidence_noise(
+            problem, z0, loc, gamma)
+        elbo = -losses  # the bound with σ in q, comparable across fits
+        if noise is not None:
             # q again under that σ, from the first q: each weight's factor narrows with σ
             given = dataclasses.replace(problem, likelihood=dataclasses.replace(
                 problem.likelihood, noise=noise))
@@ -174,6 +178,12 @@ class VI:
                 given, z0, dict(unravel(scale), theta={}), jax.random.fold_in(run_key, 1),
                 dataclasses.replace(self, steps=max(1, self.steps // 2)), "VI under σ")
             unravel = ravel_pytree(z0)[1]
+        elif self.noise == "evidence" and gamma is not None:
+            warnings.warn(
+                f"VI: the curvature counts {gamma:.1f} weights as determined by {problem.n} "
+                "rows: the model interpolates them and leaves no residual to set σ by the "
+                "evidence, so σ is the ELBO's (a narrower prior, more rows, or "
+                "likelihood=br.GaussianLikelihood(noise=...))", UserWarning, stacklevel=4)
         elif inflation is not None and inflation > INFLATION_LIMIT:  # (None: σ not learned)
             full = "" if gamma is None else f", the full curvature at q's mean {gamma:.0f}"
             warnings.warn(
@@ -192,12 +202,12 @@ class VI:
             theta = {"log_noise": np.full(self.num_samples, np.log(noise), np.asarray(loc).dtype)}
         return Fitted(
             params=params, theta=theta, prior=problem.prior, hyper=hyper,
-            diagnostics={"elbo": -losses, "final_elbo": float(-np.mean(losses[-100:])),
+            diagnostics={"elbo": elbo, "final_elbo": float(np.mean(elbo[-100:])),
+                         # under the evidence's σ: q's ELBO with σ held there
+                         **({} if noise is None else {"elbo_at_noise": -losses}),
                          "variational_loc": np.asarray(loc),
                          "variational_scale": np.asarray(scale),
-                         "noise": ("given" if not getattr(problem.likelihood, "learned_noise",
-                                                          False)
-                                   else "evidence" if noise is not None else "elbo"),
+                         "noise": _noise_source(problem.likelihood, noise),
                          "sigma_elbo": sigma_elbo,
                          "mean_field_dof": np.nan if dof is None else dof,
                          "posterior_dof": np.nan if gamma is None else gamma,
@@ -222,6 +232,15 @@ class VI:
                        fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
                        if self.optimizer is None else "a step too large for the optimizer given")
         return loc, scale, losses
+
+
+def _noise_source(likelihood, noise) -> str:
+    """How σ was set: "given", "evidence", "elbo", or "none" (a likelihood without one σ)."""
+    if not isinstance(likelihood, GaussianLikelihood) or likelihood.heteroscedastic:
+        return "none"
+    if not likelihood.learned_noise:
+        return "given"
+    return "evidence" if noise is not None else "elbo"
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,12 +1,13 @@
 r"""The chains of stochastic-gradient MCMC (:class:`bayesreg.SGLD`): the Langevin transform
 (:mod:`bayesreg.training.langevin`) run where the rows are.
 
-:func:`sample` runs every chain of a :class:`~bayesreg.training.langevin.Plan`: in memory each
-chain is the training loop (:func:`bayesreg.training.loop.train_loop`, one compiled scan, data
-parallel over several devices) with the Langevin transform, the loss :class:`NegLogDensity`
-and a :class:`Thinning` collector; over chunks of a memmap the chains are the members of the
-streamed training loop (:func:`sample_streamed`), the same transform, loss and collector.
-:func:`log_joint_draws` evaluates the log joint of every kept draw in one pass (where asked).
+:func:`sample` runs every chain of a :class:`~bayesreg.training.langevin.Plan` as a member of
+the training loop (:func:`bayesreg.training.run.run_members`): its step the Langevin transform
+with its key, step size, N and preconditioner in its state (:class:`Chains`), its loss
+:class:`NegLogDensity`, its kept draws a :class:`Thinning` collector. In memory every step
+draws its batch's rows with replacement (O(batch) work, whatever N); over chunks of a memmap
+the chains share the streamed loop's epochs. :func:`log_joint_draws` evaluates the log joint
+of every kept draw in one pass (where asked).
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.latent import latent_log_joint, latent_log_prior
 from bayesreg.problem import log_likelihood
 from bayesreg.training.langevin import LangevinState, Plan, langevin
-from bayesreg.training.loop import train_loop
-from bayesreg.training.streamed import sum_log_likelihood_streamed, train_streamed
+from bayesreg.training.run import run_members
+from bayesreg.training.streamed import sum_log_likelihood_streamed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,75 +117,58 @@ class NegLogDensity:
     model: Any
 
     def __call__(self, z, likelihood, prior, X, y, key, n, weights=None) -> jax.Array:
-        del key, weights  # no noise injection; the batches are never padded
-        return -minibatch_log_joint(self.model, likelihood, prior, z, X, y, n / X.shape[0])
+        del key  # no noise injection
+        if weights is None:
+            return -minibatch_log_joint(self.model, likelihood, prior, z, X, y, n / X.shape[0])
+        # a full batch padded to a bucketed count: weights B/n on the real rows, 0 on copies
+        ll = jnp.sum(weights * log_likelihood(self.model, likelihood, z, X, y))
+        return -(n / X.shape[0] * ll + latent_log_prior(likelihood, prior, z))
 
 
 def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
            precondition=None):
-    """Kept states of every chain (leading axes (chains, cycles × draws)) where the rows are:
-    an X read by chunks streams (mini-batches only), an X in memory runs one compiled scan,
-    data parallel when the mini-batches can be spread over several devices."""
-    if _stream.is_lazy(X):
-        if plan.batch is None:
-            raise ValueError("full-batch SGLD (batch_size=None, or at least N) needs every "
-                             "row at each step")
-        return sample_streamed(model, plan, likelihood, prior, z0, keys, X, np.asarray(y),
-                               step_size, momentum, precondition)
-    args, sharding = _distributed.data_parallel(
-        plan.batch, (likelihood, prior, z0, keys, jnp.asarray(X), jnp.asarray(y)))
-    z = _sample(model, plan, *args, step_size, momentum, precondition,
-                batch_sharding=sharding)
-    return z if sharding is None else _distributed.local(z)
+    """Kept states of every chain (leading axes (chains, cycles × draws)): the chains are the
+    members of the training loop (:func:`bayesreg.training.run.run_members`) with the
+    Langevin transform (:class:`Chains`), the loss :class:`NegLogDensity` and a
+    :class:`Thinning` collector; the batches' rows from ``fold_in(key, BATCH_KEY)``, the
+    noise from the key in the transform's state.
+
+    In memory a step is one batch of rows drawn with replacement (``Chains.resample``: O(batch)
+    work whatever N; a permutation of every row at each step cost O(N log N), 85% of the
+    sampler at N = 1000; with replacement the N/|B|-scaled batch sum stays an unbiased
+    estimate of the log likelihood, its variance larger by at most N/(N − 1)). Over an X read
+    by chunks (mini-batches only) the batches are those of a streamed mini-batch ensemble: an
+    epoch's N // B blocks of B contiguous rows (from a random start, modulo N) visited in a
+    random order, every chunk read once for all chains and its rows shuffled on the device
+    into each chain's own batches; epochs follow each other until the plan's steps are done
+    (the last chunk cut short). The likelihood gradient is scaled by N/B either way."""
+    n = X.shape[0]
+    static = plan._replace(n=0)  # N enters as a value: one program for every N
+    chains = Chains(static, float(momentum))
+    opt0 = jax.vmap(lambda z, k: chains.start(z, k, step_size, n, precondition))(z0, keys)
+    batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, BATCH_KEY))(keys)
+    if not _stream.is_lazy(X):  # one unit a step
+        loop = {"plan": (plan.steps, 1, plan.batch or n)}
+        X, y = jnp.asarray(X), jnp.asarray(y)
+    elif plan.batch is None:
+        raise ValueError("full-batch SGLD (batch_size=None, or at least N) needs every "
+                         "row at each step")
+    else:  # epochs of N // B batches, the last cut short at the plan's steps
+        per_epoch = n // plan.batch
+        loop = {"plan": (-(-plan.steps // per_epoch), per_epoch, plan.batch),
+                "updates": plan.steps, "collect_period": plan.thinning}
+        y = np.asarray(y)
+    _, trace = run_members(NegLogDensity(model), chains, loop.pop("plan"), (None, None),
+                           likelihood, prior, z0, X, y, batch_keys, X[:0], y[:0],
+                           collect=Thinning(static), opt_state0=opt0, **loop)
+    return trace["collected"]
 
 
 BATCH_KEY = 0x5EED  # folded into a chain's key for its batches' rows (apart from the noise)
 
 
-@dataclasses.dataclass(frozen=True)
-class Chain:
-    """One chain as the training loop's ``method`` (:func:`bayesreg.training.loop.train_loop`):
-    its Langevin transform, and one batch a unit, the rows drawn with replacement
-    (``resample``: O(batch) work a step, whatever N; a permutation of every row at each step
-    cost O(N log N), 85% of the sampler at N = 1000). With replacement the N/|B|-scaled
-    batch sum stays an unbiased estimate of the log likelihood, with a variance larger by at
-    most N/(N − 1) than without."""
-
-    tx: optax.GradientTransformation
-    resample: bool = True
-    optimizer: str = "langevin"
-    early_stopping: None = None
-    restore_best: bool = False
-    progress_bar: bool = False
-
-    def transform(self, total):
-        del total  # the schedule is the plan's
-        return self.tx
-
-
-@partial(jax.jit, static_argnames=("model", "plan", "batch_sharding"))
-def _sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, momentum,
-            precondition=None, batch_sharding=None):
-    """:func:`sample` in memory: each chain is the training loop
-    (:func:`~bayesreg.training.loop.train_loop`) with the Langevin transform for the loss
-    −log p̃ (:class:`NegLogDensity`), its kept states a :class:`Thinning` collector; the
-    batches' rows from ``fold_in(key, BATCH_KEY)``, the noise from the key in the
-    transform's state. With ``batch_sharding`` (X rows, y) each mini-batch is spread over
-    the devices (the gradient's sum over the batch is reduced across them)."""
-
-    def chain(z, key):
-        tx = plan.transform(step_size, momentum, key, plan.n, precondition)
-        _, trace = train_loop(NegLogDensity(model), Chain(tx), plan.steps, 1,
-                              plan.batch or plan.n, likelihood, prior, z, X, y,
-                              jax.random.fold_in(key, BATCH_KEY), X[:0], y[:0],
-                              collect=Thinning(plan), batch_sharding=batch_sharding)
-        return trace["collected"]
-
-    return jax.vmap(chain)(z0, keys)
-
-
-class StreamedLangevinState(NamedTuple):
-    """The Langevin state of a streamed chain and the values its step reads (as
+class ChainState(NamedTuple):
+    """A chain's Langevin state and the values its step reads (as
     ``optax.inject_hyperparams`` keeps a transform's hyperparameters in its state): the base
     step size ε, the number of rows N and the preconditioner M (or None)."""
 
@@ -196,63 +179,41 @@ class StreamedLangevinState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamedChains:
-    """The chains as the streamed loop's ``method``
-    (:func:`bayesreg.training.streamed.train_streamed`): the plan's Langevin transform with
-    ε, N and M read from its state (:class:`StreamedLangevinState`), so that this object is
-    static — ``plan`` without N and the momentum — and one compiled chunk program serves
-    every step size and every N whose chunks have the same shape."""
+class Chains:
+    """The chains as the training loop's ``method``: the plan's Langevin transform with ε, N
+    and M read from its state (:class:`ChainState`), so that this object is static — ``plan``
+    without N and the momentum — and one compiled program serves every step size and every N
+    (with the same shapes). ``resample``: in memory a unit is one batch drawn with
+    replacement."""
 
     plan: Plan
     momentum: float
+    progress_bar: bool = False
+    resample = True
+    optimizer = "langevin"
+    early_stopping = None
+    restore_best = False
 
-    def start(self, z, key, step_size, n, precondition=None) -> StreamedLangevinState:
+    def start(self, z, key, step_size, n, precondition=None) -> ChainState:
         """A chain's transform state before its first step (its noise from ``key``)."""
         dtype = jnp.asarray(0.0).dtype
-        return StreamedLangevinState(langevin(0.0, key=key).init(z),
-                                     jnp.asarray(step_size, dtype), jnp.asarray(n, dtype),
-                                     precondition)
+        return ChainState(langevin(0.0, key=key).init(z), jnp.asarray(step_size, dtype),
+                          jnp.asarray(n, dtype), precondition)
 
     def transform(self, total) -> optax.GradientTransformation:
         del total  # the schedule is the plan's
 
         def init(params):
-            raise TypeError("a streamed chain's state holds its step size and key: build it "
-                            "with StreamedChains.start")
+            raise TypeError("a chain's state holds its step size and key: build it with "
+                            "Chains.start")
 
-        def update(grads, state: StreamedLangevinState, params=None):
+        def update(grads, state: ChainState, params=None):
             tx = self.plan.transform(state.step_size, self.momentum, None, state.n,
                                      state.precondition)
             updates, inner = tx.update(grads, state.inner, params)
             return updates, state._replace(inner=inner)
 
         return optax.GradientTransformation(init, update)
-
-
-def sample_streamed(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size,
-                    momentum, precondition=None):
-    """:func:`sample` over an X read by chunks (:mod:`bayesreg.data.stream`): the chains are
-    the members of the streamed training loop
-    (:func:`bayesreg.training.streamed.train_streamed`) with the Langevin transform
-    (:class:`StreamedChains`), the loss :class:`NegLogDensity` and a :class:`Thinning`
-    collector counted in steps. The batches are those of a streamed mini-batch ensemble:
-    an epoch's N // B blocks of B contiguous rows (from a random start, modulo N) visited
-    in a random order, a chunk of about ``_stream.CHUNK_BYTES`` at a time, every chunk read
-    once for all chains and its rows shuffled on the device into each chain's own batches;
-    epochs follow each other until the plan's steps are done (the last chunk cut short).
-    The likelihood gradient is scaled by N/B, as in memory."""
-    n = X.shape[0]
-    per_epoch = n // plan.batch
-    static = plan._replace(n=0)  # N enters as a value: one program for every N
-    chains = StreamedChains(static, float(momentum))
-    opt0 = jax.vmap(lambda z, k: chains.start(z, k, step_size, n, precondition))(z0, keys)
-    batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, BATCH_KEY))(keys)
-    _, trace = train_streamed(NegLogDensity(model), chains, -(-plan.steps // per_epoch),
-                              per_epoch, plan.batch, likelihood, prior, z0, X, y, batch_keys,
-                              members=keys.shape[0], collect=Thinning(static),
-                              opt_state0=opt0, updates=plan.steps,
-                              collect_period=plan.thinning)
-    return trace["collected"]
 
 
 def log_joint_draws(model, likelihood, prior, z, X, y) -> np.ndarray:

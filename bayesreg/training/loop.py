@@ -44,8 +44,9 @@ from bayesreg.training.objective import row_weights
 
 def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
     """The training and validation rows padded for the compiled loop (:func:`padded`), with
-    the batch size of a full-batch plan set to the padded row count."""
-    X, y, mask = padded(X, y, per_epoch == 1)
+    the batch size of a full-batch plan set to the padded row count. A plan of one batch a
+    unit smaller than the rows (MAP with N/2 < B < N, SGLD's steps) is a mini-batch plan."""
+    X, y, mask = padded(X, y, per_epoch == 1 and batch >= X.shape[-2])
     X_val, y_val, val_mask = padded(X_val, y_val, True)
     if mask is not None:
         batch = int(X.shape[-2])
@@ -407,11 +408,16 @@ train_compiled = jax.jit(train_loop, static_argnums=_STATIC,
 @partial(jax.jit, static_argnums=(*_STATIC, 5), static_argnames=("hook", "collect"))
 def train_members(objective, method, epochs, per_epoch, batch, axes, likelihood, prior,
                   state0, X, y, key, X_val, y_val, *, hook=None, mask=None, val_mask=None,
-                  collect=None):
-    """M members in one program: ``vmap`` of the training loop over initial states and keys,
-    and over data (bagging) or prior (anchoring) when ``axes`` = (data axis, prior axis)."""
+                  collect=None, opt_state0=None):
+    """M members in one program: ``vmap`` of the training loop over initial states, keys
+    and optimiser states (``opt_state0``, when given), and over data (bagging) or prior
+    (anchoring) when ``axes`` = (data axis, prior axis)."""
     data_axis, prior_axis = axes
-    fn = partial(train_loop, objective, method, epochs, per_epoch, batch, hook=hook,
-                 mask=mask, val_mask=val_mask, collect=collect)
-    return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None))(
-        likelihood, prior, state0, X, y, key, X_val, y_val)
+
+    def fn(likelihood, prior, state0, X, y, key, X_val, y_val, opt_state0):
+        return train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior,
+                          state0, X, y, key, X_val, y_val, hook=hook, mask=mask,
+                          val_mask=val_mask, collect=collect, opt_state0=opt_state0)
+
+    return jax.vmap(fn, in_axes=(None, prior_axis, 0, data_axis, data_axis, 0, None, None, 0))(
+        likelihood, prior, state0, X, y, key, X_val, y_val, opt_state0)

@@ -2,12 +2,11 @@ r"""M networks trained together: an ensemble's members, MultiSWAG's pretrainings
 
 :func:`train_many` trains ``count`` networks under one
 :class:`~bayesreg.training.trainer.Trainer`, each from its own initialisation and key, as one
-program: in memory the compiled loop ``vmap``\ ped over members
-(:func:`bayesreg.training.loop.train_members`), the member axis sharded over the devices when
-there are several (:func:`shard_members`); for rows read by chunks the streamed loop with
-every member on one shared stream (:func:`bayesreg.training.streamed.train_streamed` with
-``members``). :func:`why_not_streamed` says when the stream cannot be used. A caller that
-gives each member its own rows or prior (bagging, anchoring) passes its own ``inputs``.
+program (:func:`bayesreg.training.run.run_members`: in memory the compiled loop
+``vmap``\ ped over members, the member axis spread over the devices when there are several;
+for rows read by chunks every member on one shared stream). :func:`why_not_streamed` says
+when the stream cannot be used. A caller that gives each member its own rows or prior
+(bagging, anchoring) passes its own ``inputs``.
 :func:`train_values` trains one network per value of a model setting (MC dropout's
 candidate rates), the value a traced input of the one compiled program.
 """
@@ -22,13 +21,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
 from bayesreg.problem import Problem
-from bayesreg.training.loop import bucketed, train_loop, train_members
+from bayesreg.training.loop import bucketed, train_loop
 from bayesreg.training.results import check_trace, learned_hyperparameters
-from bayesreg.training.streamed import train_streamed
+from bayesreg.training.run import run_members
 from bayesreg.training.trainer import Trained, Trainer
 
 
@@ -109,40 +107,6 @@ def check_streams(problem: Problem, why_not: Callable[[int, object], str | None]
             raise ValueError(why)
 
 
-def shard_members(members: int, inputs, axes):
-    """Spread the member axis over every JAX device, of this process and of every other
-    process after ``jax.distributed.initialize`` (:mod:`bayesreg.data.devices`).
-
-    The inputs with a member axis (initial states, keys, and data or prior when bagged or
-    anchored) are padded to a multiple of the device count (copies of the last member, whose
-    results the caller drops) and placed with a ``NamedSharding`` over a 1-D mesh named
-    "members"; the compiled ``vmap`` is then partitioned by XLA so each device trains its
-    share. Across processes each process supplies the rows of its own devices and the other
-    inputs are replicated. With one device the inputs are returned as they are.
-
-    Examples
-    --------
-    >>> import jax, numpy as np
-    >>> inputs = ({"a": np.zeros((4, 2))}, np.zeros(4), np.zeros((3, 1)), np.zeros(3), {})
-    >>> jax.device_count() > 1 or shard_members(4, inputs, (None, None)) is inputs
-    True
-    """
-    if jax.device_count() < 2:
-        return inputs
-    mesh = _distributed.mesh()
-    count = _distributed.padded_count(members)
-    state0, keys, X, y, prior = inputs
-    data_axis, prior_axis = axes
-
-    def spread(tree):
-        return _distributed.shard_leading(_distributed.pad_leading(tree, count), mesh)
-
-    state0, keys = spread((state0, keys))
-    X, y = spread((X, y)) if data_axis == 0 else _distributed.replicate((X, y), mesh)
-    prior = spread(prior) if prior_axis == 0 else _distributed.replicate(prior, mesh)
-    return state0, keys, X, y, prior
-
-
 def train_many(training: Trainer, problem: Problem, count: int,
                inputs: Callable = member_inputs, *, learn_prior: bool = True) -> Trained:
     """``count`` networks trained by ``training`` on ``problem``, as one program.
@@ -184,35 +148,21 @@ def train_many(training: Trainer, problem: Problem, count: int,
     ((3, 1, 1), (3, 50))
     """
     method = training.resolved(problem.model, problem.likelihood, problem.prior)
-    if _stream.is_lazy(problem.X):
+    objective = method.objective(problem.model)
+    if _stream.is_lazy(problem.X):  # every member on one shared stream
         check_streams(problem, lambda n, lik: why_not_streamed(training, n, lik, count))
         state0, keys = member_starts(problem, count)
-        epochs, per_epoch, batch = method.plan(problem.n)
-        state, trace = train_streamed(
-            method.objective(problem.model), method, epochs, per_epoch, batch,
-            problem.likelihood, problem.prior, state0, problem.X, problem.y, keys,
-            hook=training.evidence_hook(problem), members=count)
+        state, trace = run_members(objective, method, method.plan(problem.n), (None, None),
+                                   problem.likelihood, problem.prior, state0, problem.X,
+                                   problem.y, keys, problem.X[:0], problem.y[:0],
+                                   hook=training.evidence_hook(problem))
         return _trained(problem, problem, method, state, trace)
     train, X_val, y_val = training.split(problem)
     state0, keys, X, y, prior, axes = inputs(train, count)
-    several = jax.device_count() > 1
-    if several:  # JAX runs no ordered callback (the progress report's) on several devices
-        method = dataclasses.replace(method, progress_bar=False)
-    epochs, per_epoch, batch = method.plan(train.n)
-    X, y, mask, X_val, y_val, val_mask, batch = bucketed(X, y, X_val, y_val, per_epoch, batch)
-    state0, keys, X, y, prior = shard_members(count, (state0, keys, X, y, prior), axes)
     hook = training.evidence_hook(
         dataclasses.replace(train, learn_prior=train.learn_prior and learn_prior))
-    rest = (train.likelihood, to_device(X_val), to_device(y_val), mask, val_mask)
-    if several:
-        rest = _distributed.replicate(rest, _distributed.mesh())
-    likelihood, X_val, y_val, mask, val_mask = rest
-    state, trace = train_members(
-        method.objective(problem.model), method, epochs, per_epoch, batch, axes, likelihood,
-        prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask, val_mask=val_mask)
-    # every process gets every member (an all-gather across processes), padding dropped
-    state, trace = jax.tree_util.tree_map(lambda a: a[:count],
-                                          _distributed.gather((state, trace)))
+    state, trace = run_members(objective, method, method.plan(train.n), axes, train.likelihood,
+                               prior, state0, X, y, keys, X_val, y_val, hook=hook)
     return _trained(problem, train, method, state, trace)
 
 

@@ -9,7 +9,7 @@ the one trained with the chosen σ — selection and result share one regulariza
 All K networks are one vmapped program: with a fixed noise only λ = σ²/s² moves the mode,
 so training at noise 1 with the prior rescaled (N(0, s²) → N(0, (s/σₖ)²),
 Laplace(b) → Laplace(b/σₖ²)) has the mode of noise σₖ, and the grid is a grid of prior
-scales stacked along the member axis of :func:`bayesreg.training.loop.train_members`.
+scales stacked along the member axis of :func:`bayesreg.training.run.run_members`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import numpy as np
 
 from bayesreg._random import split_rows
 from bayesreg.approximation import draw_outputs
-from bayesreg.data.buckets import to_device
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.predictive import Predictive
 from bayesreg.priors import Flat, Gaussian, Laplace, Tempered
 from bayesreg.problem import Problem
-from bayesreg.training.loop import bucketed, train_members
 from bayesreg.training.results import check_trace
+from bayesreg.training.run import run_members
 
 NOISE_GRID = (0.02, 1.0, 16)  # candidate σ / std(y): geomspace(start, stop, num)
 
@@ -71,12 +70,10 @@ def fit_noise_grid(problem: Problem, training, model, prior: dict, key, score,
     # one initialisation and one key for every candidate: they differ by σ alone
     state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (k, *jnp.shape(a))),
                                     part.init_state(init_key))
-    X, y, mask, X_val, y_val, val_mask, batch = bucketed(part.X, part.y, part.X[:0],
-                                                         part.y[:0], per_epoch, batch)
-    states, trace = train_members(
-        method.objective(model), method, epochs, per_epoch, batch, (None, 0), part.likelihood,
-        spec, state0, to_device(X), to_device(y), jnp.stack([train_key] * k),
-        to_device(X_val), to_device(y_val), mask=mask, val_mask=val_mask)
+    states, trace = run_members(
+        method.objective(model), method, (epochs, per_epoch, batch), (None, 0),
+        part.likelihood, spec, state0, part.X, part.y,
+        jnp.stack([train_key] * k), part.X[:0], part.y[:0])
     scores = np.array([score(jax.tree_util.tree_map(lambda a, i=i: a[i], states["params"]),
                              float(s), problem.X[val], problem.y[val])
                        for i, s in enumerate(sigmas)])

@@ -3,9 +3,10 @@ r"""The training settings every iterative method shares, and what they do to a p
 :class:`Trainer` holds the optimiser, schedule, batches, noise injection, validation rows and
 how hyperparameters are learned; its pieces plan the loop (epochs × batches), build the optax
 transform and the objective, hold validation rows out, build the evidence hook and run the
-compiled loop of :mod:`bayesreg.training.loop` — or, for rows read by chunks, the streamed loop
-of :mod:`bayesreg.training.streamed`. ``br.MAP(...)`` is a ``Trainer`` that is also a method;
-``Ensemble``, ``MCDropout``, ``SWAG`` and ``LaplaceApprox`` take one as ``training=``.
+loop through :mod:`bayesreg.training.run` (the compiled loop for rows in memory, the streamed
+loop for rows read by chunks, laid out over the devices there). ``br.MAP(...)`` is a
+``Trainer`` that is also a method; ``Ensemble``, ``MCDropout``, ``SWAG`` and ``LaplaceApprox``
+take one as ``training=``.
 :func:`check_trace` turns a loop's trace into diagnostics (a diverged loss is an error) and
 :func:`learned_hyperparameters` reads the σ and prior scales the evidence learned.
 
@@ -34,17 +35,14 @@ from bayesreg._pytree import check_positive
 from bayesreg._random import split_rows
 from bayesreg._validation import Setting, check_settings
 from bayesreg.augment import check_augment
-from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
-from bayesreg.data.buckets import to_device
 from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.problem import Problem
 from bayesreg.training.evidence import EvidenceHook
-from bayesreg.training.loop import bucketed, train_compiled
 from bayesreg.training.noise_grid import fit_noise_grid
 from bayesreg.training.objective import NegLogJoint
 from bayesreg.training.results import check_trace, learned_hyperparameters
-from bayesreg.training.streamed import train_streamed
+from bayesreg.training.run import run_one
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
@@ -360,28 +358,9 @@ class Trainer:
         objective, whose learned noise has no prior.
         """
         method = self.resolved(problem.model, problem.likelihood, problem.prior)
-        epochs, per_epoch, batch = method.plan(problem.n)
-        if _stream.is_lazy(problem.X):  # read by chunks (br.fit checked it can stream)
-            if X_val is not None and X_val.shape[0]:
-                raise ValueError("a streamed X cannot hold out validation rows")
-            return train_streamed(method.objective(problem.model, latent), method, epochs,
-                                  per_epoch, batch, problem.likelihood, problem.prior, state0,
-                                  problem.X, problem.y, key, hook=hook)
-        X_val = problem.X[:0] if X_val is None else X_val
-        y_val = problem.y[:0] if y_val is None else y_val
-        X, y, mask, X_val, y_val, val_mask, batch = bucketed(problem.X, problem.y, X_val,
-                                                             y_val, per_epoch, batch)
-        # mini-batches (mask None) over several devices: data parallel
-        (*args, mask, val_mask), sharding = _distributed.data_parallel(
-            batch if mask is None else None,
-            (problem.likelihood, problem.prior, state0, to_device(X), to_device(y), key,
-             to_device(X_val), to_device(y_val), mask, val_mask))
-        if sharding is not None:  # JAX runs no ordered callback (the progress report's)
-            method = dataclasses.replace(method, progress_bar=False)  # on several devices
-        out = train_compiled(method.objective(problem.model, latent), method, epochs,
-                             per_epoch, batch, *args, hook=hook, mask=mask, val_mask=val_mask,
-                             batch_sharding=sharding)
-        return out if sharding is None else _distributed.local(out)
+        return run_one(method.objective(problem.model, latent), method,
+                       method.plan(problem.n), problem.likelihood, problem.prior, state0,
+                       problem.X, problem.y, key, X_val, y_val, hook=hook)
 
 
     def evidence_hook(self, problem: Problem) -> EvidenceHook | None:

@@ -13,7 +13,7 @@ import bayesreg as br
 SCRIPT = textwrap.dedent("""
     import json, warnings
     import jax, numpy as np, bayesreg as br
-    from bayesreg.training import trainer as map_module
+    from bayesreg.training import run as map_module
     warnings.simplefilter("ignore")
     assert len(jax.devices()) == 4, jax.devices()
     X, y = br.datasets.gap_example(n=40)
@@ -26,16 +26,16 @@ SCRIPT = textwrap.dedent("""
     minibatch = br.fit(br.MLP((8,)), X, y, method=br.MAP(batch_size=16, steps=200),
                        likelihood=br.GaussianLikelihood(0.1), seed=0)
     map_module.train_compiled = train
-    from bayesreg.training import langevin_chains as sgld_module
-    sample = sgld_module._sample
-    def spy_sgld(*args, **kwargs):
-        compiled["sgld_hlo"] = sample.lower(*args, **kwargs).compile().as_text()
-        return sample(*args, **kwargs)
-    sgld_module._sample = spy_sgld
+    members = map_module.train_members
+    def spy_members(*args, **kwargs):  # the devices the chains' states come back on
+        out = members(*args, **kwargs)
+        compiled["sgld_devices"] = len(jax.tree_util.tree_leaves(out[0])[0].sharding.device_set)
+        return out
+    map_module.train_members = spy_members
     langevin = br.fit(br.MLP((8,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
                       method=br.SGLD(num_samples=50, batch_size=16, num_warmup=50,
                                      num_chains=2))
-    sgld_module._sample = sample
+    map_module.train_members = members
     post = br.fit(br.MLP((8,)), X, y, method=br.Ensemble(members=8, training=br.MAP(steps=200)),
                   likelihood=br.GaussianLikelihood(0.1), seed=0)
     nuts = br.fit(br.Linear(), X, y, likelihood=br.GaussianLikelihood(0.1),
@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent("""
                       "minibatch_w": np.asarray(minibatch.params["weights"][0]).tolist(),
                       "all_reduce": "all-reduce" in compiled["hlo"],
                       "sgld_w": np.asarray(langevin.params["weights"][0]).tolist(),
-                      "sgld_all_reduce": "all-reduce" in compiled["sgld_hlo"],
+                      "sgld_devices": compiled["sgld_devices"],
                       "chains": nuts.num_chains, "draws": nuts.num_draws,
                       "rhat": nuts.diagnostics["r_hat"]}))
 """)
@@ -86,10 +86,10 @@ def test_minibatch_map_is_data_parallel_and_equals_the_single_device_fit(four_de
 
 
 @pytest.mark.slow
-def test_minibatch_sgld_is_data_parallel_and_equals_the_single_device_chains(four_devices):
-    """The same for SGLD's mini-batches: each device evaluates the log likelihood of 4 of a
-    batch's 16 rows; the chains are the single-device chains up to the order of the sums."""
-    assert four_devices["sgld_all_reduce"]
+def test_sgld_chains_are_spread_over_the_devices_and_equal_the_single_device_ones(four_devices):
+    """SGLD's chains are members of the training loop: their axis is spread over the 4
+    devices (2 chains padded to 4), and each chain is the single-device one."""
+    assert four_devices["sgld_devices"] == 4
     X, y = br.datasets.gap_example(n=40)
     post = br.fit(br.MLP((8,)), X, y, likelihood=br.GaussianLikelihood(0.1), seed=0,
                   method=br.SGLD(num_samples=50, batch_size=16, num_warmup=50, num_chains=2))
@@ -106,7 +106,7 @@ def test_parallel_nuts_chains_run_one_per_device(four_devices):
 def test_shard_members_places_the_member_axis_on_every_device():
     import jax
 
-    from bayesreg.training.members import shard_members
+    from bayesreg.training.run import shard_members
 
     if len(jax.devices()) > 1:
         pytest.skip("the single-device path is what this process can check")

@@ -95,3 +95,24 @@ def test_the_loop_starts_from_the_callers_optimiser_state():
     # without the caller's state every rate is 1: σ moves too
     free, _ = train_compiled(*args)
     assert np.asarray(free["theta"]["log_noise"]) != np.asarray(state0["theta"]["log_noise"])
+
+
+def test_one_batch_a_unit_smaller_than_the_rows_stays_a_mini_batch():
+    """MAP(batch_size=700) on 1 000 rows plans one batch of 700 a unit. The rows were padded
+    as for a full batch and the batch set to the padded 1 024 rows, so every update used
+    every row: the fit equalled the full-batch one. Now the batch is 700 rows and the rows
+    are left as they are; a plan whose batch holds every row is still padded."""
+    from bayesreg.training.loop import bucketed
+
+    X, y = np.zeros((1000, 2), np.float32), np.zeros(1000, np.float32)
+    *_, mask, _, _, _, batch = bucketed(X, y, X[:0], y[:0], 1, 700)
+    assert mask is None and batch == 700
+    Xp, _, mask, _, _, _, batch = bucketed(X, y, X[:0], y[:0], 1, 1000)
+    assert batch == Xp.shape[0] == 1024 and float(mask.sum()) == 1000
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 2)).astype(np.float32)
+    y = X @ np.array([1.0, -1.0], np.float32) + rng.standard_normal(1000).astype(np.float32)
+    kw = {"prior": br.Gaussian(1.0), "likelihood": br.GaussianLikelihood(1.0)}
+    mini = br.fit(br.Linear(), X, y, method=br.MAP(batch_size=700, steps=50, lr=0.1), **kw)
+    full = br.fit(br.Linear(), X, y, method=br.MAP(steps=50, lr=0.1), **kw)
+    assert not np.allclose(mini.params["weights"][0], full.params["weights"][0], atol=1e-6)

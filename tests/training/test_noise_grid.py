@@ -12,13 +12,13 @@ from bayesreg.training import noise_grid
 def test_the_grid_uses_the_rate_a_single_fit_resolves(monkeypatch, prior, lr):
     """Full-batch Adam's default rate is 0.05 under a smooth prior and 0.01 under an L1
     penalty (Trainer.resolved); the grid's networks resolve it the same way."""
-    seen, real = [], noise_grid.train_members
+    seen, real = [], noise_grid.run_members
 
     def spy(objective, method, *args, **kwargs):
         seen.append(method.lr)
         return real(objective, method, *args, **kwargs)
 
-    monkeypatch.setattr(noise_grid, "train_members", spy)
+    monkeypatch.setattr(noise_grid, "run_members", spy)
     rng = np.random.default_rng(0)
     X = rng.uniform(-2, 2, (60, 1))
     y = np.sin(2 * X[:, 0]) + 0.2 * rng.standard_normal(60)
