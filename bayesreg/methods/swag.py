@@ -16,8 +16,8 @@ z₁ ~ N(0, I_P), z₂ ~ N(0, I_{K_D}). The draws pushed through the network are
 predictive (Bayesian model averaging by Monte Carlo), so no approximation object is kept.
 
 ``members > 1`` is MultiSWAG: M SWAG fits from M independently initialised MAP
-pretrainings (trained together as an ensemble's members are), their SGD phases ``vmap``\ ped
-in one compiled program; the predictive is the equal mixture of the M Gaussians
+pretrainings (trained together as an ensemble's members are), their SGD phases the members of
+one compiled loop; the predictive is the equal mixture of the M Gaussians
 (``num_samples`` draws from each).
 
 **The SGD phase.** Each update takes B rows drawn without replacement (``batch_size``;
@@ -31,8 +31,8 @@ Hoffman & Blei's (2017) optimal diagonal preconditioner ηₖ = 2B/(N Cₖₖ) (
 over rows of the per-row gradient at the mode), capped for stability (docs/methods/swag.md
 gives the caps and why). The phase runs on the training engine
 (:mod:`bayesreg.training.swag_phase`): MAP's objective, the update with the rates as its
-initial state, the iterates folded into the moments by the engine's collector; rates,
-updates, collection and draws are one compiled program, cached on shapes and configuration.
+initial state, the iterates folded into the moments by the engine's collector; the rates,
+the phase and the draws are compiled programs cached on shapes and configuration.
 """
 
 from __future__ import annotations

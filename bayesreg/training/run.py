@@ -82,8 +82,9 @@ def run_members(objective, method, plan, axes, likelihood, prior, state0, X, y, 
     arrays when it says 0 for the prior (anchoring, learned scales). In memory the compiled
     loop ``vmap``\\ ped over the members, the member axis spread over the devices; read by
     chunks, every member on one shared stream (each chunk read once, shuffled into each
-    member's own batches; the same rows and prior for all). ``X_val``, ``y_val``: the
-    validation rows every member watches (none: ``X[:0]``, ``y[:0]`` of unbagged rows).
+    member's own batches; the same rows for all, each member's prior its own where the prior
+    axis is 0). ``X_val``, ``y_val``: the validation rows every member watches (none:
+    ``X[:0]``, ``y[:0]`` of unbagged rows).
     ``collect`` (:class:`~bayesreg.training.loop.Collector`) folds each member's iterates
     in (``trace["collected"]``), ``opt_state0`` (a leading member axis) replaces the
     transform's ``init``. Read by chunks only: ``updates`` stops the run short of the plan's
@@ -107,12 +108,12 @@ def run_members(objective, method, plan, axes, likelihood, prior, state0, X, y, 
     epochs, per_epoch, batch = plan
     count = keys.shape[0]
     if _stream.is_lazy(X):
-        if axes != (None, None) or X_val.shape[0]:
-            raise ValueError("members on a streamed X share its rows and prior and hold no "
-                             "validation rows out")
+        if axes[0] is not None or X_val.shape[0]:
+            raise ValueError("members on a streamed X share its rows (no bagging) and hold "
+                             "no validation rows out")
         return train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prior,
                               state0, X, y, keys, hook=hook, members=count, collect=collect,
-                              opt_state0=opt_state0, updates=updates,
+                              opt_state0=opt_state0, prior_axis=axes[1], updates=updates,
                               collect_period=collect_period)
     if updates is not None or collect_period is not None:
         raise ValueError("updates and collect_period are the streamed loop's; in memory the "

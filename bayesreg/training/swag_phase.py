@@ -2,26 +2,21 @@ r"""SWAG's SGD phase on the training engine: the update, its rates, the collecto
 iterates' moments and the draws from the Gaussian they define (the method, its settings and
 its diagnostics are :class:`bayesreg.SWAG`; the mathematics is docs/methods/swag.md).
 
-:func:`run_sgd_phase` runs it from pretrained modes with a leading member axis (M ≥ 1):
-
-- **in memory** one compiled program (:func:`_swag_members`, ``vmap`` of :func:`_swag_one`
-  over members) computes each member's rates (:func:`_default_lr`), runs
-  :func:`~bayesreg.training.loop.train_loop` with the update :func:`preconditioned_sgd`
-  (rates in its initial state, :class:`RatesState`) and the collector
-  :class:`IterateMoments`, draws from the moments (:func:`_swag_draws`) and evaluates the
-  objective at θ_SWA; each unit of the loop is one update on B rows drawn without
-  replacement.
-- **on rows read by chunks** the rates come from at most ``LR_ROWS`` rows read at random,
-  the phase is the streamed loop (:func:`~bayesreg.training.streamed.train_streamed`,
-  epochs of N // B batches, the members on one shared stream, each under its own learned
-  prior scales) collecting at the end of every ``collect_every // (N // B)``-th epoch, and
-  ``swa_loss`` takes one more pass.
+:func:`run_sgd_phase` runs it from pretrained modes with a leading member axis (M ≥ 1), the
+members of the training loop (:func:`bayesreg.training.run.run_members`, in memory or on rows
+read by chunks): each member's rates (:func:`_default_lr`, on every row in memory, on at most
+``LR_ROWS`` rows read at random from a stream), the update :func:`preconditioned_sgd` (the
+rates in its initial state, :class:`RatesState`) and the collector :class:`IterateMoments`;
+then the draws from the moments (:func:`_swag_draws`) and the objective at θ_SWA (one pass
+over the rows). In memory each unit of the loop is one update on B rows drawn without
+replacement; read by chunks a unit is an epoch of N // B batches (the members on one shared
+stream, each under its own learned prior scales), collected at the end of every
+``collect_every // (N // B)``-th epoch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -36,9 +31,9 @@ from bayesreg.data import stream as _stream
 from bayesreg.priors import PARAM_GROUPS, log_prior
 from bayesreg.problem import Problem, log_likelihood
 from bayesreg.training.evidence import layerwise_prior
-from bayesreg.training.loop import train_loop
 from bayesreg.training.objective import NegLogJoint
-from bayesreg.training.streamed import sum_log_likelihood_streamed, train_streamed
+from bayesreg.training.run import run_members
+from bayesreg.training.streamed import sum_log_likelihood_streamed
 from bayesreg.training.trainer import Trained
 
 CYCLE_RATIO = 0.1  # the cyclical schedule's rate at the end of a cycle, relative to lr
@@ -117,46 +112,8 @@ def run_sgd_phase(swag, problem: Problem, pre: Trained):
     >>> draws["weights"][0].shape, out["losses"].shape, collected  # 4 epochs of 4 updates
     ((1, 7, 1, 1), (1, 16), 4)
     """
-    if _stream.is_lazy(problem.X):
-        return _run_streamed(swag, problem, pre)
-    M = swag.members
-    # every row: the pretraining may have held some out (a heteroscedastic likelihood)
-    X, y = np.asarray(problem.X), np.asarray(problem.y)
-    batch, collected, every = plan(X.shape[0], swag.epochs, swag.batch_size, swag.collect_every)
-    state = jax.tree_util.tree_map(jnp.asarray, pre.state)
-    dtype = jnp.asarray(X[:1], problem.dtype).dtype
-    lr = jnp.full((M,), jnp.nan if swag.lr is None else swag.lr, dtype)
-    keys = jax.random.split(jax.random.fold_in(problem.key, 0x5A6), M)
-    draws, out = _swag_members(
-        NegLogJoint(deterministic(problem.model)), _phase(swag, every),
-        IterateMoments(every, swag.rank),
-        (collected, batch, swag.num_samples, swag.lr is None), problem.likelihood,
-        pre.prior, state, _learned_log_scales(pre, M), jnp.asarray(X, dtype),
-        jnp.asarray(y), keys, lr)
-    return draws, out, collected
-
-
-def _phase(swag, every: int) -> SGDPhase:
-    """The SGD phase's engine configuration (a cycle of ``every`` updates)."""
-    return SGDPhase(float(swag.momentum), every if swag.schedule == "cyclical" else None,
-                    _progress.in_loop(swag.training.progress_bar))
-
-
-def _run_streamed(swag, problem: Problem, pre: Trained):
-    """:func:`run_sgd_phase` over an X read by chunks (the module docstring)."""
-    why = why_not_streamed(problem.n, swag.batch_size, swag.collect_every)
-    if why is not None:
-        raise ValueError(why)
     X, y, n, M = problem.X, np.asarray(problem.y), problem.n, swag.members
-    batch = swag.batch_size
-    per_epoch = n // batch
-    every = per_epoch if swag.collect_every is None else swag.collect_every
-    rounds_of = every // per_epoch  # epochs between two collected iterates
-    collected = swag.epochs // rounds_of
-    if collected < 2:
-        raise ValueError(f"SWAG needs at least 2 collected iterates; epochs={swag.epochs} "
-                         f"collected every {rounds_of} epoch(s) gives {collected}. Raise "
-                         "epochs or lower collect_every")
+    loop, every, collected = _loop_plan(swag, n, _stream.is_lazy(X))
     dtype = jnp.asarray(0.0, problem.dtype).dtype
     # every member's state, prior and keys with a leading member axis (M ≥ 1)
     state = jax.tree_util.tree_map(jnp.asarray, pre.state)
@@ -168,25 +125,26 @@ def _run_streamed(swag, problem: Problem, pre: Trained):
                                        1, 0)
     objective = NegLogJoint(deterministic(problem.model))
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], state["params"]))[1]
-    if swag.lr is None:  # the rates on LR_ROWS rows read at random (the same rows)
-        Xs, ys = _stream.sample_rows(X, y, LR_ROWS, numpy_rng(k_lr[0]), dtype)
+    batch = loop["plan"][2]
+    if swag.lr is None:  # every row in memory; LR_ROWS rows read at random from a stream
+        Xs, ys = _stream.sample_rows(X, y, LR_ROWS, numpy_rng(k_lr[0]), dtype) if \
+            _stream.is_lazy(X) else (jnp.asarray(X, dtype), jnp.asarray(y, dtype))
         rates = jax.vmap(
-            lambda st, pr, k: _streamed_rates(objective, batch, float(swag.momentum),
+            lambda st, pr, k: _rates_compiled(objective, batch, float(swag.momentum),
                                               problem.likelihood, pr, st, Xs, ys, k,
                                               jnp.asarray(n, dtype)),
             in_axes=(0, prior_axis, 0))(state, prior, k_lr)
     else:
         rates = jax.vmap(lambda p: jnp.full_like(ravel_pytree(p)[0], swag.lr))(
             state["params"])
+    # θ (the likelihood's σ) has rate 0: the phase holds it where the pretraining put it
     opt0 = RatesState({"params": jax.vmap(unravel)(rates),
                        "theta": jax.tree_util.tree_map(jnp.zeros_like, state["theta"])},
                       jax.tree_util.tree_map(jnp.zeros_like, state),
                       jnp.zeros((M,), jnp.int32))
-    _, trace = train_streamed(objective, _phase(swag, every), collected * rounds_of,
-                              per_epoch, batch, problem.likelihood, prior, state, X, y,
-                              k_run, members=M, prior_axis=prior_axis,
-                              collect=IterateMoments(rounds_of, swag.rank),
-                              opt_state0=opt0)
+    _, trace = run_members(objective, _phase(swag, every), loop["plan"], (None, prior_axis),
+                           problem.likelihood, prior, state, X, y, k_run, X[:0], y[:0],
+                           collect=IterateMoments(loop["every"], swag.rank), opt_state0=opt0)
     mean, m2, D = trace["collected"]
     flats = jax.vmap(lambda a, b, c, k: _swag_draws_compiled(
         a, b, c, collected, swag.num_samples, k))(mean, m2, D, k_draw)
@@ -199,6 +157,36 @@ def _run_streamed(swag, problem: Problem, pre: Trained):
     out = {"losses": np.asarray(trace["losses"]), "swa_loss": -(ll + lp) / n,
            "lr": np.stack([np.median(rates, 1), rates.min(1), rates.max(1)], axis=1)}
     return draws, out, collected
+
+
+def _loop_plan(swag, n: int, streamed: bool):
+    """({"plan": (units, batches a unit, B), "every": units between collections}, updates
+    between collections, iterates collected K). In memory a unit is one update on B rows
+    drawn without replacement (:func:`plan`); read by chunks a unit is an epoch of N // B
+    updates, collected at an epoch's end (:func:`why_not_streamed`)."""
+    if not streamed:
+        batch, collected, every = plan(n, swag.epochs, swag.batch_size, swag.collect_every)
+        return {"plan": (collected * every, 1, batch), "every": every}, every, collected
+    why = why_not_streamed(n, swag.batch_size, swag.collect_every)
+    if why is not None:
+        raise ValueError(why)
+    per_epoch = n // swag.batch_size
+    every = per_epoch if swag.collect_every is None else swag.collect_every
+    rounds_of = every // per_epoch  # epochs between two collected iterates
+    collected = swag.epochs // rounds_of
+    if collected < 2:
+        raise ValueError(f"SWAG needs at least 2 collected iterates; epochs={swag.epochs} "
+                         f"collected every {rounds_of} epoch(s) gives {collected}. Raise "
+                         "epochs or lower collect_every")
+    return ({"plan": (collected * rounds_of, per_epoch, swag.batch_size), "every": rounds_of},
+            every, collected)
+
+
+def _phase(swag, every: int) -> SGDPhase:
+    """The SGD phase's engine configuration (a cycle of ``every`` updates)."""
+    return SGDPhase(float(swag.momentum), every if swag.schedule == "cyclical" else None,
+                    _progress.in_loop(swag.training.progress_bar))
+
 
 def _member_priors(log_scale: dict, members: int) -> dict:
     """The layer-wise Gaussian priors of M members as one prior whose every array has a
@@ -345,34 +333,6 @@ class IterateMoments:
         return mean, m2, D
 
 
-def _swag_one(objective, phase, collector, config, likelihood, prior, state, log_scale, X, y,
-              key, lr):
-    """One member's SGD phase (the training engine's loop, iterates collected by
-    ``collector``), its rates and its draws (pure; ``vmap``\\ ped over members)."""
-    collected, batch, num_samples, default_lr = config
-    if log_scale is not None:
-        prior = layerwise_prior(log_scale)
-    flat0, unravel = ravel_pytree(state["params"])
-    n = X.shape[0]
-    k_lr, k_run, k_draw = jax.random.split(key, 3)
-    if default_lr:
-        lr = _rates(objective, batch, phase.momentum, likelihood, prior, state, X, y, k_lr, n)
-    rates = jnp.broadcast_to(lr, flat0.shape)
-    # θ (the likelihood's σ) has rate 0: the phase holds it where the pretraining put it
-    opt0 = RatesState({"params": unravel(rates),
-                       "theta": jax.tree_util.tree_map(jnp.zeros_like, state["theta"])},
-                      jax.tree_util.tree_map(jnp.zeros_like, state), jnp.zeros((), jnp.int32))
-    _, trace = train_loop(objective, phase, collected * collector.every, 1, batch, likelihood,
-                          prior, state, X, y, k_run, X[:0], y[:0], collect=collector,
-                          opt_state0=opt0)
-    mean, m2, D = trace["collected"]
-    draws = jax.vmap(unravel)(_swag_draws(mean, m2, D, collected, num_samples, k_draw))
-    swa_loss = _flat_objective(objective, likelihood, prior, state, n)(mean, X, y)
-    out = {"losses": trace["losses"], "swa_loss": swa_loss,
-           "lr": jnp.stack([jnp.median(rates), jnp.min(rates), jnp.max(rates)])}
-    return draws, out
-
-
 def _swag_draws(mean, m2, D, collected: int, num_samples: int, key) -> jax.Array:
     """(S, P) draws θ = θ_SWA + (1/√2) Σ_diag^½ z₁ + D z₂ / √(2(K_D − 1)) from the moments
     and the deviation rows D (rank, P) of K collected iterates (module docstring)."""
@@ -409,7 +369,7 @@ def _rates(objective, batch, momentum, likelihood, prior, state, X, y, key, n):
                        X, y, key, batch, momentum, n_total=n)
 
 
-_streamed_rates = jax.jit(_rates, static_argnums=(0, 1, 2))
+_rates_compiled = jax.jit(_rates, static_argnums=(0, 1, 2))
 
 
 def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y, key, batch,
@@ -456,12 +416,3 @@ def _default_lr(model, likelihood, theta, prior, objective, flat, unravel, X, y,
     v, _ = jax.lax.scan(power, v0 / jnp.linalg.norm(v0), None, length=POWER_ITERATIONS)
     lam = jnp.abs(jnp.vdot(v, hvp(v)))
     return (1.0 - momentum) * rate * jnp.minimum(1.0, 1.0 / jnp.maximum(lam, tiny))
-
-
-@partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _swag_members(objective, phase, collector, config, likelihood, prior, state, log_scale, X,
-                  y, keys, lr):
-    """Every member's SGD phase, collection and draws in one program: ``vmap`` of
-    :func:`_swag_one`."""
-    fn = partial(_swag_one, objective, phase, collector, config, likelihood, prior)
-    return jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0))(state, log_scale, X, y, keys, lr)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import bayesreg as br
-from bayesreg.training.swag_phase import _swag_members
+from bayesreg.training.loop import train_members
+from bayesreg.training.swag_phase import _rates_compiled
 
 QUICK = br.MAP(steps=800)
 FAR = np.array([-2.5, 2.5])
@@ -146,9 +147,9 @@ def test_multiswag_members_differ_and_a_second_fit_does_not_recompile():
     assert post.diagnostics["swa_loss"].shape == (3,)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        compiled = _swag_members._cache_size()
+        compiled = train_members._cache_size(), _rates_compiled._cache_size()
         br.fit(br.MLP((8,)), X, y + 0.1, method=method, likelihood=lik, seed=1)
-        assert _swag_members._cache_size() == compiled
+        assert (train_members._cache_size(), _rates_compiled._cache_size()) == compiled
 
 
 def test_configuration_is_checked():
