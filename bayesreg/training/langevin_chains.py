@@ -144,8 +144,9 @@ def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mome
     (the last chunk cut short). The likelihood gradient is scaled by N/B either way."""
     n = X.shape[0]
     static = plan._replace(n=0)  # N enters as a value: one program for every N
-    chains = Chains(static, float(momentum))
-    opt0 = jax.vmap(lambda z, k: chains.start(z, k, step_size, n, precondition))(z0, keys)
+    chains = Chains(static)
+    opt0 = jax.vmap(lambda z, k: chains.start(z, k, step_size, momentum, n, precondition))(
+        z0, keys)
     batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, BATCH_KEY))(keys)
     if not _stream.is_lazy(X):  # one unit a step
         loop = {"plan": (plan.steps, 1, plan.batch or n)}
@@ -170,35 +171,35 @@ BATCH_KEY = 0x5EED  # folded into a chain's key for its batches' rows (apart fro
 class ChainState(NamedTuple):
     """A chain's Langevin state and the values its step reads (as
     ``optax.inject_hyperparams`` keeps a transform's hyperparameters in its state): the base
-    step size ε, the number of rows N and the preconditioner M (or None)."""
+    step size ε, the momentum m, the number of rows N and the preconditioner M (or None)."""
 
     inner: LangevinState
     step_size: jax.Array
+    momentum: jax.Array
     n: jax.Array
     precondition: Any
 
 
 @dataclasses.dataclass(frozen=True)
 class Chains:
-    """The chains as the training loop's ``method``: the plan's Langevin transform with ε, N
-    and M read from its state (:class:`ChainState`), so that this object is static — ``plan``
-    without N and the momentum — and one compiled program serves every step size and every N
+    """The chains as the training loop's ``method``: the plan's Langevin transform with ε, m,
+    N and M read from its state (:class:`ChainState`), so that this object is static —
+    ``plan`` without N — and one compiled program serves every step size, momentum and N
     (with the same shapes). ``resample``: in memory a unit is one batch drawn with
     replacement."""
 
     plan: Plan
-    momentum: float
     progress_bar: bool = False
     resample = True
     optimizer = "langevin"
     early_stopping = None
     restore_best = False
 
-    def start(self, z, key, step_size, n, precondition=None) -> ChainState:
+    def start(self, z, key, step_size, momentum, n, precondition=None) -> ChainState:
         """A chain's transform state before its first step (its noise from ``key``)."""
         dtype = jnp.asarray(0.0).dtype
         return ChainState(langevin(0.0, key=key).init(z), jnp.asarray(step_size, dtype),
-                          jnp.asarray(n, dtype), precondition)
+                          jnp.asarray(momentum, dtype), jnp.asarray(n, dtype), precondition)
 
     def transform(self, total) -> optax.GradientTransformation:
         del total  # the schedule is the plan's
@@ -208,7 +209,7 @@ class Chains:
                             "Chains.start")
 
         def update(grads, state: ChainState, params=None):
-            tx = self.plan.transform(state.step_size, self.momentum, None, state.n,
+            tx = self.plan.transform(state.step_size, state.momentum, None, state.n,
                                      state.precondition)
             updates, inner = tx.update(grads, state.inner, params)
             return updates, state._replace(inner=inner)

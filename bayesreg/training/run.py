@@ -14,8 +14,7 @@ decides the rest, once for every caller:
 
 :func:`run_one` trains one network, :func:`run_members` M networks in one program (an
 ensemble's members, MultiSWAG's pretrainings, each from its own state and key, on the same
-rows or their own). A method's own program that trains inside it (SWAG's phase, SGLD's
-chains) calls the loop directly.
+rows or their own): SGLD's chains and SWAG's SGD phase are such members too.
 """
 
 from __future__ import annotations

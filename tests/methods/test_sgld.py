@@ -361,3 +361,19 @@ def test_sgld_on_a_stiff_network_stays_near_the_posterior():
     assert post.diagnostics["step_size_used"] < 1e-3
     ratio = np.median(np.asarray(post.noise_std())) / float(np.median(laplace.noise_std()))
     assert ratio < 1.03, ratio
+
+
+def test_a_new_step_size_or_momentum_compiles_nothing(linear):
+    """The chains' step size, momentum and N are values in the transform's state
+    (langevin_chains.ChainState), not settings of the compiled loop: fits that differ only
+    in them share the program (a momentum held by the method compiled one per value)."""
+    X, y, _ = linear
+    kw = dict(prior=PRIOR, likelihood=br.GaussianLikelihood(0.5))
+    br.fit(br.Linear(), X, y, method=br.SGLD(num_samples=20, num_warmup=20, batch_size=25,
+                                              momentum=0.5), **kw)
+    size = train_members._cache_size()
+    for step_size, momentum in ((1e-2, 0.5), (5e-3, 0.6), (5e-3, 0.0)):
+        br.fit(br.Linear(), X, y, seed=1, method=br.SGLD(
+            num_samples=20, num_warmup=20, batch_size=25, step_size=step_size,
+            momentum=momentum), **kw)
+    assert train_members._cache_size() == size
