@@ -80,6 +80,7 @@ def test_vi_sets_a_learned_sigma_by_the_evidence_where_mean_field_inflates_it():
         assert float(vi.noise_std()[0]) == pytest.approx(sigma, rel=0.05), rho
 
 
+@pytest.mark.slow  # a VI fit of 2 000 steps (~5 s): the default suite stays under 10 min
 def test_an_interpolating_model_keeps_the_elbos_sigma_and_says_so():
     """Three rows and a quadratic under a flat prior: γ = 3 = N, so RSS/(N − γ) has no
     residual to measure σ on (clamped, it gave σ = 0.029 against the ELBO's 0.475, and the
