@@ -40,16 +40,19 @@ def run_one(objective, method, plan, likelihood, prior, state0, X, y, key, X_val
 
     Examples
     --------
-    >>> import jax, jax.numpy as jnp, bayesreg as br
-    >>> model, method = br.Linear(), br.MAP(optimizer="sgd", lr=0.5, steps=200)
-    >>> X, y = jnp.linspace(-1, 1, 8)[:, None], 2 * jnp.linspace(-1, 1, 8)
-    >>> state0 = {"params": model.init(jax.random.key(0), 1), "theta": {}}
-    >>> prior = {"weights": br.Flat(), "biases": br.Flat()}
-    >>> state, trace = run_one(method.objective(model), method, method.plan(8),
-    ...                        br.GaussianLikelihood(1.0), prior, state0, X, y,
-    ...                        jax.random.key(1))
-    >>> round(float(state["params"]["weights"][0][0, 0]), 3), trace["losses"].shape
-    (2.0, (200,))
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.data.stream import Rows
+    >>> model, method = br.Linear(), br.MAP(batch_size=4, epochs=100, lr=0.1)
+    >>> X = np.linspace(-1, 1, 16, dtype=np.float32)[:, None]
+    >>> start = {"params": model.init(jax.random.key(0), 1), "theta": {}}
+    >>> args = (method.objective(model), method, method.plan(16), br.GaussianLikelihood(1.0),
+    ...         {"weights": br.Flat(), "biases": br.Flat()}, start)
+    >>> in_memory, _ = run_one(*args, X, 3 * X[:, 0], jax.random.key(1))
+    >>> by_chunks, trace = run_one(*args, Rows(X), 3 * X[:, 0], jax.random.key(1))  # lazy X
+    >>> [round(float(s["params"]["weights"][0][0, 0]), 4) for s in (in_memory, by_chunks)]
+    [3.0, 3.0]
+    >>> trace["losses"].shape  # 100 epochs of 16 // 4 batches
+    (400,)
     """
     epochs, per_epoch, batch = plan
     if _stream.is_lazy(X):  # read by chunks (br.fit checked the method can stream)
