@@ -4,10 +4,13 @@ A trainer says what to minimise and how (objective, transform, plan, hook); this
 decides the rest, once for every caller:
 
 - **where the rows are.** An X read by chunks (:mod:`bayesreg.data.stream`) goes to the loop
-  over chunks (:func:`bayesreg.training.streamed.train_streamed`); an X in memory is the one
-  chunk of the compiled loop (:func:`bayesreg.training.loop.train_loop`), its rows padded to a
-  bucketed count for full-batch training (:func:`~bayesreg.training.loop.bucketed`) so that
-  fits on many training sizes share a few programs;
+  over chunks (:func:`bayesreg.training.streamed.train_streamed`, one compiled program a
+  chunk, the evidence updates on the host between rounds); an X in memory goes whole to the
+  compiled loop (:func:`bayesreg.training.loop.train_loop`, one program with the evidence
+  rounds inside), its rows padded to a bucketed count for full-batch training
+  (:func:`~bayesreg.training.loop.bucketed`) so that fits on many training sizes share a few
+  programs. Both take the same update (:func:`~bayesreg.training.loop.step`), collectors,
+  keys and trace;
 - **how they are laid out over the devices** (:mod:`bayesreg.data.devices`): one network's
   mini-batches are spread over the devices (data parallel), M networks' member axis is
   (:func:`shard_members`); every process gets the whole result back.
