@@ -252,6 +252,7 @@ def _program(method: VI, model, treedef, shapes):
     import numpyro
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
+    from numpyro.distributions.transforms import biject_to
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.infer.autoguide import AutoNormal
     from numpyro.infer.initialization import init_to_uniform
@@ -283,9 +284,9 @@ def _program(method: VI, model, treedef, shapes):
                   Trace_ELBO(num_particles=method.num_particles))
         state = svi.init(key, X, y, likelihood, prior)
         # the means and scales start where the caller says (radius 0 above only fills the
-        # site); the optimiser holds the scales unconstrained, softplus⁻¹(s) = log(expm1(s))
+        # site); the optimiser holds the scales unconstrained, through the guide's transform
         params = dict(svi.optim.get_params(state.optim_state), z_auto_loc=flat0,
-                      z_auto_scale=scale0 + jnp.log(-jnp.expm1(-scale0)))
+                      z_auto_scale=biject_to(AutoNormal.scale_constraint).inv(scale0))
         state = state._replace(optim_state=svi.optim.init(params))
 
         def step(state, _):

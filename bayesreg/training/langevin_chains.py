@@ -149,19 +149,19 @@ def sample(model, plan: Plan, likelihood, prior, z0, keys, X, y, step_size, mome
         z0, keys)
     batch_keys = jax.vmap(lambda k: jax.random.fold_in(k, BATCH_KEY))(keys)
     if not _stream.is_lazy(X):  # one unit a step
-        loop = {"plan": (plan.steps, 1, plan.batch or n)}
+        units, streamed = (plan.steps, 1, plan.batch or n), {}
         X, y = jnp.asarray(X), jnp.asarray(y)
     elif plan.batch is None:
         raise ValueError("full-batch SGLD (batch_size=None, or at least N) needs every "
                          "row at each step")
     else:  # epochs of N // B batches, the last cut short at the plan's steps
         per_epoch = n // plan.batch
-        loop = {"plan": (-(-plan.steps // per_epoch), per_epoch, plan.batch),
-                "updates": plan.steps, "collect_period": plan.thinning}
+        units = (-(-plan.steps // per_epoch), per_epoch, plan.batch)
+        streamed = {"updates": plan.steps, "collect_period": plan.thinning}
         y = np.asarray(y)
-    _, trace = run_members(NegLogDensity(model), chains, loop.pop("plan"), (None, None),
-                           likelihood, prior, z0, X, y, batch_keys, X[:0], y[:0],
-                           collect=Thinning(static), opt_state0=opt0, **loop)
+    _, trace = run_members(NegLogDensity(model), chains, units, (None, None), likelihood,
+                           prior, z0, X, y, batch_keys, X[:0], y[:0], collect=Thinning(static),
+                           opt_state0=opt0, **streamed)
     return trace["collected"]
 
 

@@ -128,11 +128,9 @@ def run_members(objective, method, plan, axes, likelihood, prior, state0, X, y, 
         method = dataclasses.replace(method, progress_bar=False)
     X, y, mask, X_val, y_val, val_mask, batch = bucketed(X, y, X_val, y_val, per_epoch, batch)
     X, y = to_device(X), to_device(y)
-    state0, keys, X, y, prior = shard_members(count, (state0, keys, X, y, prior), axes)
-    if opt_state0 is not None and several:
-        opt_state0 = _distributed.shard_leading(
-            _distributed.pad_leading(opt_state0, _distributed.padded_count(count)),
-            _distributed.mesh())
+    # the optimiser states (when given) have the member axis the initial states have
+    (state0, opt_state0), keys, X, y, prior = shard_members(
+        count, ((state0, opt_state0), keys, X, y, prior), axes)
     rest = (likelihood, to_device(X_val), to_device(y_val), mask, val_mask)
     if several:
         rest = _distributed.replicate(rest, _distributed.mesh())
