@@ -24,32 +24,44 @@ from jax.flatten_util import ravel_pytree
 from bayesreg import curvature
 from bayesreg.curvature import index_of, prior_diag
 from bayesreg.latent import latent_log_prior
+from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.priors import Flat, Gaussian, is_hierarchical
 from bayesreg.problem import Problem
 
 # σ wider than the evidence's by more than this factor warns (10%: the bands as much too wide)
 INFLATION_LIMIT = 1.1
-# the full curvature is formed up to this many latent coordinates (a D × D matrix) and this
-# many entries of the rows' Jacobian (N × D: 2·10⁷ floats, 80 MB in float32)
+# the full curvature is formed up to this many latent coordinates (a D × D matrix), its N × N
+# dual above; either up to this many entries of the rows' Jacobian (N × D: 2·10⁷ floats,
+# 80 MB in float32)
 DENSE_LIMIT, JACOBIAN_LIMIT = 3000, 20_000_000
 # above DENSE_LIMIT, mean_field_dof above this share of the rows warns
 MEAN_FIELD_SHARE = 0.5
+# q's mean with more than this times the mode's residual sum of squares warns: σ set at it is
+# then at least √2 = 1.41 times the mode's (pruning_warning)
+PRUNED_RSS = 2.0
 
 
 def mean_field_check(problem: Problem, z, loc, scale):
     """(γ_MF, γ, σ inflation) of a mean-field q (``loc``, ``scale``, flat over ``z``'s
     structure) fitted to ``problem``: None where not defined (a prior that is not Gaussian or
-    Flat, a hierarchical one; γ and the inflation without a learned σ). Above
-    ``DENSE_LIMIT`` coordinates or ``JACOBIAN_LIMIT`` Jacobian entries, for several tasks,
-    and where H's weight block is singular, γ is None and the inflation the share rule's
-    stand-in √(N / (N − γ_MF)) when γ_MF > ``MEAN_FIELD_SHARE``·N, else None."""
+    Flat, a hierarchical one; γ and the inflation without a learned σ). Up to
+    ``DENSE_LIMIT`` coordinates γ comes from the dense weight block of H
+    (:func:`posterior_dof`), above from its N × N dual (:func:`dual_posterior_dof`). Above
+    ``JACOBIAN_LIMIT`` Jacobian entries, for several tasks, above ``DENSE_LIMIT`` with a
+    flat prior on some weight, and where H's weight block is singular, γ is None and the
+    inflation the share rule's stand-in √(N / (N − γ_MF)) when γ_MF >
+    ``MEAN_FIELD_SHARE``·N, else None."""
     lik, prior, n = problem.likelihood, problem.prior, problem.n
     dof = mean_field_dof(lik, prior, z, loc, scale)
     if dof is None or not getattr(lik, "learned_noise", False):  # no σ to inflate
         return dof, None, None
-    dense = (np.size(loc) <= DENSE_LIMIT and n * np.size(loc) <= JACOBIAN_LIMIT
-             and np.ndim(problem.y) == 1)
-    gamma = posterior_dof(problem, z, loc) if dense else None
+    formed = n * np.size(loc) <= JACOBIAN_LIMIT and np.ndim(problem.y) == 1
+    if not formed:
+        gamma = None
+    elif np.size(loc) <= DENSE_LIMIT:
+        gamma = posterior_dof(problem, z, loc)
+    else:  # the N × N dual of the weight block (a Gaussian prior: every α > 0)
+        gamma = dual_posterior_dof(problem, z, loc)
     if gamma is None:  # not formed, or a singular weight block: the share rule stands in
         share = dof > MEAN_FIELD_SHARE * n
         return dof, None, (np.sqrt(n / max(n - dof, 1.0)) if share else None)
@@ -73,6 +85,60 @@ def posterior_dof(problem: Problem, z, loc) -> float | None:
         return None
     alpha = np.asarray(_prior_precision(problem.likelihood, problem.prior, unravel, loc))[idx]
     return float(np.sum(np.clip(1.0 - alpha * np.diag(cov), 0.0, 1.0)))
+
+
+def dual_posterior_dof(problem: Problem, z, loc) -> float | None:
+    """:func:`posterior_dof` through the N × N dual of H's weight block βJᵀJ + diag(α) (J the
+    rows' Jacobian in the weights, β = 1/σ² at ``loc``): with K = β J diag(α)⁻¹ Jᵀ of
+    eigenvalues λₖ, γ = tr(βJᵀJ H⁻¹) = Σₖ λₖ / (1 + λₖ) ≤ N, the form MAP's evidence uses
+    above its dense limit (bayesreg/training/evidence.py). The weight block is that of a
+    Gaussian likelihood's GGN, so None for another likelihood, and where a weight has no
+    prior curvature (a Flat prior: α = 0).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, numpy as np, bayesreg as br
+    >>> from jax.flatten_util import ravel_pytree
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> X, y = np.linspace(-1, 1, 6)[:, None], np.zeros(6)
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(0.5), as_prior_spec(br.Gaussian(1.0)),
+    ...                   X, y, jax.random.key(0))
+    >>> z = {"params": br.Linear().init(jax.random.key(1), 1), "theta": {}, "hyper": {}}
+    >>> loc = ravel_pytree(z)[0]
+    >>> bool(np.isclose(dual_posterior_dof(problem, z, loc), posterior_dof(problem, z, loc)))
+    True
+    """
+    lik = problem.likelihood
+    if not isinstance(lik, GaussianLikelihood) or is_hierarchical(problem.prior):
+        return None
+    _, unravel = ravel_pytree(z)
+    alpha = np.asarray(_prior_precision(lik, problem.prior, unravel, loc),
+                       np.float64)[index_of(z, "params")]
+    if not np.all(alpha > 0):
+        return None
+    latent = unravel(jnp.asarray(loc))
+    shapes = tuple((a.shape, a.dtype) for a in jax.tree_util.tree_leaves(latent["params"]))
+    J = np.asarray(_jacobian(problem.model, jax.tree_util.tree_structure(latent["params"]),
+                             shapes)(latent["params"], jnp.asarray(problem.X)), np.float64)
+    beta = 1.0 / float(lik.noise_std(latent["theta"])) ** 2
+    A = J / np.sqrt(alpha)
+    lam = np.clip(np.linalg.eigvalsh(beta * (A @ A.T)), 0.0, None)
+    return float(np.sum(lam / (1.0 + lam)))
+
+
+@functools.lru_cache(maxsize=16)
+def _jacobian(model, treedef, shapes):
+    """The rows' Jacobian (N, P) of the first output in the flat weights, one jitted function
+    of (params, X) per model and structure."""
+    like = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s, d) for s, d in shapes])
+    unravel = ravel_pytree(like)[1]
+
+    def jac(params, X):
+        ggn = curvature.GGN(lambda v, rows: model.apply(unravel(v), rows)[:, :1], X)
+        return ggn.jacobian(ravel_pytree(params)[0])[:, 0]
+
+    return jax.jit(jac)
 
 
 @functools.lru_cache(maxsize=16)
@@ -108,10 +174,50 @@ def evidence_noise(problem: Problem, z, loc, gamma: float) -> float | None:
     """
     if problem.n - gamma < 1.0:
         return None
-    params = ravel_pytree(z)[1](jnp.asarray(loc))["params"]
+    return float(np.sqrt(residual_sum(problem, ravel_pytree(z)[1](jnp.asarray(loc))["params"])
+                         / (problem.n - gamma)))
+
+
+def residual_sum(problem: Problem, params) -> float:
+    """Σᵢ (yᵢ − f(xᵢ))² of the first output at the weights ``params``, in float64."""
     f = np.asarray(problem.model.apply(params, jnp.asarray(problem.X)))[:, 0]
-    rss = float(np.sum((np.asarray(problem.y, np.float64) - f) ** 2))
-    return float(np.sqrt(rss / (problem.n - gamma)))
+    return float(np.sum((np.asarray(problem.y, np.float64) - f) ** 2))
+
+
+def interpolation_warning(gamma: float, n: int) -> str:
+    """The warning when the evidence cannot set σ: the model interpolates its rows."""
+    return (f"VI: the curvature counts {gamma:.1f} weights as determined by {n} rows: the "
+            "model interpolates them and leaves no residual to set σ by the evidence, so σ "
+            "is the ELBO's (a narrower prior, more rows, or "
+            "likelihood=br.GaussianLikelihood(noise=...))")
+
+
+def inflation_warning(dof, gamma, n: int, inflation) -> str | None:
+    """The warning when the ELBO's σ is wider than the evidence's by more than
+    ``INFLATION_LIMIT`` (:func:`mean_field_check`); None otherwise, or σ not learned."""
+    if inflation is None or not inflation > INFLATION_LIMIT:
+        return None
+    full = "" if gamma is None else f", the full curvature at q's mean {gamma:.0f}"
+    return (f"VI: mean field counts {dof:.0f} weights as determined by the {n} rows{full} "
+            "(diagnostics['mean_field_dof'], ['posterior_dof']): each such weight adds its "
+            "spread to every prediction and the learned σ grows to absorb it, by about "
+            f"{100 * (inflation - 1):.0f}% here (σ and the bands too wide, "
+            "diagnostics['sigma_inflation']). For a network use LaplaceApprox, SGLD or NUTS, "
+            "or give σ (likelihood=br.GaussianLikelihood(noise=...))"
+            + ("" if gamma is None else "; VI(noise='evidence') sets σ by the evidence"))
+
+
+def pruning_warning(rss_mean: float, rss_mode: float) -> str | None:
+    """The warning when q's mean leaves more than ``PRUNED_RSS`` times the residual of the
+    mode VI started from: mean field has switched off units the data needed (over-pruning,
+    Trippe & Turner 2018), and the bands sit around a curve that misses the rows."""
+    if not rss_mean > PRUNED_RSS * rss_mode:
+        return None
+    return (f"VI: q's mean leaves {rss_mean / rss_mode:.1f}× the residual sum of squares of "
+            "the mode it started from (diagnostics['rss_mean'], ['rss_mode']): mean field "
+            "has pruned units the data need, and the predictive mean misses the rows. Use "
+            "LaplaceApprox, SGLD or NUTS for this network, a narrower prior, or give σ "
+            "(likelihood=br.GaussianLikelihood(noise=...))")
 
 
 def _prior_precision(likelihood, prior, unravel, loc):

@@ -12,7 +12,7 @@ from jax.flatten_util import ravel_pytree
 import bayesreg as br
 from bayesreg.priors import as_prior_spec
 from bayesreg.problem import Problem
-from bayesreg.variational import posterior_dof
+from bayesreg.variational import dual_posterior_dof, posterior_dof
 
 
 def _correlated(rho: float, n: int = 12, d: int = 6, seed: int = 0):
@@ -39,6 +39,26 @@ def test_posterior_dof_is_the_closed_form_gamma(learned):
     A = Xt.T @ Xt / sigma**2 + np.diag([1.0] * X.shape[1] + [0.0])
     gamma = X.shape[1] - np.sum(np.diag(np.linalg.inv(A))[:-1]) + 1.0
     assert posterior_dof(problem, z, ravel_pytree(z)[0]) == pytest.approx(gamma, rel=1e-5)
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_the_dual_gamma_is_the_dense_gamma_of_a_network(learned):
+    """MLP((8,)) on 20 rows (33 weights, so the dense weight block can be inverted too), q's
+    mean a random point, weights and biases N(0, 0.7²): γ through the 20 × 20 dual equals γ from
+    the inverse of the 33 × 33 weight block of the latent GGN, with σ given or held in the
+    latent state."""
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-2, 2, (20, 1))
+    y = np.sin(2 * X[:, 0]) + 0.2 * rng.standard_normal(20)
+    model = br.MLP((8,))
+    lik = br.GaussianLikelihood(noise_prior=1.0) if learned else br.GaussianLikelihood(0.3)
+    problem = Problem(model, lik, as_prior_spec(br.Gaussian(0.7)), X, y, jax.random.key(0))
+    theta = {"log_noise": jnp.log(jnp.float32(0.3))} if learned else {}
+    z = {"params": model.init(jax.random.key(2), 1), "theta": theta, "hyper": {}}
+    loc = ravel_pytree(z)[0]
+    dense = posterior_dof(problem, z, loc)
+    assert 1.0 < dense < 20.0  # neither the prior's nor the rows' limit: the test has teeth
+    assert dual_posterior_dof(problem, z, loc) == pytest.approx(dense, rel=1e-4)
 
 
 @pytest.mark.slow  # four VI fits and two exact fits: ~20 s

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from bayesreg import _progress
+from bayesreg import _progress, variational
 from bayesreg._deprecated import renamed
 from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
@@ -34,7 +34,7 @@ from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import latent_mode
-from bayesreg.variational import INFLATION_LIMIT, evidence_noise, mean_field_check
+from bayesreg.variational import evidence_noise, mean_field_check, residual_sum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +75,8 @@ class VI:
         (:func:`bayesreg.variational.evidence_noise`), and q is fitted again under that σ
         (``steps // 2`` more steps, from the first q). Mean field counts too many weights
         as determined, so the ELBO's own σ is too wide (diabetes, MLP(50): 58.7 against
-        NUTS's 51.2, coverage 1.000; docs/methods/vi.md). Where γ cannot be formed (above
-        3 000 latent coordinates, a prior that is not Gaussian, several tasks) and with
+        NUTS's 51.2, coverage 1.000; docs/methods/vi.md). Where γ cannot be formed (a
+        prior that is not Gaussian, several tasks, above 2·10⁷ Jacobian entries) and with
         ``"elbo"``, σ is q's factor as fitted, and where the model nearly interpolates its
         rows (N − γ < 1: a warning). ``diagnostics["noise"]`` says which (``"given"`` for a σ
         given, ``"none"`` for a likelihood without one); ``diagnostics["elbo"]`` is the first
@@ -160,8 +160,12 @@ class VI:
     def _run_locked(self, problem: Problem):
         init_key, run_key, draw_key = jax.random.split(problem.key, 3)
         z0 = init_latent(problem, init_key)
-        if self.init == "map" and not is_hierarchical(problem.prior):
+        started_at_mode = self.init == "map" and not is_hierarchical(problem.prior)
+        if started_at_mode:
             z0 = latent_mode(problem, z0, init_key, self.progress_bar)
+        # the residual of one Gaussian target at the mode and at q's mean: did q prune?
+        rss_known = isinstance(problem.likelihood, GaussianLikelihood) and problem.y.ndim == 1
+        mode_rss = residual_sum(problem, z0["params"]) if rss_known and started_at_mode else np.nan
         loc, scale, losses = self._svi(problem, z0, None, run_key, self, "VI")
         dof, gamma, inflation = mean_field_check(problem, z0, loc, scale)
         unravel = ravel_pytree(z0)[1]
@@ -178,24 +182,16 @@ class VI:
                 given, z0, dict(unravel(scale), theta={}), jax.random.fold_in(run_key, 1),
                 dataclasses.replace(self, steps=max(1, self.steps // 2)), "VI under σ")
             unravel = ravel_pytree(z0)[1]
-        elif self.noise == "evidence" and gamma is not None:
-            warnings.warn(
-                f"VI: the curvature counts {gamma:.1f} weights as determined by {problem.n} "
-                "rows: the model interpolates them and leaves no residual to set σ by the "
-                "evidence, so σ is the ELBO's (a narrower prior, more rows, or "
-                "likelihood=br.GaussianLikelihood(noise=...))", UserWarning, stacklevel=4)
-        elif inflation is not None and inflation > INFLATION_LIMIT:  # (None: σ not learned)
-            full = "" if gamma is None else f", the full curvature at q's mean {gamma:.0f}"
-            warnings.warn(
-                f"VI: mean field counts {dof:.0f} weights as determined by the {problem.n} "
-                f"rows{full} (diagnostics['mean_field_dof'], ['posterior_dof']): each such "
-                "weight adds its spread to every prediction and the learned σ grows to absorb "
-                f"it, by about {100 * (inflation - 1):.0f}% here (σ and the bands too wide, "
-                "diagnostics['sigma_inflation']). For a network "
-                "use LaplaceApprox, SGLD or NUTS, or give σ "
-                "(likelihood=br.GaussianLikelihood(noise=...))"
-                + ("" if gamma is None else "; VI(noise='evidence') sets σ by the evidence"),
-                UserWarning, stacklevel=4)
+        else:  # σ stays the ELBO's: say why when it is wrong
+            interpolates = self.noise == "evidence" and gamma is not None
+            message = (variational.interpolation_warning(gamma, problem.n) if interpolates else
+                       variational.inflation_warning(dof, gamma, problem.n, inflation))
+            if message:
+                warnings.warn(message, UserWarning, stacklevel=4)
+        rss = {"rss_mean": residual_sum(problem, unravel(loc)["params"]) if rss_known
+               else np.nan, "rss_mode": mode_rss}
+        if message := variational.pruning_warning(rss["rss_mean"], mode_rss):
+            warnings.warn(message, UserWarning, stacklevel=4)
         eps = jax.random.normal(draw_key, (self.num_samples, loc.size))
         params, theta, hyper = split_draws(jax.vmap(unravel)(loc + scale * eps))
         if noise is not None:  # the evidence's σ, one value for every draw
@@ -211,7 +207,8 @@ class VI:
                          "sigma_elbo": sigma_elbo,
                          "mean_field_dof": np.nan if dof is None else dof,
                          "posterior_dof": np.nan if gamma is None else gamma,
-                         "sigma_inflation": np.nan if inflation is None else inflation})
+                         "sigma_inflation": np.nan if inflation is None else inflation,
+                         **rss})
 
     def _svi(self, problem: Problem, z0, scale0, key, method, name: str):
         """(means, scales, −ELBO per step) of q fitted by ``method``'s settings from the
