@@ -36,8 +36,8 @@ INFLATION_LIMIT = 1.1
 DENSE_LIMIT, JACOBIAN_LIMIT = 3000, 20_000_000
 # above DENSE_LIMIT, mean_field_dof above this share of the rows warns
 MEAN_FIELD_SHARE = 0.5
-# q's mean with more than this times the mode's residual sum of squares warns: σ set at it is
-# then at least √2 = 1.41 times the mode's (pruning_warning)
+# q's mean with more than this times the mode's residual sum of squares has pruned the
+# network: σ set at it would be at least √2 = 1.41 times the mode's (pruning_warning)
 PRUNED_RSS = 2.0
 
 
@@ -55,17 +55,23 @@ def mean_field_check(problem: Problem, z, loc, scale):
     dof = mean_field_dof(lik, prior, z, loc, scale)
     if dof is None or not getattr(lik, "learned_noise", False):  # no σ to inflate
         return dof, None, None
-    formed = n * np.size(loc) <= JACOBIAN_LIMIT and np.ndim(problem.y) == 1
-    if not formed:
-        gamma = None
-    elif np.size(loc) <= DENSE_LIMIT:
-        gamma = posterior_dof(problem, z, loc)
-    else:  # the N × N dual of the weight block (a Gaussian prior: every α > 0)
-        gamma = dual_posterior_dof(problem, z, loc)
+    gamma = curvature_dof(problem, z, loc)
     if gamma is None:  # not formed, or a singular weight block: the share rule stands in
         share = dof > MEAN_FIELD_SHARE * n
         return dof, None, (np.sqrt(n / max(n - dof, 1.0)) if share else None)
     return dof, gamma, float(np.sqrt(max(n - gamma, 1.0) / max(n - dof, 1.0)))
+
+
+def curvature_dof(problem: Problem, z, loc) -> float | None:
+    """γ at the flat latent ``loc``: from the dense weight block of H up to ``DENSE_LIMIT``
+    coordinates (:func:`posterior_dof`), from its N × N dual above
+    (:func:`dual_posterior_dof`); None above ``JACOBIAN_LIMIT`` Jacobian entries or for
+    several tasks."""
+    if problem.n * np.size(loc) > JACOBIAN_LIMIT or np.ndim(problem.y) != 1:
+        return None
+    if np.size(loc) <= DENSE_LIMIT:
+        return posterior_dof(problem, z, loc)
+    return dual_posterior_dof(problem, z, loc)
 
 
 def posterior_dof(problem: Problem, z, loc) -> float | None:
@@ -178,6 +184,47 @@ def evidence_noise(problem: Problem, z, loc, gamma: float) -> float | None:
                          / (problem.n - gamma)))
 
 
+def mode_noise(problem: Problem, z, iterations: int = 8) -> float | None:
+    """σ at the evidence's fixed point with the weights held at the latent point ``z`` (VI's
+    starting mode): σ² ← RSS / (N − γ(σ)) from z's own σ, γ by :func:`curvature_dof`, until
+    σ moves by less than 0.1% (two or three steps on the networks measured). None where γ
+    cannot be formed or the mode interpolates its rows (N − γ < 1 on the way: RSS near 0
+    drives σ, so γ, to the rows' count)."""
+    sigma = None
+    for _ in range(iterations):
+        loc = ravel_pytree(z)[0]
+        gamma = curvature_dof(problem, z, loc)
+        new = None if gamma is None else evidence_noise(problem, z, loc, gamma)
+        if new is None or not new > 0:
+            return None
+        if sigma is not None and abs(new - sigma) < 1e-3 * sigma:
+            return new
+        sigma = new
+        z = dict(z, theta={"log_noise": jnp.log(jnp.asarray(sigma, loc.dtype))})
+    return sigma
+
+
+def pruned(problem: Problem, z, params) -> float | None:
+    """σ at the mode ``z`` VI started from (:func:`mode_noise`) when q's mean, the weights
+    ``params``, leaves more than ``PRUNED_RSS`` times the residual σ²N that σ expects: mean
+    field has switched off units the data need. None when it has not, and where the mode
+    interpolates (no σ to measure against)."""
+    rss, mode_rss = residual_sum(problem, params), residual_sum(problem, z["params"])
+    if not rss > PRUNED_RSS * mode_rss:  # RSS(mode) ≤ σ²N: no σ needed to rule it out
+        return None
+    sigma = mode_noise(problem, z)
+    return sigma if sigma is not None and rss > PRUNED_RSS * problem.n * sigma**2 else None
+
+
+def noise_source(likelihood, noise) -> str:
+    """How σ was set: "given", "evidence", "elbo", or "none" (a likelihood without one σ)."""
+    if not isinstance(likelihood, GaussianLikelihood) or likelihood.heteroscedastic:
+        return "none"
+    if not likelihood.learned_noise:
+        return "given"
+    return "evidence" if noise is not None else "elbo"
+
+
 def residual_sum(problem: Problem, params) -> float:
     """Σᵢ (yᵢ − f(xᵢ))² of the first output at the weights ``params``, in float64."""
     f = np.asarray(problem.model.apply(params, jnp.asarray(problem.X)))[:, 0]
@@ -207,16 +254,23 @@ def inflation_warning(dof, gamma, n: int, inflation) -> str | None:
             + ("" if gamma is None else "; VI(noise='evidence') sets σ by the evidence"))
 
 
-def pruning_warning(rss_mean: float, rss_mode: float) -> str | None:
-    """The warning when q's mean leaves more than ``PRUNED_RSS`` times the residual of the
-    mode VI started from: mean field has switched off units the data needed (over-pruning,
-    Trippe & Turner 2018), and the bands sit around a curve that misses the rows."""
-    if not rss_mean > PRUNED_RSS * rss_mode:
+def pruning_warning(pruned: bool, at: str, rss: float, n: int, noise) -> str | None:
+    """The warning when mean field has switched off units the data need (over-pruning,
+    Trippe & Turner 2018): the first q's mean left more than ``PRUNED_RSS`` times the
+    residual the mode's σ expects (``pruned``, :func:`pruned`) and σ was not set at the mode
+    (``noise="elbo"``); or, σ set there, q's mean still leaves more than ``PRUNED_RSS``
+    times the residual σ²N."""
+    if at == "mode":
+        if not rss > PRUNED_RSS * n * noise**2:
+            return None
+        why = f"its mean leaves {rss / (n * noise**2):.1f}× the residual σ²N of σ = {noise:.3g}"
+    elif pruned:
+        why = "its mean left over twice the residual the mode's σ expects"
+    else:
         return None
-    return (f"VI: q's mean leaves {rss_mean / rss_mode:.1f}× the residual sum of squares of "
-            "the mode it started from (diagnostics['rss_mean'], ['rss_mode']): mean field "
-            "has pruned units the data need, and the predictive mean misses the rows. Use "
-            "LaplaceApprox, SGLD or NUTS for this network, a narrower prior, or give σ "
+    return (f"VI: mean field has pruned units the data need ({why}; diagnostics['rss_mean'], "
+            "['rss_mode']), and the predictive mean misses the rows. Use LaplaceApprox, SGLD "
+            "or NUTS for this network, a narrower prior, or give σ "
             "(likelihood=br.GaussianLikelihood(noise=...))")
 
 

@@ -75,7 +75,9 @@ class VI:
         (:func:`bayesreg.variational.evidence_noise`), and q is fitted again under that σ
         (``steps // 2`` more steps, from the first q). Mean field counts too many weights
         as determined, so the ELBO's own σ is too wide (diabetes, MLP(50): 58.7 against
-        NUTS's 51.2, coverage 1.000; docs/methods/vi.md). Where γ cannot be formed (a
+        NUTS's 51.2, coverage 1.000; docs/methods/vi.md). Where q has pruned the network
+        (its mean leaves over twice σ²N, σ the evidence's at the mode it started from) σ is
+        set at that mode and q fitted from there. Where γ cannot be formed (a
         prior that is not Gaussian, several tasks, above 2·10⁷ Jacobian entries) and with
         ``"elbo"``, σ is q's factor as fitted, and where the model nearly interpolates its
         rows (N − γ < 1: a warning). ``diagnostics["noise"]`` says which (``"given"`` for a σ
@@ -164,8 +166,9 @@ class VI:
         if started_at_mode:
             z0 = latent_mode(problem, z0, init_key, self.progress_bar)
         # the residual of one Gaussian target at the mode and at q's mean: did q prune?
-        rss_known = isinstance(problem.likelihood, GaussianLikelihood) and problem.y.ndim == 1
-        mode_rss = residual_sum(problem, z0["params"]) if rss_known and started_at_mode else np.nan
+        rss_known = (started_at_mode and isinstance(problem.likelihood, GaussianLikelihood)
+                     and problem.y.ndim == 1)
+        mode_rss = residual_sum(problem, z0["params"]) if rss_known else np.nan
         loc, scale, losses = self._svi(problem, z0, None, run_key, self, "VI")
         dof, gamma, inflation = mean_field_check(problem, z0, loc, scale)
         unravel = ravel_pytree(z0)[1]
@@ -173,13 +176,19 @@ class VI:
         noise = None if self.noise != "evidence" or gamma is None else evidence_noise(
             problem, z0, loc, gamma)
         elbo = -losses  # the bound with σ in q, comparable across fits
+        # q again under that σ, from the first q: each weight's factor narrows with σ; but a
+        # q that switched off units the data need (its mean leaves > PRUNED_RSS × the
+        # residual the mode's σ expects) has no fit to set σ at: σ at the mode, q from there
+        start, start_scale, at = unravel(loc), dict(unravel(scale), theta={}), "mean"
+        sigma_mode = variational.pruned(problem, z0, start["params"]) if rss_known else None
+        if noise is not None and sigma_mode is not None:
+            noise, start, start_scale, at = sigma_mode, z0, None, "mode"
         if noise is not None:
-            # q again under that σ, from the first q: each weight's factor narrows with σ
             given = dataclasses.replace(problem, likelihood=dataclasses.replace(
                 problem.likelihood, noise=noise))
-            z0 = dict(unravel(loc), theta={})
+            z0 = dict(start, theta={})
             loc, scale, losses = self._svi(
-                given, z0, dict(unravel(scale), theta={}), jax.random.fold_in(run_key, 1),
+                given, z0, start_scale, jax.random.fold_in(run_key, 1),
                 dataclasses.replace(self, steps=max(1, self.steps // 2)), "VI under σ")
             unravel = ravel_pytree(z0)[1]
         else:  # σ stays the ELBO's: say why when it is wrong
@@ -190,7 +199,8 @@ class VI:
                 warnings.warn(message, UserWarning, stacklevel=4)
         rss = {"rss_mean": residual_sum(problem, unravel(loc)["params"]) if rss_known
                else np.nan, "rss_mode": mode_rss}
-        if message := variational.pruning_warning(rss["rss_mean"], mode_rss):
+        if message := variational.pruning_warning(sigma_mode is not None, at,
+                                                  rss["rss_mean"], problem.n, noise):
             warnings.warn(message, UserWarning, stacklevel=4)
         eps = jax.random.normal(draw_key, (self.num_samples, loc.size))
         params, theta, hyper = split_draws(jax.vmap(unravel)(loc + scale * eps))
@@ -203,7 +213,8 @@ class VI:
                          **({} if noise is None else {"elbo_at_noise": -losses}),
                          "variational_loc": np.asarray(loc),
                          "variational_scale": np.asarray(scale),
-                         "noise": _noise_source(problem.likelihood, noise),
+                         "noise": variational.noise_source(problem.likelihood, noise),
+                         "noise_at": at if noise is not None else "",
                          "sigma_elbo": sigma_elbo,
                          "mean_field_dof": np.nan if dof is None else dof,
                          "posterior_dof": np.nan if gamma is None else gamma,
@@ -229,15 +240,6 @@ class VI:
                        fix=f"a step too large (lower lr, now {self.lr}, e.g. lr={self.lr / 10:g})"
                        if self.optimizer is None else "a step too large for the optimizer given")
         return loc, scale, losses
-
-
-def _noise_source(likelihood, noise) -> str:
-    """How σ was set: "given", "evidence", "elbo", or "none" (a likelihood without one σ)."""
-    if not isinstance(likelihood, GaussianLikelihood) or likelihood.heteroscedastic:
-        return "none"
-    if not likelihood.learned_noise:
-        return "given"
-    return "evidence" if noise is not None else "elbo"
 
 
 @functools.lru_cache(maxsize=64)
