@@ -43,16 +43,18 @@ def test_posterior_dof_is_the_closed_form_gamma(learned):
 
 @pytest.mark.parametrize("learned", [False, True])
 def test_the_dual_gamma_is_the_dense_gamma_of_a_network(learned):
-    """MLP((8,)) on 20 rows (33 weights, so the dense weight block can be inverted too), q's
-    mean a random point, weights and biases N(0, 0.7²): γ through the 20 × 20 dual equals γ from
-    the inverse of the 33 × 33 weight block of the latent GGN, with σ given or held in the
+    """MLP((8,)) on 20 rows (25 weights, so the dense weight block can be inverted too), q's
+    mean a random point, weights N(0, 0.7²) and biases N(0, 3²): γ through the dual equals γ from
+    the inverse of the 25 × 25 weight block of the latent GGN, with σ given or held in the
     latent state."""
     rng = np.random.default_rng(1)
     X = rng.uniform(-2, 2, (20, 1))
     y = np.sin(2 * X[:, 0]) + 0.2 * rng.standard_normal(20)
     model = br.MLP((8,))
     lik = br.GaussianLikelihood(noise_prior=1.0) if learned else br.GaussianLikelihood(0.3)
-    problem = Problem(model, lik, as_prior_spec(br.Gaussian(0.7)), X, y, jax.random.key(0))
+    # the weights' and the biases' prior scales differ, so α in the wrong order fails
+    prior = as_prior_spec({"weights": br.Gaussian(0.7), "biases": br.Gaussian(3.0)})
+    problem = Problem(model, lik, prior, X, y, jax.random.key(0))
     theta = {"log_noise": jnp.log(jnp.float32(0.3))} if learned else {}
     z = {"params": model.init(jax.random.key(2), 1), "theta": theta, "hyper": {}}
     loc = ravel_pytree(z)[0]

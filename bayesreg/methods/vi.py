@@ -24,7 +24,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from bayesreg import _progress, variational
+from bayesreg import _progress
+from bayesreg import variational_noise as vn
 from bayesreg._deprecated import renamed
 from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
@@ -34,7 +35,8 @@ from bayesreg.priors import is_hierarchical
 from bayesreg.problem import Problem
 from bayesreg.training.results import check_progress
 from bayesreg.training.trainer import latent_mode
-from bayesreg.variational import evidence_noise, mean_field_check, residual_sum
+from bayesreg.variational import inflation_warning, mean_field_check
+from bayesreg.variational_noise import evidence_noise, residual_sum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,13 +74,14 @@ class VI:
         How a learned σ is set. ``"evidence"`` (default): q is fitted with a factor on
         log σ, then σ is the evidence's fixed point at q's mean, σ² = RSS(μ) / (N − γ) with
         γ the weights the full curvature counts as determined
-        (:func:`bayesreg.variational.evidence_noise`), and q is fitted again under that σ
+        (:func:`bayesreg.variational_noise.evidence_noise`), and q is fitted again under that σ
         (``steps // 2`` more steps, from the first q). Mean field counts too many weights
         as determined, so the ELBO's own σ is too wide (diabetes, MLP(50): 58.7 against
         NUTS's 51.2, coverage 1.000; docs/methods/vi.md). Where q has pruned the network
         (its mean leaves over twice σ²N, σ the evidence's at the mode it started from) σ is
-        set at that mode and q fitted from there. Where γ cannot be formed (a
-        prior that is not Gaussian, several tasks, above 2·10⁷ Jacobian entries) and with
+        set at that mode, under any prior family, and q fitted from there. Where γ cannot
+        be formed (a prior that is not Gaussian, above 3 000 coordinates a flat prior on
+        a weight or more than 3 000 rows, several tasks, above 2·10⁷ Jacobian entries) and with
         ``"elbo"``, σ is q's factor as fitted, and where the model nearly interpolates its
         rows (N − γ < 1: a warning). ``diagnostics["noise"]`` says which (``"given"`` for a σ
         given, ``"none"`` for a likelihood without one); ``diagnostics["elbo"]`` is the first
@@ -165,9 +168,8 @@ class VI:
         started_at_mode = self.init == "map" and not is_hierarchical(problem.prior)
         if started_at_mode:
             z0 = latent_mode(problem, z0, init_key, self.progress_bar)
-        # the residual of one Gaussian target at the mode and at q's mean: did q prune?
         rss_known = (started_at_mode and isinstance(problem.likelihood, GaussianLikelihood)
-                     and problem.y.ndim == 1)
+                     and problem.y.ndim == 1)  # one Gaussian target: did q prune (below)?
         mode_rss = residual_sum(problem, z0["params"]) if rss_known else np.nan
         loc, scale, losses = self._svi(problem, z0, None, run_key, self, "VI")
         dof, gamma, inflation = mean_field_check(problem, z0, loc, scale)
@@ -180,8 +182,8 @@ class VI:
         # q that switched off units the data need (its mean leaves > PRUNED_RSS × the
         # residual the mode's σ expects) has no fit to set σ at: σ at the mode, q from there
         start, start_scale, at = unravel(loc), dict(unravel(scale), theta={}), "mean"
-        sigma_mode = variational.pruned(problem, z0, start["params"]) if rss_known else None
-        if noise is not None and sigma_mode is not None:
+        sigma_mode = vn.pruned(problem, z0, start["params"]) if rss_known else None
+        if self.noise == "evidence" and sigma_mode is not None:  # any prior family
             noise, start, start_scale, at = sigma_mode, z0, None, "mode"
         if noise is not None:
             given = dataclasses.replace(problem, likelihood=dataclasses.replace(
@@ -193,14 +195,14 @@ class VI:
             unravel = ravel_pytree(z0)[1]
         else:  # σ stays the ELBO's: say why when it is wrong
             interpolates = self.noise == "evidence" and gamma is not None
-            message = (variational.interpolation_warning(gamma, problem.n) if interpolates else
-                       variational.inflation_warning(dof, gamma, problem.n, inflation))
+            message = (vn.interpolation_warning(gamma, problem.n) if interpolates else
+                       inflation_warning(dof, gamma, problem.n, inflation))
             if message:
                 warnings.warn(message, UserWarning, stacklevel=4)
         rss = {"rss_mean": residual_sum(problem, unravel(loc)["params"]) if rss_known
                else np.nan, "rss_mode": mode_rss}
-        if message := variational.pruning_warning(sigma_mode is not None, at,
-                                                  rss["rss_mean"], problem.n, noise):
+        if message := vn.pruning_warning(sigma_mode is not None, at, rss["rss_mean"], problem.n,
+                                         noise):
             warnings.warn(message, UserWarning, stacklevel=4)
         eps = jax.random.normal(draw_key, (self.num_samples, loc.size))
         params, theta, hyper = split_draws(jax.vmap(unravel)(loc + scale * eps))
@@ -213,7 +215,7 @@ class VI:
                          **({} if noise is None else {"elbo_at_noise": -losses}),
                          "variational_loc": np.asarray(loc),
                          "variational_scale": np.asarray(scale),
-                         "noise": variational.noise_source(problem.likelihood, noise),
+                         "noise": vn.noise_source(problem.likelihood, noise),
                          "noise_at": at if noise is not None else "",
                          "sigma_elbo": sigma_elbo,
                          "mean_field_dof": np.nan if dof is None else dof,

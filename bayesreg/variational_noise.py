@@ -1,0 +1,152 @@
+r"""How VI sets a learned σ: the evidence's fixed point σ² = RSS / (N − γ), at q's mean, or
+at the mode VI started from when mean field has pruned the network.
+
+At q's mean μ (:func:`evidence_noise`, γ from :func:`bayesreg.variational.curvature_dof`) is
+the default. On a wide network with few rows mean field can switch units off — each weight's
+factor pays its KL to the prior, and a unit the data need only a little is cheaper turned off
+(over-pruning; Trippe & Turner 2018) — and q's mean is then nearly flat: γ at it is near 1
+and σ set there is the spread of y. :func:`pruned` detects it against the mode VI started
+from, and :func:`mode_noise` gives σ there: the fixed point with the weights held at the
+mode, solved through the eigenvalues μₖ of J diag(α)⁻¹Jᵀ
+(:func:`bayesreg.variational.kernel_eigenvalues`, computed once), since
+γ(σ) = Σₖ μₖ / (σ² + μₖ).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from bayesreg.likelihoods import GaussianLikelihood
+from bayesreg.problem import Problem
+from bayesreg.variational import kernel_eigenvalues
+
+# q's mean leaving more than this times the residual σ²N that the mode's σ expects has pruned
+# the network: σ set at q's mean would be at least √2 = 1.41 times the mode's
+PRUNED_RSS = 2.0
+
+
+def evidence_noise(problem: Problem, z, loc, gamma: float) -> float | None:
+    """σ at the evidence's fixed point at q's mean μ: σ² = Σᵢ (yᵢ − f(xᵢ; μ))² / (N − γ),
+    γ from :func:`bayesreg.variational.posterior_dof` (the weights the full curvature counts
+    as determined), the rule by which MAP's evidence learns σ
+    (bayesreg/training/evidence.py). In the units the fit works in. None where the model
+    nearly interpolates its rows (N − γ < 1: less than one row's worth of residual to
+    measure σ on; the exact evidence refuses such a fit).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> X, y = np.zeros((5, 1)), np.array([1.0, -1.0, 1.0, -1.0, 0.0])
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(), as_prior_spec(br.Flat()), X, y,
+    ...                   jax.random.key(0))
+    >>> z = {"params": br.Linear().init(jax.random.key(1), 1), "theta": {}, "hyper": {}}
+    >>> mu = jnp.zeros(2)  # f = 0: RSS = 4, and γ = 1 (the bias) leaves 4 rows
+    >>> evidence_noise(problem, z, mu, 1.0)
+    1.0
+    """
+    if problem.n - gamma < 1.0:
+        return None
+    return float(np.sqrt(residual_sum(problem, ravel_pytree(z)[1](jnp.asarray(loc))["params"])
+                         / (problem.n - gamma)))
+
+
+def mode_noise(problem: Problem, params, sigma0: float, iterations: int = 200,
+               rtol: float = 1e-6) -> float | None:
+    """σ at the evidence's fixed point with the weights held at ``params`` (VI's starting
+    mode): σ² = RSS / (N − γ(σ)), γ(σ) = Σₖ μₖ / (σ² + μₖ), solved from ``sigma0`` by the
+    damped iteration log σ² ← ½ (log σ² + log RSS / (N − γ(σ))) (the undamped map is
+    decreasing, so its iterates alternate; damped, its slope in log σ² lies in [0, ½)). None
+    where the eigenvalues cannot be formed, and where the mode interpolates its rows (N − γ
+    falls below 1 on the way: a residual near 0 drives σ, so γ, towards N).
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((30, 2)); y = X @ [1.0, -1.0] + 0.5 * rng.standard_normal(30)
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(noise_prior=1.0),
+    ...                   as_prior_spec(br.Gaussian(1.0)), X, y, jax.random.key(0))
+    >>> params = {"weights": [np.array([[1.0], [-1.0]])], "biases": [np.zeros(1)]}
+    >>> sigma = mode_noise(problem, params, 1.0)
+    >>> Phi = np.c_[X, np.ones(30)]  # J of a linear model; α = 1 for every weight
+    >>> gamma = np.sum(1 / (sigma**2 / np.linalg.eigvalsh(Phi.T @ Phi) + 1))
+    >>> bool(np.isclose(sigma**2, residual_sum(problem, params) / (30 - gamma), rtol=1e-4))
+    True
+    """
+    mu = kernel_eigenvalues(problem, params)
+    if mu is None:
+        return None
+    rss, n, s2 = residual_sum(problem, params), problem.n, float(sigma0) ** 2
+    for _ in range(iterations):
+        room = n - np.sum(mu / (s2 + mu))
+        if room < 1.0 or not rss > 0:
+            return None
+        new = np.sqrt(s2 * rss / room)
+        if abs(new - s2) <= rtol * s2:
+            return float(np.sqrt(new))
+        s2 = new
+    return float(np.sqrt(s2))
+
+
+def pruned(problem: Problem, z, params) -> float | None:
+    """σ at the mode ``z`` VI started from (:func:`mode_noise`, from the mode's own σ) when
+    q's mean, the weights ``params``, leaves more than ``PRUNED_RSS`` times the residual σ²N
+    that σ expects: mean field has switched off units the data need. None when it has not,
+    where σ is not learned, and where the mode interpolates (no σ to measure against)."""
+    if not getattr(problem.likelihood, "learned_noise", False):
+        return None
+    rss, mode_rss = residual_sum(problem, params), residual_sum(problem, z["params"])
+    if not rss > PRUNED_RSS * mode_rss:  # RSS(mode) ≤ σ²N: no σ needed to rule it out
+        return None
+    sigma0 = float(np.exp(np.ravel(z["theta"]["log_noise"])[0]))
+    sigma = mode_noise(problem, z["params"], sigma0)
+    return sigma if sigma is not None and rss > PRUNED_RSS * problem.n * sigma**2 else None
+
+
+def residual_sum(problem: Problem, params) -> float:
+    """Σᵢ (yᵢ − f(xᵢ))² of the first output at the weights ``params``, in float64."""
+    f = np.asarray(problem.model.apply(params, jnp.asarray(problem.X)))[:, 0]
+    return float(np.sum((np.asarray(problem.y, np.float64) - f) ** 2))
+
+
+def noise_source(likelihood, noise) -> str:
+    """How σ was set: "given", "evidence", "elbo", or "none" (a likelihood without one σ)."""
+    if not isinstance(likelihood, GaussianLikelihood) or likelihood.heteroscedastic:
+        return "none"
+    if not likelihood.learned_noise:
+        return "given"
+    return "evidence" if noise is not None else "elbo"
+
+
+def interpolation_warning(gamma: float, n: int) -> str:
+    """The warning when the evidence cannot set σ: the model interpolates its rows."""
+    return (f"VI: the curvature counts {gamma:.1f} weights as determined by {n} rows: the "
+            "model interpolates them and leaves no residual to set σ by the evidence, so σ "
+            "is the ELBO's (a narrower prior, more rows, or "
+            "likelihood=br.GaussianLikelihood(noise=...))")
+
+
+def pruning_warning(pruned: bool, at: str, rss: float, n: int, noise) -> str | None:
+    """The warning when mean field has switched off units the data need: the first q's mean
+    left more than ``PRUNED_RSS`` times the residual the mode's σ expects (``pruned``,
+    :func:`pruned`) and σ was not set at the mode (``noise="elbo"``, or a prior whose γ VI
+    does not form); or, σ set there (``at`` "mode"), q's mean still leaves more than
+    ``PRUNED_RSS`` times the residual σ²N."""
+    if at == "mode":
+        if not rss > PRUNED_RSS * n * noise**2:
+            return None
+        why = f"its mean leaves {rss / (n * noise**2):.1f}× the residual σ²N of σ = {noise:.3g}"
+    elif pruned:
+        why = "its mean left over twice the residual the mode's σ expects"
+    else:
+        return None
+    return (f"VI: mean field has pruned units the data need ({why}; diagnostics['rss_mean'], "
+            "['rss_mode']), and the predictive mean misses the rows. Use LaplaceApprox, SGLD "
+            "or NUTS for this network, a narrower prior, or give σ "
+            "(likelihood=br.GaussianLikelihood(noise=...))")
