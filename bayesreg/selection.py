@@ -34,7 +34,7 @@ from bayesreg.likelihoods import GaussianLikelihood
 from bayesreg.methods.exact import Exact
 from bayesreg.methods.laplace import LaplaceApprox
 from bayesreg.methods.map import MAP
-from bayesreg.priors import Gaussian, Prior
+from bayesreg.priors import Flat, Gaussian, Prior, as_prior_spec
 
 CRITERIA = ("evidence", "validation", "cv")
 
@@ -104,6 +104,12 @@ def select_prior_scale(model, X, y, scales: Sequence[float] | None = None, by: s
         linear = getattr(model, "linear_in_params", False)
         exact_ok = linear and isinstance(likelihood, GaussianLikelihood) and prior is Gaussian
         method = (Exact() if exact_ok else LaplaceApprox()) if by == "evidence" else MAP()
+    improper = ("by='evidence' needs a proper prior on every coefficient; the prior built "
+                "from the scale has a Flat part")
+    # said before any fit (a fit under a flat part takes seconds, then has no evidence)
+    parts = as_prior_spec(make(scales[0])).values()
+    if by == "evidence" and any(isinstance(p, Flat) for p in parts):
+        raise ValueError(improper)
     scores = []
     for s in scales:
         spec = make(s)
@@ -113,8 +119,7 @@ def select_prior_scale(model, X, y, scales: Sequence[float] | None = None, by: s
                 post = fit(model, X, y, method=method, prior=spec, likelihood=likelihood,
                            seed=seed)
             if math.isnan(post.log_evidence):
-                raise ValueError("by='evidence' needs a proper prior on every coefficient; "
-                                 "the prior built from the scale has a Flat part")
+                raise ValueError(improper)
             scores.append(float(post.log_evidence))
         else:
             splits = _splits(X.shape[0], by, validation_fraction,

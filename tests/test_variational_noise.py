@@ -1,6 +1,8 @@
 """How VI sets a learned σ (bayesreg.variational_noise): the fixed point at the mode against
 the dense curvature, the interpolating mode, and the pruning test."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,8 +28,15 @@ def _problem(X, y, lik=None, prior=None):
     return Problem(br.MLP((8,)), lik, prior, X, y, jax.random.key(0))
 
 
+@functools.lru_cache(maxsize=1)
+def _curve_mode():
+    """Weights near a least-squares fit of ``_curve()`` (a few hundred Adam steps), shared by
+    the tests."""
+    X, y = _curve()
+    return _mode(_problem(X, y))
+
+
 def _mode(problem):
-    """Weights near a least-squares fit of the curve (a few hundred Adam steps)."""
     fit = br.fit(problem.model, problem.X, problem.y, method=br.MAP(steps=600),
                  likelihood=br.GaussianLikelihood(0.3), prior=br.Gaussian(1.0), center=False)
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a[0]), fit.params)
@@ -40,7 +49,7 @@ def test_the_fixed_point_at_the_mode_solves_the_evidence_equation():
     root (the map has one)."""
     X, y = _curve()
     problem = _problem(X, y)
-    params = _mode(problem)
+    params = _curve_mode()
     sigma = mode_noise(problem, params, 1.0)
     assert sigma == pytest.approx(mode_noise(problem, params, 0.01), rel=1e-4)
     z = {"params": params, "theta": {"log_noise": jnp.log(jnp.float32(sigma))}, "hyper": {}}
@@ -72,7 +81,7 @@ def test_pruned_compares_a_flat_mean_with_the_mode_and_only_for_a_learned_sigma(
     mode's σ (RSS(0) ≫ 2σ²N); the mode against itself, and any given σ, give None."""
     X, y = _curve()
     problem = _problem(X, y)
-    params = _mode(problem)
+    params = _curve_mode()
     off = jax.tree_util.tree_map(jnp.zeros_like, params)
     z = {"params": params, "theta": {"log_noise": jnp.log(jnp.float32(0.3))}, "hyper": {}}
     sigma = pruned(problem, z, off)
@@ -87,6 +96,6 @@ def test_a_laplace_prior_uses_its_majorisers_curvature():
     """Under a Laplace prior the exact curvature is 0, so the eigenvalues use the Gaussian
     majoriser's (as MAP's evidence does) and the mode still has a σ; a Flat prior has none."""
     X, y = _curve()
-    params = _mode(_problem(X, y))
+    params = _curve_mode()
     assert mode_noise(_problem(X, y, prior=br.Laplace(1.0)), params, 0.3) > 0
     assert mode_noise(_problem(X, y, prior=br.Flat()), params, 0.3) is None
