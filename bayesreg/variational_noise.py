@@ -9,7 +9,7 @@ and σ set there is the spread of y. :func:`pruned` detects it against the mode 
 from, and :func:`mode_noise` gives σ there: the fixed point with the weights held at the
 mode, solved through the eigenvalues μₖ of J diag(α)⁻¹Jᵀ
 (:func:`bayesreg.variational.kernel_eigenvalues`, computed once), since
-γ(σ) = Σₖ μₖ / (σ² + μₖ).
+γ(σ) = Σₖ μₖ / (σ² + μₖ): one root, found by bisection.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ def evidence_noise(problem: Problem, z, loc, gamma: float) -> float | None:
                          / (problem.n - gamma)))
 
 
-def mode_noise(problem: Problem, params, sigma0: float, iterations: int = 200,
-               rtol: float = 1e-6) -> float | None:
+def mode_noise(problem: Problem, params, rtol: float = 1e-9) -> float | None:
     """σ at the evidence's fixed point with the weights held at ``params`` (VI's starting
-    mode): σ² = RSS / (N − γ(σ)), γ(σ) = Σₖ μₖ / (σ² + μₖ), solved from ``sigma0`` by the
-    damped iteration log σ² ← ½ (log σ² + log RSS / (N − γ(σ))) (the undamped map is
-    decreasing, so its iterates alternate; damped, its slope in log σ² lies in [0, ½)). None
-    where the eigenvalues cannot be formed, and where the mode interpolates its rows (N − γ
-    falls below 1 on the way: a residual near 0 drives σ, so γ, towards N).
+    mode): the root of σ² (N − γ(σ)) = RSS, γ(σ) = Σₖ μₖ / (σ² + μₖ). The left side,
+    h(s) = sN − Σₖ μₖ s / (s + μₖ) in s = σ², grows from 0 to ∞ (h′(s) = N − Σₖ μₖ² /
+    (s + μₖ)² ≥ N − #μ ≥ 0), so the root is unique and bisection on log σ² finds it from any
+    start. None where the eigenvalues cannot be formed, and where the mode interpolates its
+    rows: RSS = 0, or fewer than one row's worth of residual left at the root (N − γ < 1,
+    where the exact evidence refuses).
 
     Examples
     --------
@@ -73,29 +73,33 @@ def mode_noise(problem: Problem, params, sigma0: float, iterations: int = 200,
     >>> problem = Problem(br.Linear(), br.GaussianLikelihood(noise_prior=1.0),
     ...                   as_prior_spec(br.Gaussian(1.0)), X, y, jax.random.key(0))
     >>> params = {"weights": [np.array([[1.0], [-1.0]])], "biases": [np.zeros(1)]}
-    >>> sigma = mode_noise(problem, params, 1.0)
+    >>> sigma = mode_noise(problem, params)
     >>> Phi = np.c_[X, np.ones(30)]  # J of a linear model; α = 1 for every weight
     >>> gamma = np.sum(1 / (sigma**2 / np.linalg.eigvalsh(Phi.T @ Phi) + 1))
-    >>> bool(np.isclose(sigma**2, residual_sum(problem, params) / (30 - gamma), rtol=1e-4))
+    >>> bool(np.isclose(sigma**2, residual_sum(problem, params) / (30 - gamma), rtol=1e-6))
     True
     """
     mu = kernel_eigenvalues(problem, params)
-    if mu is None:
+    rss, n = residual_sum(problem, params), problem.n
+    if mu is None or not rss > 0:
         return None
-    rss, n, s2 = residual_sum(problem, params), problem.n, float(sigma0) ** 2
-    for _ in range(iterations):
-        room = n - np.sum(mu / (s2 + mu))
-        if room < 1.0 or not rss > 0:
-            return None
-        new = np.sqrt(s2 * rss / room)
-        if abs(new - s2) <= rtol * s2:
-            return float(np.sqrt(new))
-        s2 = new
-    return float(np.sqrt(s2))
+
+    def excess(log_s):  # h(s) − RSS, increasing in log s
+        s = np.exp(log_s)
+        return s * (n - np.sum(mu / (s + mu))) - rss
+
+    lo = hi = np.log(rss / n)  # h(s) ≤ sN: the root is at or above RSS/N
+    while excess(hi) < 0:
+        hi += np.log(4.0)
+    while hi - lo > rtol:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
+    s2 = float(np.exp(hi))
+    return None if n - np.sum(mu / (s2 + mu)) < 1.0 else float(np.sqrt(s2))
 
 
 def pruned(problem: Problem, z, params) -> float | None:
-    """σ at the mode ``z`` VI started from (:func:`mode_noise`, from the mode's own σ) when
+    """σ at the mode ``z`` VI started from (:func:`mode_noise`) when
     q's mean, the weights ``params``, leaves more than ``PRUNED_RSS`` times the residual σ²N
     that σ expects: mean field has switched off units the data need. None when it has not,
     where σ is not learned, and where the mode interpolates (no σ to measure against)."""
@@ -104,8 +108,7 @@ def pruned(problem: Problem, z, params) -> float | None:
     rss, mode_rss = residual_sum(problem, params), residual_sum(problem, z["params"])
     if not rss > PRUNED_RSS * mode_rss:  # RSS(mode) ≤ σ²N: no σ needed to rule it out
         return None
-    sigma0 = float(np.exp(np.ravel(z["theta"]["log_noise"])[0]))
-    sigma = mode_noise(problem, z["params"], sigma0)
+    sigma = mode_noise(problem, z["params"])
     return sigma if sigma is not None and rss > PRUNED_RSS * problem.n * sigma**2 else None
 
 

@@ -96,7 +96,7 @@ def test_a_mean_field_that_prunes_the_network_takes_sigma_from_the_mode():
     assert (d["noise"], d["noise_at"]) == ("evidence", "mode")
     assert d["sigma_elbo"] > 2.0  # what the first q made of σ
     # the bounds for a learned σ (truth 0.3) and for the curve (MAP's RMSE is 0.18;
-    # measured here 0.342 and 0.275; the pruned q's mean was 0.73 from the curve)
+    # measured here 0.342 and 0.278; the pruned q's mean was 0.73 from the curve)
     assert 0.2 < float(np.mean(post.noise_std())) < 0.45
     assert np.sqrt(np.mean((post.predict(xt).mean - np.sin(3 * xt)) ** 2)) < 0.4
     with pytest.warns(UserWarning, match="pruned units"):
