@@ -97,3 +97,29 @@ def test_a_laplace_prior_uses_its_majorisers_curvature():
     params = _curve_mode()
     assert mode_noise(_problem(X, y, prior=br.Laplace(1.0)), params) > 0
     assert mode_noise(_problem(X, y, prior=br.Flat()), params) is None
+
+
+def test_fewer_rows_than_weights_still_find_the_root():
+    """10 rows, 20 features and a bias under N(0, 0.3²), at the ridge mode. γ(σ → 0) → N, and
+    at the mode's type-I σ = √(RSS/N) fewer than one row's worth of residual is left, so a
+    fixed-point iteration started there stopped with no σ; the root of σ²(N − γ(σ)) = RSS,
+    which leaves 2.5 rows, is found whatever the start and satisfies the equation with γ
+    from the dense inverse."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((10, 20))
+    y = X @ (0.3 * rng.standard_normal(20)) + 0.5 * rng.standard_normal(10)
+    Phi, alpha = np.c_[X, np.ones(10)], 1 / 0.3**2
+    coef = np.linalg.solve(Phi.T @ Phi + alpha * np.eye(21), Phi.T @ y)  # the mode at σ = 1
+    params = {"weights": [coef[:20, None]], "biases": [coef[20:]]}
+    problem = Problem(br.Linear(), br.GaussianLikelihood(noise_prior=1.0),
+                      as_prior_spec(br.Gaussian(0.3)), X, y, jax.random.key(0))
+    rss = residual_sum(problem, params)
+
+    def gamma(sigma):
+        G = Phi.T @ Phi / sigma**2
+        return np.trace(G @ np.linalg.inv(G + alpha * np.eye(21)))
+
+    assert 10 - gamma(np.sqrt(rss / 10)) < 1.0  # where the iteration would have started
+    sigma = mode_noise(problem, params)
+    assert 1.0 < 10 - gamma(sigma) < 3.0
+    assert sigma**2 == pytest.approx(rss / (10 - gamma(sigma)), rel=1e-4)
