@@ -81,8 +81,8 @@ def mode_noise(problem: Problem, params, rtol: float = 1e-9) -> float | None:
     """
     mu = kernel_eigenvalues(problem, params)
     rss, n = residual_sum(problem, params), problem.n
-    if mu is None or not rss > 0:
-        return None
+    if mu is None or not 0 < rss < np.inf or not np.all(np.isfinite(mu)):
+        return None  # (an infinite RSS would never bracket the root)
 
     def excess(log_s):  # h(s) − RSS, increasing in log s
         s = np.exp(log_s)
