@@ -54,14 +54,16 @@ def evidence_noise(problem: Problem, z, loc, gamma: float) -> float | None:
                          / (problem.n - gamma)))
 
 
-def mode_noise(problem: Problem, params, rtol: float = 1e-9) -> float | None:
+def mode_noise(problem: Problem, params, rtol: float = 1e-9, rss: float | None = None
+               ) -> float | None:
     """σ at the evidence's fixed point with the weights held at ``params`` (VI's starting
     mode): the root of σ² (N − γ(σ)) = RSS, γ(σ) = Σₖ μₖ / (σ² + μₖ). The left side,
     h(s) = sN − Σₖ μₖ s / (s + μₖ) in s = σ², grows from 0 to ∞ (h′(s) = N − Σₖ μₖ² /
     (s + μₖ)² ≥ N − #μ ≥ 0), so the root is unique and bisection on log σ² finds it from any
     start. None where the eigenvalues cannot be formed, and where the mode interpolates its
     rows: RSS = 0, or fewer than one row's worth of residual left at the root (N − γ < 1,
-    where the exact evidence refuses).
+    where the exact evidence refuses). ``rss``: the residual at ``params`` when the caller
+    has it (:func:`residual_sum`).
 
     Examples
     --------
@@ -80,7 +82,8 @@ def mode_noise(problem: Problem, params, rtol: float = 1e-9) -> float | None:
     True
     """
     mu = kernel_eigenvalues(problem, params)
-    rss, n = residual_sum(problem, params), problem.n
+    rss = residual_sum(problem, params) if rss is None else rss
+    n = problem.n
     if mu is None or not 0 < rss < np.inf or not np.all(np.isfinite(mu)):
         return None  # (an infinite RSS would never bracket the root)
 
@@ -98,17 +101,19 @@ def mode_noise(problem: Problem, params, rtol: float = 1e-9) -> float | None:
     return None if n - np.sum(mu / (s2 + mu)) < 1.0 else float(np.sqrt(s2))
 
 
-def pruned(problem: Problem, z, params) -> float | None:
-    """σ at the mode ``z`` VI started from (:func:`mode_noise`) when
-    q's mean, the weights ``params``, leaves more than ``PRUNED_RSS`` times the residual σ²N
-    that σ expects: mean field has switched off units the data need. None when it has not,
-    where σ is not learned, and where the mode interpolates (no σ to measure against)."""
+def pruned(problem: Problem, z, params, mode_rss: float | None = None) -> float | None:
+    """σ at the mode ``z`` VI started from (:func:`mode_noise`) when q's mean, the weights
+    ``params``, leaves more than ``PRUNED_RSS`` times the residual σ²N that σ expects: mean
+    field has switched off units the data need. None when it has not, where σ is not
+    learned, and where the mode interpolates (no σ to measure against). ``mode_rss``: the
+    mode's residual when the caller has it."""
     if not getattr(problem.likelihood, "learned_noise", False):
         return None
-    rss, mode_rss = residual_sum(problem, params), residual_sum(problem, z["params"])
+    rss = residual_sum(problem, params)
+    mode_rss = residual_sum(problem, z["params"]) if mode_rss is None else mode_rss
     if not rss > PRUNED_RSS * mode_rss:  # RSS(mode) ≤ σ²N: no σ needed to rule it out
         return None
-    sigma = mode_noise(problem, z["params"])
+    sigma = mode_noise(problem, z["params"], rss=mode_rss)
     return sigma if sigma is not None and rss > PRUNED_RSS * problem.n * sigma**2 else None
 
 

@@ -182,7 +182,7 @@ class VI:
         # q that switched off units the data need (its mean leaves > PRUNED_RSS × the
         # residual the mode's σ expects) has no fit to set σ at: σ at the mode, q from there
         start, start_scale, at = unravel(loc), dict(unravel(scale), theta={}), "mean"
-        sigma_mode = vn.pruned(problem, z0, start["params"]) if rss_known else None
+        sigma_mode = vn.pruned(problem, z0, start["params"], mode_rss) if rss_known else None
         if self.noise == "evidence" and sigma_mode is not None:  # any prior family
             noise, start, start_scale, at = sigma_mode, z0, None, "mode"
         if noise is not None:
