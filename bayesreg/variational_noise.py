@@ -106,7 +106,24 @@ def pruned(problem: Problem, z, params, mode_rss: float | None = None) -> float 
     ``params``, leaves more than ``PRUNED_RSS`` times the residual σ²N that σ expects: mean
     field has switched off units the data need. None when it has not, where σ is not
     learned, and where the mode interpolates (no σ to measure against). ``mode_rss``: the
-    mode's residual when the caller has it."""
+    mode's residual when the caller has it.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((30, 2)); y = X @ [1.0, -1.0] + 0.5 * rng.standard_normal(30)
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(noise_prior=1.0),
+    ...                   as_prior_spec(br.Gaussian(1.0)), X, y, jax.random.key(0))
+    >>> mode = {"params": {"weights": [np.array([[1.0], [-1.0]])], "biases": [np.zeros(1)]}}
+    >>> off = {"weights": [np.zeros((2, 1))], "biases": [np.zeros(1)]}  # a switched-off fit
+    >>> pruned(problem, mode, off) == mode_noise(problem, mode["params"])
+    True
+    >>> pruned(problem, mode, mode["params"]) is None  # q's mean fits as the mode does
+    True
+    """
     if not getattr(problem.likelihood, "learned_noise", False):
         return None
     rss = residual_sum(problem, params)
@@ -118,13 +135,31 @@ def pruned(problem: Problem, z, params, mode_rss: float | None = None) -> float 
 
 
 def residual_sum(problem: Problem, params) -> float:
-    """Σᵢ (yᵢ − f(xᵢ))² of the first output at the weights ``params``, in float64."""
+    """Σᵢ (yᵢ − f(xᵢ))² of the first output at the weights ``params``, in float64.
+
+    Examples
+    --------
+    >>> import jax, numpy as np, bayesreg as br
+    >>> from bayesreg.priors import as_prior_spec
+    >>> from bayesreg.problem import Problem
+    >>> problem = Problem(br.Linear(), br.GaussianLikelihood(), as_prior_spec(br.Flat()),
+    ...                   np.zeros((3, 1)), np.array([1.0, 2.0, 2.0]), jax.random.key(0))
+    >>> residual_sum(problem, {"weights": [np.zeros((1, 1))], "biases": [np.ones(1)]})
+    2.0
+    """
     f = np.asarray(problem.model.apply(params, jnp.asarray(problem.X)))[:, 0]
     return float(np.sum((np.asarray(problem.y, np.float64) - f) ** 2))
 
 
 def noise_source(likelihood, noise) -> str:
-    """How σ was set: "given", "evidence", "elbo", or "none" (a likelihood without one σ)."""
+    """How σ was set: "given", "evidence", "elbo", or "none" (a likelihood without one σ).
+
+    Examples
+    --------
+    >>> import bayesreg as br
+    >>> noise_source(br.GaussianLikelihood(0.3), None), noise_source(br.GaussianLikelihood(), 0.4)
+    ('given', 'evidence')
+    """
     if not isinstance(likelihood, GaussianLikelihood) or likelihood.heteroscedastic:
         return "none"
     if not likelihood.learned_noise:
@@ -133,7 +168,13 @@ def noise_source(likelihood, noise) -> str:
 
 
 def interpolation_warning(gamma: float, n: int) -> str:
-    """The warning when the evidence cannot set σ: the model interpolates its rows."""
+    """The warning when the evidence cannot set σ: the model interpolates its rows.
+
+    Examples
+    --------
+    >>> interpolation_warning(11.6, 12)[:52]
+    'VI: the curvature counts 11.6 weights as determined '
+    """
     return (f"VI: the curvature counts {gamma:.1f} weights as determined by {n} rows: the "
             "model interpolates them and leaves no residual to set σ by the evidence, so σ "
             "is the ELBO's (a narrower prior, more rows, or "
@@ -145,7 +186,15 @@ def pruning_warning(pruned: bool, at: str, rss: float, n: int, noise) -> str | N
     left more than ``PRUNED_RSS`` times the residual the mode's σ expects (``pruned``,
     :func:`pruned`) and σ was not set at the mode (``noise="elbo"``, or a prior whose γ VI
     does not form); or, σ set there (``at`` "mode"), q's mean still leaves more than
-    ``PRUNED_RSS`` times the residual σ²N."""
+    ``PRUNED_RSS`` times the residual σ²N.
+
+    Examples
+    --------
+    >>> pruning_warning(True, "mean", 30.0, 50, None)[:38]  # σ kept from the ELBO
+    'VI: mean field has pruned units the da'
+    >>> pruning_warning(True, "mode", 5.0, 50, 0.3) is None  # 5 < 2 · 50 · 0.3²: it fits
+    True
+    """
     if at == "mode":
         if not rss > PRUNED_RSS * n * noise**2:
             return None
