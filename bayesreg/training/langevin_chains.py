@@ -31,7 +31,7 @@ from bayesreg.training.streamed import sum_log_likelihood_streamed
 
 @dataclasses.dataclass(frozen=True)
 class Thinning:
-    """The kept draws of a run as a collector (:class:`bayesreg.training.loop.Collector`):
+    """The kept draws of a run as a collector (:class:`bayesreg.training.update.Collector`):
     after every ``every`` = ``plan.thinning`` steps the state is offered; those of the
     sampling phases are written to their slot of a (cycles × draws, ...) buffer, those of
     the warm-up and of cSG-MCMC's exploration are dropped.
@@ -100,7 +100,7 @@ def minibatch_log_joint(model, likelihood, prior, z, X, y, scale=1.0) -> jax.Arr
 class NegLogDensity:
     """The loss whose exp(−loss) the chains sample: −log p̃(z) on a batch of |B| rows of
     N = ``n`` (:func:`minibatch_log_joint` at scale N/|B|), in the objective's signature of
-    the training loop (:func:`bayesreg.training.loop.step`), so that a Langevin step is the
+    the training loop (:func:`bayesreg.training.update.step`), so that a Langevin step is the
     loop's step with the Langevin transform. Hashable, like the training objectives.
 
     Examples

@@ -7,10 +7,14 @@ batch_sharding=None)`` is pure. What it minimises is passed in: ``objective`` (a
 :class:`~bayesreg.training.objective.NegLogJoint`, the negative log joint per point or the
 latent density); the update is an optax transform from ``method`` (L-BFGS included, its
 line search fed the objective), started from ``opt_state0`` when the caller computed one;
-early stopping is an :class:`EarlyStopping` state in the carry; an optional ``hook``
-(:class:`EvidenceHook`) updates hyperparameters between rounds of updates, or a
-``collect`` (:class:`Collector`) folds the iterates after each round into running
-statistics (SWAG's moments).
+early stopping is an :class:`~bayesreg.training.update.EarlyStopping` state in the carry; an
+optional ``hook`` (:class:`~bayesreg.training.evidence.EvidenceHook`) updates hyperparameters
+between rounds of updates, or a ``collect``
+(:class:`~bayesreg.training.update.Collector`) folds the iterates after each round into
+running statistics (SWAG's moments). The update and its bookkeeping are
+:class:`~bayesreg.training.update.Updates`, the body the loop over chunks runs too: an epoch
+of mini-batches here is :meth:`~bayesreg.training.update.Updates.over_batches` over one chunk,
+the rows held on the device.
 ``train_compiled`` is it under ``jit``; ``train_members`` is its ``vmap`` over members
 (initial states, keys, and bagged data or anchored priors). A method's own jitted program
 may call ``train_loop`` inside it (SWAG computes its rates, trains and draws in one
@@ -20,26 +24,24 @@ parallel, :mod:`bayesreg.data.devices`).
 Every loop is ``lax.scan`` — a scan over rounds of a scan over units with a hook — so there is
 no Python loop per step and no ``cond`` (cheap under ``vmap``). Full-batch data are padded to
 a geometric bucket of rows and masked (:func:`padded`), so fits on many training sizes share
-O(log N) compiled programs. The same loop over data read by chunks is
+O(log N) compiled programs. The same updates over data read by chunks are driven by
 :mod:`bayesreg.training.streamed`.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from bayesreg import _progress
-from bayesreg.data import devices as _distributed
 from bayesreg.data.buckets import bucket, pad_rows, to_device
 from bayesreg.training import convergence
 from bayesreg.training.evidence import target_scale
 from bayesreg.training.objective import row_weights
+from bayesreg.training.update import Carry, EarlyStopping, Updates, Validation, offered
 
 
 def bucketed(X, y, X_val, y_val, per_epoch: int, batch: int):
@@ -65,128 +67,6 @@ def padded(X, y, full_batch: bool):
     return pad_rows(X, -2), pad_rows(y, X.ndim - 2), mask  # y's rows: (N,), (N, T), (M, N)
 
 
-def bind_hyperparameters(hook, h, likelihood, prior):
-    """(likelihood, prior) at the hook's hyperparameters ``h``; as given without a hook.
-
-    Examples
-    --------
-    >>> import bayesreg as br
-    >>> lik, prior = br.GaussianLikelihood(0.5), {"weights": br.Gaussian(1.0)}
-    >>> bind_hyperparameters(None, {}, lik, prior) == (lik, prior)
-    True
-    """
-    return hook.bind(h, likelihood, prior) if hook is not None else (likelihood, prior)
-
-
-def step(objective, tx, likelihood, prior, n, carry, batch, *, hook=None, h=None,
-         weights=None, lbfgs=False, real=None):
-    """One update on one mini-batch: the step of every loop (in memory, by chunks, SGLD's).
-
-    ``carry`` = (state, optimiser state) and ``batch`` = (X_b (B, D), y_b (B,), key); the
-    hyperparameters ``h`` of a ``hook`` are bound into (likelihood, prior), the gradient of
-    ``objective`` (state, lik, prior, X_b, y_b, key, n, weights) on the batch is fed to the
-    optax transform ``tx`` (L-BFGS's line search the objective itself when ``lbfgs``), and
-    the update applied. ``real`` (a traced bool, optional) marks a padded batch that must
-    leave the carry as it was (a chunk's last batches, a hook round's padding).
-
-    Returns ((state, optimiser state), loss on the batch).
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp, optax, bayesreg as br
-    >>> from bayesreg.training.objective import NegLogJoint
-    >>> model = br.Linear()
-    >>> state = {"params": model.init(jax.random.key(0), 1), "theta": {}}
-    >>> tx = optax.sgd(0.5)
-    >>> X, y = jnp.ones((4, 1)), jnp.ones(4)
-    >>> prior = {"weights": br.Flat(), "biases": br.Flat()}
-    >>> (new, _), loss = step(NegLogJoint(model), tx, br.GaussianLikelihood(1.0), prior, 4,
-    ...                       (state, tx.init(state)), (X, y, jax.random.key(1)))
-    >>> float(new["params"]["biases"][0][0])  # b − 0.5 ∂ℓ/∂b = 0 + 0.5 (y − f) at f = 0
-    0.5
-    """
-    state, opt_state = carry
-    Xb, yb, k = batch
-    lik, pri = bind_hyperparameters(hook, h, likelihood, prior)
-
-    def value_fn(s):
-        return objective(s, lik, pri, Xb, yb, k, n, weights)
-
-    if lbfgs:  # the line search needs the objective itself
-        loss, grads = optax.value_and_grad_from_state(value_fn)(state, state=opt_state)
-        updates, new_opt = tx.update(grads, opt_state, state, value=loss, grad=grads,
-                                     value_fn=value_fn)
-    else:
-        loss, grads = jax.value_and_grad(value_fn)(state)
-        updates, new_opt = tx.update(grads, opt_state, state)
-    new = (optax.apply_updates(state, updates), new_opt)
-    if real is not None:
-        new = jax.tree_util.tree_map(lambda a, b: jnp.where(real, a, b), new, carry)
-    return new, loss
-
-
-class Collector(Protocol):
-    """What :func:`train_loop` folds the iterates into (``collect=``): every ``every``
-    units the parameters φ, as the loop leaves them, update the collector's state.
-    Hashable (a static argument of the compiled loop), e.g. a frozen dataclass. A collector
-    with ``whole_state = True`` is offered the whole state instead (φ, θ and the rest of a
-    latent state: SGLD's kept draws).
-
-    Examples
-    --------
-    >>> import dataclasses, jax, jax.numpy as jnp
-    >>> @dataclasses.dataclass(frozen=True)
-    ... class RunningMean:
-    ...     every: int
-    ...     def init(self, params):
-    ...         return jax.tree_util.tree_map(jnp.zeros_like, params)
-    ...     def update(self, acc, params, i):  # the i-th collected iterate, from 0
-    ...         return jax.tree_util.tree_map(lambda a, p: a + (p - a) / (i + 1), acc, params)
-    """
-
-    every: int
-
-    def init(self, params) -> Any:
-        """The state before any iterate is collected."""
-
-    def update(self, acc, params, i) -> Any:
-        """The state after collecting ``params``, the ``i``-th iterate (from 0)."""
-
-
-class EarlyStopping(NamedTuple):
-    """Early stopping's state, carried by the training loop: the state with the lowest
-    validation loss so far, that loss, the updates since it, the updates run, and the update
-    at which the patience ran out (−1 while it has not)."""
-
-    best_state: Any
-    best_loss: jax.Array
-    since_best: jax.Array
-    step: jax.Array
-    stopped_at: jax.Array
-
-    @classmethod
-    def init(cls, state0, dtype) -> EarlyStopping:
-        return cls(state0, jnp.asarray(jnp.inf, dtype), jnp.asarray(0), jnp.asarray(0),
-                   jnp.asarray(-1))
-
-    def stopped(self, patience: int | None) -> jax.Array:
-        """Whether ``patience`` updates have passed without a better validation loss."""
-        return self.since_best >= patience if patience is not None else jnp.array(False)
-
-    def update(self, state, loss, frozen) -> EarlyStopping:
-        """After an update to ``state`` with validation ``loss``; a ``frozen`` loop (already
-        stopped) only counts the update."""
-        better = (loss < self.best_loss) & ~frozen
-        return EarlyStopping(
-            best_state=jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a),
-                                              self.best_state, state),
-            best_loss=jnp.where(better, loss, self.best_loss),
-            since_best=jnp.where(better, 0, jnp.where(frozen, self.since_best,
-                                                      self.since_best + 1)),
-            step=self.step + 1,
-            stopped_at=jnp.where(frozen & (self.stopped_at < 0), self.step, self.stopped_at))
-
-
 def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, state0, X, y,
                key, X_val, y_val, *, hook=None, mask=None, val_mask=None, collect=None,
                opt_state0=None, batch_sharding=None):
@@ -195,18 +75,18 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     The loop runs ``epochs`` units (one update each with the full batch, one pass over the
     shuffled mini-batches otherwise; one batch of rows drawn with replacement when
     ``per_epoch`` is 1 and ``method.resample``: SGLD's steps). With a ``hook``
-    (:class:`EvidenceHook`) the units are split into a burn-in and rounds: before each
-    round the hook updates the hyperparameters h (σ, prior scales), which the objective
-    then holds fixed, so the loop is a scan over rounds of a scan over units — no ``cond``,
-    so it stays cheap under ``vmap``.
+    (:class:`~bayesreg.training.evidence.EvidenceHook`) the units are split into a burn-in
+    and rounds: before each round the hook updates the hyperparameters h (σ, prior scales),
+    which the objective then holds fixed, so the loop is a scan over rounds of a scan over
+    units — no ``cond``, so it stays cheap under ``vmap``.
 
     ``mask`` (full batch only) and ``val_mask`` mark the real rows (1) of data padded to a
     bucketed size (0 for padding): the objective averages over real rows only, so fits on
     many training sizes share a few compiled programs.
 
-    With ``collect`` (a :class:`Collector`) the units are split into rounds of
-    ``collect.every`` and the parameters after each round are folded into the collector's
-    state (``trace["collected"]``); the iterates are those of the loop without it.
+    With ``collect`` (a :class:`~bayesreg.training.update.Collector`) the units are split
+    into rounds of ``collect.every`` and the parameters after each round are folded into the
+    collector's state (``trace["collected"]``); the iterates are those of the loop without it.
     ``opt_state0`` replaces ``tx.init(state0)``: an optimiser state computed in the
     program (SWAG's per-parameter rates).
 
@@ -239,147 +119,137 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     mask = jnp.ones(X.shape[0], X.dtype) if mask is None else mask
     val_mask = jnp.ones(X_val.shape[0], X.dtype) if val_mask is None else val_mask
     n = X.shape[0] if not full else jnp.sum(mask)
-    total = epochs * per_epoch
-    tx = method.transform(total)
+    tx = method.transform(epochs * per_epoch)
     watch = X_val.shape[0] > 0
-    patience = method.early_stopping
-    lbfgs = method.optimizer == "lbfgs"
     resample = getattr(method, "resample", False) and per_epoch == 1
     # the scale of the targets (1 for a constant target): σ's start and floor
-    if hook:
-        y_std = target_scale(y, mask).astype(X.dtype)
-    else:
-        y_std = None
-
-    weights = row_weights(mask) if full else None
-
-    def update(carry, xs):
-        state, opt_state, track, h = carry
-        (new_state, new_opt), loss = step(objective, tx, likelihood, prior, n, (state, opt_state),
-                                          xs, hook=hook, h=h, weights=weights, lbfgs=lbfgs)
-        if not watch:
-            return (new_state, new_opt, track, h), (loss, jnp.zeros((), loss.dtype))
-        frozen = track.stopped(patience)
-        # once stopped, keep the parameters where they were: the loop runs on, unchanged
-        new_state, new_opt = jax.tree_util.tree_map(lambda a, b: jnp.where(frozen, a, b),
-                                                    (state, opt_state), (new_state, new_opt))
-        lik = bind_hyperparameters(hook, h, likelihood, prior)[0]
-        v = objective.validation_loss(new_state, lik, X_val, y_val, val_mask)
-        return (new_state, new_opt, track.update(new_state, v, frozen), h), (loss, v)
+    y_std = target_scale(y, mask).astype(X.dtype) if hook else None
+    updates = Updates(objective, tx, likelihood, prior, n, hook=hook,
+                      weights=row_weights(mask) if full else None,
+                      lbfgs=method.optimizer == "lbfgs",
+                      validation=Validation(X_val, y_val, val_mask, method.early_stopping)
+                      if watch else None, batch_sharding=batch_sharding)
 
     if full:  # full batch: a unit is one update
 
         def unit(carry, k):
-            return update(carry, (X, y, k))
-    else:  # a unit is one epoch of shuffled mini-batches
-
-        def rows(idx):  # data parallel with a batch sharding: each device a share
-            return _distributed.constrain_batch(X[idx], y[idx], batch_sharding)
+            return updates(carry, (X, y, k))
+    elif resample:  # one batch, rows drawn with replacement: O(batch) work, any n
 
         def unit(carry, k):
             perm_key, step_key = jax.random.split(k)
-            if resample:  # one batch, rows drawn with replacement: O(batch) work, any n
-                return update(carry, (*rows(jax.random.randint(perm_key, (batch,), 0, n)),
-                                      step_key))
-            idx = jax.random.permutation(perm_key, n)[: per_epoch * batch]
-            idx = idx.reshape(per_epoch, batch)
-            step_keys = jax.random.split(step_key, per_epoch)
-            return jax.lax.scan(lambda c, xs: update(c, (*rows(xs[0]), xs[1])), carry,
-                                (idx, step_keys))
+            return updates(carry, (*updates.rows(X, y, jax.random.randint(perm_key, (batch,), 0,
+                                                                          n)), step_key))
+    else:  # a unit is one epoch: the rows, held on the device, are its one chunk
 
-    track0 = EarlyStopping.init(state0, X.dtype) if watch else ()
-    h0 = hook.init(state0["params"], y_std, X.dtype) if hook is not None else {}
-    carry0 = (state0, tx.init(state0) if opt_state0 is None else opt_state0, track0, h0)
+        def unit(carry, k):
+            perm_key, step_key = jax.random.split(k)
+            index = jax.random.permutation(perm_key, n)[: per_epoch * batch]
+            return updates.over_batches(carry, X, y, jax.random.split(step_key, per_epoch),
+                                        index.reshape(per_epoch, batch))
+
+    carry0 = Carry(state0, tx.init(state0) if opt_state0 is None else opt_state0,
+                   hook.init(state0["params"], y_std, X.dtype) if hook is not None else (),
+                   EarlyStopping.init(state0, X.dtype) if watch else (),
+                   collect.init(offered(collect, state0)) if collect is not None else ())
     own = getattr(method, "progress_desc", None)  # SWAG's phase names itself
     desc = own or f"MAP ({method.optimizer if isinstance(method.optimizer, str) else 'custom'})"
-    named = own is None  # a method training through MAP's settings reports its own name
+    report = dict(enabled=method.progress_bar, desc=desc,
+                  named=own is None)  # a method training through MAP's settings: its own name
     keys = jax.random.split(key, epochs)
+    extra = {}
     if collect is not None:
         # rounds of ``every`` units, the parameters folded into the collector after each:
         # the same keys, so the same iterates, as the loop without it
         rounds = epochs // collect.every
-        whole = getattr(collect, "whole_state", False)
-
-        def offered(state):
-            return state if whole else state["params"]
 
         def collect_round(carry, xs):
             i, ks = xs
-            inner, acc = carry
-            inner, outs = jax.lax.scan(unit, inner, ks)
-            return (inner, collect.update(acc, offered(inner[0]), i)), outs
+            carry, outs = jax.lax.scan(unit, carry, ks)
+            return carry._replace(acc=collect.update(carry.acc, offered(collect, carry.state),
+                                                     i)), outs
 
-        ((state, _, track, h), acc), (losses, vals) = _progress.scan(
-            collect_round, (carry0, collect.init(offered(state0))),
+        carry, (losses, vals) = _progress.scan(
+            collect_round, carry0,
             (jnp.arange(rounds), keys.reshape(rounds, collect.every, *keys.shape[1:])),
-            length=rounds, enabled=method.progress_bar, desc=desc, named=named,
-            stride=collect.every, total=epochs)
-        extra = {"collected": acc}
+            length=rounds, stride=collect.every, total=epochs, **report)
+        extra["collected"] = carry.acc
     elif hook is None:
-        (state, _, track, h), (losses, vals) = _progress.scan(
-            unit, carry0, keys, length=epochs, enabled=method.progress_bar, desc=desc,
-            named=named)
-        extra = {}
+        carry, (losses, vals) = _progress.scan(unit, carry0, keys, length=epochs, **report)
     else:
-        # rounds of ``every`` units; before each round but the first (the burn-in) the hook
-        # updates h. The last round is padded to full length with masked units, so the unit
-        # body is compiled once.
-        rounds, every = hook.rounds, -(-epochs // hook.rounds)
-        valid = jnp.arange(rounds * every) < epochs
-        pad = rounds * every - epochs
-        keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(key, 1), pad)])[
-            : rounds * every] if pad else keys
-        hyper_keys = jax.random.split(jax.random.fold_in(key, epochs), rounds)
-        steps = convergence.polish_steps(objective, watch)  # a Newton step at the end
-
-        def masked(carry, xs):
-            k, ok = xs
-            new, out = unit(carry, k)
-            new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, carry)
-            return new, out
-
-        def round_(carry, xs):
-            r, k_h, ks, oks = xs
-            state, opt_state, track, h = carry
-            h_new, info = hook.update(h, objective.model, likelihood, prior, state["params"],
-                                      X, y, k_h, y_std, mask, newton=steps > 0)
-            keep = r == 0  # the burn-in round; and once early stopping froze the weights
-            if watch:
-                keep = keep | track.stopped(patience)
-            h = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), h, h_new)
-            if lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
-                opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b),
-                                                   opt_state, tx.init(state))
-            carry, outs = jax.lax.scan(masked, (state, opt_state, track, h), (ks, oks))
-            return carry, (outs, info.gamma, info.decrement, h)
-
-        xs = (jnp.arange(rounds), hyper_keys, keys.reshape(rounds, every, *keys.shape[1:]),
-              valid.reshape(rounds, every))
-        (state, _, track, h), ((losses, vals), gammas, decs, history) = _progress.scan(
-            round_, carry0, xs, length=rounds, enabled=method.progress_bar, desc=desc, named=named,
-            stride=every, total=epochs)
-        per = losses.shape[2:] if losses.ndim > 2 else ()
-        losses = losses.reshape(-1, *per)[:epochs]
-        vals = vals.reshape(-1, *per)[:epochs]
-        # updates the hook refused (not finite; round 0's is the burn-in, unused)
-        state, extra = hyper_trace(hook, state, h, gammas[-1],
-                                   jnp.sum(~jnp.isfinite(gammas[1:])), history)
-        if steps:  # Gauss–Newton steps to the mode, and how far it was before each update
-            state, (final, gains) = convergence.polished(
-                hook, steps, h, objective.model, likelihood, prior, state, X, y,
-                jax.random.fold_in(key, epochs + 1), y_std, mask)
-            extra.update(newton_decrement=final, polish_gains=gains,
-                         newton_decrement_history=jnp.concatenate([decs[1:], final[None]]))
-        # the objective changes with h: a loss compares with the start of its own round
-        extra["round_starts"] = round_starts(epochs, every, per_epoch)
+        carry, (losses, vals), extra = _hook_rounds(hook, updates, unit, method, epochs,
+                                                    per_epoch, carry0, keys, key, X, y,
+                                                    y_std, mask, watch, report)
+    state = carry.state
     losses, vals = losses.reshape(-1), vals.reshape(-1)
     trace = {"losses": losses, **extra}
     if watch:
         trace.update(val_losses=vals, best_update=jnp.argmin(vals) + 1,
-                     stopped_update=track.stopped_at)
+                     stopped_update=carry.track.stopped_at)
         if method.restore_best:
-            state = dict(track.best_state, theta=state["theta"])
+            state = dict(carry.track.best_state, theta=state["theta"])
     return state, trace
+
+
+def _hook_rounds(hook, updates, unit, method, epochs, per_epoch, carry0, keys, key, X, y,
+                 y_std, mask, watch, report):
+    """The loop's units in rounds: before each round but the first (the burn-in) the evidence
+    ``hook`` updates the hyperparameters h, which the objective then holds fixed; at the
+    end, Gauss–Newton steps to the mode when the objective allows. The last round is padded
+    to full length with masked units, so the unit body is compiled once.
+
+    Returns (carry, (losses, validation losses), trace entries)."""
+    objective, likelihood, prior = updates.objective, updates.likelihood, updates.prior
+    patience = method.early_stopping
+    rounds, every = hook.rounds, -(-epochs // hook.rounds)
+    valid = jnp.arange(rounds * every) < epochs
+    pad = rounds * every - epochs
+    keys = jnp.concatenate([keys, jax.random.split(jax.random.fold_in(key, 1), pad)])[
+        : rounds * every] if pad else keys
+    hyper_keys = jax.random.split(jax.random.fold_in(key, epochs), rounds)
+    steps = convergence.polish_steps(objective, watch)  # a Newton step at the end
+
+    def masked(carry, xs):
+        k, ok = xs
+        new, out = unit(carry, k)
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, carry), out
+
+    def round_(carry, xs):
+        r, k_h, ks, oks = xs
+        h_new, info = hook.update(carry.h, objective.model, likelihood, prior,
+                                  carry.state["params"], X, y, k_h, y_std, mask,
+                                  newton=steps > 0)
+        keep = r == 0  # the burn-in round; and once early stopping froze the weights
+        if watch:
+            keep = keep | carry.track.stopped(patience)
+        carry = carry._replace(h=jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b),
+                                                        carry.h, h_new))
+        if updates.lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
+            carry = carry._replace(opt_state=jax.tree_util.tree_map(
+                lambda a, b: jnp.where(keep, a, b), carry.opt_state,
+                updates.tx.init(carry.state)))
+        carry, outs = jax.lax.scan(masked, carry, (ks, oks))
+        return carry, (outs, info.gamma, info.decrement, carry.h)
+
+    xs = (jnp.arange(rounds), hyper_keys, keys.reshape(rounds, every, *keys.shape[1:]),
+          valid.reshape(rounds, every))
+    carry, ((losses, vals), gammas, decs, history) = _progress.scan(
+        round_, carry0, xs, length=rounds, stride=every, total=epochs, **report)
+    per = losses.shape[2:] if losses.ndim > 2 else ()
+    losses = losses.reshape(-1, *per)[:epochs]
+    vals = vals.reshape(-1, *per)[:epochs]
+    # updates the hook refused (not finite; round 0's is the burn-in, unused)
+    state, extra = hyper_trace(hook, carry.state, carry.h, gammas[-1],
+                               jnp.sum(~jnp.isfinite(gammas[1:])), history)
+    if steps:  # Gauss–Newton steps to the mode, and how far it was before each update
+        state, (final, gains) = convergence.polished(
+            hook, steps, carry.h, objective.model, likelihood, prior, state, X, y,
+            jax.random.fold_in(key, epochs + 1), y_std, mask)
+        extra.update(newton_decrement=final, polish_gains=gains,
+                     newton_decrement_history=jnp.concatenate([decs[1:], final[None]]))
+    # the objective changes with h: a loss compares with the start of its own round
+    extra["round_starts"] = round_starts(epochs, every, per_epoch)
+    return carry._replace(state=state), (losses, vals), extra
 
 
 def round_starts(epochs: int, every: int, per_epoch: int) -> np.ndarray:

@@ -9,7 +9,7 @@ decides the rest, once for every caller:
   compiled loop (:func:`bayesreg.training.loop.train_loop`, one program with the evidence
   rounds inside), its rows padded to a bucketed count for full-batch training
   (:func:`~bayesreg.training.loop.bucketed`) so that fits on many training sizes share a few
-  programs. Both take the same update (:func:`~bayesreg.training.loop.step`), collectors,
+  programs. Both run the same updates (:class:`~bayesreg.training.update.Updates`), collectors,
   keys and trace;
 - **how they are laid out over the devices** (:mod:`bayesreg.data.devices`): one network's
   mini-batches are spread over the devices (data parallel), M networks' member axis is
@@ -90,7 +90,7 @@ def run_members(objective, method, plan, axes, likelihood, prior, state0, X, y, 
     member's own batches; the same rows for all, each member's prior its own where the prior
     axis is 0). ``X_val``, ``y_val``: the validation rows every member watches (none:
     ``X[:0]``, ``y[:0]`` of unbagged rows).
-    ``collect`` (:class:`~bayesreg.training.loop.Collector`) folds each member's iterates
+    ``collect`` (:class:`~bayesreg.training.update.Collector`) folds each member's iterates
     in (``trace["collected"]``), ``opt_state0`` (a leading member axis) replaces the
     transform's ``init``. Read by chunks only: ``updates`` stops the run short of the plan's
     epochs, and ``collect_period`` counts the collector's rounds in updates

@@ -1,10 +1,11 @@
 r"""The training engine's loop over data read by chunks (:mod:`bayesreg.data.stream`): a
 memory-mapped or otherwise lazy X too large to load.
 
-:func:`train_streamed` runs the mini-batch loop of
-:func:`bayesreg.training.loop.train_loop` as a Python loop over chunks of batches, each
-chunk one compiled scan (:func:`_train_chunk`, or :func:`_train_chunk_members` for an
-ensemble sharing one stream) carrying the optimiser state on, the next chunk read by a
+:func:`train_streamed` drives the updates of :func:`bayesreg.training.loop.train_loop`
+(:class:`~bayesreg.training.update.Updates`, the same body, carry and keys) over chunks of
+batches: a Python loop whose every chunk is one compiled scan (:func:`_train_chunk`, or
+:func:`_train_chunk_members` for an ensemble sharing one stream) carrying the
+:class:`~bayesreg.training.update.Carry` on, the next chunk read by a
 background thread meanwhile; the evidence update reads the data once per round
 (:func:`_streamed_hook_update`).
 """
@@ -20,7 +21,8 @@ import numpy as np
 from bayesreg._random import numpy_rng
 from bayesreg.data import stream as _stream
 from bayesreg.problem import log_likelihood
-from bayesreg.training.loop import hyper_trace, round_starts, step
+from bayesreg.training.loop import hyper_trace, round_starts
+from bayesreg.training.update import Carry, Updates, offered
 
 
 def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
@@ -34,53 +36,24 @@ def chunk_plan(batch: int, row_bytes: int, per_epoch: int) -> tuple[int, int]:
 
 
 def _chunk_scan(objective, method, total, hook, collect, period, likelihood, prior, carry, X,
-                y, step_keys, first, count, n, perm=None):
-    """One chunk of a stream: X (L, B, D) and y (L, B) hold L batches, already shuffled, of
-    which the first ``count`` are real (the rest padding, skipped); one update each — the
-    in-memory loop's update, without validation rows — with the optimiser state carried in
-    and out. Update j uses ``step_keys[j]`` (:func:`_step_keys`: the in-memory loop's keys)
-    and is the run's update ``first`` + j. ``n`` and ``first`` are traced, so one program
-    serves every N whose chunks have the same shape. With ``perm`` (L·B,) batch j is the
-    rows perm[jB:(j+1)B] of the chunk, gathered at its update.
-
-    carry = (state, optimiser state, hyperparameters, collector state). With ``collect``
-    the state after update t = ``first`` + j is folded in as the collector's iterate i when
-    t + 1 = (i + 1)·``period``; a collector with a ``past_end`` index (one it ignores) is
-    offered every state, at that index when it is not due, so that its buffer is written in
-    place under ``vmap`` (a ``cond`` over members becomes a select that copies the buffer at
-    every update)."""
-    tx = method.transform(total)
-    whole = getattr(collect, "whole_state", False)
-
-    def update(carry, xs):
-        state, opt_state, h, acc = carry
-        j, Xb, yb = xs
-        if perm is not None:  # Xb holds the batch's rows of the chunk: gather them now
-            Xb, yb = X.reshape(-1, X.shape[-1])[Xb], y.reshape(-1)[Xb]
-        real = j < count
-        (state, opt_state), loss = step(objective, tx, likelihood, prior, n,
-                                        (state, opt_state), (Xb, yb, step_keys[j]),
-                                        hook=hook, h=h, real=real)
-        if collect is not None:  # the end of a round of ``period`` updates: fold it in
-            t = first + j
-            due = real & ((t + 1) % period == 0)
-            offered = state if whole else state["params"]
-            past_end = getattr(collect, "past_end", None)
-            if past_end is not None:  # an index it drops: written in place, no select
-                acc = collect.update(acc, offered, jnp.where(due, (t + 1) // period - 1,
-                                                             past_end))
-            else:
-                acc = jax.lax.cond(due, lambda a: collect.update(a, offered,
-                                                                 (t + 1) // period - 1),
-                                   lambda a: a, acc)
-        return (state, opt_state, h, acc), loss
-
-    rows = (X, y) if perm is None else (perm.reshape(y.shape),) * 2
-    return jax.lax.scan(update, carry, (jnp.arange(X.shape[0]), *rows))
+                y, step_keys, first, count, n, index=None):
+    """One chunk of a stream: the loop's :class:`~bayesreg.training.update.Updates` (without
+    validation rows) over its batches, the :class:`~bayesreg.training.update.Carry` carried
+    in and out. X (L, B, D) and y (L, B) hold L batches, already shuffled, of which the
+    first ``count`` are real (the rest padding, skipped); with ``index`` (L, B) X (R, D) and
+    y (R,) hold the chunk's rows and batch j is rows index[j]. Update j uses
+    ``step_keys[j]`` (:func:`_step_keys`: the in-memory loop's keys) and is the run's update
+    ``first`` + j. ``n`` and ``first`` are traced, so one program serves every N whose
+    chunks have the same shape. With ``collect`` the state after update t is folded in as
+    the collector's iterate i when t + 1 = (i + 1)·``period``."""
+    updates = Updates(objective, method.transform(total), likelihood, prior, n, hook=hook,
+                      collect=collect, period=period)
+    carry, (losses, _) = updates.over_batches(carry, X, y, step_keys, index, first=first,
+                                              count=count)
+    return carry, losses
 
 
-_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))(_chunk_scan)
-_train_chunk.__doc__ = _chunk_scan.__doc__
+_train_chunk = partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))(_chunk_scan)  # keeps the doc
 
 
 @partial(jax.jit, static_argnums=(1, 3))
@@ -120,7 +93,8 @@ def _train_chunk_members(objective, method, total, hook, collect, period, one_ch
             u = jax.random.uniform(jax.random.fold_in(k_perm, offset), (rows,))
             perm = jnp.argsort(jnp.where(jnp.arange(rows) < count * X.shape[1], u, 2.0))
         return _chunk_scan(objective, method, total, hook, collect, period, likelihood, prior,
-                           carry, X, y, step_keys, first, count, n, perm)
+                           carry, X.reshape(rows, -1), y.reshape(rows), step_keys, first,
+                           count, n, perm.reshape(y.shape))
 
     return jax.vmap(member, in_axes=(0, 0, 0, prior_axis))(carry, epoch_keys, step_keys,
                                                             prior)
@@ -182,7 +156,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
     from its own key; the state and trace come back with a leading member axis.
 
     ``prior_axis`` = 0 gives each member its own prior (MultiSWAG's learned scales).
-    ``collect`` (:class:`~bayesreg.training.loop.Collector`) folds the parameters in, inside
+    ``collect`` (:class:`~bayesreg.training.update.Collector`) folds the parameters in, inside
     the compiled chunk, after every ``collect_period`` updates (default: every
     ``collect.every`` epochs, ``collect.every``·per_epoch updates; SGLD's thinning counts
     updates) (``trace["collected"]``); ``opt_state0`` replaces ``tx.init(state0)`` (with a
@@ -210,19 +184,16 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
         hyper_keys = per_member(lambda k: jax.random.split(jax.random.fold_in(k, epochs),
                                                            hook.rounds))(key)
     else:
-        h, every = {}, epochs
-    period = None
+        h, every = (), epochs
+    period, acc = None, ()
     if collect is not None:
         if hook is not None or (collect_period is None and epochs % collect.every):
             raise ValueError("a streamed loop collects every collect.every epochs, which must "
                              f"divide the {epochs} epochs, and takes no hyperparameter hook")
         period = collect.every * per_epoch if collect_period is None else collect_period
-        whole = getattr(collect, "whole_state", False)
-        acc = per_member(collect.init)(state0 if whole else state0["params"])
-    else:
-        acc = None
-    carry = (state0, per_member(tx.init)(state0) if opt_state0 is None else opt_state0, h,
-             acc)
+        acc = per_member(collect.init)(offered(collect, state0))
+    carry = Carry(state0, per_member(tx.init)(state0) if opt_state0 is None else opt_state0,
+                  h, (), acc)
     losses, history, gamma = [], [], jnp.asarray(jnp.nan, dtype)
     refused = 0  # evidence updates refused (not finite), per member
     def epoch_chunks(e):
@@ -251,11 +222,11 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
         if hook is not None:
             if r > 0:  # before every round but the burn-in: the hyperparameters move
                 h, info = _streamed_hook_update(hook, objective.model, likelihood, prior,
-                                                h, carry[0]["params"], X, y,
+                                                h, carry.state["params"], X, y,
                                                 hyper_keys[..., r], y_std, dtype, members)
                 gamma = info.gamma
                 refused = refused + ~np.isfinite(np.asarray(gamma))
-                carry = (carry[0], carry[1], h, carry[3])
+                carry = carry._replace(h=h)
             history.append(h)
         plan = []  # the round's chunks, the last cut short where the updates run out
         for e in range(first, min(first + every, epochs)):
@@ -279,7 +250,7 @@ def train_streamed(objective, method, epochs, per_epoch, batch, likelihood, prio
             # dispatch is asynchronous: wait for this chunk (the reading thread prepares the
             # next meanwhile) before its buffer can be refilled
             losses.append((loss.block_until_ready(), count))
-    state, _, h, acc = carry
+    state, h, acc = carry.state, carry.h, carry.acc
     trace = {"losses": np.concatenate([np.asarray(loss)[..., :count] for loss, count in losses],
                                       axis=-1)}
     if hook is not None:

@@ -298,7 +298,7 @@ class SGDPhase:
 
 @dataclasses.dataclass(frozen=True)
 class IterateMoments:
-    r"""The engine's :class:`~bayesreg.training.loop.Collector` of SWAG: every ``every``
+    r"""The engine's :class:`~bayesreg.training.update.Collector` of SWAG: every ``every``
     units the flattened iterate θₖ updates the running mean θ̄ and Σ (θₖ − θ̄)² (Welford's
     update, no cancellation), and θₖ − θ̄ₖ overwrites the oldest of ``rank`` deviation rows.
     The state is (mean (P,), m2 (P,), D (rank, P)).
