@@ -34,7 +34,7 @@ from bayesreg import _progress, bench, methods, plots
 from bayesreg._random import holdout
 from bayesreg._report import column_notes, json_rows, messages, say
 from bayesreg._report import table as markdown_table
-from bayesreg.cache import enable_compilation_cache
+from bayesreg.cache import enable_compilation_cache, traced_programs
 from bayesreg.compare import check_test_rows, w1_to_reference
 from bayesreg.demo import demo
 from bayesreg.selection import learn_prior
@@ -530,11 +530,11 @@ def _dispatch(args) -> None:
     """Run the subcommand ``args.command``. The demo and compare keep their compiled
     programs on disk for the next run (:mod:`bayesreg.cache`; the benchmarks time a cold
     process, so they do not)."""
-    if args.command != "bench":
-        enable_compilation_cache()
-    # the training loops' programs hold no progress callbacks, so the cache keeps them
+    where = enable_compilation_cache() if args.command != "bench" else None
+    # the training loops' programs hold no progress callbacks, so the cache keeps them, and
+    # their traced programs (bayesreg.cache.traced_programs)
     with (_progress.cacheable_loops() if args.command != "bench" and not args.loop_progress
-          else contextlib.nullcontext()):
+          else contextlib.nullcontext()), traced_programs(where):
         _run(args)
 
 

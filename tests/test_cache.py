@@ -48,3 +48,62 @@ def test_a_second_process_reads_the_programs_the_first_wrote(tmp_path):
     assert second == programs, f"{programs - second} of {programs} programs compiled again"
     cache.clear_compilation_cache(tmp_path / "jax")
     assert not (tmp_path / "jax").exists()
+
+
+TRACED_CHILD = """
+import sys
+import numpy as np
+from jax import monitoring
+import bayesreg as br
+from bayesreg import cache
+traced = []
+monitoring.register_event_duration_secs_listener(
+    lambda e, s, fun_name="", **k: traced.append(fun_name)
+    if e.endswith("jaxpr_trace_duration") and fun_name in ("flat", "train_loop") else None)
+where = cache.enable_compilation_cache(sys.argv[1])
+X, y = br.datasets.gap_example(n=30)
+steps = int(sys.argv[2])
+with cache.traced_programs(where):
+    mean = br.fit(br.MLP((8,)), X, y, method=br.MAP(steps=steps)).predict(X).mean
+loops = len(traced)
+# outside the block the same fit is traced here, not read back
+plain = br.fit(br.MLP((8,)), X, y, method=br.MAP(steps=steps)).predict(X).mean
+print(loops, float(np.max(np.abs(mean - plain))))
+"""
+
+
+def test_the_command_line_reads_back_the_traced_training_loop(tmp_path):
+    """The command line keeps the training loops as traced and lowered (traced_programs): a
+    second process fitting the same settings traces no loop and gets the numbers of a loop
+    traced in place; other settings (more steps) are not read from the first program, and a
+    damaged file is exported again."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "BAYESREG_PROGRESS": "0"}
+
+    def run(steps):
+        r = subprocess.run([sys.executable, "-c", TRACED_CHILD, str(tmp_path / "jax"),
+                            str(steps)], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        loops, gap = r.stdout.split()[-2:]
+        return int(loops), float(gap)
+
+    first, second, other = run(50), run(50), run(60)
+    assert first[0] >= 1 and second[0] == 0 and other[0] >= 1, (first, second, other)
+    assert first[1] == second[1] == other[1] == 0.0, (first, second, other)
+    programs = list((tmp_path / "jax" / "traced").iterdir())
+    assert len(programs) == 2, programs
+    for p in programs:
+        p.write_bytes(b"not a program")
+    assert run(50) == (1, 0.0)
+    assert sum(p.read_bytes() != b"not a program" for p in programs) == 1  # exported again
+
+
+def test_a_setting_that_does_not_pickle_is_traced_in_place(tmp_path, monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    monkeypatch.setattr(cache, "_TRACED", str(tmp_path))
+    scaled = jax.jit(lambda f, x: f(x), static_argnums=0)
+    assert float(cache.traced_call(scaled, 1, (), lambda x: 3 * x, jnp.ones(()))) == 3.0
+    assert list(tmp_path.iterdir()) == []
+    assert float(cache.traced_call(scaled, 1, (), abs, -jnp.ones(()))) == 1.0
+    assert len(list(tmp_path.iterdir())) == 1

@@ -11,6 +11,8 @@ decides the rest, once for every caller:
   (:func:`~bayesreg.training.loop.bucketed`) so that fits on many training sizes share a few
   programs. Both run the same updates (:class:`~bayesreg.training.update.Updates`), collectors,
   keys and trace;
+- **whether an earlier process traced them** (the command line keeps the loops' traced
+  programs, :func:`bayesreg.cache.traced_call`);
 - **how they are laid out over the devices** (:mod:`bayesreg.data.devices`): one network's
   mini-batches are spread over the devices (data parallel), M networks' member axis is
   (:func:`shard_members`); every process gets the whole result back.
@@ -26,6 +28,7 @@ import dataclasses
 
 import jax
 
+from bayesreg.cache import traced_call
 from bayesreg.data import devices as _distributed
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
@@ -73,8 +76,9 @@ def run_one(objective, method, plan, likelihood, prior, state0, X, y, key, X_val
          to_device(y_val), mask, val_mask))
     if sharding is not None:  # JAX runs no ordered callback (the progress report's) on
         method = dataclasses.replace(method, progress_bar=False)  # several devices
-    out = train_compiled(objective, method, epochs, per_epoch, batch, *args, hook=hook,
-                         mask=mask, val_mask=val_mask, batch_sharding=sharding)
+    out = traced_call(train_compiled, 5, ("hook", "batch_sharding"), objective, method, epochs,
+                      per_epoch, batch, *args, hook=hook, mask=mask, val_mask=val_mask,
+                      batch_sharding=sharding)
     return out if sharding is None else _distributed.local(out)
 
 
@@ -135,9 +139,10 @@ def run_members(objective, method, plan, axes, likelihood, prior, state0, X, y, 
     if several:
         rest = _distributed.replicate(rest, _distributed.mesh())
     likelihood, X_val, y_val, mask, val_mask = rest
-    state, trace = train_members(objective, method, epochs, per_epoch, batch, axes, likelihood,
-                                 prior, state0, X, y, keys, X_val, y_val, hook=hook, mask=mask,
-                                 val_mask=val_mask, collect=collect, opt_state0=opt_state0)
+    state, trace = traced_call(train_members, 6, ("hook", "collect"), objective, method,
+                               epochs, per_epoch, batch, axes, likelihood, prior, state0, X, y,
+                               keys, X_val, y_val, hook=hook, mask=mask, val_mask=val_mask,
+                               collect=collect, opt_state0=opt_state0)
     # every process gets every member (an all-gather across processes), padding dropped
     return jax.tree_util.tree_map(lambda a: a[:count], _distributed.gather((state, trace)))
 
