@@ -93,12 +93,21 @@ def clear_compilation_cache(path: str | os.PathLike | None = None) -> None:
 def traced_programs(where: str | os.PathLike | None):
     """Within the block, the training loops' traced programs are kept under ``where``/traced
     and read back (:func:`traced_call`): the command line's setting, for the command's
-    run only. ``where`` None (the cache switched off): nothing is kept."""
+    run only. ``where`` None (the cache switched off), or a folder that cannot be made:
+    nothing is kept."""
     global _TRACED
     before = _TRACED
     if where is not None:
-        _TRACED = os.path.join(os.fspath(where), "traced")
-        os.makedirs(_TRACED, exist_ok=True)
+        # one folder per fingerprint; the folders of other source files or versions go
+        folder = os.path.join(os.fspath(where), "traced")
+        try:
+            os.makedirs(os.path.join(folder, _fingerprint()), exist_ok=True)
+            for old in os.listdir(folder):
+                if old != _fingerprint():
+                    shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
+            _TRACED = os.path.join(folder, _fingerprint())
+        except OSError:  # not writable, or a file in the way: traced in place
+            pass
     try:
         yield
     finally:
@@ -111,11 +120,15 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     ``jitted`` itself.
 
     ``jitted``'s first ``n_static`` positional arguments and its keyword arguments named in
-    ``static_names`` are static. The program is keyed by them (pickled), by the structure,
-    shapes and dtypes of the other arguments and by :func:`_fingerprint`; it is stored by
-    ``jax.export`` as a function of the flattened arguments. Settings that do not pickle
-    (a lambda), a program ``jax.export`` refuses (host callbacks) or outputs it cannot
-    serialise fall back to ``jitted``. The numbers are ``jitted``'s: the same program.
+    ``static_names`` are static. The program is keyed by them (pickled), by the structure
+    (with the module of every node type), shapes and dtypes of the other arguments, by
+    every JAX configuration flag as it stands at the call (precision, x64, the PRNG, …), and
+    sits in the folder of :func:`_fingerprint` (bayesreg's source, the libraries' versions);
+    it is stored by ``jax.export`` as a function of the flattened arguments. Settings that do
+    not pickle (a lambda), a program ``jax.export`` refuses (host callbacks), outputs it
+    cannot serialise, ``jax.disable_jit`` or JAX's checks fall back to ``jitted``, and a
+    program that cannot be written is used in this process only. The numbers are
+    ``jitted``'s: the same program.
 
     Examples
     --------
@@ -125,10 +138,11 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     >>> with traced_programs(where):
     ...     float(traced_call(scaled, 1, (), 3, jnp.ones(())))
     3.0
-    >>> len(os.listdir(os.path.join(where, "traced")))  # the program, for the next process
+    >>> [len(files) for _, _, files in os.walk(os.path.join(where, "traced"))][-1]  # for later
     1
     """
-    if _TRACED is None or jax.device_count() > 1:
+    if (_TRACED is None or jax.device_count() > 1 or jax.config.jax_disable_jit
+            or jax.config.jax_enable_checks):
         return jitted(*args, **kwargs)
     statics = args[:n_static]
     static_kw = {k: kwargs[k] for k in static_names if k in kwargs}
@@ -139,10 +153,10 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
                                  sorted(static_kw.items())), protocol=5)
     except Exception:  # a setting that pickles by no name: traced in every process
         return jitted(*args, **kwargs)
-    avals = [(_shape(x), str(getattr(x, "dtype", type(x).__name__)),
+    avals = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__)),
               getattr(getattr(x, "aval", None), "weak_type", None)) for x in leaves]
-    key = hashlib.sha256(b"|".join([_fingerprint().encode(), settings,
-                                    str(treedef).encode(), repr(avals).encode()])).hexdigest()
+    key = hashlib.sha256(b"|".join([settings, repr(_structure(treedef)).encode(),
+                                    repr(avals).encode(), _flags().encode()])).hexdigest()
     if key not in _PROGRAMS:
         _PROGRAMS[key] = _read_or_export(os.path.join(_TRACED, key), jitted, statics,
                                          static_kw, treedef, leaves)
@@ -150,9 +164,27 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     return jitted(*args, **kwargs) if program is None else program(*leaves)
 
 
-def _shape(x) -> tuple:
-    """The shape of an array or a Python scalar."""
-    return tuple(getattr(x, "shape", ()))
+def _structure(treedef):
+    """A pytree structure with the module and name of every node type and its auxiliary
+    data (``str(treedef)`` names a type without its module)."""
+    data = treedef.node_data()
+    if data is None:
+        return "*"
+    kind, aux = data
+    return (f"{kind.__module__}.{kind.__qualname__}", repr(aux),
+            [_structure(child) for child in treedef.children()])
+
+
+def _flags() -> str:
+    """Every JAX configuration flag as it stands now, in this thread (a context manager's
+    precision or x64 included)."""
+    values = []
+    for name in sorted(jax.config.values):
+        try:
+            values.append(f"{name}={getattr(jax.config, name)!r}")
+        except AttributeError:  # a flag JAX reads only from its table
+            values.append(f"{name}={jax.config.values[name]!r}")
+    return ";".join(values)
 
 
 def _read_or_export(path, jitted, statics, static_kw, treedef, leaves):
@@ -172,30 +204,36 @@ def _read_or_export(path, jitted, statics, static_kw, treedef, leaves):
             data = exported.serialize()
         except Exception:  # host callbacks, or an output that does not serialise
             return None
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".writing-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:  # a full disk, a read-only folder: used in this process only
+            if tmp is not None and os.path.exists(tmp):
+                os.remove(tmp)
     return jax.jit(exported.call)
 
 
 @functools.cache
 def _fingerprint() -> str:
-    """What a traced program depends on beyond its settings and inputs: bayesreg's source
-    files, the versions of the libraries traced through, JAX's precision and backend."""
+    """What a traced program depends on beyond its settings, inputs and JAX's flags:
+    bayesreg's source files, the versions of the libraries traced through, the backend and
+    the device kind."""
     digest = hashlib.sha256()
     root = os.path.dirname(os.path.abspath(__file__))
-    for folder, dirs, files in sorted(os.walk(root)):
+    for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(files):
             if name.endswith(".py"):
                 with open(os.path.join(folder, name), "rb") as f:
-                    digest.update(name.encode() + f.read())
+                    digest.update(os.path.relpath(os.path.join(folder, name), root).encode()
+                                  + f.read())
     for package in _TRACED_THROUGH:
         try:
             digest.update(f"{package}={importlib.metadata.version(package)}".encode())
         except importlib.metadata.PackageNotFoundError:
             digest.update(f"{package}=none".encode())
-    digest.update(f"x64={jax.config.jax_enable_x64} {jax.default_backend()} "
-                  f"{jax.devices()[0].device_kind}".encode())
-    return digest.hexdigest()
+    digest.update(f"{jax.default_backend()} {jax.devices()[0].device_kind}".encode())
+    return digest.hexdigest()[:32]

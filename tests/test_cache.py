@@ -89,7 +89,7 @@ def test_the_command_line_reads_back_the_traced_training_loop(tmp_path):
     first, second, other = run(50), run(50), run(60)
     assert first[0] >= 1 and second[0] == 0 and other[0] >= 1, (first, second, other)
     assert first[1] == second[1] == other[1] == 0.0, (first, second, other)
-    programs = list((tmp_path / "jax" / "traced").iterdir())
+    programs = list((tmp_path / "jax" / "traced").glob("*/*"))
     assert len(programs) == 2, programs
     for p in programs:
         p.write_bytes(b"not a program")
@@ -107,3 +107,42 @@ def test_a_setting_that_does_not_pickle_is_traced_in_place(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
     assert float(cache.traced_call(scaled, 1, (), abs, -jnp.ones(()))) == 1.0
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_jax_flag_set_for_the_call_keys_its_own_program(tmp_path):
+    """A program traced under other JAX flags (here the matmul precision, set by a context
+    manager for one call) is not read back: it is traced and stored apart."""
+    import jax
+    import jax.numpy as jnp
+
+    product = jax.jit(lambda a, b: a @ b)
+    a = jnp.ones((3, 3))
+    with cache.traced_programs(tmp_path):
+        cache.traced_call(product, 0, (), a, a)
+        with jax.default_matmul_precision("highest"):
+            cache.traced_call(product, 0, (), a, a)
+        cache.traced_call(product, 0, (), a, a)
+    assert len(list((tmp_path / "traced").glob("*/*"))) == 2
+
+
+def test_a_program_that_cannot_be_written_is_still_used(tmp_path, monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", full)
+    with cache.traced_programs(tmp_path):
+        out = cache.traced_call(jax.jit(lambda x: 2 * x), 0, (), jnp.ones(2))
+    assert out.tolist() == [2.0, 2.0]
+    assert list((tmp_path / "traced").glob("*/*")) == []
+
+
+def test_the_programs_of_other_source_files_are_removed(tmp_path):
+    stale = tmp_path / "traced" / "0123456789abcdef" / "program"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"traced by another version")
+    with cache.traced_programs(tmp_path):
+        pass
+    assert [p.name for p in (tmp_path / "traced").iterdir()] == [cache._fingerprint()]
