@@ -59,7 +59,7 @@ def default_cache_dir() -> str | None:
 
 
 _TRACED: str | None = None  # the folder of traced programs, when kept (the command line)
-_PROGRAMS: dict = {}  # key -> the program read or exported in this process (None: not kept)
+_PROGRAMS: dict = {}  # path -> the program read or exported in this process (None: not kept)
 # what a traced training loop depends on beyond bayesreg's own source
 _TRACED_THROUGH = ("jax", "jaxlib", "optax", "numpyro", "numpy", "ml_dtypes")
 
@@ -120,7 +120,9 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     ``jitted`` itself.
 
     ``jitted``'s first ``n_static`` positional arguments and its keyword arguments named in
-    ``static_names`` are static. The program is keyed by them (pickled), by the structure
+    ``static_names`` are static. The program is keyed by ``jitted``'s module and name (a
+    lambda or nested function has none that says which: traced in place), by the static
+    arguments (pickled), by the structure
     (with the module of every node type), shapes and dtypes of the other arguments, by
     every JAX configuration flag as it stands at the call (precision, x64, the PRNG, …), and
     sits in the folder of :func:`_fingerprint` (bayesreg's source, the libraries' versions);
@@ -133,7 +135,9 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     Examples
     --------
     >>> import os, tempfile, jax, jax.numpy as jnp
-    >>> scaled = jax.jit(lambda k, x: k * x, static_argnums=0)
+    >>> def scale(k, x):
+    ...     return k * x
+    >>> scaled = jax.jit(scale, static_argnums=0)
     >>> where = tempfile.mkdtemp()
     >>> with traced_programs(where):
     ...     float(traced_call(scaled, 1, (), 3, jnp.ones(())))
@@ -148,19 +152,21 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     static_kw = {k: kwargs[k] for k in static_names if k in kwargs}
     dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
     leaves, treedef = jax.tree_util.tree_flatten((args[n_static:], dynamic_kw))
+    name = f"{getattr(jitted, '__module__', None)}.{getattr(jitted, '__qualname__', '<?>')}"
     try:
-        settings = pickle.dumps((getattr(jitted, "__qualname__", repr(jitted)), statics,
-                                 sorted(static_kw.items())), protocol=5)
-    except Exception:  # a setting that pickles by no name: traced in every process
+        if "<" in name:  # a lambda or a nested function: no name that says which
+            raise TypeError(name)
+        settings = pickle.dumps((name, statics, sorted(static_kw.items())), protocol=5)
+    except Exception:  # a function or setting that pickles by no name: traced in place
         return jitted(*args, **kwargs)
     avals = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__)),
               getattr(getattr(x, "aval", None), "weak_type", None)) for x in leaves]
     key = hashlib.sha256(b"|".join([settings, repr(_structure(treedef)).encode(),
                                     repr(avals).encode(), _flags().encode()])).hexdigest()
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = _read_or_export(os.path.join(_TRACED, key), jitted, statics,
-                                         static_kw, treedef, leaves)
-    program = _PROGRAMS[key]
+    path = os.path.join(_TRACED, key)
+    if path not in _PROGRAMS:
+        _PROGRAMS[path] = _read_or_export(path, jitted, statics, static_kw, treedef, leaves)
+    program = _PROGRAMS[path]
     return jitted(*args, **kwargs) if program is None else program(*leaves)
 
 

@@ -97,16 +97,39 @@ def test_the_command_line_reads_back_the_traced_training_loop(tmp_path):
     assert sum(p.read_bytes() != b"not a program" for p in programs) == 1  # exported again
 
 
-def test_a_setting_that_does_not_pickle_is_traced_in_place(tmp_path, monkeypatch):
+def _apply(f, x):
+    return f(x)
+
+
+def _product(a, b):
+    return a @ b
+
+
+def _double(x):
+    return 2 * x
+
+
+def _triple(x):
+    return 3 * x
+
+
+def test_a_setting_or_function_without_a_name_is_traced_in_place(tmp_path, monkeypatch):
     import jax
     import jax.numpy as jnp
 
     monkeypatch.setattr(cache, "_TRACED", str(tmp_path))
-    scaled = jax.jit(lambda f, x: f(x), static_argnums=0)
-    assert float(cache.traced_call(scaled, 1, (), lambda x: 3 * x, jnp.ones(()))) == 3.0
+    applied = jax.jit(_apply, static_argnums=0)
+    assert float(cache.traced_call(applied, 1, (), lambda x: 3 * x, jnp.ones(()))) == 3.0
     assert list(tmp_path.iterdir()) == []
-    assert float(cache.traced_call(scaled, 1, (), abs, -jnp.ones(()))) == 1.0
-    assert len(list(tmp_path.iterdir())) == 1
+    # two lambdas share the name "<lambda>": neither may be read back for the other
+    for k in (2.0, 3.0):
+        assert float(cache.traced_call(jax.jit(lambda x, k=k: k * x), 0, (), jnp.ones(()))) == k
+    assert list(tmp_path.iterdir()) == []
+    assert float(cache.traced_call(applied, 1, (), abs, -jnp.ones(()))) == 1.0
+    # two functions with names: a program each
+    assert float(cache.traced_call(jax.jit(_double), 0, (), jnp.ones(()))) == 2.0
+    assert float(cache.traced_call(jax.jit(_triple), 0, (), jnp.ones(()))) == 3.0
+    assert len(list(tmp_path.iterdir())) == 3
 
 
 def test_a_jax_flag_set_for_the_call_keys_its_own_program(tmp_path):
@@ -115,7 +138,7 @@ def test_a_jax_flag_set_for_the_call_keys_its_own_program(tmp_path):
     import jax
     import jax.numpy as jnp
 
-    product = jax.jit(lambda a, b: a @ b)
+    product = jax.jit(_product)
     a = jnp.ones((3, 3))
     with cache.traced_programs(tmp_path):
         cache.traced_call(product, 0, (), a, a)
@@ -134,7 +157,7 @@ def test_a_program_that_cannot_be_written_is_still_used(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache.tempfile, "mkstemp", full)
     with cache.traced_programs(tmp_path):
-        out = cache.traced_call(jax.jit(lambda x: 2 * x), 0, (), jnp.ones(2))
+        out = cache.traced_call(jax.jit(_double), 0, (), jnp.ones(2))
     assert out.tolist() == [2.0, 2.0]
     assert list((tmp_path / "traced").glob("*/*")) == []
 
