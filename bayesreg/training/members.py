@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayesreg.cache import traced_call
 from bayesreg.data import stream as _stream
 from bayesreg.data.buckets import to_device
 from bayesreg.problem import Problem
@@ -273,11 +274,11 @@ def train_values(training: Trainer, problem: Problem, field: str, values, prior,
     values = np.asarray(values, train.dtype)
     # the model's own value left out of the program's static key: every value shares it
     static = dataclasses.replace(problem.model, **{field: 0.0})
-    states, trace = _train_values(
-        ModelAt(method.objective(static), field), method, epochs, per_epoch, batch,
-        prior_axis, values, train.likelihood, prior, train.init_state(init_key),
-        to_device(X), to_device(y), train_key, to_device(X_val), to_device(y_val), hook=hook,
-        mask=mask, val_mask=val_mask)
+    states, trace = traced_call(
+        _train_values, 6, ("hook",), ModelAt(method.objective(static), field), method, epochs,
+        per_epoch, batch, prior_axis, values, train.likelihood, prior,
+        train.init_state(init_key), to_device(X), to_device(y), train_key, to_device(X_val),
+        to_device(y_val), hook=hook, mask=mask, val_mask=val_mask)
     # fetched whole before anything else runs: a JAX op of the caller's (slicing a member)
     # queued behind the running program deadlocked with the progress report's call back,
     # which runs a JAX op of its own inside the program (seen on the CPU, 2 of 3 runs)
