@@ -38,8 +38,10 @@ import hashlib
 import importlib.metadata
 import os
 import pickle
+import re
 import shutil
 import tempfile
+import warnings
 
 import jax
 from jax import export
@@ -62,16 +64,23 @@ _TRACED: str | None = None  # the folder of traced programs, when kept (the comm
 _PROGRAMS: dict = {}  # path -> the program read or exported in this process (None: not kept)
 # what a traced training loop depends on beyond bayesreg's own source
 _TRACED_THROUGH = ("jax", "jaxlib", "optax", "numpyro", "numpy", "ml_dtypes")
+_FOLDER = re.compile("[0-9a-f]{32}")  # a fingerprint's folder
 
 
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:
     """Keep compiled programs in ``path`` (default :func:`default_cache_dir`) and reuse them
-    in later processes; returns the folder, or None when switched off. Call it before the
-    first fit: programs compiled earlier in the process are not written."""
+    in later processes; returns the folder, or None when switched off or when the folder
+    cannot be made (a warning says which). Call it before the first fit: programs compiled
+    earlier in the process are not written."""
     where = default_cache_dir() if path is None else os.fspath(path)
     if where is None:
         return None
-    os.makedirs(where, exist_ok=True)
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError as err:  # a file in the way, a folder that cannot be written
+        warnings.warn(f"no compilation cache: {err}. Fix it: set {ENV} to a writable "
+                      f"folder, or to 'off'", UserWarning, stacklevel=2)
+        return None
     jax.config.update("jax_compilation_cache_dir", where)
     # JAX stores only programs that took ≥ 1 s to compile by default; ours take 0.05-2 s
     # each and a compare compiles dozens, so store them all
@@ -97,13 +106,14 @@ def traced_programs(where: str | os.PathLike | None):
     nothing is kept."""
     global _TRACED
     before = _TRACED
-    if where is not None:
+    if where is not None and _fingerprint() is not None:
         # one folder per fingerprint; the folders of other source files or versions go
+        # (only folders named as this module names them: nothing else there is touched)
         folder = os.path.join(os.fspath(where), "traced")
         try:
             os.makedirs(os.path.join(folder, _fingerprint()), exist_ok=True)
             for old in os.listdir(folder):
-                if old != _fingerprint():
+                if old != _fingerprint() and _FOLDER.fullmatch(old):
                     shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
             _TRACED = os.path.join(folder, _fingerprint())
         except OSError:  # not writable, or a file in the way: traced in place
@@ -152,6 +162,8 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     static_kw = {k: kwargs[k] for k in static_names if k in kwargs}
     dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
     leaves, treedef = jax.tree_util.tree_flatten((args[n_static:], dynamic_kw))
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):  # under vmap, grad, jit: inline
+        return jitted(*args, **kwargs)
     name = f"{getattr(jitted, '__module__', None)}.{getattr(jitted, '__qualname__', '<?>')}"
     try:
         if "<" in name:  # a lambda or a nested function: no name that says which
@@ -223,20 +235,25 @@ def _read_or_export(path, jitted, statics, static_kw, treedef, leaves):
 
 
 @functools.cache
-def _fingerprint() -> str:
+def _fingerprint() -> str | None:
     """What a traced program depends on beyond its settings, inputs and JAX's flags:
-    bayesreg's source files, the versions of the libraries traced through, the backend and
-    the device kind."""
+    bayesreg's source files, the versions of bayesreg and of the libraries traced through,
+    the backend and the device kind; None (nothing kept) when no source file is found (an
+    install without ``.py`` files, a zip)."""
     digest = hashlib.sha256()
     root = os.path.dirname(os.path.abspath(__file__))
+    sources = 0
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(files):
             if name.endswith(".py"):
+                sources += 1
                 with open(os.path.join(folder, name), "rb") as f:
                     digest.update(os.path.relpath(os.path.join(folder, name), root).encode()
                                   + f.read())
-    for package in _TRACED_THROUGH:
+    if not sources:
+        return None
+    for package in ("bayesreg", *_TRACED_THROUGH):
         try:
             digest.update(f"{package}={importlib.metadata.version(package)}".encode())
         except importlib.metadata.PackageNotFoundError:

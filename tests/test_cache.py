@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from bayesreg import cache
 
 
@@ -162,10 +164,29 @@ def test_a_program_that_cannot_be_written_is_still_used(tmp_path, monkeypatch):
     assert list((tmp_path / "traced").glob("*/*")) == []
 
 
-def test_the_programs_of_other_source_files_are_removed(tmp_path):
-    stale = tmp_path / "traced" / "0123456789abcdef" / "program"
+def test_the_programs_of_other_source_files_are_removed_and_nothing_else(tmp_path):
+    stale = tmp_path / "traced" / ("0123456789abcdef" * 2) / "program"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"traced by another version")
+    (tmp_path / "traced" / "notes").mkdir()  # not a fingerprint's folder: kept
     with cache.traced_programs(tmp_path):
         pass
-    assert [p.name for p in (tmp_path / "traced").iterdir()] == [cache._fingerprint()]
+    assert sorted(p.name for p in (tmp_path / "traced").iterdir()) == sorted(
+        [cache._fingerprint(), "notes"])
+
+
+def test_a_cache_folder_that_cannot_be_made_warns_and_runs_without(tmp_path):
+    blocked = tmp_path / "a file"
+    blocked.write_text("in the way")
+    with pytest.warns(UserWarning, match="no compilation cache"):
+        assert cache.enable_compilation_cache(blocked / "jax") is None
+
+
+def test_a_call_under_a_transformation_is_traced_in_place(tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    with cache.traced_programs(tmp_path):
+        out = jax.vmap(lambda x: cache.traced_call(jax.jit(_double), 0, (), x))(jnp.ones(3))
+    assert out.tolist() == [2.0, 2.0, 2.0]
+    assert list((tmp_path / "traced").glob("*/*")) == []
