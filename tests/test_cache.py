@@ -90,12 +90,16 @@ def test_the_command_line_reads_back_the_traced_training_loop(tmp_path):
 
     first, second, other = run(50), run(50), run(60)
     assert first[0] >= 1 and second[0] == 0 and other[0] >= 1, (first, second, other)
-    assert first[1] == second[1] == other[1] == 0.0, (first, second, other)
+    # the same program gives the same bits here; 1e-5 leaves XLA room to fuse the exported
+    # call differently elsewhere (float32 rounding, predictions of size ~1), while a stale
+    # program is far off: 50 and 60 steps differ by 0.17 in the predictive mean
+    assert max(first[1], second[1], other[1]) <= 1e-5, (first, second, other)
     programs = list((tmp_path / "jax" / "traced").glob("*/*"))
     assert len(programs) == 2, programs
     for p in programs:
         p.write_bytes(b"not a program")
-    assert run(50) == (1, 0.0)
+    loops, gap = run(50)
+    assert loops == 1 and gap <= 1e-5, (loops, gap)
     assert sum(p.read_bytes() != b"not a program" for p in programs) == 1  # exported again
 
 
