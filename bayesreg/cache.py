@@ -132,11 +132,11 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     ``jitted``'s first ``n_static`` positional arguments and its keyword arguments named in
     ``static_names`` are static. The program is keyed by ``jitted``'s module and name (a
     lambda or nested function has none that says which: traced in place), by the static
-    arguments (pickled), by the structure
-    (with the module of every node type), shapes and dtypes of the other arguments, by
-    every JAX configuration flag as it stands at the call (precision, x64, the PRNG, …), and
-    sits in the folder of :func:`_fingerprint` (bayesreg's source, the libraries' versions);
-    it is stored by ``jax.export`` as a function of the flattened arguments. Settings that do
+    arguments (pickled), by the structure (with the module of every node type), shapes and
+    dtypes of the other arguments, by every JAX configuration flag as it stands at the call
+    (precision, x64, the PRNG, …), and sits in the folder of :func:`_fingerprint`
+    (bayesreg's source, the libraries' versions); it is stored by ``jax.export`` as a
+    function of the flattened arguments. Settings that do
     not pickle (a lambda), a program ``jax.export`` refuses (host callbacks), outputs it
     cannot serialise, ``jax.disable_jit`` or JAX's checks fall back to ``jitted``, and a
     program that cannot be written is used in this process only. The numbers are
@@ -162,24 +162,33 @@ def traced_call(jitted, n_static: int, static_names, *args, **kwargs):
     static_kw = {k: kwargs[k] for k in static_names if k in kwargs}
     dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
     leaves, treedef = jax.tree_util.tree_flatten((args[n_static:], dynamic_kw))
-    if any(isinstance(x, jax.core.Tracer) for x in leaves):  # under vmap, grad, jit: inline
-        return jitted(*args, **kwargs)
+    key = _key(jitted, statics, static_kw, treedef, leaves)
+    program = None
+    if key is not None:
+        path = os.path.join(_TRACED, key)
+        if path not in _PROGRAMS:
+            _PROGRAMS[path] = _read_or_export(path, jitted, statics, static_kw, treedef, leaves)
+        program = _PROGRAMS[path]
+    return jitted(*args, **kwargs) if program is None else program(*leaves)
+
+
+def _key(jitted, statics, static_kw, treedef, leaves) -> str | None:
+    """The stored program's name for this call; None where it must be traced in place: under
+    a transformation (traced inputs), or for a function or setting that has no name that
+    says which (a lambda, a nested function, a setting that does not pickle)."""
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return None
     name = f"{getattr(jitted, '__module__', None)}.{getattr(jitted, '__qualname__', '<?>')}"
+    if "<" in name:
+        return None
     try:
-        if "<" in name:  # a lambda or a nested function: no name that says which
-            raise TypeError(name)
         settings = pickle.dumps((name, statics, sorted(static_kw.items())), protocol=5)
-    except Exception:  # a function or setting that pickles by no name: traced in place
-        return jitted(*args, **kwargs)
+    except Exception:  # pickle raises more than PicklingError (TypeError, AttributeError)
+        return None
     avals = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__)),
               getattr(getattr(x, "aval", None), "weak_type", None)) for x in leaves]
-    key = hashlib.sha256(b"|".join([settings, repr(_structure(treedef)).encode(),
-                                    repr(avals).encode(), _flags().encode()])).hexdigest()
-    path = os.path.join(_TRACED, key)
-    if path not in _PROGRAMS:
-        _PROGRAMS[path] = _read_or_export(path, jitted, statics, static_kw, treedef, leaves)
-    program = _PROGRAMS[path]
-    return jitted(*args, **kwargs) if program is None else program(*leaves)
+    return hashlib.sha256(b"|".join([settings, repr(_structure(treedef)).encode(),
+                                     repr(avals).encode(), _flags().encode()])).hexdigest()
 
 
 def _structure(treedef):

@@ -177,9 +177,9 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     elif hook is None:
         carry, (losses, vals) = _progress.scan(unit, carry0, keys, length=epochs, **report)
     else:
-        carry, (losses, vals), extra = _hook_rounds(hook, updates, unit, method, epochs,
-                                                    per_epoch, carry0, keys, key, X, y,
-                                                    y_std, mask, watch, report)
+        carry, (losses, vals), extra = _hook_rounds(hook, updates, unit, epochs, per_epoch,
+                                                    carry0, keys, key, X, y, y_std, mask,
+                                                    report)
     state = carry.state
     losses, vals = losses.reshape(-1), vals.reshape(-1)
     trace = {"losses": losses, **extra}
@@ -191,8 +191,8 @@ def train_loop(objective, method, epochs, per_epoch, batch, likelihood, prior, s
     return state, trace
 
 
-def _hook_rounds(hook, updates, unit, method, epochs, per_epoch, carry0, keys, key, X, y,
-                 y_std, mask, watch, report):
+def _hook_rounds(hook, updates, unit, epochs, per_epoch, carry0, keys, key, X, y, y_std, mask,
+                 report):
     """The loop's units in rounds: before each round but the first (the burn-in) the evidence
     ``hook`` updates the hyperparameters h, which the objective then holds fixed; at the
     end, Gauss–Newton steps to the mode when the objective allows. The last round is padded
@@ -200,7 +200,7 @@ def _hook_rounds(hook, updates, unit, method, epochs, per_epoch, carry0, keys, k
 
     Returns (carry, (losses, validation losses), trace entries)."""
     objective, likelihood, prior = updates.objective, updates.likelihood, updates.prior
-    patience = method.early_stopping
+    watch = updates.validation is not None  # held-out rows: early stopping may freeze h
     rounds, every = hook.rounds, -(-epochs // hook.rounds)
     valid = jnp.arange(rounds * every) < epochs
     pad = rounds * every - epochs
@@ -221,7 +221,7 @@ def _hook_rounds(hook, updates, unit, method, epochs, per_epoch, carry0, keys, k
                                   newton=steps > 0)
         keep = r == 0  # the burn-in round; and once early stopping froze the weights
         if watch:
-            keep = keep | carry.track.stopped(patience)
+            keep = keep | carry.track.stopped(updates.validation.patience)
         carry = carry._replace(h=jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b),
                                                         carry.h, h_new))
         if updates.lbfgs:  # the objective changed: L-BFGS's memory and cached value are stale
