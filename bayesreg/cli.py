@@ -333,12 +333,15 @@ def compare_csv(path, target, features=None, methods="map,laplace,ensemble", mod
         for message in row["warnings"]:  # in full, on the terminal as in the report
             print(f"  warning ({name}): {message}", file=sys.stderr, flush=True)
         rows.append(row)
-    if "nuts" in preds:  # W₁ to NUTS beside its Monte Carlo floor (bayesreg.compare)
-        dist, floor = w1_to_reference({k: p for k, (_, p) in preds.items()}, "nuts", seed)
-        for row in rows:
-            row["w1_to_nuts"], row["w1_floor"] = dist[row["method"]], floor
     cols = ["method", "rmse", "nll", "coverage_95", "crps", "fit_seconds"]
-    cols += ["w1_to_nuts", "w1_floor"] if "nuts" in preds else []
+    # W₁ to the reference sampler beside its Monte Carlo floor, as bayesreg.compare does
+    reference = next((name for name, method in methods_run
+                      if getattr(method, "is_reference", False) and name in preds), None)
+    if reference is not None:
+        dist, floor = w1_to_reference({k: p for k, (_, p) in preds.items()}, reference, seed)
+        for row in rows:
+            row[f"w1_to_{reference}"], row["w1_floor"] = dist[row["method"]], floor
+        cols += [f"w1_to_{reference}", "w1_floor"]
     table = markdown_table(rows, cols)
     report = [f"# bayesreg compare: {os.path.basename(path)}", "",
               f"Target `{target}`, features {', '.join(f'`{n}`' for n in names)}; "

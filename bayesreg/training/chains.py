@@ -6,8 +6,9 @@ the seconds per effective sample of blackjax's NUTS written by hand on the same 
 (the chains' seconds, warmup included, per leapfrog step of sampling: 16.9 µs against 16.4 µs
 now), and the first fit took 10–12 s to compile and run against 6 s now. With blackjax's
 kernels br.NUTS runs the hand-written program (the same seconds on the same starts and keys);
-what remains of the ratio (1.01 over 20 seeds) is the fit's own work after sampling, R-hat
-and ESS (~25 ms), and the seeds' ESS (``benchmarks/results.md``).
+what remains of the ratio (0.97–1.01 over 10–20 seeds) is the fit's own work after sampling,
+R-hat and ESS (7 ms, :mod:`bayesreg.chain_diagnostics`), and the seeds' ESS
+(``benchmarks/results.md``).
 
 The chains move the latent pytree itself, not a flat vector: with the log density of a flat
 vector unravelled at each gradient (what NumPyro's single site needed) the same blackjax
