@@ -41,11 +41,10 @@ from bayesreg._validation import Setting, check_settings
 from bayesreg.fitted import Fitted
 from bayesreg.latent import NUMPYRO_LOCK, init_latent, split_draws
 from bayesreg.problem import Problem
-from bayesreg.training.chains import chain_program, run_chains
+from bayesreg.training.chains import BATCH, chain_program, sample
 from bayesreg.training.results import no_valid_start
 
-CHAIN_METHODS = ("sequential", "vectorized", "parallel")
-BATCH = {"sequential": "one", "vectorized": "vmap", "parallel": "pmap"}
+CHAIN_METHODS = tuple(BATCH)  # "sequential", "vectorized", "parallel"
 DENSE_MASS_MAX = 100
 
 
@@ -71,7 +70,7 @@ class NUTS:
         How chains run: one after another, batched with ``vmap`` on one device, or one
         per JAX device with ``pmap`` (in groups of the device count when there are fewer
         devices than chains, one chain per group on a single device; on a cluster each
-        process runs its share, :func:`bayesreg.mcmc.process_chains`). Each chain adapts its
+        process runs its share, :func:`bayesreg.training.chains.sample`). Each chain adapts its
         own step size and mass matrix.
     target_accept : float
         Target acceptance probability of step-size adaptation; raise it (0.9, 0.95)
@@ -159,27 +158,20 @@ class NUTS:
         method = (self if self.dense_mass is not None
                   else dataclasses.replace(self, dense_mass=size <= DENSE_MASS_MAX))
         keys = jax.random.split(run_key, self.num_chains) if self.num_chains > 1 else run_key[None]
-        # on a cluster, parallel chains are split over the processes (bayesreg.mcmc): this
-        # process's chains, with the keys and starts one process would use
-        share = mcmc.process_chains(self.num_chains, self.chain_method == "parallel")
-        if share is not None:
-            keys, inits = keys[share], jax.tree_util.tree_map(lambda a: a[share], inits)
-        chain_method = self.chain_method if len(keys) > 1 else "sequential"
         args = (jnp.asarray(problem.X), jnp.asarray(problem.y), lik, prior)
-        program = chain_program(  # cached on one chain's shapes and the settings
-            model, signature((jax.tree_util.tree_map(lambda a: a[0], inits), args)),
-            num_warmup=self.num_warmup,
-            num_samples=self.num_samples, dense=method.dense_mass, target_accept=self.target_accept,
-            max_tree_depth=self.max_tree_depth, report=self.progress_bar is not False,
-            batch=BATCH[chain_method])
+
+        def program_for(batch, one_start):  # cached on one chain's shapes and the settings
+            return chain_program(
+                model, signature((one_start, args)), num_warmup=self.num_warmup,
+                num_samples=self.num_samples, dense=method.dense_mass,
+                target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
+                report=self.progress_bar is not False, batch=batch)
+
         start = time.perf_counter()
         with _progress.active(_reporter(self)), no_valid_start(problem):
-            z, extra, start_ok = jax.block_until_ready(
-                run_chains(program, keys, inits, args, chain_method))
+            z, extra, start_ok = sample(program_for, keys, inits, args, self.chain_method)
             if not bool(jnp.all(start_ok)):  # what NumPyro raised; no_valid_start explains
                 raise RuntimeError("Cannot find valid initial parameters")
-        if share is not None:  # every process gets every chain
-            z, extra = mcmc.all_chains((z, extra), self.num_chains)
         seconds = time.perf_counter() - start
         flat = jax.tree_util.tree_map(
             lambda a: np.asarray(a).reshape(-1, *np.shape(a)[2:]), z)
