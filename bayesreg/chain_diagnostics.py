@@ -5,9 +5,9 @@ The numbers are ArviZ's, to floating-point rounding (``az.rhat(..., method="rank
 ``az.ess(..., method="bulk")`` and ``"tail"``: ``tests/test_chain_diagnostics.py`` checks them
 against ArviZ on autocorrelated, anti-correlated, tied, constant and short chains). Written
 here rather than called there because ArviZ loops over coordinates in Python inside an
-xarray wrapper (58 ms of a 0.6 s SGLD fit) and costs 1.4 s to import, paid by the first
-NUTS or SGLD fit of every process; this module needs NumPy and ``scipy.special`` (0.13 s,
-imported at the first call).
+xarray wrapper (72 ms of a 0.56 s SGLD fit on 455 rows) and costs 1.4 s to import, paid by
+the first NUTS or SGLD fit of every process; this module needs NumPy and ``scipy.special``
+(0.13 s, imported at the first call).
 
 For draws a of one coordinate with C chains of S draws:
 
