@@ -16,6 +16,7 @@ from bayesreg.data import stream as _stream
 from bayesreg.fitted import to_posterior
 from bayesreg.likelihoods import GaussianLikelihood, is_multitask
 from bayesreg.methods.map import MAP
+from bayesreg.models import param_shapes
 from bayesreg.priors import Gaussian, as_prior_spec, check_prior_shapes
 from bayesreg.problem import Problem
 
@@ -149,8 +150,7 @@ def _fit(model, X, y, method, prior, likelihood, seed, dtype, center=True, stand
         offset = np.nanmean(y, axis=0, dtype=np.float64) if center else np.zeros(y.shape[1])
     if np.any(offset):
         y = (y.astype(np.float64) - offset).astype(y.dtype if y.dtype.kind == "f" else np.float64)
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), X.shape[1],
-                                               likelihood.n_outputs(y), dtype=dtype))
+    shapes = param_shapes(model, X.shape[1], likelihood.n_outputs(y), dtype)
     # every method sees the prior's arrays against the parameters they centre or scale (MAP
     # used to broadcast a (3,) loc over (3, 1) weights to 9 differences, silently)
     check_prior_shapes(spec, shapes)

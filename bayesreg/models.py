@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -263,6 +264,34 @@ def mlp_forward(act: Callable, params, X, layer_input: Callable | None = None, f
         if i < n_layers - 1:
             h = act(h)
     return h
+
+
+def param_shapes(model, n_features: int, n_outputs: int, dtype=jnp.float32):
+    """``model``'s parameter pytree for ``n_features`` inputs and ``n_outputs`` outputs, as
+    ``jax.ShapeDtypeStruct`` leaves: ``model.init`` traced once per (model, sizes, dtype) and
+    kept (tracing it was 1.2 ms of a warm ``br.fit``'s 2.6 ms of set-up). Only a frozen
+    dataclass (the library's models: immutable, equal by value) is kept; any other model —
+    a :class:`~bayesreg.FunctionModel` holds the user's arrays, which the cache would keep
+    alive — is traced at every call.
+
+    Examples
+    --------
+    >>> [a.shape for a in param_shapes(MLP((3,)), 2, 1)["weights"]]
+    [(2, 3), (3, 1)]
+    """
+    params = getattr(model, "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        try:
+            return _traced_shapes(model, int(n_features), int(n_outputs), np.dtype(dtype))
+        except TypeError:  # a field that does not hash (a list, an array)
+            pass
+    return _traced_shapes.__wrapped__(model, n_features, n_outputs, dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _traced_shapes(model, n_features, n_outputs, dtype):
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), n_features, n_outputs,
+                                             dtype=dtype))
 
 
 def model_from_dict(d: dict):

@@ -29,7 +29,6 @@ import re
 import zipfile
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bayesreg._scales import OVERFLOW
@@ -37,7 +36,7 @@ from bayesreg.approximation import LoadContext, lookup
 from bayesreg.archive import DTYPES, FORMAT_VERSION
 from bayesreg.likelihoods import likelihood_from_dict
 from bayesreg.methods import DRAWS_KIND_BEFORE_FORMAT_1
-from bayesreg.models import model_from_dict
+from bayesreg.models import model_from_dict, param_shapes
 from bayesreg.posterior import POSTERIOR_SAMPLES, Posterior
 from bayesreg.priors import PARAM_GROUPS, prior_from_dict
 
@@ -199,8 +198,7 @@ def _check_sizes(headers: dict, meta: dict, model):
     # load checks them against y once it is read. A FunctionModel says it itself.
     n_out = (model.n_outputs(x_shape[1]) if callable(getattr(model, "check_structure", None))
              else headers[f"params/biases_{n_layers - 1}"][0][-1])
-    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), x_shape[1], n_out,
-                                                 dtype=jnp.float32))
+    expected = param_shapes(model, x_shape[1], n_out)
     for g in PARAM_GROUPS:
         if len(expected[g]) != counts[g]:
             raise ValueError(f"the model has {len(expected[g])} {g} arrays, the file "
@@ -331,8 +329,7 @@ def _build(arrays: dict, meta: dict, model, path):
         raise ValueError(f"num_chains={chains!r} does not divide the {draws} draws")
     # the shapes the model gives these data, with a leading axis of S draws
     n_out = likelihood.n_outputs(y)
-    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), X.shape[1], n_out,
-                                                 dtype=jnp.float32))
+    expected = param_shapes(model, X.shape[1], n_out)
     for g in PARAM_GROUPS:
         if len(expected[g]) != counts[g]:
             raise ValueError(f"the model has {len(expected[g])} {g} arrays, the file "

@@ -65,3 +65,22 @@ def test_mlp_dropout_only_with_a_key():
 def test_bad_model_settings_raise(make):
     with pytest.raises(ValueError, match="must be"):
         make()
+
+
+def test_param_shapes_traces_a_library_model_once_and_keeps_no_function_model():
+    import jax.numpy as jnp
+
+    from bayesreg.models import _traced_shapes, param_shapes
+
+    _traced_shapes.cache_clear()
+    first = param_shapes(br.MLP((4,)), 3, 1)
+    again = param_shapes(br.MLP((4,)), 3, 1)  # an equal model: the kept shapes
+    assert _traced_shapes.cache_info().hits == 1 and again is first
+    # the model, the inputs and the outputs are all in the key
+    assert param_shapes(br.MLP((4,)), 3, 2)["weights"][1].shape == (4, 2)
+    assert param_shapes(br.MLP((4,)), 5, 1)["weights"][0].shape == (5, 4)
+    assert param_shapes(br.MLP((6,)), 3, 1)["weights"][0].shape == (3, 6)
+    fm = br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((3, 1))})
+    size = _traced_shapes.cache_info().currsize
+    assert param_shapes(fm, 3, 1)["weights"][0].shape == (3, 1)
+    assert _traced_shapes.cache_info().currsize == size  # the user's arrays are not kept
