@@ -268,7 +268,7 @@ def mlp_forward(act: Callable, params, X, layer_input: Callable | None = None, f
 
 def param_shapes(model, n_features: int, n_outputs: int, dtype=jnp.float32):
     """``model``'s parameter pytree for ``n_features`` inputs and ``n_outputs`` outputs, as
-    ``jax.ShapeDtypeStruct`` leaves: ``model.init`` traced once per (model, sizes, dtype) and
+    ``jax.ShapeDtypeStruct`` leaves: ``model.init`` traced once per (model, sizes, dtype, x64) and
     kept (tracing it was 1.2 ms of a warm ``br.fit``'s 2.6 ms of set-up). Only a frozen
     dataclass (the library's models: immutable, equal by value) is kept; any other model —
     a :class:`~bayesreg.FunctionModel` holds the user's arrays, which the cache would keep
@@ -282,14 +282,17 @@ def param_shapes(model, n_features: int, n_outputs: int, dtype=jnp.float32):
     params = getattr(model, "__dataclass_params__", None)
     if params is not None and params.frozen:
         try:
-            return _traced_shapes(model, int(n_features), int(n_outputs), np.dtype(dtype))
+            # x64 decides what a float64 request gives: in the key with the request
+            return _traced_shapes(model, int(n_features), int(n_outputs), np.dtype(dtype),
+                                  bool(jax.config.jax_enable_x64))
         except TypeError:  # a field that does not hash (a list, an array)
             pass
-    return _traced_shapes.__wrapped__(model, n_features, n_outputs, dtype)
+    return _traced_shapes.__wrapped__(model, n_features, n_outputs, dtype, None)
 
 
 @functools.lru_cache(maxsize=64)
-def _traced_shapes(model, n_features, n_outputs, dtype):
+def _traced_shapes(model, n_features, n_outputs, dtype, x64):
+    del x64  # a key only
     return jax.eval_shape(lambda: model.init(jax.random.key(0), n_features, n_outputs,
                                              dtype=dtype))
 

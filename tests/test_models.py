@@ -1,3 +1,5 @@
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,6 +82,12 @@ def test_param_shapes_traces_a_library_model_once_and_keeps_no_function_model():
     assert param_shapes(br.MLP((4,)), 3, 2)["weights"][1].shape == (4, 2)
     assert param_shapes(br.MLP((4,)), 5, 1)["weights"][0].shape == (5, 4)
     assert param_shapes(br.MLP((6,)), 3, 1)["weights"][0].shape == (3, 6)
+    # 64-bit mode decides what a float64 request gives (float32 with it off)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "float64 ... truncated to float32"
+        assert param_shapes(br.MLP((4,)), 3, 1, np.float64)["weights"][0].dtype == jnp.float32
+    with jax.enable_x64(True):
+        assert param_shapes(br.MLP((4,)), 3, 1, np.float64)["weights"][0].dtype == jnp.float64
     fm = br.FunctionModel(lambda p, X: X @ p["w"], {"w": jnp.ones((3, 1))})
     size = _traced_shapes.cache_info().currsize
     assert param_shapes(fm, 3, 1)["weights"][0].shape == (3, 1)
