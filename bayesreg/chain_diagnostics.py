@@ -32,8 +32,12 @@ MIN_DRAWS = 4  # ArviZ's shortest chain with a diagnostic (nan below)
 
 
 def _columns(a) -> np.ndarray:
-    """Draws (chains, draws, ...) as (chains, draws, coordinates), float64."""
-    a = np.asarray(a, dtype=np.float64)
+    """Draws (chains, draws, ...) as (chains, draws, coordinates): float32 and float64 kept
+    (the tails' |a − median a| rounds in the draws' own precision, as in ArviZ), integers
+    and booleans as float64."""
+    a = np.asarray(a)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
@@ -49,42 +53,69 @@ def _z_scale(a: np.ndarray) -> np.ndarray:
 
     c, s, k = a.shape
     flat = a.reshape(c * s, k)
-    ranks = np.empty_like(flat)
+    ranks = np.empty(flat.shape)
     for j in range(k):  # average ranks of ties: #(< v) + (#(= v) + 1) / 2
         col = flat[:, j]
-        ordered = np.sort(col)
+        ordered = np.sort(col)  # NaN last: it moves no other value's rank
         ranks[:, j] = (np.searchsorted(ordered, col, "left")
                        + np.searchsorted(ordered, col, "right") + 1) / 2
+    ranks[np.isnan(flat)] = np.nan  # a NaN has no rank (|inf − inf| in the tails)
     return special.ndtri((ranks - 0.375) / (c * s + 0.25)).reshape(c, s, k)
+
+
+def _by_coordinate(a: np.ndarray) -> np.ndarray:
+    """(chains, draws, coordinates) as a contiguous (coordinates, chains, draws): sums over
+    draws then run along contiguous memory, as ArviZ's over one coordinate's (chains, draws)
+    do, and round alike (a stuck chain's variance is then exactly 0, as in ArviZ)."""
+    return np.ascontiguousarray(np.moveaxis(a, 2, 0))
 
 
 def _rhat(a: np.ndarray) -> np.ndarray:
     """Classic R-hat of each coordinate of (chains, draws, coordinates)."""
-    s = a.shape[1]
-    within = a.var(axis=1, ddof=1).mean(axis=0)
-    between = s * a.mean(axis=1).var(axis=0, ddof=1)
+    b = _by_coordinate(a)
+    s = b.shape[2]
+    within = b.var(axis=2, ddof=1).mean(axis=1)
+    between = s * b.mean(axis=2).var(axis=1, ddof=1)
     return np.sqrt((between / within + s - 1) / s)
 
 
-def _autocovariance(a: np.ndarray) -> np.ndarray:
-    """Biased autocovariance of each chain at every lag, by FFT: (chains, draws, coordinates)."""
-    s = a.shape[1]
-    centred = a - a.mean(axis=1, keepdims=True)
-    m = 1 << (2 * s - 1).bit_length()  # zero padding past 2S: no circular wrap
-    spectrum = np.fft.rfft(centred, n=m, axis=1)
-    return np.fft.irfft(spectrum * np.conj(spectrum), n=m, axis=1)[:, :s] / s
+def _autocovariance(b: np.ndarray) -> np.ndarray:
+    """Biased autocovariance of each chain at every lag, by FFT, along the last axis."""
+    s = b.shape[-1]
+    centred = b - b.mean(axis=-1, keepdims=True)
+    m = _next_regular(2 * s)  # padding past 2S (no circular wrap), at ArviZ's length
+    spectrum = np.fft.rfft(centred, n=m, axis=-1)
+    return np.fft.irfft(spectrum * np.conj(spectrum), n=m, axis=-1)[..., :s] / s
+
+
+def _next_regular(n: int) -> int:
+    """The smallest 2ᵃ3ᵇ5ᶜ ≥ n (SciPy's ``fftpack.next_fast_len``, the FFT length ArviZ pads
+    to: the same length rounds the autocovariances alike, so that a pair of autocorrelations
+    summing to exactly zero ends Geyer's sequence in both or in neither)."""
+    best, five = 1 << max(0, (n - 1).bit_length()), 1
+    while five < 2 * n:
+        power = five
+        while power < 2 * n:
+            if power >= n:
+                best = min(best, power)
+            else:
+                best = min(best, power << (-(-n // power) - 1).bit_length())
+            power *= 3
+        five *= 5
+    return best
 
 
 def _ess(a: np.ndarray) -> np.ndarray:
     """ESS of each coordinate of (chains, draws, coordinates) by Geyer's initial monotone
     sequence, as ArviZ's ``_ess`` computes it (its loop written over all coordinates)."""
     c, s, k = a.shape
-    acov = _autocovariance(a)
-    mean_var = acov[:, 0].mean(axis=0) * s / (s - 1.0)
+    b = _by_coordinate(a)
+    acov = _autocovariance(b)  # (coordinates, chains, lags)
+    mean_var = acov[:, :, 0].mean(axis=1) * s / (s - 1.0)
     var_plus = mean_var * (s - 1.0) / s
     if c > 1:
-        var_plus = var_plus + a.mean(axis=1).var(axis=0, ddof=1)
-    rho = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus  # (lags, coordinates)
+        var_plus = var_plus + b.mean(axis=2).var(axis=1, ddof=1)
+    rho = (1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]).T  # (lags, k)
     rho[0] = 1.0
     # pairs (ρ₂ⱼ, ρ₂ⱼ₊₁): pair j ≥ 1 is formed while j < (S − 2)/2 and every earlier pair sum
     # is positive; the last pair formed is kept when its sum is ≥ 0
@@ -111,7 +142,7 @@ def _quantile(flat: np.ndarray, p: float) -> np.ndarray:
     """The p-quantile of each column (R's type 7), in the arithmetic of SciPy's
     ``mquantiles(alphap=1, betap=1)`` that ArviZ calls: at n·p + 1 − p a whole number, its
     rounding decides whether a draw equal to the quantile counts as at or below it."""
-    x = np.sort(flat, axis=0)
+    x = np.sort(flat, axis=0).astype(np.float64)  # float32 draws: the quantile in float64
     n = len(x)
     aleph = n * p + (1.0 - p)
     k = int(np.floor(np.clip(aleph, 1, n - 1)))

@@ -269,24 +269,23 @@ def mlp_forward(act: Callable, params, X, layer_input: Callable | None = None, f
 def param_shapes(model, n_features: int, n_outputs: int, dtype=jnp.float32):
     """``model``'s parameter pytree for ``n_features`` inputs and ``n_outputs`` outputs, as
     ``jax.ShapeDtypeStruct`` leaves: ``model.init`` traced once per (model, sizes, dtype, x64) and
-    kept (tracing it was 1.2 ms of a warm ``br.fit``'s 2.6 ms of set-up). Only a frozen
-    dataclass (the library's models: immutable, equal by value) is kept; any other model —
-    a :class:`~bayesreg.FunctionModel` holds the user's arrays, which the cache would keep
-    alive — is traced at every call.
+    kept (tracing it was 1.2 ms of a warm ``br.fit``'s 2.6 ms of set-up). Only a
+    :class:`Linear`, :class:`Polynomial` or :class:`MLP` is kept: their shapes follow from
+    their fields alone. Any other model is traced at every call — a :class:`Basis`'s shapes
+    come from its user's function, which may read state that changes (and the cache would
+    keep the function alive), a :class:`~bayesreg.FunctionModel` holds the user's arrays.
+    Each call returns its own containers, so a caller may change them.
 
     Examples
     --------
     >>> [a.shape for a in param_shapes(MLP((3,)), 2, 1)["weights"]]
     [(2, 3), (3, 1)]
     """
-    params = getattr(model, "__dataclass_params__", None)
-    if params is not None and params.frozen:
-        try:
-            # x64 decides what a float64 request gives: in the key with the request
-            return _traced_shapes(model, int(n_features), int(n_outputs), np.dtype(dtype),
-                                  bool(jax.config.jax_enable_x64))
-        except TypeError:  # a field that does not hash (a list, an array)
-            pass
+    if type(model) in (Linear, Polynomial, MLP):  # not a subclass: its init may differ
+        # x64 decides what a float64 request gives: in the key with the request
+        kept = _traced_shapes(model, int(n_features), int(n_outputs), np.dtype(dtype),
+                              bool(jax.config.jax_enable_x64))
+        return jax.tree_util.tree_map(lambda leaf: leaf, kept)  # new lists and dicts
     return _traced_shapes.__wrapped__(model, n_features, n_outputs, dtype, None)
 
 

@@ -70,6 +70,34 @@ def test_stuck_constant_and_nan_coordinates_as_arviz():
     assert np.isnan(cd.ess_bulk(with_nan)[0]) and np.isfinite(cd.ess_tail(with_nan)[1])
 
 
+EDGES = {  # each once differed from ArviZ (an independent review); (draws, diagnostic)
+    # float32: ArviZ folds |a − median a| in float32, whose rounding moves ties and ranks
+    "float32 tails": (np.array([[1, 1 + 2.0**-23, 5, -3], [2, 0, 4, -1]], np.float32), "rhat"),
+    # the median is inf, so |inf − inf| is NaN: the tails' R-hat is NaN and the bulk's stands
+    "inf majority": (np.array([[np.inf, np.inf, np.inf, 0.0, 1.0, 2.0],
+                               [np.inf, np.inf, np.inf, 5.0, 3.0, 4.0]]), "rhat"),
+    # a pair of autocorrelations summing to 0 up to the FFT's rounding ends Geyer's sequence
+    "binary bulk": (np.array([[0, 1, 1, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0.]]),
+                    "bulk"),
+    "binary tail": (np.array([[1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1.],
+                              [0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0.]]), "tail"),
+    # float32 integers: the 95% quantile computed in float32 rounds below the largest value
+    "float32 quantile": (np.array([[2, 0, 2, 3, 3, 1, 0, 2, 1, 2, 0, 1, 3, 1, 3, 2, 0, 2, 0]],
+                                  np.float32), "tail"),
+}
+
+
+@pytest.mark.parametrize("case", list(EDGES))
+def test_rounding_edges_as_arviz(case):
+    x, which = EDGES[case]
+    ours = {"rhat": cd.rhat, "bulk": cd.ess_bulk, "tail": cd.ess_tail}[which]
+    theirs = {"rhat": az.rhat, "bulk": lambda v: az.ess(v, method="bulk"),
+              "tail": lambda v: az.ess(v, method="tail")}[which]
+    with np.errstate(invalid="ignore"):
+        got = ours(x[..., None])[0]
+    np.testing.assert_allclose(got, arviz(x, theirs), rtol=1e-9)
+
+
 def test_chain_summary_is_the_extreme_over_every_leaf():
     rng = np.random.default_rng(3)
     z = {"w": ar1(rng, 2, 300, 4, 0.5).reshape(2, 300, 2, 2), "s": ar1(rng, 2, 300, 1, 0.9)[..., 0]}

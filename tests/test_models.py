@@ -77,7 +77,9 @@ def test_param_shapes_traces_a_library_model_once_and_keeps_no_function_model():
     _traced_shapes.cache_clear()
     first = param_shapes(br.MLP((4,)), 3, 1)
     again = param_shapes(br.MLP((4,)), 3, 1)  # an equal model: the kept shapes
-    assert _traced_shapes.cache_info().hits == 1 and again is first
+    assert _traced_shapes.cache_info().hits == 1 and again == first
+    again["weights"].append("changed by a caller")
+    assert len(param_shapes(br.MLP((4,)), 3, 1)["weights"]) == 2  # the kept entry is intact
     # the model, the inputs and the outputs are all in the key
     assert param_shapes(br.MLP((4,)), 3, 2)["weights"][1].shape == (4, 2)
     assert param_shapes(br.MLP((4,)), 5, 1)["weights"][0].shape == (5, 4)
@@ -92,3 +94,12 @@ def test_param_shapes_traces_a_library_model_once_and_keeps_no_function_model():
     size = _traced_shapes.cache_info().currsize
     assert param_shapes(fm, 3, 1)["weights"][0].shape == (3, 1)
     assert _traced_shapes.cache_info().currsize == size  # the user's arrays are not kept
+    # a Basis's shapes come from its function, which may read state that changes
+    centres = [np.linspace(0, 1, 3)]
+
+    def rbf(X):
+        return jnp.exp(-((X[:, :1] - centres[0]) ** 2))
+
+    assert param_shapes(br.Basis(rbf), 1, 1)["weights"][0].shape == (3, 1)
+    centres[0] = np.linspace(0, 1, 5)
+    assert param_shapes(br.Basis(rbf), 1, 1)["weights"][0].shape == (5, 1)

@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
@@ -167,12 +166,11 @@ class NUTS:
                 target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
                 report=self.progress_bar is not False, batch=batch)
 
-        start = time.perf_counter()
         with _progress.active(_reporter(self)), no_valid_start(problem):
-            z, extra, start_ok = sample(program_for, keys, inits, args, self.chain_method)
+            z, extra, start_ok, seconds = sample(program_for, keys, inits, args,
+                                                 self.chain_method)
             if not bool(jnp.all(start_ok)):  # what NumPyro raised; no_valid_start explains
                 raise RuntimeError("Cannot find valid initial parameters")
-        seconds = time.perf_counter() - start
         flat = jax.tree_util.tree_map(
             lambda a: np.asarray(a).reshape(-1, *np.shape(a)[2:]), z)
         params, theta, hyper = split_draws(flat)

@@ -34,6 +34,7 @@ the tick a real ``cond``.
 from __future__ import annotations
 
 import functools
+import time
 import types
 from typing import NamedTuple
 
@@ -149,23 +150,26 @@ def chain_program(model, signature, *, num_warmup: int, num_samples: int, dense:
 
 def sample(program_for, keys, starts, args, chain_method: str):
     """Every chain of ``keys`` (C,) from ``starts`` (the latent tree, leaves (C, ...)) laid
-    out as ``chain_method`` says: (z, {field: values}, start_ok) with leaves (C, S, ...) on
-    every process. ``program_for(batch, one_start)`` gives :func:`chain_program`'s run for the
-    batching ("one", "vmap" or "pmap", :data:`BATCH`) and one chain's start. On a cluster
-    (``jax.distributed.initialize``) parallel chains are split over the processes, each
-    running the keys and starts one process would give its chains
-    (:func:`bayesreg.mcmc.process_chains`), and gathered back on every process; ``start_ok``
-    is this process's chains'. A single chain runs as "one"."""
+    out as ``chain_method`` says: (z, {field: values}, start_ok, seconds) with leaves
+    (C, S, ...) and start_ok (C,) on every process, and the wall seconds of the sampling
+    (not of building the program). ``program_for(batch, one_start)`` gives
+    :func:`chain_program`'s run for the batching ("one", "vmap" or "pmap", :data:`BATCH`)
+    and one chain's start. On a cluster (``jax.distributed.initialize``) parallel chains are
+    split over the processes, each running the keys and starts one process would give its
+    chains (:func:`bayesreg.mcmc.process_chains`), and gathered back on every process —
+    start_ok too, so that every process sees a chain that could not start. A single chain
+    runs as "one"."""
     num_chains = len(keys)
     share = mcmc.process_chains(num_chains, chain_method == "parallel")
     if share is not None:
         keys, starts = keys[share], _take(starts, share)
     layout = chain_method if len(keys) > 1 else "sequential"
     program = program_for(BATCH[layout], _take(starts, 0))
-    z, extra, start_ok = jax.block_until_ready(run_chains(program, keys, starts, args, layout))
+    start = time.perf_counter()
+    out = jax.block_until_ready(run_chains(program, keys, starts, args, layout))
     if share is not None:
-        z, extra = mcmc.all_chains((z, extra), num_chains)
-    return z, extra, start_ok
+        out = mcmc.all_chains(out, num_chains)
+    return (*out, time.perf_counter() - start)
 
 
 def run_chains(program, keys, starts, args, chain_method: str):
