@@ -53,12 +53,20 @@ def _z_scale(a: np.ndarray) -> np.ndarray:
 
     c, s, k = a.shape
     flat = a.reshape(c * s, k)
+    # average ranks, every column at once: a run of ties at sorted positions f … l (from 0)
+    # shares the rank (f + l)/2 + 1; NaN sorts last, so it moves no other value's rank
+    order = np.argsort(flat, axis=0, kind="stable")
+    ordered = np.take_along_axis(flat, order, axis=0)
+    n = c * s
+    position = np.arange(n)[:, None]
+    starts = np.ones(ordered.shape, bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    ends = np.ones(ordered.shape, bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, position, n - 1)[::-1], axis=0)[::-1]
     ranks = np.empty(flat.shape)
-    for j in range(k):  # average ranks of ties: #(< v) + (#(= v) + 1) / 2
-        col = flat[:, j]
-        ordered = np.sort(col)  # NaN last: it moves no other value's rank
-        ranks[:, j] = (np.searchsorted(ordered, col, "left")
-                       + np.searchsorted(ordered, col, "right") + 1) / 2
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
     ranks[np.isnan(flat)] = np.nan  # a NaN has no rank (|inf − inf| in the tails)
     return special.ndtri((ranks - 0.375) / (c * s + 0.25)).reshape(c, s, k)
 
