@@ -20,10 +20,20 @@ import numpy as np
 from bayesreg._scales import divergence_causes
 from bayesreg.data import stream as _stream
 from bayesreg.likelihoods import GaussianLikelihood
-from bayesreg.priors import PARAM_GROUPS, Gaussian
+from bayesreg.models import param_shapes
+from bayesreg.priors import PARAM_GROUPS, Flat, Gaussian
 from bayesreg.problem import Problem
 from bayesreg.training import convergence
 from bayesreg.training.evidence import ALPHA_RANGE, NOISE_FLOOR, concrete_prior
+
+
+def _flat_parameters(problem: Problem) -> int:
+    """How many of the model's parameters have a Flat prior (0 when none do)."""
+    flat = [g for g in PARAM_GROUPS if isinstance(problem.prior.get(g), Flat)]
+    if not flat:
+        return 0
+    shapes = param_shapes(problem.model, problem.n_features, problem.n_outputs, problem.dtype)
+    return sum(int(np.prod(a.shape)) for g in flat for a in shapes[g])
 
 
 def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict, dict]:
@@ -44,7 +54,16 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
         return prior, trace
     trace["hyperparameters"] = "evidence"
     refused = np.asarray(trace.get("evidence_refused", 0))
-    if np.any(refused > 0):
+    improper = _flat_parameters(problem)
+    if np.any(refused > 0) and improper and improper > problem.n:
+        warnings.warn(
+            f"{int(np.max(refused))} evidence update(s) were refused: under the Flat prior the "
+            f"evidence does not exist for {improper} parameters on {problem.n} rows (the "
+            f"Gauss–Newton matrix has rank at most {problem.n} and a flat prior adds no "
+            "curvature), so σ stayed at its start, std(y). Give those parameters a proper "
+            "prior (prior=br.Gaussian(...), or leave prior out to learn its scales) or the "
+            "noise (likelihood=br.GaussianLikelihood(noise=...))", UserWarning, stacklevel=4)
+    elif np.any(refused > 0):
         warnings.warn(
             f"{int(np.max(refused))} evidence update(s) were refused: the Gauss–Newton "
             "matrix βG + diag(α) could not be factored in the working precision, so σ and the "

@@ -227,3 +227,14 @@ def test_a_network_of_4353_weights_on_50_points_learns_the_noise(prior):
     xt = np.linspace(-2, 2, 200)[:, None]
     rmse = np.sqrt(np.mean((np.asarray(post.predict(xt).mean) - np.sin(3 * xt[:, 0])) ** 2))
     assert rmse < 0.40
+
+
+def test_a_flat_prior_on_more_parameters_than_rows_says_the_evidence_does_not_exist():
+    """The refusal under a Flat prior is not a precision problem: with more flat parameters
+    than rows the Gauss–Newton matrix is singular and the evidence does not exist. The
+    warning says so and does not ask for a prior the user gave."""
+    X = np.linspace(-1, 1, 12)[:, None]
+    y = np.sin(3 * X[:, 0])
+    with pytest.warns(UserWarning, match=r"evidence does not exist for 49 parameters on 12 rows"):
+        post = br.fit(br.MLP((16,)), X, y, prior=br.Flat(), method=br.MAP(steps=200))
+    assert float(np.ravel(post.noise_std())[0]) == pytest.approx(np.std(y), rel=1e-5)
