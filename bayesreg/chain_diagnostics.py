@@ -132,13 +132,13 @@ def _ess(a: np.ndarray) -> np.ndarray:
     sums = pairs.sum(axis=1)
     nonpositive = sums <= 0
     last = np.where(nonpositive.any(axis=0), nonpositive.argmax(axis=0), formable)
-    last = np.minimum(last, formable)
     # Σ ρ over lags 0 … 2·last − 1 after the monotone step (each pair sum at most the one
     # before it), plus ρ at lag 2·last: the last pair's even lag, when ArviZ keeps it
     monotone = np.minimum.accumulate(sums, axis=0)
     head = np.where(np.arange(formable + 1)[:, None] < last, monotone, 0.0).sum(axis=0)
-    even = np.where(last > 0, pairs[last, 0, np.arange(k)], 1.0)
-    kept = (even > 0) | (sums[last, np.arange(k)] >= 0) | (last == 0)
+    columns = np.arange(k)
+    even = pairs[last, 0, columns]  # ρ₀ = 1 where no pair was formed
+    kept = (even > 0) | (sums[last, columns] >= 0)
     tau = -1.0 + 2.0 * head + np.where(kept, even, 0.0)
     tau = np.maximum(tau, 1.0 / np.log10(c * s))
     ess = c * s / tau

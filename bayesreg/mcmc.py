@@ -67,14 +67,13 @@ def chain_summary(z) -> dict:
     # every coordinate side by side: (chains, draws, coordinates)
     draws = np.concatenate([a.reshape(a.shape[0], a.shape[1], -1) for a in leaves], axis=2)
 
-    def extreme(values, fn):
-        finite_or_inf = values[~np.isnan(values)]
-        return float(fn(finite_or_inf)) if finite_or_inf.size else float("nan")
+    def extreme(values, fn):  # over the coordinates that have a number
+        values = values[~np.isnan(values)]
+        return float(fn(values)) if values.size else float("nan")
 
-    r_hat = extreme(chain_diagnostics.rhat(_halves(draws)), np.max)
-    ess_bulk = extreme(chain_diagnostics.ess_bulk(draws), np.min)
-    ess_tail = extreme(chain_diagnostics.ess_tail(draws), np.min)
-    return {"r_hat": float(r_hat), "ess_bulk": float(ess_bulk), "ess_tail": float(ess_tail)}
+    return {"r_hat": extreme(chain_diagnostics.rhat(_halves(draws)), np.max),
+            "ess_bulk": extreme(chain_diagnostics.ess_bulk(draws), np.min),
+            "ess_tail": extreme(chain_diagnostics.ess_tail(draws), np.min)}
 
 
 def warn(sampler: str, diagnostics: dict, rhat_fix: str, divergence_fix: str = "",

@@ -158,7 +158,20 @@ def sample(program_for, keys, starts, args, chain_method: str):
     split over the processes, each running the keys and starts one process would give its
     chains (:func:`bayesreg.mcmc.process_chains`), and gathered back on every process —
     start_ok too, so that every process sees a chain that could not start. A single chain
-    runs as "one"."""
+    runs as "one".
+
+    Examples
+    --------
+    >>> def program_for(batch, one_start):  # a "chain" that stays at its start for 3 draws
+    ...     def run(key, z0):
+    ...         return jnp.stack([z0] * 3), {}, jnp.isfinite(z0)
+    ...     return jax.jit(jax.vmap(run) if batch == "vmap" else run)
+    >>> keys = jax.random.split(jax.random.key(0), 2)
+    >>> z, extra, start_ok, seconds = sample(program_for, keys, jnp.arange(2.0), (),
+    ...                                      "vectorized")
+    >>> z.tolist(), start_ok.tolist()
+    ([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], [True, True])
+    """
     num_chains = len(keys)
     share = mcmc.process_chains(num_chains, chain_method == "parallel")
     if share is not None:

@@ -54,8 +54,10 @@ def learned_hyperparameters(problem: Problem, trace: dict, state) -> tuple[dict,
         return prior, trace
     trace["hyperparameters"] = "evidence"
     refused = np.asarray(trace.get("evidence_refused", 0))
-    improper = _flat_parameters(problem)
-    if np.any(refused > 0) and improper and improper > problem.n:
+    # counted only when an update was refused: the parameter shapes of a user's model are
+    # traced for it
+    improper = _flat_parameters(problem) if np.any(refused > 0) else 0
+    if improper and improper > problem.n:
         warnings.warn(
             f"{int(np.max(refused))} evidence update(s) were refused: under the Flat prior the "
             f"evidence does not exist for {improper} parameters on {problem.n} rows (the "
